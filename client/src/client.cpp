@@ -1,0 +1,206 @@
+// libshmreg: the read side of the client, over shm::SegmentReader.
+#include <cstdlib>
+
+#include "shmreg/shm/reader.hpp"
+#include "shmreg/shmreg.hpp"
+
+namespace shmreg {
+
+namespace {
+
+Error error_from(shm::Errc e) {
+  Errc code = Errc::io_error;
+  switch (e) {
+    case shm::Errc::segment_not_found: code = Errc::segment_not_found; break;
+    case shm::Errc::permission_denied: code = Errc::permission_denied; break;
+    case shm::Errc::bad_magic:
+    case shm::Errc::version_mismatch:
+    case shm::Errc::abi_mismatch:
+    case shm::Errc::segment_truncated: code = Errc::incompatible_segment; break;
+    case shm::Errc::corrupt: code = Errc::corrupt_segment; break;
+    case shm::Errc::registry_not_found: code = Errc::registry_not_found; break;
+    case shm::Errc::invalid_argument: code = Errc::invalid_argument; break;
+    case shm::Errc::retry_exhausted: code = Errc::busy; break;
+    default: break;
+  }
+  return Error{code, std::string(shm::to_string(e))};
+}
+
+template <class T>
+Result<T> lift(shm::Result<T>&& r) {
+  if (!r) return std::unexpected(error_from(r.error()));
+  return std::move(*r);
+}
+
+Entry to_entry(shm::Entry&& e) { return Entry{std::move(e.key), std::move(e.value), e.pid, e.version}; }
+
+}  // namespace
+
+std::string_view to_string(Errc e) noexcept {
+  switch (e) {
+    case Errc::segment_not_found: return "segment_not_found";
+    case Errc::permission_denied: return "permission_denied";
+    case Errc::incompatible_segment: return "incompatible_segment";
+    case Errc::corrupt_segment: return "corrupt_segment";
+    case Errc::registry_not_found: return "registry_not_found";
+    case Errc::invalid_argument: return "invalid_argument";
+    case Errc::busy: return "busy";
+    case Errc::io_error: return "io_error";
+  }
+  return "unknown";
+}
+
+struct Client::Impl {
+  std::string ns;
+  shm::SegmentReader reader;
+};
+
+struct Registry::Impl {
+  std::shared_ptr<const Client::Impl> client;
+  shm::RegistryView view;
+};
+
+Client::Client(std::shared_ptr<const Impl> impl) noexcept : impl_(std::move(impl)) {}
+Client::Client(Client&&) noexcept = default;
+Client& Client::operator=(Client&&) noexcept = default;
+Client::~Client() = default;
+
+Result<Client> Client::open(const ClientOptions& options) noexcept {
+  try {
+    std::string ns = options.ns;
+    if (ns.empty()) {
+      const char* env = std::getenv("SHMREG_NAMESPACE");
+      ns = env != nullptr && *env != '\0' ? env : "default";
+    }
+    if (!shm::validate_namespace(ns))
+      return std::unexpected(Error{Errc::invalid_argument, "invalid namespace '" + ns + "'"});
+    auto reader = shm::SegmentReader::open(ns);
+    if (!reader) {
+      Error e = error_from(reader.error());
+      e.message = "namespace '" + ns + "': " + e.message;
+      return std::unexpected(std::move(e));
+    }
+    return Client(std::make_shared<const Impl>(Impl{ns, std::move(*reader)}));
+  } catch (const std::bad_alloc&) {
+    return std::unexpected(Error{Errc::io_error, "out of memory"});
+  }
+}
+
+const std::string& Client::ns() const noexcept { return impl_->ns; }
+
+Result<Registry> Client::registry(std::string_view name) const noexcept {
+  auto view = impl_->reader.registry(name);
+  if (!view) {
+    Error e = error_from(view.error());
+    e.message = "registry '" + std::string(name) + "': " + e.message;
+    return std::unexpected(std::move(e));
+  }
+  return Registry(std::make_unique<Registry::Impl>(Registry::Impl{impl_, *view}));
+}
+
+Result<std::vector<std::string>> Client::registry_names() const noexcept {
+  try {
+    auto all = impl_->reader.registries();
+    if (!all) return std::unexpected(error_from(all.error()));
+    std::vector<std::string> out;
+    for (const auto& v : *all) out.emplace_back(v.name());
+    return out;
+  } catch (const std::bad_alloc&) {
+    return std::unexpected(Error{Errc::io_error, "out of memory"});
+  }
+}
+
+Registry::Registry(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
+Registry::Registry(const Registry& o) : impl_(std::make_unique<Impl>(*o.impl_)) {}
+Registry& Registry::operator=(const Registry& o) {
+  if (this != &o) impl_ = std::make_unique<Impl>(*o.impl_);
+  return *this;
+}
+Registry::Registry(Registry&&) noexcept = default;
+Registry& Registry::operator=(Registry&&) noexcept = default;
+Registry::~Registry() = default;
+
+std::string_view Registry::name() const noexcept { return impl_->view.name(); }
+bool Registry::unique() const noexcept { return impl_->view.kind() == shm::RegistryKind::unique; }
+std::uint32_t Registry::partitions() const noexcept { return impl_->view.partitions(); }
+
+Result<std::size_t> Registry::lookup_views(std::string_view key, ViewFn fn, void* ctx) const noexcept {
+  auto n = impl_->client->reader.lookup(impl_->view, key, [&](std::span<const shm::EntryView> views) {
+    // shm::EntryView and shmreg::EntryView have the same members; convert in
+    // small batches to keep the call allocation-free for unique registries.
+    EntryView buf[16];
+    std::size_t i = 0;
+    while (i < views.size()) {
+      const std::size_t batch = std::min<std::size_t>(16, views.size() - i);
+      for (std::size_t j = 0; j < batch; ++j)
+        buf[j] = EntryView{views[i + j].key, views[i + j].value, views[i + j].pid, views[i + j].version};
+      fn(ctx, std::span<const EntryView>(buf, batch));
+      i += batch;
+    }
+  });
+  if (!n) return std::unexpected(error_from(n.error()));
+  return *n;
+}
+
+Result<std::vector<Entry>> Registry::lookup(std::string_view key) const noexcept {
+  try {
+    auto r = impl_->client->reader.lookup_copy(impl_->view, key);
+    if (!r) return std::unexpected(error_from(r.error()));
+    std::vector<Entry> out;
+    for (auto& e : *r) out.push_back(to_entry(std::move(e)));
+    return out;
+  } catch (const std::bad_alloc&) {
+    return std::unexpected(Error{Errc::io_error, "out of memory"});
+  }
+}
+
+Result<std::optional<std::string>> Registry::lookup_value(std::string_view key) const noexcept {
+  try {
+    std::string value;
+    auto r = impl_->client->reader.lookup_value(impl_->view, key, value);
+    if (!r) return std::unexpected(error_from(r.error()));
+    if (!*r) return std::optional<std::string>();
+    return std::optional<std::string>(std::move(value));
+  } catch (const std::bad_alloc&) {
+    return std::unexpected(Error{Errc::io_error, "out of memory"});
+  }
+}
+
+Result<std::vector<std::string>> Registry::keys(std::uint32_t pid) const noexcept {
+  try {
+    return lift(impl_->client->reader.keys(impl_->view, pid));
+  } catch (const std::bad_alloc&) {
+    return std::unexpected(Error{Errc::io_error, "out of memory"});
+  }
+}
+
+Result<std::vector<Entry>> Registry::values(std::string_view key, std::uint32_t pid) const noexcept {
+  try {
+    auto r = impl_->client->reader.values(impl_->view, key, pid);
+    if (!r) return std::unexpected(error_from(r.error()));
+    std::vector<Entry> out;
+    for (auto& e : *r) out.push_back(to_entry(std::move(e)));
+    return out;
+  } catch (const std::bad_alloc&) {
+    return std::unexpected(Error{Errc::io_error, "out of memory"});
+  }
+}
+
+Result<std::uint64_t> Registry::count() const noexcept {
+  return lift(impl_->client->reader.count(impl_->view));
+}
+
+Result<std::vector<Entry>> Registry::list() const noexcept {
+  try {
+    std::vector<Entry> out;
+    auto n = impl_->client->reader.for_each(impl_->view, [&](const shm::Entry& e) {
+      out.push_back(Entry{e.key, e.value, e.pid, e.version});
+    });
+    if (!n) return std::unexpected(error_from(n.error()));
+    return out;
+  } catch (const std::bad_alloc&) {
+    return std::unexpected(Error{Errc::io_error, "out of memory"});
+  }
+}
+
+}  // namespace shmreg

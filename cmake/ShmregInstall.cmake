@@ -1,0 +1,24 @@
+# `cmake --install`: headers, libshmreg, a CMake package (find_package(shmreg)
+# gives shmreg::client) and a pkg-config file.
+include(CMakePackageConfigHelpers)
+
+install(TARGETS shmreg_client EXPORT shmregTargets
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
+  INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(DIRECTORY client/include/shmreg DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+
+install(EXPORT shmregTargets NAMESPACE shmreg:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/shmreg)
+configure_package_config_file(cmake/shmregConfig.cmake.in
+  ${CMAKE_CURRENT_BINARY_DIR}/shmregConfig.cmake
+  INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/shmreg)
+write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/shmregConfigVersion.cmake
+  COMPATIBILITY SameMinorVersion)
+install(FILES
+  ${CMAKE_CURRENT_BINARY_DIR}/shmregConfig.cmake
+  ${CMAKE_CURRENT_BINARY_DIR}/shmregConfigVersion.cmake
+  DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/shmreg)
+
+configure_file(cmake/shmreg.pc.in ${CMAKE_CURRENT_BINARY_DIR}/shmreg.pc @ONLY)
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/shmreg.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

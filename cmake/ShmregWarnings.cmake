@@ -1,0 +1,16 @@
+# Warnings and sanitizers shared by every target of ours.
+add_library(shmreg_build_flags INTERFACE)
+target_compile_options(shmreg_build_flags INTERFACE -Wall -Wextra -Wpedantic -Wshadow -Wconversion-null)
+if(SHMREG_WERROR)
+  target_compile_options(shmreg_build_flags INTERFACE -Werror)
+endif()
+
+if(SHMREG_SANITIZE STREQUAL "asan")
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+elseif(SHMREG_SANITIZE STREQUAL "tsan")
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=thread)
+elseif(NOT SHMREG_SANITIZE STREQUAL "")
+  message(FATAL_ERROR "SHMREG_SANITIZE must be empty, 'asan' or 'tsan', not '${SHMREG_SANITIZE}'")
+endif()

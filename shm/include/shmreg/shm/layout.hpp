@@ -1,0 +1,272 @@
+// The raw layout of a shmreg segment: every struct that lives in shared memory.
+//
+// Who writes, who reads. Exactly one process writes a segment: the broker,
+// through SegmentWriter. Every other process maps it PROT_READ and reads it
+// through SegmentReader, without locks and without ever writing. Readers
+// never block the writer and the writer never waits for readers.
+//
+// How reads stay correct. Each mutable structure carries a sequence word
+// (`seq`). The writer makes it odd, issues a release fence, changes the data,
+// and stores the next even value with release order. A reader loads seq with
+// acquire order, reads the data with relaxed atomic loads, issues an acquire
+// fence and reloads seq; if the two differ (or the first was odd) the read may
+// be torn and is retried. Records are immutable while published: publishing a
+// record is a single release store of its index entry, and a freed record slot
+// is reused only after a grace period, so retries are rare. Correctness never
+// depends on that period: reuse bumps the record's seq.
+//
+// Why no pointers. The segment is mapped at different addresses in different
+// processes, so every reference is an offset from the segment start or an index
+// into a table. Readers bounds-check every offset, index and length before use,
+// so arbitrary bytes in the segment make a read fail with Errc::corrupt but
+// never fault or loop for ever.
+//
+// Field comments use the form  W: writer, when / R: readers, order / I: invariant.
+// docs/segment-format.md is the human-readable mirror of this file; keep both
+// in step and bump kLayoutVersion on any change to a struct below.
+#pragma once
+
+#include <boost/version.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include "shmreg/shm/hash.hpp"
+
+namespace shmreg::shm {
+
+inline constexpr std::uint64_t kMagic = 0x31304745524d4853ULL;  // "SHMREG01" on disk
+inline constexpr std::uint32_t kLayoutVersion = 1;
+inline constexpr std::size_t kCacheLine = 64;
+inline constexpr std::size_t kHeaderSize = 4096;
+inline constexpr std::uint32_t kMaxRegistries = 256;  // registry id fits 8 bits of a RecordRef
+inline constexpr std::uint32_t kMaxNameLen = 63;
+inline constexpr std::uint32_t kMaxPartitions = 64;
+inline constexpr std::uint32_t kMaxKeyLen = 1024;
+inline constexpr std::uint32_t kMaxValueLen = 1u << 20;
+inline constexpr std::uint32_t kMaxRecordsPerRegistry = (1u << 24) - 2;  // index+1 fits 24 bits
+inline constexpr std::uint32_t kMetaBlockSize = 4096;                   // one of two meta buffers
+inline constexpr std::uint32_t kBucketEntries = 8;                      // index entries per bucket
+
+enum class RegistryKind : std::uint32_t { unique = 1, duplicate = 2 };
+
+// RegistryDesc::state
+inline constexpr std::uint32_t kRegistryFree = 0;
+inline constexpr std::uint32_t kRegistryLive = 1;
+
+// RecordHeader::state
+inline constexpr std::uint32_t kRecordFree = 0;     // never used, or freed
+inline constexpr std::uint32_t kRecordEntry = 1;    // a published entry
+inline constexpr std::uint32_t kRecordKeyNode = 2;  // duplicate registries: head of one key's entries
+
+// OwnerSlot::state
+inline constexpr std::uint32_t kOwnerEmpty = 0;      // never used: ends a probe
+inline constexpr std::uint32_t kOwnerLive = 1;
+inline constexpr std::uint32_t kOwnerTombstone = 2;  // was used: a probe continues past it
+
+// OwnerSlot::identity_kind
+inline constexpr std::uint32_t kIdentityNone = 0;
+inline constexpr std::uint32_t kIdentityPidfsInode = 1;
+inline constexpr std::uint32_t kIdentityStartTime = 2;  // /proc/PID/stat field 22, clock ticks
+
+// SegmentHeader::txn_state
+inline constexpr std::uint32_t kTxnIdle = 0;
+
+// Offset 0. Fields marked const are written once by SegmentWriter::create before
+// the segment is visible under its final permissions and never change.
+struct SegmentHeader {
+  std::uint64_t magic;                // const. R: attach. I: == kMagic
+  std::uint32_t layout_version;       // const. R: attach. I: == kLayoutVersion
+  std::uint32_t header_size;          // const. I: == kHeaderSize
+  std::uint64_t abi_signature;        // const. R: attach. I: == abi_signature()
+  std::uint64_t segment_size;         // const. R: attach, bounds. I: == size of the object
+  std::uint64_t created_unix_ns;      // const. informational
+  std::uint64_t generation;           // W: +1 each time a broker attaches or rebuilds, release.
+                                      // R: acquire, to notice a new broker. I: never decreases
+  std::uint64_t commit_seq;           // W: +1 after each completed write, release. R: acquire
+                                      // (watchers, read-your-writes probes). I: never decreases
+  std::uint64_t next_version;         // W only: source of RecordHeader::version. I: > every version
+  std::uint32_t writer_pid;           // W: at attach. R: informational (dump)
+  std::uint32_t txn_state;            // W: non-zero while a write is half applied. R: attach,
+                                      // to detect a crash mid-write. I: kTxnIdle between writes
+  std::uint64_t registry_dir_offset;  // const. I: == kHeaderSize
+  std::uint32_t registry_capacity;    // const. I: == kMaxRegistries
+  std::uint32_t registry_count;       // W: release after a registry is published. R: acquire
+  std::uint64_t owner_table_offset;   // const. I: after the directory, 64-aligned
+  std::uint32_t owner_capacity;       // const. I: >= 1
+  std::uint32_t owner_count;          // W: release. R: relaxed (dump). I: live owner slots
+  std::uint64_t arena_offset;         // const. I: after the owner table, 4096-aligned
+  std::uint64_t arena_size;           // const. I: arena_offset + arena_size <= segment_size
+  std::uint64_t arena_used;           // W: release, after carving a registry. R: acquire, bounds.
+                                      // I: <= arena_size, only grows
+  // The intent of the write in progress, so that a broker that attaches after
+  // a crash can finish a multi-step removal instead of leaving it half done.
+  std::uint32_t txn_registry;         // W: before txn_state is set. R: attach only
+  std::uint32_t txn_pid;              // W: before txn_state is set. R: attach only
+  std::uint32_t txn_key_len;          // W: before txn_state is set. I: <= kMaxKeyLen
+  std::uint32_t reserved0;
+  std::uint8_t txn_key[kMaxKeyLen];   // W: before txn_state is set. R: attach only
+  std::uint8_t reserved[kHeaderSize - 144 - kMaxKeyLen];
+};
+
+// One per registry slot in the directory. All fields but the counters and the
+// meta seqlock are const once state is kRegistryLive (published with release).
+struct RegistryDesc {
+  std::uint32_t state;             // W: release on publish. R: acquire. I: Free or Live
+  std::uint32_t id;                // const. I: == index in the directory
+  std::uint32_t kind;              // const. I: a RegistryKind
+  std::uint32_t partitions;        // const. I: 1..kMaxPartitions
+  std::uint32_t name_len;          // const. I: 1..kMaxNameLen
+  std::uint32_t max_key;           // const. I: 1..kMaxKeyLen
+  std::uint32_t max_value;         // const. I: <= kMaxValueLen
+  std::uint32_t record_size;       // const. I: 64-multiple >= sizeof(RecordHeader)+pad8(max_key)+pad8(max_value)
+  std::uint32_t record_capacity;   // const. record slots in the pool
+  std::uint32_t capacity;          // const. max live entries
+  std::uint64_t records_offset;    // const. I: 64-aligned, pool inside the used arena
+  std::uint64_t partitions_offset; // const. PartitionData[partitions]
+  std::uint64_t index_offset;      // const. IndexBucket[partitions][2][index_buckets]
+  std::uint32_t index_buckets;     // const. I: power of two, per partition and buffer
+  std::uint32_t meta_seq;          // W: seqlock around meta changes. R: acquire
+  std::uint64_t meta_offset;       // const. two blocks of kMetaBlockSize
+  std::uint32_t meta_active;       // W: under meta_seq. R: relaxed. I: 0 or 1
+  std::uint32_t meta_len[2];       // W: under meta_seq. I: <= kMetaBlockSize
+  std::uint32_t reserved0;
+  std::uint64_t entry_count;       // W: release after each change. R: acquire. I: live entries
+  std::uint64_t key_count;         // W: release. I: distinct keys (== entry_count when unique)
+  std::uint64_t records_high_water;// W: release before a slot past it is published. R: acquire,
+                                   // bounds iteration. I: <= record_capacity
+  char name[kMaxNameLen + 1];      // const. NUL-padded
+  std::uint8_t reserved[256 - 184];
+};
+
+// Per partition of a registry. A partition owns two index buffers; `active`
+// names the one readers probe, the other is the spare the writer rebuilds into
+// when tombstones pile up.
+struct PartitionData {
+  std::uint32_t seq;          // W: odd while rebuilding the spare, even after switching.
+                              // R: a probe of buffer `active` read at s1 is intact iff the seq
+                              // read afterwards is <= (s1 & ~1) + 2
+  std::uint32_t active;       // W: release when switching. R: acquire. I: 0 or 1
+  std::uint32_t live;         // W only. I: live entries in the active buffer
+  std::uint32_t tombstones;   // W only. I: tombstones in the active buffer
+  std::uint64_t entry_count;  // W: release. R: acquire (dispatch, dump)
+  std::uint8_t reserved[kCacheLine - 24];
+};
+
+// One cache line of the hash index. An entry is one 64-bit word:
+//   0                        empty (never used): ends a probe
+//   tag << 32 | 0            tombstone: a probe continues past it
+//   tag << 32 | (record + 1) live: points at record slot `record` of the pool
+// tag is the high 32 bits of hash_key(key). Entries are published and removed
+// with one release store; readers load them with acquire.
+struct IndexBucket {
+  std::uint64_t entries[kBucketEntries];
+};
+
+// A reference to a record anywhere in the segment, used by the owner lists:
+// registry id in the high 8 bits, record index + 1 in the low 24 bits, 0 = none.
+using RecordRef = std::uint32_t;
+
+// The fixed head of a record slot; pad8(key_len) key bytes follow, then the
+// value bytes. Key, value, owner and version are immutable while the record is
+// published. The link fields change while it is published, but only under the
+// seq of the structure that owns the list: owner_* under OwnerSlot::seq,
+// key_* under the key node's seq.
+struct RecordHeader {
+  std::uint32_t seq;         // W: odd while filling or freeing, even when stable. R: acquire
+                             // before, relaxed after an acquire fence. I: changes on every reuse
+  std::uint32_t state;       // W: under seq. I: a kRecord* value
+  std::uint32_t key_len;     // W: under seq. I: 1..max_key
+  std::uint32_t value_len;   // W: under seq. I: <= max_value; 0 for a key node
+  std::uint32_t owner_slot;  // W: under seq. I: owner table index + 1; 0 for a key node
+  std::uint32_t owner_pid;   // W: under seq. I: == that owner slot's pid while published
+  std::uint64_t version;     // W: under seq. I: unique in the segment; update_value's CAS word
+  std::uint64_t hash;        // W: under seq. I: == hash_key(key)
+  RecordRef owner_next;      // W: under owner seq. next record of the same owner, any registry
+  RecordRef owner_prev;      // W: under owner seq. previous record, 0 at the head
+  std::uint32_t key_next;    // W: under key node seq. entry: next entry of its key (index+1);
+                             // key node: first entry
+  std::uint32_t key_prev;    // W: under key node seq. entry: previous entry (index+1), 0 first
+  std::uint32_t key_node;    // W: under seq. entry of a duplicate registry: its key node (index+1)
+  std::uint32_t dup_count;   // W: under key node seq. key node: entries in its chain
+};
+
+// One per owner process, found by open addressing on the pid.
+struct OwnerSlot {
+  std::uint32_t seq;            // W: odd while changing the entry list or fields. R: acquire
+  std::uint32_t state;          // W: release. R: acquire. I: a kOwner* value
+  std::uint32_t pid;            // W: under seq. I: unique among live slots
+  std::uint32_t uid;            // W: under seq
+  std::uint64_t identity;       // W: under seq. pidfs inode or start time, per identity_kind
+  std::uint32_t identity_kind;  // W: under seq. I: a kIdentity* value
+  std::uint32_t entry_count;    // W: under seq. I: == length of the list from head
+  RecordRef head;               // W: under seq. first record of this owner, 0 = none
+  std::uint32_t reserved0;
+  std::uint64_t first_seen_ns;  // W: under seq. CLOCK_REALTIME when the slot was filled
+  std::uint8_t reserved[kCacheLine - 48];
+};
+
+// -- Layout checks: a change here is a format change. ------------------------
+
+template <class T>
+inline constexpr bool kSharedPod = std::is_standard_layout_v<T> && std::is_trivially_copyable_v<T>;
+
+static_assert(kSharedPod<SegmentHeader> && sizeof(SegmentHeader) == kHeaderSize,
+              "the header is exactly one page so that the directory starts page-aligned");
+static_assert(kSharedPod<RegistryDesc> && sizeof(RegistryDesc) == 256,
+              "registry descriptors are 256 bytes; the directory is kMaxRegistries of them");
+static_assert(kSharedPod<PartitionData> && sizeof(PartitionData) == kCacheLine,
+              "one partition per cache line, so partitions never share a line");
+static_assert(kSharedPod<IndexBucket> && sizeof(IndexBucket) == kCacheLine,
+              "a bucket is one cache line: a probe costs one miss");
+static_assert(kSharedPod<RecordHeader> && sizeof(RecordHeader) == 64,
+              "the record head is one cache line; key and value follow it");
+static_assert(kSharedPod<OwnerSlot> && sizeof(OwnerSlot) == kCacheLine,
+              "one owner per cache line");
+static_assert(__atomic_always_lock_free(sizeof(std::uint64_t), nullptr) &&
+                  __atomic_always_lock_free(sizeof(std::uint32_t), nullptr),
+              "readers in other processes need address-free, lock-free atomics");
+static_assert(alignof(std::uint64_t) == 8, "64-bit fields are naturally aligned");
+
+inline constexpr std::uint64_t pad8(std::uint64_t n) noexcept { return (n + 7) & ~std::uint64_t{7}; }
+inline constexpr std::uint64_t pad_to(std::uint64_t n, std::uint64_t a) noexcept {
+  return (n + a - 1) / a * a;
+}
+
+inline constexpr RecordRef make_ref(std::uint32_t registry, std::uint32_t record) noexcept {
+  return (registry << 24) | (record + 1);
+}
+inline constexpr std::uint32_t ref_registry(RecordRef r) noexcept { return r >> 24; }
+inline constexpr std::uint32_t ref_record(RecordRef r) noexcept { return (r & 0xffffffu) - 1; }
+
+inline constexpr std::uint64_t make_entry(std::uint32_t tag, std::uint32_t record) noexcept {
+  return (static_cast<std::uint64_t>(tag) << 32) | (record + 1);
+}
+inline constexpr std::uint64_t make_tombstone(std::uint32_t tag) noexcept {
+  return static_cast<std::uint64_t>(tag) << 32;
+}
+inline constexpr std::uint32_t hash_tag(std::uint64_t h) noexcept {
+  return static_cast<std::uint32_t>(h >> 32);
+}
+inline constexpr std::uint32_t partition_of(std::uint64_t h, std::uint32_t partitions) noexcept {
+  return static_cast<std::uint32_t>((static_cast<std::uint64_t>(hash_tag(h)) * partitions) >> 32);
+}
+
+// FNV-1a over everything that must match between writer and reader builds.
+inline constexpr std::uint64_t abi_signature() noexcept {
+  const std::uint64_t parts[] = {kLayoutVersion,        BOOST_VERSION,        kHashId,
+                                 sizeof(SegmentHeader), sizeof(RegistryDesc), sizeof(PartitionData),
+                                 sizeof(IndexBucket),   sizeof(RecordHeader), sizeof(OwnerSlot),
+                                 kMaxRegistries,        kMetaBlockSize,       kBucketEntries,
+                                 sizeof(void*)};
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (std::uint64_t p : parts) {
+    for (int i = 0; i < 8; ++i) {
+      h ^= (p >> (8 * i)) & 0xff;
+      h *= 0x100000001b3ULL;
+    }
+  }
+  return h;
+}
+
+}  // namespace shmreg::shm

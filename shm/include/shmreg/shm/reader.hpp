@@ -1,0 +1,159 @@
+// The reader half of the segment: lock-free lookups over a read-only mapping.
+//
+// SegmentReader maps a namespace's segment PROT_READ and answers every query
+// from it without a syscall, a lock, or a write to shared memory. Each answer
+// is validated with the sequence words described in layout.hpp; a read that
+// raced with the writer is retried, and after kMaxAttempts retries the call
+// fails with Errc::retry_exhausted instead of spinning for ever. Every offset,
+// index and length taken from the segment is bounds-checked first, so any bytes
+// at all in the segment give Errc::corrupt, never a fault or an endless loop.
+//
+// Consistency: each call returns a state the registry really had at some
+// moment during the call (per key for lookups; per record for iteration,
+// which is not a snapshot of the whole registry).
+//
+// Thread-safety: a SegmentReader is immutable after open(); any number of
+// threads may call its const methods at once.
+//
+// Usage:
+//   auto r = SegmentReader::open("myns");
+//   auto reg = r->registry("services");
+//   std::string value;
+//   if (auto hit = r->lookup_value(*reg, "db", value); hit && *hit) use(value);
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "shmreg/shm/errc.hpp"
+#include "shmreg/shm/layout.hpp"
+#include "shmreg/shm/segment.hpp"
+
+namespace shmreg::shm {
+
+// Zero-copy view of one entry. key and value point into the segment and are
+// valid only inside the callback that receives them; the bytes may be torn,
+// in which case the callback is run again with fresh views.
+struct EntryView {
+  std::string_view key;
+  std::string_view value;
+  std::uint32_t pid = 0;
+  std::uint64_t version = 0;
+};
+
+struct Entry {
+  std::string key;
+  std::string value;
+  std::uint32_t pid = 0;
+  std::uint64_t version = 0;
+  friend bool operator==(const Entry&, const Entry&) = default;
+};
+
+struct OwnerInfo {
+  std::uint32_t pid = 0;
+  std::uint32_t uid = 0;
+  std::uint32_t identity_kind = kIdentityNone;
+  std::uint64_t identity = 0;
+  std::uint32_t entry_count = 0;
+};
+
+struct HeaderInfo {
+  std::uint32_t layout_version = 0;
+  std::uint64_t abi_signature = 0;
+  std::uint64_t segment_size = 0;
+  std::uint64_t created_unix_ns = 0;
+  std::uint64_t generation = 0;
+  std::uint64_t commit_seq = 0;
+  std::uint32_t writer_pid = 0;
+  std::uint32_t txn_state = 0;
+  std::uint32_t registry_count = 0;
+  std::uint32_t owner_capacity = 0;
+  std::uint32_t owner_count = 0;
+  std::uint64_t arena_size = 0;
+  std::uint64_t arena_used = 0;
+};
+
+// A validated copy of one registry's constant geometry. Cheap to copy; stays
+// valid as long as the SegmentReader that produced it.
+class RegistryView {
+ public:
+  std::uint32_t id() const noexcept { return id_; }
+  std::string_view name() const noexcept { return {name_, name_len_}; }
+  RegistryKind kind() const noexcept { return kind_; }
+  std::uint32_t partitions() const noexcept { return partitions_; }
+  std::uint32_t max_key() const noexcept { return max_key_; }
+  std::uint32_t max_value() const noexcept { return max_value_; }
+  std::uint32_t capacity() const noexcept { return capacity_; }
+  std::uint32_t record_capacity() const noexcept { return record_capacity_; }
+
+ private:
+  friend class SegmentReader;
+  friend struct ReaderAccess;
+  const RegistryDesc* desc_ = nullptr;
+  const std::byte* records_ = nullptr;
+  const PartitionData* parts_ = nullptr;
+  const std::byte* index_ = nullptr;
+  const std::byte* meta_ = nullptr;
+  std::uint32_t id_ = 0, partitions_ = 0, max_key_ = 0, max_value_ = 0, capacity_ = 0;
+  std::uint32_t record_size_ = 0, record_capacity_ = 0, buckets_ = 0;
+  RegistryKind kind_ = RegistryKind::unique;
+  std::uint32_t name_len_ = 0;
+  char name_[kMaxNameLen + 1] = {};
+};
+
+class SegmentReader {
+ public:
+  static constexpr int kMaxAttempts = 1000;
+
+  // Maps /dev/shm/shmreg.<ns> read-only and checks its header.
+  static Result<SegmentReader> open(std::string_view ns) noexcept;
+  static Result<SegmentReader> open_object(std::string_view object_name) noexcept;
+
+  Result<RegistryView> registry(std::string_view name) const noexcept;
+  Result<RegistryView> registry_by_id(std::uint32_t id) const noexcept;
+  Result<std::vector<RegistryView>> registries() const;
+
+  // Calls fn(std::span<const EntryView>) with every entry under key (at most
+  // one on a unique registry; possibly none), then validates; if the views were
+  // torn, fn runs again. Returns the number of entries fn last saw.
+  template <class F>
+  Result<std::size_t> lookup(const RegistryView& reg, std::string_view key, F&& fn) const;
+
+  // Copying forms.
+  Result<bool> lookup_value(const RegistryView& reg, std::string_view key, std::string& value,
+                            std::uint32_t* pid = nullptr) const;
+  Result<std::vector<Entry>> lookup_copy(const RegistryView& reg, std::string_view key) const;
+  Result<std::vector<std::string>> keys(const RegistryView& reg, std::uint32_t pid) const;
+  Result<std::vector<Entry>> values(const RegistryView& reg, std::string_view key, std::uint32_t pid) const;
+  Result<std::uint64_t> count(const RegistryView& reg) const noexcept;
+  // Calls fn(const Entry&) for every live entry, each one validated on its own.
+  Result<std::size_t> for_each(const RegistryView& reg, const std::function<void(const Entry&)>& fn) const;
+  Result<std::vector<std::pair<std::string, std::string>>> meta(const RegistryView& reg) const;
+  Result<std::vector<OwnerInfo>> owners() const;
+  HeaderInfo header() const noexcept;
+
+  const std::byte* data() const noexcept { return base_; }
+  std::size_t size() const noexcept { return size_; }
+
+ private:
+  friend struct ReaderAccess;
+  explicit SegmentReader(MappedSegment seg) noexcept;
+  enum class Found { no, yes, retry, corrupt };
+  Found find_index_entry(const RegistryView& reg, std::uint32_t p, std::uint64_t h, std::string_view key,
+                         std::uint32_t want_state, std::uint32_t& record, std::uint32_t& seq) const noexcept;
+  Result<std::size_t> lookup_duplicate(const RegistryView& reg, std::uint32_t key_node, std::uint32_t seq,
+                                       std::vector<EntryView>& out) const noexcept;
+
+  MappedSegment seg_;
+  const std::byte* base_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+}  // namespace shmreg::shm
+
+#include "shmreg/shm/reader_inl.hpp"

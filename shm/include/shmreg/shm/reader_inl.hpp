@@ -1,0 +1,123 @@
+// Inline hot path of SegmentReader (lookups). Included by reader.hpp only.
+#pragma once
+
+#include <sched.h>
+
+#include <cstring>
+
+#include "shmreg/shm/atomics.hpp"
+#include "shmreg/shm/hash.hpp"
+
+namespace shmreg::shm {
+
+struct ReaderAccess {
+  static const PartitionData* parts(const RegistryView& r) noexcept { return r.parts_; }
+  static std::uint32_t buckets(const RegistryView& r) noexcept { return r.buckets_; }
+  static const RecordHeader* record(const RegistryView& r, std::uint32_t idx) noexcept {
+    return reinterpret_cast<const RecordHeader*>(r.records_ + std::uint64_t{idx} * r.record_size_);
+  }
+  static const std::uint64_t* payload(const RecordHeader* h) noexcept {
+    return reinterpret_cast<const std::uint64_t*>(h + 1);
+  }
+  static const std::uint64_t* index_words(const RegistryView& r, std::uint32_t p, std::uint32_t buf) noexcept {
+    return reinterpret_cast<const std::uint64_t*>(
+        r.index_ + (std::uint64_t{p} * 2 + buf) * r.buckets_ * sizeof(IndexBucket));
+  }
+  // Compares key with a record's padded key words, loaded atomically. The
+  // mask keeps the comparison exact whatever the padding bytes hold.
+  static bool key_equals(const std::uint64_t* words, std::string_view key) noexcept {
+    const std::size_t full = key.size() / 8, rest = key.size() % 8;
+    for (std::size_t i = 0; i < full; ++i) {
+      std::uint64_t q;
+      std::memcpy(&q, key.data() + 8 * i, 8);
+      if (load_relaxed(words[i]) != q) return false;
+    }
+    if (rest != 0) {
+      std::uint64_t q = 0;
+      std::memcpy(&q, key.data() + 8 * full, rest);
+      const std::uint64_t mask = (std::uint64_t{1} << (8 * rest)) - 1;
+      if ((load_relaxed(words[full]) & mask) != q) return false;
+    }
+    return true;
+  }
+  // Contended retries give the writer the CPU now and then; on 2 cores a
+  // spinning reader can otherwise starve a writer that holds a seq odd.
+  static void backoff(int attempt) noexcept {
+    if (attempt >= 8 && (attempt & 7) == 0) ::sched_yield();
+  }
+};
+
+inline SegmentReader::Found SegmentReader::find_index_entry(const RegistryView& reg, std::uint32_t p,
+                                                            std::uint64_t h, std::string_view key,
+                                                            std::uint32_t want_state, std::uint32_t& record,
+                                                            std::uint32_t& seq) const noexcept {
+  const PartitionData& pd = reg.parts_[p];
+  const std::uint32_t s1 = load_acquire(pd.seq);
+  const std::uint64_t* words = ReaderAccess::index_words(reg, p, load_acquire(pd.active) & 1u);
+  const std::uint32_t total = reg.buckets_ * kBucketEntries;
+  const std::uint32_t tag = hash_tag(h);
+  std::uint32_t pos = static_cast<std::uint32_t>(h & (reg.buckets_ - 1)) * kBucketEntries;
+  for (std::uint32_t n = 0; n < total; ++n, pos = (pos + 1) & (total - 1)) {
+    const std::uint64_t w = load_acquire(words[pos]);
+    if (w == 0) break;
+    const auto low = static_cast<std::uint32_t>(w);
+    if (low == 0 || static_cast<std::uint32_t>(w >> 32) != tag) continue;
+    if (low > reg.record_capacity_) return Found::corrupt;
+    const RecordHeader* rh = ReaderAccess::record(reg, low - 1);
+    const std::uint32_t rs = load_acquire(rh->seq);
+    if (rs & 1u) return Found::retry;
+    if (load_relaxed(rh->state) != want_state || load_relaxed(rh->key_len) != key.size()) continue;
+    if (!ReaderAccess::key_equals(ReaderAccess::payload(rh), key)) continue;
+    record = low - 1;
+    seq = rs;
+    return Found::yes;
+  }
+  fence_acquire();
+  const std::uint32_t s2 = load_relaxed(pd.seq);
+  return s2 - (s1 & ~1u) <= 2 ? Found::no : Found::retry;
+}
+
+template <class F>
+Result<std::size_t> SegmentReader::lookup(const RegistryView& reg, std::string_view key, F&& fn) const {
+  if (key.empty() || key.size() > reg.max_key_) return std::size_t{0};
+  const std::uint64_t h = hash_key(key.data(), key.size());
+  const std::uint32_t p = partition_of(h, reg.partitions_);
+  const bool unique = reg.kind_ == RegistryKind::unique;
+  for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+    ReaderAccess::backoff(attempt);
+    std::uint32_t idx = 0, seq = 0;
+    switch (find_index_entry(reg, p, h, key, unique ? kRecordEntry : kRecordKeyNode, idx, seq)) {
+      case Found::no: return std::size_t{0};
+      case Found::retry: continue;
+      case Found::corrupt: return fail(Errc::corrupt);
+      case Found::yes: break;
+    }
+    const RecordHeader* rh = ReaderAccess::record(reg, idx);
+    if (unique) {
+      const std::uint32_t vlen = load_relaxed(rh->value_len);
+      const auto* kp = reinterpret_cast<const char*>(ReaderAccess::payload(rh));
+      const EntryView v{{kp, key.size()},
+                        {kp + pad8(key.size()), vlen <= reg.max_value_ ? vlen : 0u},
+                        load_relaxed(rh->owner_pid),
+                        load_relaxed(rh->version)};
+      if (vlen <= reg.max_value_) fn(std::span<const EntryView>(&v, 1));
+      fence_acquire();
+      if (load_relaxed(rh->seq) != seq) continue;
+      if (vlen > reg.max_value_) return fail(Errc::corrupt);
+      return std::size_t{1};
+    }
+    thread_local std::vector<EntryView> views;
+    auto n = lookup_duplicate(reg, idx, seq, views);
+    if (!n) {
+      if (n.error() == Errc::retry_exhausted) continue;
+      return fail(n.error());
+    }
+    if (!views.empty()) fn(std::span<const EntryView>(views));
+    fence_acquire();
+    if (load_relaxed(rh->seq) != seq) continue;
+    return views.size();
+  }
+  return fail(Errc::retry_exhausted);
+}
+
+}  // namespace shmreg::shm

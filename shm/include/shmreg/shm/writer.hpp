@@ -1,0 +1,134 @@
+// The writer half of the segment: used by the broker, and only by it.
+//
+// SegmentWriter creates or re-attaches the segment of one namespace and applies
+// every change to it. Each operation is all or nothing: it checks everything
+// that can fail (lengths, capacity, owner slots) before it changes a byte, so an
+// error leaves the segment exactly as it was. While an operation runs,
+// SegmentHeader::txn_state is non-zero; a writer that finds it non-zero at
+// attach knows the previous broker died mid-write and rebuilds the derived
+// tables (indexes, lists, counters) from the records.
+//
+// Thread-safety: not thread-safe. One thread of one process owns the writer;
+// readers in any process may read concurrently (see layout.hpp).
+//
+// Usage:
+//   auto w = SegmentWriter::create("myns", {});
+//   auto reg = w->create_registry({.name = "services"});
+//   auto version = w->insert(*reg, "db", "host=...", owner);
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shmreg/shm/errc.hpp"
+#include "shmreg/shm/layout.hpp"
+#include "shmreg/shm/segment.hpp"
+
+namespace shmreg::shm {
+
+struct RegistrySpec {
+  std::string name;
+  RegistryKind kind = RegistryKind::unique;
+  std::uint32_t partitions = 1;
+  std::uint32_t max_key = 128;
+  std::uint32_t max_value = 256;
+  std::uint32_t capacity = 16384;  // max live entries
+};
+
+// Who owns an entry, as the kernel told the broker.
+struct OwnerIdentity {
+  std::uint32_t pid = 0;
+  std::uint32_t uid = 0;
+  std::uint32_t kind = kIdentityNone;  // a kIdentity* value
+  std::uint64_t value = 0;             // pidfs inode or start time
+};
+
+struct OwnerRecord {
+  OwnerIdentity identity;
+  std::uint32_t entry_count = 0;
+};
+
+struct WriterOptions {
+  // A freed record slot is not reused before this much time has passed, so a
+  // reader that is mid-read rarely has to retry. Readers stay correct without it.
+  std::chrono::nanoseconds grace = std::chrono::milliseconds(10);
+  // Tests only: when > 0, the process calls _exit(kFaultExitCode) at the
+  // fault_point-th step of a write, leaving that write half applied.
+  int fault_point = 0;
+};
+
+inline constexpr int kFaultExitCode = 77;
+
+struct CreateOptions {
+  std::size_t size = kDefaultSegmentSize;
+  std::uint32_t owner_capacity = 8192;
+  unsigned mode = 0644;  // readers need read permission only
+  WriterOptions writer;
+};
+
+struct InsertResult {
+  std::uint64_t version = 0;
+  bool new_key = true;  // duplicate registries: false when the key already had entries
+};
+
+class SegmentWriter {
+ public:
+  // Creates /dev/shm/shmreg.<ns> exclusively and formats it.
+  static Result<SegmentWriter> create(std::string_view ns, const CreateOptions& options) noexcept;
+  // Re-attaches an existing segment (broker restart): verifies the header,
+  // repairs a half-applied write, and rebuilds the writer's private state.
+  static Result<SegmentWriter> attach(std::string_view ns, const WriterOptions& options = {}) noexcept;
+
+  SegmentWriter(SegmentWriter&&) noexcept;
+  SegmentWriter& operator=(SegmentWriter&&) noexcept;
+  ~SegmentWriter();
+
+  // Idempotent: the same spec again returns the same id; a different spec
+  // under the same name fails with registry_exists.
+  Result<std::uint32_t> create_registry(const RegistrySpec& spec) noexcept;
+  Result<std::uint32_t> find_registry(std::string_view name) const noexcept;
+
+  // Registers `key` for `owner`. On a unique registry whose key is taken, fails
+  // with already_registered and stores the holder's pid in *conflict_pid.
+  // Fails with stale_owner if owner.pid has entries under another identity.
+  Result<InsertResult> insert(std::uint32_t registry, std::string_view key, std::string_view value,
+                              const OwnerIdentity& owner,
+                              std::uint32_t* conflict_pid = nullptr) noexcept;
+  // Removes the entries of `pid` under `key`; returns how many (0 is not an error).
+  Result<std::uint32_t> remove(std::uint32_t registry, std::string_view key,
+                               std::uint32_t pid) noexcept;
+  // Removes every entry of `pid` in every registry, and its owner slot.
+  Result<std::uint32_t> remove_owner(std::uint32_t pid) noexcept;
+  // Replaces the value of pid's entry under a unique key with a new record,
+  // published by one release store of its index entry. Fails with not_found if
+  // pid has no entry under key, with version_conflict if expected_version is
+  // given and differs, and with invalid_argument on a duplicate registry.
+  // Returns the new version.
+  Result<std::uint64_t> update_value(std::uint32_t registry, std::string_view key, std::uint32_t pid,
+                                     std::string_view value,
+                                     std::optional<std::uint64_t> expected_version) noexcept;
+
+  Status put_meta(std::uint32_t registry, std::string_view key, std::string_view value) noexcept;
+  Status delete_meta(std::uint32_t registry, std::string_view key) noexcept;
+
+  // The owners the segment records, for the broker to re-arm or reap at start.
+  std::vector<OwnerRecord> owners() const;
+
+  const std::byte* data() const noexcept;
+  std::size_t size() const noexcept;
+  std::uint64_t generation() const noexcept;
+  // True when attach() found a half-applied write and rebuilt derived tables.
+  bool repaired_at_attach() const noexcept;
+
+ private:
+  struct Impl;
+  explicit SegmentWriter(std::unique_ptr<Impl> impl) noexcept;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace shmreg::shm

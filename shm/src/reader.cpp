@@ -1,0 +1,378 @@
+// SegmentReader: everything but the inline lookup path.
+#include "shmreg/shm/reader.hpp"
+
+#include <cstring>
+
+namespace shmreg::shm {
+
+namespace {
+
+const SegmentHeader& header_of(const std::byte* base) noexcept {
+  return *reinterpret_cast<const SegmentHeader*>(base);
+}
+
+// Copies n bytes that start 8-aligned in the segment, with atomic word loads.
+void copy_out(std::string& dst, const std::uint64_t* src, std::size_t n) {
+  std::uint64_t small[16];
+  if (n <= sizeof small) {
+    racy_copy_words(small, src, pad8(n) / 8);
+    dst.assign(reinterpret_cast<const char*>(small), n);
+    return;
+  }
+  std::vector<std::uint64_t> buf(pad8(n) / 8);
+  racy_copy_words(buf.data(), src, buf.size());
+  dst.assign(reinterpret_cast<const char*>(buf.data()), n);
+}
+
+// Reads one record into `out` under its seqlock. Returns false when the read
+// was torn (caller retries) and sets `state` to what the record held.
+enum class RecordRead { ok, torn, corrupt };
+RecordRead read_record(const RegistryView& reg, const RecordHeader* rh, std::uint32_t& state, Entry& out) {
+  const std::uint32_t s1 = load_acquire(rh->seq);
+  if (s1 & 1u) return RecordRead::torn;
+  state = load_relaxed(rh->state);
+  RecordRead result = RecordRead::ok;
+  if (state == kRecordEntry) {
+    const std::uint32_t kl = load_relaxed(rh->key_len), vl = load_relaxed(rh->value_len);
+    if (kl < 1 || kl > reg.max_key() || vl > reg.max_value()) {
+      result = RecordRead::corrupt;
+    } else {
+      const auto* p = ReaderAccess::payload(rh);
+      copy_out(out.key, p, kl);
+      copy_out(out.value, p + pad8(kl) / 8, vl);
+      out.pid = load_relaxed(rh->owner_pid);
+      out.version = load_relaxed(rh->version);
+    }
+  }
+  fence_acquire();
+  if (load_relaxed(rh->seq) != s1) return RecordRead::torn;
+  return result;
+}
+
+}  // namespace
+
+SegmentReader::SegmentReader(MappedSegment seg) noexcept
+    : seg_(std::move(seg)), base_(seg_.data()), size_(seg_.size()) {}
+
+Result<SegmentReader> SegmentReader::open(std::string_view ns) noexcept {
+  if (auto ok = validate_namespace(ns); !ok) return fail(ok.error());
+  return open_object(segment_object_name(ns));
+}
+
+Result<SegmentReader> SegmentReader::open_object(std::string_view object_name) noexcept {
+  auto seg = MappedSegment::open(object_name, MappedSegment::Access::read_only);
+  if (!seg) return fail(seg.error());
+  if (auto ok = check_header(seg->data(), seg->size()); !ok) return fail(ok.error());
+  return SegmentReader(std::move(*seg));
+}
+
+HeaderInfo SegmentReader::header() const noexcept {
+  const SegmentHeader& h = header_of(base_);
+  HeaderInfo i;
+  i.layout_version = load_relaxed(h.layout_version);
+  i.abi_signature = load_relaxed(h.abi_signature);
+  i.segment_size = load_relaxed(h.segment_size);
+  i.created_unix_ns = load_relaxed(h.created_unix_ns);
+  i.generation = load_acquire(h.generation);
+  i.commit_seq = load_acquire(h.commit_seq);
+  i.writer_pid = load_relaxed(h.writer_pid);
+  i.txn_state = load_relaxed(h.txn_state);
+  i.registry_count = load_acquire(h.registry_count);
+  i.owner_capacity = load_relaxed(h.owner_capacity);
+  i.owner_count = load_relaxed(h.owner_count);
+  i.arena_size = load_relaxed(h.arena_size);
+  i.arena_used = load_acquire(h.arena_used);
+  return i;
+}
+
+Result<RegistryView> SegmentReader::registry_by_id(std::uint32_t id) const noexcept {
+  if (id >= kMaxRegistries) return fail(Errc::registry_not_found);
+  const SegmentHeader& h = header_of(base_);
+  const auto* dp = reinterpret_cast<const RegistryDesc*>(base_ + kHeaderSize) + id;
+  const std::uint32_t state = load_acquire(dp->state);
+  if (state == kRegistryFree) return fail(Errc::registry_not_found);
+  if (state != kRegistryLive) return fail(Errc::corrupt);
+  // A private copy of the constant fields; validated once, used from the copy.
+  RegistryDesc d{};
+  d.id = load_relaxed(dp->id);
+  d.kind = load_relaxed(dp->kind);
+  d.partitions = load_relaxed(dp->partitions);
+  d.name_len = load_relaxed(dp->name_len);
+  d.max_key = load_relaxed(dp->max_key);
+  d.max_value = load_relaxed(dp->max_value);
+  d.record_size = load_relaxed(dp->record_size);
+  d.record_capacity = load_relaxed(dp->record_capacity);
+  d.capacity = load_relaxed(dp->capacity);
+  d.records_offset = load_relaxed(dp->records_offset);
+  d.partitions_offset = load_relaxed(dp->partitions_offset);
+  d.index_offset = load_relaxed(dp->index_offset);
+  d.index_buckets = load_relaxed(dp->index_buckets);
+  d.meta_offset = load_relaxed(dp->meta_offset);
+  const std::uint64_t used = load_acquire(h.arena_used);
+  const std::uint64_t arena = load_relaxed(h.arena_offset);
+  if (d.id != id || used > load_relaxed(h.arena_size) || !check_registry_geometry(arena, used, d))
+    return fail(Errc::corrupt);
+  RegistryView v;
+  v.desc_ = dp;
+  v.records_ = base_ + d.records_offset;
+  v.parts_ = reinterpret_cast<const PartitionData*>(base_ + d.partitions_offset);
+  v.index_ = base_ + d.index_offset;
+  v.meta_ = base_ + d.meta_offset;
+  v.id_ = id;
+  v.partitions_ = d.partitions;
+  v.max_key_ = d.max_key;
+  v.max_value_ = d.max_value;
+  v.capacity_ = d.capacity;
+  v.record_size_ = d.record_size;
+  v.record_capacity_ = d.record_capacity;
+  v.buckets_ = d.index_buckets;
+  v.kind_ = static_cast<RegistryKind>(d.kind);
+  v.name_len_ = d.name_len;
+  std::memcpy(v.name_, dp->name, d.name_len);
+  return v;
+}
+
+Result<RegistryView> SegmentReader::registry(std::string_view name) const noexcept {
+  const auto* dir = reinterpret_cast<const RegistryDesc*>(base_ + kHeaderSize);
+  for (std::uint32_t i = 0; i < kMaxRegistries; ++i) {
+    if (load_acquire(dir[i].state) == kRegistryFree) continue;
+    auto v = registry_by_id(i);
+    if (!v) return fail(v.error());
+    if (v->name() == name) return v;
+  }
+  return fail(Errc::registry_not_found);
+}
+
+Result<std::vector<RegistryView>> SegmentReader::registries() const {
+  std::vector<RegistryView> out;
+  const auto* dir = reinterpret_cast<const RegistryDesc*>(base_ + kHeaderSize);
+  for (std::uint32_t i = 0; i < kMaxRegistries; ++i) {
+    if (load_acquire(dir[i].state) == kRegistryFree) continue;
+    auto v = registry_by_id(i);
+    if (!v) return fail(v.error());
+    out.push_back(*v);
+  }
+  return out;
+}
+
+Result<std::size_t> SegmentReader::lookup_duplicate(const RegistryView& reg, std::uint32_t key_node,
+                                                    std::uint32_t seq, std::vector<EntryView>& out) const noexcept {
+  out.clear();
+  const RecordHeader* k = ReaderAccess::record(reg, key_node);
+  const std::uint32_t key_len = load_relaxed(k->key_len);
+  std::uint32_t e = load_relaxed(k->key_next);
+  // Each record appears at most once in a chain, so a longer walk is a cycle.
+  for (std::uint32_t steps = 0; e != 0; ++steps) {
+    if (e > reg.record_capacity_ || steps >= reg.record_capacity_ || key_len > reg.max_key_) {
+      fence_acquire();
+      return fail(load_relaxed(k->seq) == seq ? Errc::corrupt : Errc::retry_exhausted);
+    }
+    const RecordHeader* rh = ReaderAccess::record(reg, e - 1);
+    const std::uint32_t vlen = load_relaxed(rh->value_len);
+    const auto* kp = reinterpret_cast<const char*>(ReaderAccess::payload(rh));
+    if (vlen > reg.max_value_ || load_relaxed(rh->state) != kRecordEntry) {
+      fence_acquire();
+      return fail(load_relaxed(k->seq) == seq ? Errc::corrupt : Errc::retry_exhausted);
+    }
+    try {
+      out.push_back({{kp, key_len}, {kp + pad8(key_len), vlen}, load_relaxed(rh->owner_pid),
+                     load_relaxed(rh->version)});
+    } catch (...) {
+      return fail(Errc::corrupt);
+    }
+    e = load_relaxed(rh->key_next);
+  }
+  return out.size();
+}
+
+Result<bool> SegmentReader::lookup_value(const RegistryView& reg, std::string_view key, std::string& value,
+                                         std::uint32_t* pid) const {
+  auto n = lookup(reg, key, [&](std::span<const EntryView> views) {
+    const EntryView& v = views.front();
+    copy_out(value, reinterpret_cast<const std::uint64_t*>(v.value.data()), v.value.size());
+    if (pid != nullptr) *pid = v.pid;
+  });
+  if (!n) return fail(n.error());
+  return *n > 0;
+}
+
+Result<std::vector<Entry>> SegmentReader::lookup_copy(const RegistryView& reg, std::string_view key) const {
+  std::vector<Entry> out;
+  auto n = lookup(reg, key, [&](std::span<const EntryView> views) {
+    out.clear();
+    for (const EntryView& v : views) {
+      Entry e;
+      copy_out(e.key, reinterpret_cast<const std::uint64_t*>(v.key.data()), v.key.size());
+      copy_out(e.value, reinterpret_cast<const std::uint64_t*>(v.value.data()), v.value.size());
+      e.pid = v.pid;
+      e.version = v.version;
+      out.push_back(std::move(e));
+    }
+  });
+  if (!n) return fail(n.error());
+  return out;
+}
+
+Result<std::vector<Entry>> SegmentReader::values(const RegistryView& reg, std::string_view key,
+                                                 std::uint32_t pid) const {
+  auto all = lookup_copy(reg, key);
+  if (!all) return fail(all.error());
+  std::vector<Entry> out;
+  for (auto& e : *all)
+    if (e.pid == pid) out.push_back(std::move(e));
+  return out;
+}
+
+Result<std::uint64_t> SegmentReader::count(const RegistryView& reg) const noexcept {
+  const std::uint64_t n = load_acquire(reg.desc_->entry_count);
+  if (n > reg.capacity_) return fail(Errc::corrupt);
+  return n;
+}
+
+Result<std::vector<std::string>> SegmentReader::keys(const RegistryView& reg, std::uint32_t pid) const {
+  const SegmentHeader& h = header_of(base_);
+  const std::uint32_t cap = load_relaxed(h.owner_capacity);
+  const auto* owners = reinterpret_cast<const OwnerSlot*>(base_ + load_relaxed(h.owner_table_offset));
+  std::uint32_t pos = static_cast<std::uint32_t>((std::uint64_t{pid} * 0x9e3779b97f4a7c15ULL >> 32) % cap);
+  const OwnerSlot* slot = nullptr;
+  for (std::uint32_t n = 0; n < cap; ++n, pos = (pos + 1) % cap) {
+    const std::uint32_t st = load_acquire(owners[pos].state);
+    if (st == kOwnerEmpty) break;
+    if (st == kOwnerLive && load_relaxed(owners[pos].pid) == pid) {
+      slot = &owners[pos];
+      break;
+    }
+  }
+  std::vector<std::string> out;
+  if (slot == nullptr) return out;
+  // Every registry's records, validated once per call, for following refs.
+  std::vector<RegistryView> views(kMaxRegistries);
+  std::vector<std::uint8_t> have(kMaxRegistries, 0);
+  for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+    ReaderAccess::backoff(attempt);
+    out.clear();
+    const std::uint32_t s1 = load_acquire(slot->seq);
+    if (s1 & 1u) continue;
+    if (load_relaxed(slot->state) != kOwnerLive || load_relaxed(slot->pid) != pid) {
+      fence_acquire();
+      if (load_relaxed(slot->seq) == s1) return out;
+      continue;
+    }
+    RecordRef ref = load_relaxed(slot->head);
+    bool broken = false;
+    for (std::uint64_t steps = 0; ref != 0; ++steps) {
+      const std::uint32_t rid = ref_registry(ref), idx = ref_record(ref);
+      if (!have[rid]) {
+        auto v = registry_by_id(rid);
+        if (v) views[rid] = *v;
+        have[rid] = v ? 1 : 2;
+      }
+      if (have[rid] != 1 || idx >= views[rid].record_capacity_ || steps > kMaxRecordsPerRegistry * 4ull) {
+        broken = true;
+        break;
+      }
+      const RecordHeader* rh = ReaderAccess::record(views[rid], idx);
+      if (rid == reg.id_) {
+        const std::uint32_t kl = load_relaxed(rh->key_len);
+        if (kl < 1 || kl > reg.max_key_) {
+          broken = true;
+          break;
+        }
+        std::string k;
+        copy_out(k, ReaderAccess::payload(rh), kl);
+        out.push_back(std::move(k));
+      }
+      ref = load_relaxed(rh->owner_next);
+    }
+    fence_acquire();
+    if (load_relaxed(slot->seq) != s1) continue;
+    if (broken) return fail(Errc::corrupt);
+    return out;
+  }
+  return fail(Errc::retry_exhausted);
+}
+
+Result<std::size_t> SegmentReader::for_each(const RegistryView& reg,
+                                            const std::function<void(const Entry&)>& fn) const {
+  const std::uint64_t hw = load_acquire(reg.desc_->records_high_water);
+  if (hw > reg.record_capacity_) return fail(Errc::corrupt);
+  std::size_t n = 0;
+  Entry e;
+  for (std::uint32_t i = 0; i < hw; ++i) {
+    const RecordHeader* rh = ReaderAccess::record(reg, i);
+    for (int attempt = 0;; ++attempt) {
+      if (attempt >= kMaxAttempts) return fail(Errc::retry_exhausted);
+      ReaderAccess::backoff(attempt);
+      std::uint32_t state = kRecordFree;
+      const RecordRead r = read_record(reg, rh, state, e);
+      if (r == RecordRead::torn) continue;
+      if (r == RecordRead::corrupt) return fail(Errc::corrupt);
+      if (state == kRecordEntry) {
+        fn(e);
+        ++n;
+      }
+      break;
+    }
+  }
+  return n;
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> SegmentReader::meta(const RegistryView& reg) const {
+  std::vector<std::uint64_t> block(kMetaBlockSize / 8);
+  for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+    ReaderAccess::backoff(attempt);
+    const std::uint32_t s1 = load_acquire(reg.desc_->meta_seq);
+    if (s1 & 1u) continue;
+    const std::uint32_t active = load_relaxed(reg.desc_->meta_active) & 1u;
+    const std::uint32_t len = load_relaxed(reg.desc_->meta_len[active]);
+    const bool len_ok = len <= kMetaBlockSize;
+    if (len_ok)
+      racy_copy_words(block.data(),
+                      reinterpret_cast<const std::uint64_t*>(reg.meta_ + std::uint64_t{active} * kMetaBlockSize),
+                      pad8(len) / 8);
+    fence_acquire();
+    if (load_relaxed(reg.desc_->meta_seq) != s1) continue;
+    if (!len_ok) return fail(Errc::corrupt);
+    std::vector<std::pair<std::string, std::string>> out;
+    const auto* b = reinterpret_cast<const char*>(block.data());
+    std::uint64_t off = 0;
+    while (off < len) {
+      if (len - off < 8) return fail(Errc::corrupt);
+      std::uint32_t kl, vl;
+      std::memcpy(&kl, b + off, 4);
+      std::memcpy(&vl, b + off + 4, 4);
+      off += 8;
+      if (pad8(kl) > len - off || pad8(vl) > len - off - pad8(kl)) return fail(Errc::corrupt);
+      out.emplace_back(std::string(b + off, kl), std::string(b + off + pad8(kl), vl));
+      off += pad8(kl) + pad8(vl);
+    }
+    return out;
+  }
+  return fail(Errc::retry_exhausted);
+}
+
+Result<std::vector<OwnerInfo>> SegmentReader::owners() const {
+  const SegmentHeader& h = header_of(base_);
+  const std::uint32_t cap = load_relaxed(h.owner_capacity);
+  const auto* slots = reinterpret_cast<const OwnerSlot*>(base_ + load_relaxed(h.owner_table_offset));
+  std::vector<OwnerInfo> out;
+  for (std::uint32_t i = 0; i < cap; ++i) {
+    const OwnerSlot& s = slots[i];
+    for (int attempt = 0;; ++attempt) {
+      if (attempt >= kMaxAttempts) return fail(Errc::retry_exhausted);
+      ReaderAccess::backoff(attempt);
+      const std::uint32_t s1 = load_acquire(s.seq);
+      if (s1 & 1u) continue;
+      const std::uint32_t state = load_relaxed(s.state);
+      OwnerInfo o{load_relaxed(s.pid), load_relaxed(s.uid), load_relaxed(s.identity_kind),
+                  load_relaxed(s.identity), load_relaxed(s.entry_count)};
+      fence_acquire();
+      if (load_relaxed(s.seq) != s1) continue;
+      if (state == kOwnerLive) out.push_back(o);
+      break;
+    }
+  }
+  return out;
+}
+
+}  // namespace shmreg::shm

@@ -1,0 +1,668 @@
+// SegmentWriter: formatting, registries, and the all-or-nothing write operations.
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "shmreg/shm/hash.hpp"
+#include "writer_impl.hpp"
+
+namespace shmreg::shm {
+
+namespace {
+
+std::uint64_t now_unix_ns() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return std::uint64_t(ts.tv_sec) * 1'000'000'000ULL + std::uint64_t(ts.tv_nsec);
+}
+
+std::uint32_t next_pow2(std::uint64_t n) noexcept {
+  std::uint64_t p = 1;
+  while (p < n) p <<= 1;
+  return static_cast<std::uint32_t>(p);
+}
+
+bool valid_registry_name(std::string_view name) noexcept {
+  if (name.empty() || name.size() > kMaxNameLen) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u > 0x20 && u != 0x7f;
+  });
+}
+
+struct RegistryGeometry {
+  std::uint32_t record_size, record_capacity, index_buckets;
+  std::uint64_t records_bytes, partitions_bytes, index_bytes, meta_bytes;
+  std::uint64_t total() const noexcept {
+    return records_bytes + partitions_bytes + index_bytes + meta_bytes;
+  }
+};
+
+RegistryGeometry geometry_for(const RegistrySpec& s) noexcept {
+  RegistryGeometry g{};
+  g.record_size = static_cast<std::uint32_t>(
+      pad_to(sizeof(RecordHeader) + pad8(s.max_key) + pad8(s.max_value), kCacheLine));
+  // A duplicate registry also needs one key node per distinct key.
+  const std::uint64_t cap = s.kind == RegistryKind::duplicate ? std::uint64_t{s.capacity} * 2 : s.capacity;
+  g.record_capacity = static_cast<std::uint32_t>(std::min<std::uint64_t>(cap, kMaxRecordsPerRegistry));
+  // Keys spread over partitions at random: size each partition's index for
+  // twice its share plus a margin for the imbalance, so load stays <= ~1/2.
+  const double share = std::ceil(double(s.capacity) / s.partitions);
+  const double slack = s.partitions > 1 ? 6.0 * std::sqrt(share) : 0.0;
+  g.index_buckets = std::max<std::uint32_t>(2, next_pow2(std::uint64_t((2 * share + slack + 16) / kBucketEntries) + 1));
+  g.records_bytes = pad_to(std::uint64_t{g.record_capacity} * g.record_size, 4096);
+  g.partitions_bytes = pad_to(std::uint64_t{s.partitions} * sizeof(PartitionData), kCacheLine);
+  g.index_bytes = std::uint64_t{s.partitions} * 2 * g.index_buckets * sizeof(IndexBucket);
+  g.meta_bytes = 2 * kMetaBlockSize;
+  return g;
+}
+
+bool same_spec(const RegistryDesc& d, const RegistrySpec& s) noexcept {
+  return d.kind == static_cast<std::uint32_t>(s.kind) && d.partitions == s.partitions &&
+         d.max_key == s.max_key && d.max_value == s.max_value && d.capacity == s.capacity;
+}
+
+}  // namespace
+
+// -- construction -----------------------------------------------------------------
+
+SegmentWriter::SegmentWriter(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
+SegmentWriter::SegmentWriter(SegmentWriter&&) noexcept = default;
+SegmentWriter& SegmentWriter::operator=(SegmentWriter&&) noexcept = default;
+SegmentWriter::~SegmentWriter() = default;
+
+Result<SegmentWriter> SegmentWriter::create(std::string_view ns, const CreateOptions& o) noexcept {
+  if (auto ok = validate_namespace(ns); !ok) return fail(ok.error());
+  if (o.owner_capacity == 0 || o.owner_capacity > (1u << 22)) return fail(Errc::invalid_argument);
+  const std::uint64_t owners_off = kHeaderSize + std::uint64_t{kMaxRegistries} * sizeof(RegistryDesc);
+  const std::uint64_t arena_off = pad_to(owners_off + std::uint64_t{o.owner_capacity} * sizeof(OwnerSlot), 4096);
+  if (o.size < kMinSegmentSize || arena_off >= o.size) return fail(Errc::invalid_argument);
+
+  auto seg = MappedSegment::create(segment_object_name(ns), o.size, o.mode);
+  if (!seg) return fail(seg.error());
+  // The object is fresh from posix_fallocate, hence zero: every table starts empty.
+  auto* h = reinterpret_cast<SegmentHeader*>(seg->data());
+  h->layout_version = kLayoutVersion;
+  h->header_size = kHeaderSize;
+  h->abi_signature = abi_signature();
+  h->segment_size = o.size;
+  h->created_unix_ns = now_unix_ns();
+  h->generation = 1;
+  h->next_version = 1;
+  h->writer_pid = static_cast<std::uint32_t>(::getpid());
+  h->registry_dir_offset = kHeaderSize;
+  h->registry_capacity = kMaxRegistries;
+  h->owner_table_offset = owners_off;
+  h->owner_capacity = o.owner_capacity;
+  h->arena_offset = arena_off;
+  h->arena_size = o.size - arena_off;
+  // Magic last: a reader that sees it sees a complete header.
+  store_release(h->magic, kMagic);
+  return SegmentWriter(std::make_unique<Impl>(std::move(*seg), o.writer));
+}
+
+const std::byte* SegmentWriter::data() const noexcept { return impl_->base; }
+std::size_t SegmentWriter::size() const noexcept { return impl_->seg.size(); }
+std::uint64_t SegmentWriter::generation() const noexcept { return load_relaxed(impl_->hdr->generation); }
+bool SegmentWriter::repaired_at_attach() const noexcept { return impl_->repaired; }
+
+// -- registries ---------------------------------------------------------------------
+
+Result<std::uint32_t> SegmentWriter::find_registry(std::string_view name) const noexcept {
+  for (std::uint32_t i = 0; i < kMaxRegistries; ++i) {
+    const RegistryDesc& d = impl_->dir[i];
+    if (load_relaxed(d.state) == kRegistryLive && std::string_view(d.name, d.name_len) == name) return i;
+  }
+  return fail(Errc::registry_not_found);
+}
+
+Result<std::uint32_t> SegmentWriter::create_registry(const RegistrySpec& s) noexcept {
+  Impl& w = *impl_;
+  if (!valid_registry_name(s.name)) return fail(Errc::invalid_argument);
+  if (s.kind != RegistryKind::unique && s.kind != RegistryKind::duplicate) return fail(Errc::invalid_argument);
+  if (s.partitions < 1 || s.partitions > kMaxPartitions || s.max_key < 1 || s.max_key > kMaxKeyLen ||
+      s.max_value > kMaxValueLen || s.capacity < 1 || s.capacity > kMaxRecordsPerRegistry)
+    return fail(Errc::invalid_argument);
+  if (auto found = find_registry(s.name)) {
+    if (same_spec(w.dir[*found], s)) return *found;
+    return fail(Errc::registry_exists);
+  }
+  std::uint32_t id = kMaxRegistries;
+  for (std::uint32_t i = 0; i < kMaxRegistries; ++i)
+    if (load_relaxed(w.dir[i].state) == kRegistryFree) {
+      id = i;
+      break;
+    }
+  if (id == kMaxRegistries) return fail(Errc::too_many_registries);
+
+  const RegistryGeometry g = geometry_for(s);
+  const std::uint64_t used = load_relaxed(w.hdr->arena_used);
+  const std::uint64_t start = pad_to(used, 4096);
+  if (start > w.hdr->arena_size || g.total() > w.hdr->arena_size - start) return fail(Errc::segment_full);
+
+  w.txn_begin(kOpCreateRegistry);
+  const std::uint64_t off = w.hdr->arena_offset + start;
+  // A broker that crashed while creating may have left bytes here.
+  std::memset(w.base + off, 0, g.total());
+  RegistryDesc& d = w.dir[id];
+  std::memset(&d, 0, sizeof d);
+  d.id = id;
+  d.kind = static_cast<std::uint32_t>(s.kind);
+  d.partitions = s.partitions;
+  d.name_len = static_cast<std::uint32_t>(s.name.size());
+  d.max_key = s.max_key;
+  d.max_value = s.max_value;
+  d.record_size = g.record_size;
+  d.record_capacity = g.record_capacity;
+  d.capacity = s.capacity;
+  d.records_offset = off;
+  d.partitions_offset = off + g.records_bytes;
+  d.index_offset = d.partitions_offset + g.partitions_bytes;
+  d.index_buckets = g.index_buckets;
+  d.meta_offset = d.index_offset + g.index_bytes;
+  std::memcpy(d.name, s.name.data(), s.name.size());
+  w.regs[id] = RegistryState{};
+  store_release(w.hdr->arena_used, start + g.total());
+  store_release(d.state, kRegistryLive);
+  store_release(w.hdr->registry_count, load_relaxed(w.hdr->registry_count) + 1);
+  w.txn_end();
+  return id;
+}
+
+// -- records ------------------------------------------------------------------------
+
+std::size_t SegmentWriter::Impl::free_records(std::uint32_t id) const noexcept {
+  const RegistryDesc& d = dir[id];
+  return regs[id].freed.size() + (d.record_capacity - load_relaxed(d.records_high_water));
+}
+
+std::uint32_t SegmentWriter::Impl::alloc_record(std::uint32_t id) noexcept {
+  RegistryDesc& d = dir[id];
+  auto& freed = regs[id].freed;
+  if (!freed.empty() && Clock::now() - freed.front().at >= opts.grace) {
+    const std::uint32_t idx = freed.front().record;
+    freed.pop_front();
+    return idx;
+  }
+  const std::uint64_t hw = load_relaxed(d.records_high_water);
+  if (hw < d.record_capacity) {
+    store_release(d.records_high_water, hw + 1);
+    return static_cast<std::uint32_t>(hw);
+  }
+  // Every slot is live or in its grace period: reuse the oldest early. Readers
+  // stay correct (the record seq changes); they may just retry once.
+  const std::uint32_t idx = freed.front().record;
+  freed.pop_front();
+  return idx;
+}
+
+void SegmentWriter::Impl::free_record(std::uint32_t id, std::uint32_t idx) noexcept {
+  RecordHeader& r = rec(dir[id], idx);
+  {
+    SeqWriteGuard g(r.seq);
+    store_relaxed(r.state, kRecordFree);
+  }
+  regs[id].freed.push_back({idx, Clock::now()});
+}
+
+void SegmentWriter::Impl::fill_record(const RegistryDesc& d, std::uint32_t idx, const RecordFill& f) noexcept {
+  RecordHeader& r = rec(d, idx);
+  SeqWriteGuard g(r.seq);
+  store_relaxed(r.state, f.state);
+  store_relaxed(r.key_len, static_cast<std::uint32_t>(f.key.size()));
+  store_relaxed(r.value_len, static_cast<std::uint32_t>(f.value.size()));
+  store_relaxed(r.owner_slot, f.owner_slot);
+  store_relaxed(r.owner_pid, f.owner_pid);
+  store_relaxed(r.version, f.version);
+  store_relaxed(r.hash, f.hash);
+  store_relaxed(r.owner_next, RecordRef{0});
+  store_relaxed(r.owner_prev, RecordRef{0});
+  store_relaxed(r.key_next, f.key_next);
+  store_relaxed(r.key_prev, std::uint32_t{0});
+  store_relaxed(r.key_node, f.key_node);
+  store_relaxed(r.dup_count, f.dup_count);
+  std::uint64_t* p = payload(d, idx);
+  racy_store_bytes(p, f.key.data(), f.key.size());
+  racy_store_bytes(p + pad8(f.key.size()) / 8, f.value.data(), f.value.size());
+}
+
+// -- index ----------------------------------------------------------------------------
+
+bool SegmentWriter::Impl::index_has_room(const RegistryDesc& d, std::uint32_t p) const noexcept {
+  return part(d, p).live + 1 <= index_total(d) / 8 * 7;
+}
+
+void SegmentWriter::Impl::index_insert(const RegistryDesc& d, std::uint32_t p, std::uint64_t h,
+                                       std::uint32_t idx) noexcept {
+  PartitionData& pd = part(d, p);
+  const std::uint32_t total = index_total(d);
+  if (pd.live + pd.tombstones + 1 > total / 8 * 7) index_rebuild(d, p);
+  std::uint64_t* words = index_words(d, p, pd.active);
+  std::uint32_t pos = static_cast<std::uint32_t>(h & (d.index_buckets - 1)) * kBucketEntries;
+  for (std::uint32_t n = 0; n < total; ++n, pos = (pos + 1) & (total - 1)) {
+    const std::uint64_t w = load_relaxed(words[pos]);
+    if (w == 0 || static_cast<std::uint32_t>(w) == 0) {
+      if (w != 0) --pd.tombstones;
+      ++pd.live;
+      store_release(words[pos], make_entry(hash_tag(h), idx));
+      return;
+    }
+  }
+}
+
+void SegmentWriter::Impl::index_remove(const RegistryDesc& d, std::uint32_t p, std::uint64_t* word) noexcept {
+  PartitionData& pd = part(d, p);
+  const std::uint32_t total = index_total(d);
+  std::uint64_t* words = index_words(d, p, pd.active);
+  auto pos = static_cast<std::uint32_t>(word - words);
+  store_release(words[pos], make_tombstone(static_cast<std::uint32_t>(load_relaxed(*word) >> 32)));
+  --pd.live;
+  ++pd.tombstones;
+  // A tombstone followed by an empty entry ends no probe that could reach
+  // past it, so it can become empty; so can the tombstones just before it.
+  if (load_relaxed(words[(pos + 1) & (total - 1)]) != 0) return;
+  for (std::uint32_t n = 0; n < total; ++n) {
+    const std::uint64_t w = load_relaxed(words[pos]);
+    if (w == 0 || static_cast<std::uint32_t>(w) != 0) break;
+    store_release(words[pos], std::uint64_t{0});
+    --pd.tombstones;
+    pos = (pos + total - 1) & (total - 1);
+  }
+}
+
+void SegmentWriter::Impl::index_rebuild(const RegistryDesc& d, std::uint32_t p) noexcept {
+  PartitionData& pd = part(d, p);
+  const std::uint32_t total = index_total(d);
+  const std::uint32_t from = pd.active & 1u, to = from ^ 1u;
+  std::uint64_t* src = index_words(d, p, from);
+  std::uint64_t* dst = index_words(d, p, to);
+  {
+    SeqWriteGuard g(pd.seq);
+    for (std::uint32_t i = 0; i < total; ++i) store_relaxed(dst[i], std::uint64_t{0});
+    std::uint32_t live = 0;
+    for (std::uint32_t i = 0; i < total; ++i) {
+      const std::uint64_t w = load_relaxed(src[i]);
+      if (static_cast<std::uint32_t>(w) == 0) continue;
+      const std::uint64_t h = rec(d, static_cast<std::uint32_t>(w) - 1).hash;
+      std::uint32_t pos = static_cast<std::uint32_t>(h & (d.index_buckets - 1)) * kBucketEntries;
+      while (load_relaxed(dst[pos]) != 0) pos = (pos + 1) & (total - 1);
+      store_relaxed(dst[pos], w);
+      ++live;
+    }
+    pd.live = live;
+    pd.tombstones = 0;
+    store_release(pd.active, to);
+  }
+}
+
+// -- owners ------------------------------------------------------------------------------
+
+long SegmentWriter::Impl::find_owner(std::uint32_t pid) const noexcept {
+  std::uint32_t pos = owner_home(pid);
+  for (std::uint32_t n = 0; n < owner_cap; ++n, pos = (pos + 1) % owner_cap) {
+    const std::uint32_t st = load_relaxed(owners[pos].state);
+    if (st == kOwnerEmpty) return -1;
+    if (st == kOwnerLive && owners[pos].pid == pid) return pos;
+  }
+  return -1;
+}
+
+long SegmentWriter::Impl::free_owner_slot(std::uint32_t pid) const noexcept {
+  std::uint32_t pos = owner_home(pid);
+  for (std::uint32_t n = 0; n < owner_cap; ++n, pos = (pos + 1) % owner_cap)
+    if (load_relaxed(owners[pos].state) != kOwnerLive) return pos;
+  return -1;
+}
+
+std::uint32_t SegmentWriter::Impl::acquire_owner(const OwnerIdentity& o) noexcept {
+  if (long found = find_owner(o.pid); found >= 0) return static_cast<std::uint32_t>(found);
+  const auto slot = static_cast<std::uint32_t>(free_owner_slot(o.pid));
+  OwnerSlot& s = owners[slot];
+  {
+    SeqWriteGuard g(s.seq);
+    store_relaxed(s.pid, o.pid);
+    store_relaxed(s.uid, o.uid);
+    store_relaxed(s.identity, o.value);
+    store_relaxed(s.identity_kind, o.kind);
+    store_relaxed(s.entry_count, std::uint32_t{0});
+    store_relaxed(s.head, RecordRef{0});
+    store_relaxed(s.first_seen_ns, now_unix_ns());
+    store_release(s.state, kOwnerLive);
+  }
+  store_release(hdr->owner_count, load_relaxed(hdr->owner_count) + 1);
+  return slot;
+}
+
+void SegmentWriter::Impl::release_owner(std::uint32_t slot) noexcept {
+  {
+    SeqWriteGuard g(owners[slot].seq);
+    store_release(owners[slot].state, kOwnerTombstone);
+  }
+  store_release(hdr->owner_count, load_relaxed(hdr->owner_count) - 1);
+  // Same trailing-tombstone cleanup as the index.
+  std::uint32_t pos = slot;
+  if (load_relaxed(owners[(pos + 1) % owner_cap].state) != kOwnerEmpty) return;
+  for (std::uint32_t n = 0; n < owner_cap; ++n) {
+    if (load_relaxed(owners[pos].state) != kOwnerTombstone) break;
+    SeqWriteGuard g(owners[pos].seq);
+    store_release(owners[pos].state, kOwnerEmpty);
+    pos = (pos + owner_cap - 1) % owner_cap;
+  }
+}
+
+void SegmentWriter::Impl::link_owner(std::uint32_t slot, RecordRef ref) noexcept {
+  OwnerSlot& s = owners[slot];
+  RecordHeader& r = rec_by_ref(ref);
+  SeqWriteGuard g(s.seq);
+  const RecordRef head = s.head;
+  store_relaxed(r.owner_next, head);
+  store_relaxed(r.owner_prev, RecordRef{0});
+  if (head != 0) store_relaxed(rec_by_ref(head).owner_prev, ref);
+  store_relaxed(s.head, ref);
+  store_relaxed(s.entry_count, s.entry_count + 1);
+}
+
+void SegmentWriter::Impl::unlink_owner(std::uint32_t slot, RecordRef ref) noexcept {
+  OwnerSlot& s = owners[slot];
+  RecordHeader& r = rec_by_ref(ref);
+  SeqWriteGuard g(s.seq);
+  const RecordRef next = r.owner_next, prev = r.owner_prev;
+  if (prev != 0)
+    store_relaxed(rec_by_ref(prev).owner_next, next);
+  else
+    store_relaxed(s.head, next);
+  if (next != 0) store_relaxed(rec_by_ref(next).owner_prev, prev);
+  store_relaxed(s.entry_count, s.entry_count - 1);
+}
+
+// -- whole entries --------------------------------------------------------------------------
+
+void SegmentWriter::Impl::remove_record(std::uint32_t id, std::uint32_t idx) noexcept {
+  RegistryDesc& d = dir[id];
+  RecordHeader& r = rec(d, idx);
+  const std::uint32_t p = partition_of(r.hash, d.partitions);
+  if (d.kind == static_cast<std::uint32_t>(RegistryKind::unique)) {
+    std::uint64_t* word = find_entry(d, p, r.hash, [&](std::uint32_t i) { return i == idx; });
+    if (word != nullptr) index_remove(d, p, word);
+  } else {
+    const std::uint32_t kn = r.key_node - 1;
+    RecordHeader& k = rec(d, kn);
+    {
+      SeqWriteGuard g(k.seq);
+      const std::uint32_t next = r.key_next, prev = r.key_prev;
+      if (prev != 0)
+        store_relaxed(rec(d, prev - 1).key_next, next);
+      else
+        store_relaxed(k.key_next, next);
+      if (next != 0) store_relaxed(rec(d, next - 1).key_prev, prev);
+      store_relaxed(k.dup_count, k.dup_count - 1);
+    }
+    fault_step();
+    if (k.dup_count == 0) {
+      std::uint64_t* word = find_entry(d, p, k.hash, [&](std::uint32_t i) { return i == kn; });
+      if (word != nullptr) index_remove(d, p, word);
+      free_record(id, kn);
+      store_release(d.key_count, d.key_count - 1);
+    }
+  }
+  fault_step();
+  const std::uint32_t slot = r.owner_slot - 1;
+  unlink_owner(slot, make_ref(id, idx));
+  if (owners[slot].entry_count == 0) release_owner(slot);
+  free_record(id, idx);
+  store_release(part(d, p).entry_count, part(d, p).entry_count - 1);
+  store_release(d.entry_count, d.entry_count - 1);
+  if (d.kind == static_cast<std::uint32_t>(RegistryKind::unique))
+    store_release(d.key_count, d.key_count - 1);
+}
+
+// -- operations ---------------------------------------------------------------------------------
+
+Result<InsertResult> SegmentWriter::insert(std::uint32_t id, std::string_view key, std::string_view value,
+                                           const OwnerIdentity& owner, std::uint32_t* conflict_pid) noexcept {
+  Impl& w = *impl_;
+  RegistryDesc* dp = w.live_registry(id);
+  if (dp == nullptr) return fail(Errc::registry_not_found);
+  RegistryDesc& d = *dp;
+  if (key.empty() || owner.pid == 0) return fail(Errc::invalid_argument);
+  if (key.size() > d.max_key) return fail(Errc::key_too_long);
+  if (value.size() > d.max_value) return fail(Errc::value_too_long);
+  const long existing_owner = w.find_owner(owner.pid);
+  if (existing_owner >= 0) {
+    const OwnerSlot& s = w.owners[existing_owner];
+    if (s.identity_kind != owner.kind || s.identity != owner.value) return fail(Errc::stale_owner);
+  } else if (w.free_owner_slot(owner.pid) < 0) {
+    return fail(Errc::owner_table_full);
+  }
+  const std::uint64_t h = hash_key(key.data(), key.size());
+  const std::uint32_t p = partition_of(h, d.partitions);
+  const bool unique = d.kind == static_cast<std::uint32_t>(RegistryKind::unique);
+  std::uint64_t* found = w.find_key(d, p, h, key);
+  if (unique && found != nullptr) {
+    if (conflict_pid != nullptr) *conflict_pid = w.rec(d, static_cast<std::uint32_t>(*found) - 1).owner_pid;
+    return fail(Errc::already_registered);
+  }
+  const std::size_t need = (found == nullptr && !unique) ? 2 : 1;
+  if (d.entry_count >= d.capacity || w.free_records(id) < need) return fail(Errc::registry_full);
+  if (found == nullptr && !w.index_has_room(d, p)) return fail(Errc::registry_full);
+
+  w.txn_begin(kOpInsert);
+  const std::uint32_t slot = w.acquire_owner(owner);
+  w.fault_step();
+  const std::uint32_t e = w.alloc_record(id);
+  const std::uint64_t version = w.hdr->next_version++;
+  Impl::RecordFill f{kRecordEntry, key, value, slot + 1, owner.pid, version, h, 0, 0, 0};
+  InsertResult out{version, true};
+  if (unique) {
+    w.fill_record(d, e, f);
+    w.fault_step();
+    w.link_owner(slot, make_ref(id, e));
+    w.fault_step();
+    w.index_insert(d, p, h, e);
+    store_release(d.key_count, d.key_count + 1);
+  } else if (found == nullptr) {
+    const std::uint32_t kn = w.alloc_record(id);
+    f.key_node = kn + 1;
+    w.fill_record(d, e, f);
+    w.fill_record(d, kn, {kRecordKeyNode, key, {}, 0, 0, 0, h, e + 1, 0, 1});
+    w.fault_step();
+    w.link_owner(slot, make_ref(id, e));
+    w.fault_step();
+    w.index_insert(d, p, h, kn);
+    store_release(d.key_count, d.key_count + 1);
+  } else {
+    const std::uint32_t kn = static_cast<std::uint32_t>(*found) - 1;
+    RecordHeader& k = w.rec(d, kn);
+    f.key_node = kn + 1;
+    f.key_next = k.key_next;
+    w.fill_record(d, e, f);
+    w.fault_step();
+    {
+      SeqWriteGuard g(k.seq);
+      if (k.key_next != 0) store_relaxed(w.rec(d, k.key_next - 1).key_prev, e + 1);
+      store_relaxed(k.key_next, e + 1);
+      store_relaxed(k.dup_count, k.dup_count + 1);
+    }
+    w.fault_step();
+    w.link_owner(slot, make_ref(id, e));
+    out.new_key = false;
+  }
+  store_release(w.part(d, p).entry_count, w.part(d, p).entry_count + 1);
+  store_release(d.entry_count, d.entry_count + 1);
+  w.txn_end();
+  return out;
+}
+
+Result<std::uint32_t> SegmentWriter::remove(std::uint32_t id, std::string_view key, std::uint32_t pid) noexcept {
+  Impl& w = *impl_;
+  RegistryDesc* dp = w.live_registry(id);
+  if (dp == nullptr) return fail(Errc::registry_not_found);
+  RegistryDesc& d = *dp;
+  if (key.empty() || key.size() > d.max_key) return std::uint32_t{0};
+  const std::uint64_t h = hash_key(key.data(), key.size());
+  const std::uint32_t p = partition_of(h, d.partitions);
+  std::uint64_t* found = w.find_key(d, p, h, key);
+  if (found == nullptr) return std::uint32_t{0};
+  const std::uint32_t idx = static_cast<std::uint32_t>(*found) - 1;
+  std::vector<std::uint32_t> victims;
+  if (d.kind == static_cast<std::uint32_t>(RegistryKind::unique)) {
+    if (w.rec(d, idx).owner_pid == pid) victims.push_back(idx);
+  } else {
+    for (std::uint32_t e = w.rec(d, idx).key_next; e != 0; e = w.rec(d, e - 1).key_next)
+      if (w.rec(d, e - 1).owner_pid == pid) victims.push_back(e - 1);
+  }
+  if (victims.empty()) return std::uint32_t{0};
+  w.txn_begin(kOpRemove, id, pid, key);
+  for (std::uint32_t v : victims) w.remove_record(id, v);
+  w.txn_end();
+  return static_cast<std::uint32_t>(victims.size());
+}
+
+Result<std::uint32_t> SegmentWriter::remove_owner(std::uint32_t pid) noexcept {
+  Impl& w = *impl_;
+  const long slot = w.find_owner(pid);
+  if (slot < 0) return std::uint32_t{0};
+  std::vector<RecordRef> refs;
+  for (RecordRef r = w.owners[slot].head; r != 0; r = w.rec_by_ref(r).owner_next) refs.push_back(r);
+  w.txn_begin(kOpRemoveOwner, 0, pid);
+  for (RecordRef r : refs) w.remove_record(ref_registry(r), ref_record(r));
+  if (refs.empty()) w.release_owner(static_cast<std::uint32_t>(slot));
+  w.txn_end();
+  return static_cast<std::uint32_t>(refs.size());
+}
+
+Result<std::uint64_t> SegmentWriter::update_value(std::uint32_t id, std::string_view key, std::uint32_t pid,
+                                                  std::string_view value,
+                                                  std::optional<std::uint64_t> expected) noexcept {
+  Impl& w = *impl_;
+  RegistryDesc* dp = w.live_registry(id);
+  if (dp == nullptr) return fail(Errc::registry_not_found);
+  RegistryDesc& d = *dp;
+  if (d.kind != static_cast<std::uint32_t>(RegistryKind::unique)) return fail(Errc::invalid_argument);
+  if (key.empty() || key.size() > d.max_key) return fail(Errc::not_found);
+  if (value.size() > d.max_value) return fail(Errc::value_too_long);
+  const std::uint64_t h = hash_key(key.data(), key.size());
+  const std::uint32_t p = partition_of(h, d.partitions);
+  std::uint64_t* found = w.find_key(d, p, h, key);
+  if (found == nullptr) return fail(Errc::not_found);
+  const std::uint32_t old = static_cast<std::uint32_t>(*found) - 1;
+  RecordHeader& r = w.rec(d, old);
+  if (r.owner_pid != pid) return fail(Errc::not_found);
+  if (expected && *expected != r.version) return fail(Errc::version_conflict);
+  if (w.free_records(id) < 1) return fail(Errc::registry_full);
+
+  w.txn_begin(kOpUpdate);
+  const std::uint32_t e = w.alloc_record(id);
+  const std::uint64_t version = w.hdr->next_version++;
+  w.fill_record(d, e, {kRecordEntry, key, value, r.owner_slot, pid, version, h, 0, 0, 0});
+  w.link_owner(r.owner_slot - 1, make_ref(id, e));
+  w.fault_step();
+  // The switch readers see: one release store from the old record to the new.
+  store_release(*found, make_entry(hash_tag(h), e));
+  w.fault_step();
+  w.unlink_owner(r.owner_slot - 1, make_ref(id, old));
+  w.free_record(id, old);
+  w.txn_end();
+  return version;
+}
+
+// -- meta ------------------------------------------------------------------------------------------
+
+namespace {
+
+// Block format: repeated [u32 key_len][u32 value_len][key, pad8][value, pad8].
+MetaMap parse_meta(const std::byte* block, std::uint32_t len) {
+  MetaMap out;
+  std::uint64_t off = 0;
+  while (off + 8 <= len) {
+    std::uint32_t kl, vl;
+    std::memcpy(&kl, block + off, 4);
+    std::memcpy(&vl, block + off + 4, 4);
+    off += 8;
+    if (pad8(kl) + pad8(vl) > len - off) break;
+    out.emplace_back(std::string(reinterpret_cast<const char*>(block + off), kl),
+                     std::string(reinterpret_cast<const char*>(block + off + pad8(kl)), vl));
+    off += pad8(kl) + pad8(vl);
+  }
+  return out;
+}
+
+std::uint64_t meta_size(const MetaMap& m) {
+  std::uint64_t n = 0;
+  for (const auto& [k, v] : m) n += 8 + pad8(k.size()) + pad8(v.size());
+  return n;
+}
+
+}  // namespace
+
+Status SegmentWriter::Impl::write_meta(RegistryDesc& d, const MetaMap& m) noexcept {
+  Impl& w = *this;
+  const std::uint64_t size = meta_size(m);
+  if (size > kMetaBlockSize) return fail(Errc::meta_too_large);
+  std::vector<std::uint64_t> buf(kMetaBlockSize / 8, 0);
+  auto* bytes = reinterpret_cast<std::byte*>(buf.data());
+  std::uint64_t off = 0;
+  for (const auto& [k, v] : m) {
+    const auto kl = static_cast<std::uint32_t>(k.size()), vl = static_cast<std::uint32_t>(v.size());
+    std::memcpy(bytes + off, &kl, 4);
+    std::memcpy(bytes + off + 4, &vl, 4);
+    std::memcpy(bytes + off + 8, k.data(), kl);
+    std::memcpy(bytes + off + 8 + pad8(kl), v.data(), vl);
+    off += 8 + pad8(kl) + pad8(vl);
+  }
+  const std::uint32_t target = (d.meta_active & 1u) ^ 1u;
+  auto* dst = reinterpret_cast<std::uint64_t*>(w.base + d.meta_offset + std::uint64_t{target} * kMetaBlockSize);
+  w.txn_begin(kOpMeta);
+  {
+    SeqWriteGuard g(d.meta_seq);
+    racy_store_bytes(dst, buf.data(), pad8(size));
+    store_relaxed(d.meta_len[target], static_cast<std::uint32_t>(size));
+    store_relaxed(d.meta_active, target);
+  }
+  w.txn_end();
+  return {};
+}
+
+Status SegmentWriter::put_meta(std::uint32_t id, std::string_view key, std::string_view value) noexcept {
+  Impl& w = *impl_;
+  RegistryDesc* d = w.live_registry(id);
+  if (d == nullptr) return fail(Errc::registry_not_found);
+  if (key.empty() || key.size() > 255) return fail(Errc::invalid_argument);
+  const std::uint32_t active = d->meta_active & 1u;
+  MetaMap m = parse_meta(w.base + d->meta_offset + std::uint64_t{active} * kMetaBlockSize,
+                         std::min(d->meta_len[active], kMetaBlockSize));
+  auto it = std::find_if(m.begin(), m.end(), [&](const auto& kv) { return kv.first == key; });
+  if (it != m.end())
+    it->second = std::string(value);
+  else
+    m.emplace_back(std::string(key), std::string(value));
+  return w.write_meta(*d, m);
+}
+
+Status SegmentWriter::delete_meta(std::uint32_t id, std::string_view key) noexcept {
+  Impl& w = *impl_;
+  RegistryDesc* d = w.live_registry(id);
+  if (d == nullptr) return fail(Errc::registry_not_found);
+  const std::uint32_t active = d->meta_active & 1u;
+  MetaMap m = parse_meta(w.base + d->meta_offset + std::uint64_t{active} * kMetaBlockSize,
+                         std::min(d->meta_len[active], kMetaBlockSize));
+  auto it = std::find_if(m.begin(), m.end(), [&](const auto& kv) { return kv.first == key; });
+  if (it == m.end()) return fail(Errc::not_found);
+  m.erase(it);
+  return w.write_meta(*d, m);
+}
+
+std::vector<OwnerRecord> SegmentWriter::owners() const {
+  std::vector<OwnerRecord> out;
+  for (std::uint32_t i = 0; i < impl_->owner_cap; ++i) {
+    const OwnerSlot& s = impl_->owners[i];
+    if (s.state != kOwnerLive) continue;
+    out.push_back({{s.pid, s.uid, s.identity_kind, s.identity}, s.entry_count});
+  }
+  return out;
+}
+
+}  // namespace shmreg::shm

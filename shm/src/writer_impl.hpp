@@ -1,0 +1,201 @@
+// Private state of SegmentWriter, shared by writer.cpp (operations) and
+// writer_repair.cpp (attach and rebuild). Not installed.
+//
+// Thread-safety: single-threaded, like SegmentWriter.
+#pragma once
+
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "shmreg/shm/atomics.hpp"
+#include "shmreg/shm/layout.hpp"
+#include "shmreg/shm/writer.hpp"
+
+namespace shmreg::shm {
+
+using Clock = std::chrono::steady_clock;
+
+// SegmentHeader::txn_state values: which operation was in progress.
+inline constexpr std::uint32_t kOpCreateRegistry = 1;
+inline constexpr std::uint32_t kOpInsert = 2;
+inline constexpr std::uint32_t kOpRemove = 3;
+inline constexpr std::uint32_t kOpRemoveOwner = 4;
+inline constexpr std::uint32_t kOpUpdate = 5;
+inline constexpr std::uint32_t kOpMeta = 6;
+
+using MetaMap = std::vector<std::pair<std::string, std::string>>;
+
+struct FreedSlot {
+  std::uint32_t record;
+  Clock::time_point at;
+};
+
+struct RegistryState {
+  std::deque<FreedSlot> freed;  // oldest first: the grace period runs in FIFO order
+};
+
+// Seqlock write section over one sequence word: odd on entry, next even on exit.
+class SeqWriteGuard {
+ public:
+  explicit SeqWriteGuard(std::uint32_t& seq) noexcept : seq_(seq), start_(load_relaxed(seq) | 1u) {
+    store_relaxed(seq_, start_);
+    fence_release();
+  }
+  ~SeqWriteGuard() { store_release(seq_, start_ + 1); }
+  SeqWriteGuard(const SeqWriteGuard&) = delete;
+  SeqWriteGuard& operator=(const SeqWriteGuard&) = delete;
+
+ private:
+  std::uint32_t& seq_;
+  std::uint32_t start_;
+};
+
+struct SegmentWriter::Impl {
+  MappedSegment seg;
+  WriterOptions opts;
+  std::byte* base = nullptr;
+  SegmentHeader* hdr = nullptr;
+  RegistryDesc* dir = nullptr;
+  OwnerSlot* owners = nullptr;
+  std::uint32_t owner_cap = 0;
+  std::array<RegistryState, kMaxRegistries> regs{};
+  bool repaired = false;
+  int fault_steps = 0;
+  // A removal that a crash interrupted, re-run once attach has repaired.
+  struct Redo {
+    std::uint32_t op, registry, pid;
+    std::string key;
+  };
+  std::optional<Redo> redo;
+
+  explicit Impl(MappedSegment s, const WriterOptions& o) : seg(std::move(s)), opts(o) {
+    base = seg.data();
+    hdr = reinterpret_cast<SegmentHeader*>(base);
+    dir = reinterpret_cast<RegistryDesc*>(base + hdr->registry_dir_offset);
+    owners = reinterpret_cast<OwnerSlot*>(base + hdr->owner_table_offset);
+    owner_cap = hdr->owner_capacity;
+  }
+
+  // -- fault injection (tests) and transactions ------------------------------
+  void fault_step() noexcept {
+    if (opts.fault_point > 0 && ++fault_steps == opts.fault_point) ::_exit(kFaultExitCode);
+  }
+  void txn_begin(std::uint32_t op, std::uint32_t registry = 0, std::uint32_t pid = 0,
+                 std::string_view key = {}) noexcept {
+    hdr->txn_registry = registry;
+    hdr->txn_pid = pid;
+    hdr->txn_key_len = static_cast<std::uint32_t>(key.size());
+    std::memcpy(hdr->txn_key, key.data(), key.size());
+    store_relaxed(hdr->txn_state, op);
+    fence_release();
+  }
+  void txn_end() noexcept {
+    store_release(hdr->txn_state, kTxnIdle);
+    fetch_add_release(hdr->commit_seq, std::uint64_t{1});
+  }
+
+  // -- addressing --------------------------------------------------------------
+  RegistryDesc* live_registry(std::uint32_t id) const noexcept {
+    if (id >= kMaxRegistries || load_relaxed(dir[id].state) != kRegistryLive) return nullptr;
+    return &dir[id];
+  }
+  RecordHeader& rec(const RegistryDesc& d, std::uint32_t idx) const noexcept {
+    return *reinterpret_cast<RecordHeader*>(base + d.records_offset +
+                                            std::uint64_t{idx} * d.record_size);
+  }
+  std::uint64_t* payload(const RegistryDesc& d, std::uint32_t idx) const noexcept {
+    return reinterpret_cast<std::uint64_t*>(&rec(d, idx) + 1);
+  }
+  std::string_view rec_key(const RegistryDesc& d, std::uint32_t idx) const noexcept {
+    return {reinterpret_cast<const char*>(payload(d, idx)), rec(d, idx).key_len};
+  }
+  PartitionData& part(const RegistryDesc& d, std::uint32_t p) const noexcept {
+    return reinterpret_cast<PartitionData*>(base + d.partitions_offset)[p];
+  }
+  std::uint64_t* index_words(const RegistryDesc& d, std::uint32_t p, std::uint32_t buf) const noexcept {
+    return reinterpret_cast<std::uint64_t*>(
+        base + d.index_offset +
+        (std::uint64_t{p} * 2 + buf) * d.index_buckets * sizeof(IndexBucket));
+  }
+  std::uint32_t index_total(const RegistryDesc& d) const noexcept {
+    return d.index_buckets * kBucketEntries;
+  }
+  RecordHeader& rec_by_ref(RecordRef r) const noexcept {
+    return rec(dir[ref_registry(r)], ref_record(r));
+  }
+
+  // -- records -----------------------------------------------------------------
+  std::size_t free_records(std::uint32_t id) const noexcept;
+  std::uint32_t alloc_record(std::uint32_t id) noexcept;  // REQUIRES: free_records(id) > 0
+  void free_record(std::uint32_t id, std::uint32_t idx) noexcept;
+  struct RecordFill {
+    std::uint32_t state;
+    std::string_view key;
+    std::string_view value;
+    std::uint32_t owner_slot;  // index + 1, 0 for a key node
+    std::uint32_t owner_pid;
+    std::uint64_t version;
+    std::uint64_t hash;
+    std::uint32_t key_next;
+    std::uint32_t key_node;
+    std::uint32_t dup_count;
+  };
+  void fill_record(const RegistryDesc& d, std::uint32_t idx, const RecordFill& f) noexcept;
+
+  // -- index ---------------------------------------------------------------------
+  // Finds the live entry of partition p whose record satisfies `match`.
+  template <class Match>
+  std::uint64_t* find_entry(const RegistryDesc& d, std::uint32_t p, std::uint64_t h,
+                            Match&& match) const noexcept {
+    const std::uint32_t total = index_total(d);
+    std::uint64_t* words = index_words(d, p, load_relaxed(part(d, p).active));
+    std::uint32_t pos = static_cast<std::uint32_t>(h & (d.index_buckets - 1)) * kBucketEntries;
+    const std::uint32_t tag = hash_tag(h);
+    for (std::uint32_t n = 0; n < total; ++n, pos = (pos + 1) & (total - 1)) {
+      const std::uint64_t w = load_relaxed(words[pos]);
+      if (w == 0) return nullptr;
+      const auto low = static_cast<std::uint32_t>(w);
+      if (low != 0 && static_cast<std::uint32_t>(w >> 32) == tag && match(low - 1)) return &words[pos];
+    }
+    return nullptr;
+  }
+  std::uint64_t* find_key(const RegistryDesc& d, std::uint32_t p, std::uint64_t h,
+                          std::string_view key) const noexcept {
+    return find_entry(d, p, h, [&](std::uint32_t idx) { return rec_key(d, idx) == key; });
+  }
+  bool index_has_room(const RegistryDesc& d, std::uint32_t p) const noexcept;
+  void index_insert(const RegistryDesc& d, std::uint32_t p, std::uint64_t h, std::uint32_t idx) noexcept;
+  void index_remove(const RegistryDesc& d, std::uint32_t p, std::uint64_t* word) noexcept;
+  void index_rebuild(const RegistryDesc& d, std::uint32_t p) noexcept;
+
+  // -- owners ------------------------------------------------------------------
+  std::uint32_t owner_home(std::uint32_t pid) const noexcept {
+    return static_cast<std::uint32_t>((std::uint64_t{pid} * 0x9e3779b97f4a7c15ULL >> 32) % owner_cap);
+  }
+  long find_owner(std::uint32_t pid) const noexcept;  // slot index or -1
+  long free_owner_slot(std::uint32_t pid) const noexcept;
+  std::uint32_t acquire_owner(const OwnerIdentity& o) noexcept;  // REQUIRES: room checked
+  void release_owner(std::uint32_t slot) noexcept;
+  void link_owner(std::uint32_t slot, RecordRef ref) noexcept;
+  void unlink_owner(std::uint32_t slot, RecordRef ref) noexcept;
+
+  // -- whole entries -------------------------------------------------------------
+  void remove_record(std::uint32_t id, std::uint32_t idx) noexcept;
+
+  Status write_meta(RegistryDesc& d, const MetaMap& m) noexcept;
+
+  // -- attach and repair (writer_repair.cpp) ----------------------------------------
+  void rebuild_private_state() noexcept;
+  void repair_derived() noexcept;
+};
+
+}  // namespace shmreg::shm
