@@ -1,6 +1,10 @@
 // libshmreg: the read side of the client, over shm::SegmentReader.
 #include <cstdlib>
+#include <mutex>
 
+#include "connection.hpp"
+#include "shmreg/proto/paths.hpp"
+#include "shmreg/proto/wire.hpp"
 #include "shmreg/shm/reader.hpp"
 #include "shmreg/shmreg.hpp"
 
@@ -46,13 +50,28 @@ std::string_view to_string(Errc e) noexcept {
     case Errc::invalid_argument: return "invalid_argument";
     case Errc::busy: return "busy";
     case Errc::io_error: return "io_error";
+    case Errc::broker_unavailable: return "broker_unavailable";
+    case Errc::already_registered: return "already_registered";
+    case Errc::registry_exists: return "registry_exists";
+    case Errc::key_too_long: return "key_too_long";
+    case Errc::value_too_long: return "value_too_long";
+    case Errc::registry_full: return "registry_full";
+    case Errc::capacity_exhausted: return "capacity_exhausted";
+    case Errc::protocol_error: return "protocol_error";
   }
   return "unknown";
 }
 
 struct Client::Impl {
-  std::string ns;
-  shm::SegmentReader reader;
+  Impl(std::string n, std::string sock, shm::SegmentReader r)
+      : ns(std::move(n)), socket(std::move(sock)), reader(std::move(r)), conn(socket) {}
+  const std::string ns;
+  const std::string socket;
+  const shm::SegmentReader reader;
+  std::mutex mu;  // guards conn; lookups never take it
+  client_detail::Connection conn;
+
+  Result<proto::OpResult> call(proto::Op op);
 };
 
 struct Registry::Impl {
@@ -60,7 +79,51 @@ struct Registry::Impl {
   shm::RegistryView view;
 };
 
-Client::Client(std::shared_ptr<const Impl> impl) noexcept : impl_(std::move(impl)) {}
+namespace {
+
+Error error_from(const proto::OpResult& r) {
+  Errc code = Errc::protocol_error;
+  switch (r.status) {
+    case proto::Status::ok: break;
+    case proto::Status::already_registered: code = Errc::already_registered; break;
+    case proto::Status::not_found: code = Errc::invalid_argument; break;
+    case proto::Status::registry_not_found: code = Errc::registry_not_found; break;
+    case proto::Status::registry_exists: code = Errc::registry_exists; break;
+    case proto::Status::invalid_argument: code = Errc::invalid_argument; break;
+    case proto::Status::key_too_long: code = Errc::key_too_long; break;
+    case proto::Status::value_too_long: code = Errc::value_too_long; break;
+    case proto::Status::registry_full: code = Errc::registry_full; break;
+    case proto::Status::owner_table_full:
+    case proto::Status::segment_full:
+    case proto::Status::too_many_registries: code = Errc::capacity_exhausted; break;
+    case proto::Status::permission_denied: code = Errc::permission_denied; break;
+    case proto::Status::internal_error: code = Errc::io_error; break;
+  }
+  Error e{code, r.message.empty() ? std::string(proto::to_string(r.status)) : r.message};
+  if (r.status == proto::Status::already_registered) e.pid = static_cast<std::uint32_t>(r.value);
+  return e;
+}
+
+}  // namespace
+
+Result<proto::OpResult> Client::Impl::call(proto::Op op) {
+  try {
+    std::lock_guard<std::mutex> guard(mu);
+    auto r = conn.call({std::move(op)});
+    if (!r) {
+      Error e{Errc::broker_unavailable, r.error().message};
+      e.maybe_applied = r.error().maybe_applied;
+      return std::unexpected(std::move(e));
+    }
+    proto::OpResult res = std::move(r->front());
+    if (res.status != proto::Status::ok) return std::unexpected(error_from(res));
+    return res;
+  } catch (const std::bad_alloc&) {
+    return std::unexpected(Error{Errc::io_error, "out of memory"});
+  }
+}
+
+Client::Client(std::shared_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
 Client::Client(Client&&) noexcept = default;
 Client& Client::operator=(Client&&) noexcept = default;
 Client::~Client() = default;
@@ -80,13 +143,58 @@ Result<Client> Client::open(const ClientOptions& options) noexcept {
       e.message = "namespace '" + ns + "': " + e.message;
       return std::unexpected(std::move(e));
     }
-    return Client(std::make_shared<const Impl>(Impl{ns, std::move(*reader)}));
+    return Client(std::make_shared<Impl>(ns, proto::client_socket_path(options.socket, ns), std::move(*reader)));
   } catch (const std::bad_alloc&) {
     return std::unexpected(Error{Errc::io_error, "out of memory"});
   }
 }
 
 const std::string& Client::ns() const noexcept { return impl_->ns; }
+const std::string& Client::socket_path() const noexcept { return impl_->socket; }
+
+Result<std::uint32_t> Client::ping() const noexcept {
+  auto r = impl_->call(proto::Ping{});
+  if (!r) return std::unexpected(r.error());
+  return static_cast<std::uint32_t>(r->value);
+}
+
+Result<void> Client::create_registry(std::string_view name, const RegistryOptions& o) const noexcept {
+  try {
+    auto r = impl_->call(proto::CreateRegistry{std::string(name), static_cast<std::uint8_t>(o.unique ? 1 : 2),
+                                               o.partitions, o.max_key, o.max_value, o.capacity});
+    if (!r) return std::unexpected(r.error());
+    return {};
+  } catch (const std::bad_alloc&) {
+    return std::unexpected(Error{Errc::io_error, "out of memory"});
+  }
+}
+
+Result<std::uint64_t> Client::register_key(std::string_view registry, std::string_view key,
+                                           std::string_view value) const noexcept {
+  try {
+    auto r = impl_->call(proto::RegisterKey{std::string(registry), std::string(key), std::string(value)});
+    if (!r) return std::unexpected(r.error());
+    return r->value;
+  } catch (const std::bad_alloc&) {
+    return std::unexpected(Error{Errc::io_error, "out of memory"});
+  }
+}
+
+Result<std::uint32_t> Client::unregister(std::string_view registry, std::string_view key) const noexcept {
+  try {
+    auto r = impl_->call(proto::Unregister{std::string(registry), std::string(key)});
+    if (!r) return std::unexpected(r.error());
+    return static_cast<std::uint32_t>(r->value);
+  } catch (const std::bad_alloc&) {
+    return std::unexpected(Error{Errc::io_error, "out of memory"});
+  }
+}
+
+Result<std::uint32_t> Client::unregister_all() const noexcept {
+  auto r = impl_->call(proto::UnregisterAll{});
+  if (!r) return std::unexpected(r.error());
+  return static_cast<std::uint32_t>(r->value);
+}
 
 Result<Registry> Client::registry(std::string_view name) const noexcept {
   auto view = impl_->reader.registry(name);

@@ -3,7 +3,12 @@
 // A Client maps one namespace's registry segment read-only. Lookups read that
 // shared memory directly: no syscall, no round trip to the broker, and they
 // keep working while the broker is down. A Registry is a cheap handle to one
-// named registry of the segment.
+// named registry of the segment. Writes (create_registry, register_key,
+// unregister...) go to the broker over its Unix socket, connected on the first
+// write and reconnected with backoff after a broker restart. A write returns
+// only once every reader on the host can see its effect. Entries belong to the
+// calling process: they stay until it unregisters them or exits (or is
+// killed), whatever happens to the connection.
 //
 // Errors: nothing here throws. Every call returns shmreg::Result<T>, a
 // std::expected carrying an shmreg::Error on failure.
@@ -42,6 +47,15 @@ enum class Errc : int {
   invalid_argument,
   busy,                   // reads kept racing with writes; try again
   io_error,
+  // Writes.
+  broker_unavailable,     // cannot reach the broker (Error::maybe_applied tells if it may have applied)
+  already_registered,     // unique key taken; Error::pid is the owner
+  registry_exists,        // same name, different options
+  key_too_long,
+  value_too_long,
+  registry_full,
+  capacity_exhausted,     // owner table or segment full
+  protocol_error,
 };
 
 std::string_view to_string(Errc e) noexcept;
@@ -49,6 +63,8 @@ std::string_view to_string(Errc e) noexcept;
 struct Error {
   Errc code{};
   std::string message;
+  std::uint32_t pid = 0;       // already_registered: the pid that owns the key
+  bool maybe_applied = false;  // broker_unavailable after sending: the write may have applied
 };
 
 template <class T>
@@ -71,7 +87,16 @@ struct EntryView {
 };
 
 struct ClientOptions {
-  std::string ns;  // empty: $SHMREG_NAMESPACE, else "default"
+  std::string ns;      // empty: $SHMREG_NAMESPACE, else "default"
+  std::string socket;  // empty: $SHMREG_SOCKET, else the user's or the system broker's socket
+};
+
+struct RegistryOptions {
+  bool unique = true;           // false: duplicate keys (many entries per key)
+  std::uint32_t partitions = 1;
+  std::uint32_t max_key = 0;    // 0: the broker's default
+  std::uint32_t max_value = 0;  // 0: the broker's default
+  std::uint32_t capacity = 0;   // 0: the broker's default
 };
 
 class Registry;
@@ -85,14 +110,28 @@ class Client {
   ~Client();
 
   const std::string& ns() const noexcept;
+  const std::string& socket_path() const noexcept;
   Result<Registry> registry(std::string_view name) const noexcept;
   Result<std::vector<std::string>> registry_names() const noexcept;
+
+  // Writes, through the broker. Each returns once readers can see the result.
+  // The broker's pid.
+  Result<std::uint32_t> ping() const noexcept;
+  // Idempotent with the same options; registry_exists with different ones.
+  Result<void> create_registry(std::string_view name, const RegistryOptions& options = {}) const noexcept;
+  // Registers key for the calling process; returns the entry's version.
+  Result<std::uint64_t> register_key(std::string_view registry, std::string_view key,
+                                     std::string_view value) const noexcept;
+  // Removes the caller's entries under key; returns how many (0 is fine).
+  Result<std::uint32_t> unregister(std::string_view registry, std::string_view key) const noexcept;
+  // Removes every entry of the calling process; returns how many.
+  Result<std::uint32_t> unregister_all() const noexcept;
 
   struct Impl;
 
  private:
-  explicit Client(std::shared_ptr<const Impl> impl) noexcept;
-  std::shared_ptr<const Impl> impl_;
+  explicit Client(std::shared_ptr<Impl> impl) noexcept;
+  std::shared_ptr<Impl> impl_;
 };
 
 class Registry {

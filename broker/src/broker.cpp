@@ -1,0 +1,448 @@
+// shmreg-broker's core (see broker.hpp).
+#include "broker.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <boost/asio.hpp>
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <iostream>
+#include <unordered_map>
+#include <vector>
+
+#include "peer.hpp"
+#include "shmreg/proto/wire.hpp"
+
+namespace asio = boost::asio;
+using asio::local::stream_protocol;
+
+namespace shmreg::broker {
+
+namespace {
+
+proto::Status status_of(shm::Errc e) noexcept {
+  switch (e) {
+    case shm::Errc::already_registered: return proto::Status::already_registered;
+    case shm::Errc::not_found: return proto::Status::not_found;
+    case shm::Errc::registry_not_found: return proto::Status::registry_not_found;
+    case shm::Errc::registry_exists: return proto::Status::registry_exists;
+    case shm::Errc::invalid_argument: return proto::Status::invalid_argument;
+    case shm::Errc::key_too_long: return proto::Status::key_too_long;
+    case shm::Errc::value_too_long: return proto::Status::value_too_long;
+    case shm::Errc::registry_full: return proto::Status::registry_full;
+    case shm::Errc::owner_table_full: return proto::Status::owner_table_full;
+    case shm::Errc::segment_full: return proto::Status::segment_full;
+    case shm::Errc::too_many_registries: return proto::Status::too_many_registries;
+    default: return proto::Status::internal_error;
+  }
+}
+
+proto::OpResult error_result(shm::Errc e) {
+  return proto::OpResult{status_of(e), 0, std::string(shm::to_string(e))};
+}
+
+// Exactly one broker serves a namespace: an exclusive flock on a file beside
+// the segment. The file keeps the holder's pid for the error message.
+class NamespaceLock {
+ public:
+  static std::expected<NamespaceLock, std::string> acquire(const std::string& ns) {
+    const std::string path = "/dev/shm/shmreg-lock." + ns;
+    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    if (!fd) return std::unexpected("cannot open lock file " + path + ": " + std::strerror(errno));
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+      char buf[32] = {};
+      const ssize_t n = ::pread(fd.get(), buf, sizeof buf - 1, 0);
+      std::string holder = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string("unknown");
+      while (!holder.empty() && (holder.back() == '\n' || holder.back() == '\0')) holder.pop_back();
+      return std::unexpected("namespace '" + ns + "' is already served by another broker (pid " + holder + ")");
+    }
+    const std::string pid = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(fd.get(), 0) != 0 || ::pwrite(fd.get(), pid.data(), pid.size(), 0) < 0) {
+      // The lock holds regardless; only the message of a second broker suffers.
+    }
+    return NamespaceLock(std::move(fd));
+  }
+
+ private:
+  explicit NamespaceLock(UniqueFd fd) : fd_(std::move(fd)) {}
+  UniqueFd fd_;
+};
+
+}  // namespace
+
+class Session;
+
+struct Broker::Impl {
+  struct OwnerWatch {
+    std::unique_ptr<asio::posix::stream_descriptor> pidfd;
+    ProcessIdentity identity;
+    std::uint64_t token = 0;
+  };
+
+  explicit Impl(BrokerConfig c) : config(std::move(c)), acceptor(io), signals(io, SIGINT, SIGTERM) {}
+
+  BrokerConfig config;
+  asio::io_context io;
+  stream_protocol::acceptor acceptor;
+  asio::signal_set signals;
+  std::optional<NamespaceLock> lock;
+  std::optional<shm::SegmentWriter> writer;
+  std::unordered_map<pid_t, OwnerWatch> watches;
+  std::uint64_t next_token = 1;
+  std::uint64_t next_session = 1;
+  std::uint64_t reaped_owners = 0;
+  asio::steady_timer accept_backoff{io};
+
+  void log(const std::string& msg) const { std::cerr << "shmreg-broker[" << config.ns << "]: " << msg << std::endl; }
+
+  int start();
+  void reconcile_owners();
+  void accept_next();
+  void watch_owner(pid_t pid, UniqueFd pidfd, ProcessIdentity identity);
+  void reap(pid_t pid, const char* why);
+  std::vector<proto::OpResult> execute(const Peer& peer, const std::vector<proto::Op>& ops);
+  proto::OpResult register_key(const Peer& peer, const proto::RegisterKey& op);
+  proto::OpResult create_registry(const proto::CreateRegistry& op);
+  void notify_status();
+};
+
+// One client connection: reads request frames, answers each in order.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  static constexpr std::size_t kMaxQueuedReplies = 256;
+
+  Session(Broker::Impl& broker, stream_protocol::socket socket, Peer peer, std::uint64_t id)
+      : broker_(broker), socket_(std::move(socket)), peer_(std::move(peer)), id_(id) {}
+
+  void start() { read_header(); }
+
+ private:
+  void read_header() {
+    asio::async_read(socket_, asio::buffer(header_),
+                     [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+                       if (ec) return self->drop(ec == asio::error::eof ? "" : ec.message());
+                       self->on_header();
+                     });
+  }
+
+  void on_header() {
+    auto h = proto::parse_header(header_);
+    if (!h) return drop(std::string("bad frame header: ") + std::string(proto::to_string(h.error())));
+    if (h->kind != proto::FrameKind::request) return drop("reply frame sent to the broker");
+    request_id_ = h->request_id;
+    payload_.resize(h->payload_len);
+    asio::async_read(socket_, asio::buffer(payload_),
+                     [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+                       if (ec) return self->drop(ec == asio::error::eof ? "truncated frame" : ec.message());
+                       self->on_payload();
+                     });
+  }
+
+  void on_payload() {
+    auto ops = proto::decode_request(payload_);
+    if (!ops) return drop(std::string("bad request: ") + std::string(proto::to_string(ops.error())));
+    auto results = broker_.execute(peer_, *ops);
+    queue(proto::encode_reply(request_id_, results));
+    // Back-pressure: a client that pipelines without reading its replies is
+    // paused, not buffered without bound.
+    if (out_.size() < kMaxQueuedReplies)
+      read_header();
+    else
+      paused_ = true;
+  }
+
+  void queue(std::vector<std::uint8_t> frame) {
+    out_.push_back(std::move(frame));
+    if (out_.size() == 1) write_next();
+  }
+
+  void write_next() {
+    asio::async_write(socket_, asio::buffer(out_.front()),
+                      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+                        if (ec) return self->drop(ec.message());
+                        self->out_.pop_front();
+                        if (!self->out_.empty()) self->write_next();
+                        if (self->paused_ && self->out_.size() < kMaxQueuedReplies / 2) {
+                          self->paused_ = false;
+                          self->read_header();
+                        }
+                      });
+  }
+
+  // Closing a connection removes nothing: entries belong to the process.
+  void drop(const std::string& reason) {
+    if (closed_) return;
+    closed_ = true;
+    if (!reason.empty())
+      broker_.log("dropping connection " + std::to_string(id_) + " of pid " + std::to_string(peer_.pid) + ": " + reason);
+    boost::system::error_code ignored;
+    socket_.close(ignored);
+  }
+
+  Broker::Impl& broker_;
+  stream_protocol::socket socket_;
+  Peer peer_;
+  std::uint64_t id_;
+  std::array<std::uint8_t, proto::kHeaderSize> header_{};
+  std::vector<std::uint8_t> payload_;
+  std::uint32_t request_id_ = 0;
+  std::deque<std::vector<std::uint8_t>> out_;
+  bool paused_ = false;
+  bool closed_ = false;
+};
+
+Broker::Broker(BrokerConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+Broker::~Broker() = default;
+
+int Broker::run() {
+  if (int rc = impl_->start(); rc != 0) return rc;
+  impl_->io.run();
+  impl_->log("stopping; the segment stays for readers");
+  sd_notify(0, "STOPPING=1");
+  boost::system::error_code ignored;
+  impl_->acceptor.close(ignored);
+  ::unlink(impl_->config.socket_path.c_str());
+  return 0;
+}
+
+int Broker::Impl::start() {
+  ::signal(SIGPIPE, SIG_IGN);
+  if (auto ok = shm::validate_namespace(config.ns); !ok) {
+    log("invalid namespace '" + config.ns + "': use 1-64 of [A-Za-z0-9_.-], not starting with '.'");
+    return 2;
+  }
+  auto l = NamespaceLock::acquire(config.ns);
+  if (!l) {
+    log(l.error());
+    return 1;
+  }
+  lock.emplace(std::move(*l));
+
+  shm::WriterOptions wopts;
+  wopts.grace = config.grace;
+  auto w = shm::SegmentWriter::attach(config.ns, wopts);
+  if (w) {
+    log(std::string("attached existing segment /dev/shm/") + shm::segment_object_name(config.ns) +
+        (w->repaired_at_attach() ? " (repaired a write cut short by a crash)" : ""));
+  } else if (w.error() == shm::Errc::segment_not_found) {
+    shm::CreateOptions copts;
+    copts.size = config.segment_size;
+    copts.owner_capacity = config.owner_capacity;
+    copts.writer = wopts;
+    w = shm::SegmentWriter::create(config.ns, copts);
+    if (!w) {
+      log("cannot create the segment: " + std::string(shm::to_string(w.error())));
+      return 1;
+    }
+    log("created segment /dev/shm/" + shm::segment_object_name(config.ns) + " of " +
+        std::to_string(config.segment_size) + " bytes");
+  } else {
+    log("cannot attach the existing segment: " + std::string(shm::to_string(w.error())) +
+        "; stop its readers and remove /dev/shm/" + shm::segment_object_name(config.ns) + " to start afresh");
+    return 1;
+  }
+  writer.emplace(std::move(*w));
+  reconcile_owners();
+
+  try {
+    std::filesystem::path sock(config.socket_path);
+    if (sock.has_parent_path()) {
+      std::filesystem::create_directories(sock.parent_path());
+    }
+    ::unlink(config.socket_path.c_str());  // stale from a previous run; we hold the lock
+    acceptor.open(stream_protocol());
+    acceptor.bind(stream_protocol::endpoint(config.socket_path));
+    acceptor.listen(asio::socket_base::max_listen_connections);
+    ::chmod(config.socket_path.c_str(), 0666);
+  } catch (const std::exception& e) {
+    log("cannot listen on " + config.socket_path + ": " + e.what());
+    return 1;
+  }
+  signals.async_wait([this](const boost::system::error_code& ec, int sig) {
+    if (!ec) log(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+    io.stop();
+  });
+  accept_next();
+  log("listening on " + config.socket_path);
+  sd_notify(0, "READY=1");
+  notify_status();
+  return 0;
+}
+
+void Broker::Impl::notify_status() {
+  const std::string s = "STATUS=serving namespace " + config.ns + ", " + std::to_string(watches.size()) +
+                        " owners watched, " + std::to_string(reaped_owners) + " reaped";
+  sd_notify(0, s.c_str());
+}
+
+// Invariants 3 and 8: an owner recorded in the segment keeps its entries only
+// if a process with that pid AND that identity is alive right now.
+void Broker::Impl::reconcile_owners() {
+  std::size_t kept = 0, reaped = 0;
+  for (const shm::OwnerRecord& o : writer->owners()) {
+    const auto pid = static_cast<pid_t>(o.identity.pid);
+    UniqueFd fd(open_pidfd(pid));
+    if (!fd) {
+      reap(pid, "died while no broker ran");
+      ++reaped;
+      continue;
+    }
+    auto now = identity_of(fd.get(), pid, o.identity.kind);
+    if (!now) {
+      if (pidfd_exited(fd.get())) {
+        reap(pid, "died while no broker ran");
+        ++reaped;
+        continue;
+      }
+      // The recorded kind cannot be checked on this kernel: keep the entries
+      // (they leave only for a reason) and watch the process we see.
+      log("pid " + std::to_string(pid) + ": cannot verify identity (" + now.error() + "); keeping its entries");
+      auto best = identity_of(fd.get(), pid);
+      watch_owner(pid, std::move(fd), best ? *best : ProcessIdentity{o.identity.kind, o.identity.value});
+      ++kept;
+      continue;
+    }
+    if (now->value != o.identity.value) {
+      reap(pid, "pid was recycled by another process");
+      ++reaped;
+      continue;
+    }
+    watch_owner(pid, std::move(fd), *now);
+    ++kept;
+  }
+  if (kept + reaped > 0)
+    log("reconciled owners: " + std::to_string(kept) + " alive and re-armed, " + std::to_string(reaped) + " reaped");
+}
+
+void Broker::Impl::accept_next() {
+  acceptor.async_accept([this](const boost::system::error_code& ec, stream_protocol::socket socket) {
+    if (ec == asio::error::operation_aborted) return;
+    if (ec) {
+      // Typically EMFILE: back off briefly instead of spinning on accept.
+      log("accept failed: " + ec.message());
+      accept_backoff.expires_after(std::chrono::milliseconds(50));
+      accept_backoff.async_wait([this](const boost::system::error_code& e) {
+        if (!e) accept_next();
+      });
+      return;
+    }
+    auto peer = peer_of(socket.native_handle());
+    if (!peer) {
+      log("refused a connection: " + peer.error());
+    } else {
+      if (config.verbose)
+        log("connection " + std::to_string(next_session) + " from pid " + std::to_string(peer->pid) + " uid " +
+            std::to_string(peer->uid) + (peer->from_peerpidfd ? " (SO_PEERPIDFD)" : " (pidfd_open fallback)"));
+      std::make_shared<Session>(*this, std::move(socket), std::move(*peer), next_session++)->start();
+    }
+    accept_next();
+  });
+}
+
+void Broker::Impl::watch_owner(pid_t pid, UniqueFd pidfd, ProcessIdentity identity) {
+  OwnerWatch w;
+  w.identity = identity;
+  w.token = next_token++;
+  w.pidfd = std::make_unique<asio::posix::stream_descriptor>(io, pidfd.release());
+  const std::uint64_t token = w.token;
+  w.pidfd->async_wait(asio::posix::stream_descriptor::wait_read,
+                      [this, pid, token](const boost::system::error_code& ec) {
+                        if (ec) return;  // cancelled: the watch was replaced or removed
+                        auto it = watches.find(pid);
+                        if (it == watches.end() || it->second.token != token) return;
+                        reap(pid, "exited");
+                      });
+  watches[pid] = std::move(w);
+}
+
+void Broker::Impl::reap(pid_t pid, const char* why) {
+  auto n = writer->remove_owner(static_cast<std::uint32_t>(pid));
+  watches.erase(pid);
+  ++reaped_owners;
+  if (n && *n > 0) log("reaped pid " + std::to_string(pid) + " (" + why + "): " + std::to_string(*n) + " entries removed");
+  if (!n) log("reaping pid " + std::to_string(pid) + " failed: " + std::string(shm::to_string(n.error())));
+}
+
+proto::OpResult Broker::Impl::create_registry(const proto::CreateRegistry& op) {
+  shm::RegistrySpec spec;
+  spec.name = op.name;
+  spec.kind = op.kind == 2 ? shm::RegistryKind::duplicate : shm::RegistryKind::unique;
+  spec.partitions = op.partitions;
+  spec.max_key = op.max_key != 0 ? op.max_key : config.default_max_key;
+  spec.max_value = op.max_value != 0 ? op.max_value : config.default_max_value;
+  spec.capacity = op.capacity != 0 ? op.capacity : config.default_capacity;
+  auto id = writer->create_registry(spec);
+  if (!id) return error_result(id.error());
+  return proto::OpResult{proto::Status::ok, *id, {}};
+}
+
+proto::OpResult Broker::Impl::register_key(const Peer& peer, const proto::RegisterKey& op) {
+  auto id = writer->find_registry(op.registry);
+  if (!id) return error_result(id.error());
+  const shm::OwnerIdentity owner{static_cast<std::uint32_t>(peer.pid), static_cast<std::uint32_t>(peer.uid),
+                                 peer.identity.kind, peer.identity.value};
+  std::uint32_t conflict = 0;
+  auto r = writer->insert(*id, op.key, op.value, owner, &conflict);
+  if (!r && r.error() == shm::Errc::stale_owner) {
+    // The segment holds this pid under another identity: that process is
+    // dead (two live processes never share a pid), its exit just not yet
+    // handled. Reap it now, then register the caller.
+    reap(peer.pid, "pid recycled by a new registering process");
+    r = writer->insert(*id, op.key, op.value, owner, &conflict);
+  }
+  if (!r) {
+    proto::OpResult res = error_result(r.error());
+    if (r.error() == shm::Errc::already_registered) {
+      res.value = conflict;
+      res.message = "already registered by PID " + std::to_string(conflict);
+    }
+    return res;
+  }
+  auto it = watches.find(peer.pid);
+  if (it == watches.end() || it->second.identity.value != peer.identity.value) {
+    UniqueFd dup(::fcntl(peer.pidfd.get(), F_DUPFD_CLOEXEC, 0));
+    if (dup) watch_owner(peer.pid, std::move(dup), peer.identity);
+    else log("cannot watch pid " + std::to_string(peer.pid) + ": " + std::strerror(errno));
+    notify_status();
+  }
+  return proto::OpResult{proto::Status::ok, r->version, {}};
+}
+
+std::vector<proto::OpResult> Broker::Impl::execute(const Peer& peer, const std::vector<proto::Op>& ops) {
+  std::vector<proto::OpResult> out;
+  out.reserve(ops.size());
+  for (const proto::Op& op : ops) {
+    out.push_back(std::visit(
+        [&](const auto& o) -> proto::OpResult {
+          using T = std::decay_t<decltype(o)>;
+          if constexpr (std::is_same_v<T, proto::Ping>) {
+            return proto::OpResult{proto::Status::ok, static_cast<std::uint64_t>(::getpid()), {}};
+          } else if constexpr (std::is_same_v<T, proto::CreateRegistry>) {
+            return create_registry(o);
+          } else if constexpr (std::is_same_v<T, proto::RegisterKey>) {
+            return register_key(peer, o);
+          } else if constexpr (std::is_same_v<T, proto::Unregister>) {
+            auto id = writer->find_registry(o.registry);
+            if (!id) return error_result(id.error());
+            auto n = writer->remove(*id, o.key, static_cast<std::uint32_t>(peer.pid));
+            if (!n) return error_result(n.error());
+            return proto::OpResult{proto::Status::ok, *n, {}};
+          } else {
+            auto n = writer->remove_owner(static_cast<std::uint32_t>(peer.pid));
+            if (!n) return error_result(n.error());
+            return proto::OpResult{proto::Status::ok, *n, {}};
+          }
+        },
+        op));
+  }
+  return out;
+}
+
+}  // namespace shmreg::broker

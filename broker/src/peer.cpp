@@ -1,0 +1,130 @@
+// Peer credentials and process identity (see peer.hpp).
+#include "peer.hpp"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "shmreg/shm/layout.hpp"
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77  // Linux 6.5; Debian 12's headers predate it
+#endif
+
+namespace shmreg::broker {
+
+namespace {
+
+constexpr long kPidfsMagic = 0x50494446;  // PID_FS_MAGIC, Linux 6.9
+
+std::string errno_text(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
+
+bool is_pidfs(int pidfd) noexcept {
+  struct statfs sfs{};
+  return ::fstatfs(pidfd, &sfs) == 0 && sfs.f_type == kPidfsMagic;
+}
+
+// Field 22 of /proc/<pid>/stat; fields are counted after the last ')' since
+// the command name (field 2) may itself hold spaces and parentheses.
+std::expected<std::uint64_t, std::string> start_time_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!in || !std::getline(in, line)) return std::unexpected(std::string("process has exited"));
+  const auto close = line.rfind(')');
+  if (close == std::string::npos) return std::unexpected(std::string("unreadable /proc stat"));
+  std::istringstream fields(line.substr(close + 1));
+  std::string f;
+  for (int i = 3; i <= 22; ++i)
+    if (!(fields >> f)) return std::unexpected(std::string("short /proc stat"));
+  try {
+    return std::stoull(f);
+  } catch (...) {
+    return std::unexpected(std::string("bad start time in /proc stat"));
+  }
+}
+
+}  // namespace
+
+UniqueFd& UniqueFd::operator=(UniqueFd&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = o.release();
+  }
+  return *this;
+}
+
+UniqueFd::~UniqueFd() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+int open_pidfd(pid_t pid) noexcept { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+
+bool pidfd_exited(int pidfd) noexcept {
+  pollfd p{pidfd, POLLIN, 0};
+  return ::poll(&p, 1, 0) != 0;  // readable (or an error) means the process is gone
+}
+
+std::expected<ProcessIdentity, std::string> identity_of(int pidfd, pid_t pid, std::uint32_t kind) {
+  if (kind == 0) kind = is_pidfs(pidfd) ? shm::kIdentityPidfsInode : shm::kIdentityStartTime;
+  ProcessIdentity id{kind, 0};
+  if (kind == shm::kIdentityPidfsInode) {
+    struct stat st{};
+    if (!is_pidfs(pidfd) || ::fstat(pidfd, &st) != 0)
+      return std::unexpected(std::string("pidfs identity unavailable on this kernel"));
+    id.value = st.st_ino;
+  } else if (kind == shm::kIdentityStartTime) {
+    auto t = start_time_of(pid);
+    if (!t) return std::unexpected(t.error());
+    id.value = *t;
+  } else {
+    return std::unexpected(std::string("unknown identity kind"));
+  }
+  // The pidfd pins the process we mean; if it is still alive now, the /proc
+  // read above was of that process and not of a successor with the same pid.
+  if (pidfd_exited(pidfd)) return std::unexpected(std::string("process has exited"));
+  return id;
+}
+
+std::expected<Peer, std::string> peer_of(int socket_fd) {
+  Peer peer;
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(socket_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return std::unexpected(errno_text("SO_PEERCRED"));
+  peer.pid = cred.pid;
+  peer.uid = cred.uid;
+  peer.gid = cred.gid;
+  if (peer.pid <= 0) return std::unexpected(std::string("peer has no pid in this pid namespace"));
+
+  int fd = -1;
+  len = sizeof fd;
+  if (::getsockopt(socket_fd, SOL_SOCKET, SO_PEERPIDFD, &fd, &len) == 0 && fd >= 0) {
+    peer.pidfd = UniqueFd(fd);
+    peer.from_peerpidfd = true;
+  } else if (errno == ENOPROTOOPT || errno == EINVAL || errno == EOPNOTSUPP) {
+    peer.pidfd = UniqueFd(open_pidfd(peer.pid));
+    if (!peer.pidfd) return std::unexpected(errno == ESRCH ? std::string("peer has exited") : errno_text("pidfd_open"));
+    // The pid might have been recycled between connect and pidfd_open. The
+    // original peer's socket end closes when it dies, so an open connection
+    // means the original is (or a child that inherited its socket is) alive.
+    pollfd p{socket_fd, POLLRDHUP, 0};
+    if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+      return std::unexpected(std::string("peer closed the connection before it could be identified"));
+  } else {
+    return std::unexpected(errno == ESRCH ? std::string("peer has exited") : errno_text("SO_PEERPIDFD"));
+  }
+  if (pidfd_exited(peer.pidfd.get())) return std::unexpected(std::string("peer has exited"));
+  auto id = identity_of(peer.pidfd.get(), peer.pid);
+  if (!id) return std::unexpected(id.error());
+  peer.identity = *id;
+  return peer;
+}
+
+}  // namespace shmreg::broker

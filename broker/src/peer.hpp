@@ -1,0 +1,74 @@
+// Who is on the other end of a socket, and is a given process still the one
+// we recorded: the kernel-facing half of invariants 2 and 3.
+//
+// Identity. A process is (pid, identity). Where the kernel has pidfs (6.9+),
+// identity is the inode of the process's pidfd, unique for the boot; else it
+// is the start time from /proc/<pid>/stat (clock ticks since boot), which a
+// recycled pid cannot share with its predecessor unless both start in the
+// same tick. Both are probed at run time, per call.
+//
+// Peers. peer_of() takes uid and pid from SO_PEERCRED and a pidfd from
+// SO_PEERPIDFD (kernel 6.5+). Without SO_PEERPIDFD it falls back to
+// pidfd_open(pid) and then re-checks that the process is alive and that the
+// connection is still open, which closes all but a tiny window of pid reuse.
+//
+// Thread-safety: free functions, safe from any thread.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <expected>
+#include <string>
+
+namespace shmreg::broker {
+
+// An owned file descriptor.
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) noexcept : fd_(fd) {}
+  UniqueFd(UniqueFd&& o) noexcept : fd_(o.release()) {}
+  UniqueFd& operator=(UniqueFd&& o) noexcept;
+  ~UniqueFd();
+  int get() const noexcept { return fd_; }
+  int release() noexcept {
+    int f = fd_;
+    fd_ = -1;
+    return f;
+  }
+  explicit operator bool() const noexcept { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
+struct ProcessIdentity {
+  std::uint32_t kind = 0;  // shm::kIdentityPidfsInode or shm::kIdentityStartTime
+  std::uint64_t value = 0;
+};
+
+struct Peer {
+  pid_t pid = 0;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  UniqueFd pidfd;
+  ProcessIdentity identity;
+  bool from_peerpidfd = false;  // false: the pidfd_open fallback was used
+};
+
+// Credentials of the peer of a connected Unix socket. Fails (with a reason
+// for the log) if the peer has already exited.
+std::expected<Peer, std::string> peer_of(int socket_fd);
+
+// pidfd_open(2); -1 with errno set on failure.
+int open_pidfd(pid_t pid) noexcept;
+
+// The identity of the live process behind pidfd, of the given kind (0: the
+// best this kernel offers). Fails if the process has exited.
+std::expected<ProcessIdentity, std::string> identity_of(int pidfd, pid_t pid, std::uint32_t kind = 0);
+
+// True when the process behind pidfd has exited.
+bool pidfd_exited(int pidfd) noexcept;
+
+}  // namespace shmreg::broker

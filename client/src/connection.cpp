@@ -1,0 +1,125 @@
+// libshmreg's blocking connection to the broker (see connection.hpp).
+#include "connection.hpp"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace shmreg::client_detail {
+
+namespace {
+
+bool write_all(int fd, const std::uint8_t* p, std::size_t n) {
+  while (n > 0) {
+    const ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+  return true;
+}
+
+bool read_all(int fd, std::uint8_t* p, std::size_t n) {
+  while (n > 0) {
+    const ssize_t r = ::recv(fd, p, n, 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    p += r;
+    n -= static_cast<std::size_t>(r);
+  }
+  return true;
+}
+
+void sleep_ms(long ms) {
+  timespec ts{ms / 1000, (ms % 1000) * 1'000'000};
+  while (::nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+}  // namespace
+
+Connection::~Connection() { close(); }
+
+void Connection::close() noexcept {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+// A connection whose broker went away reads as EOF (or errors) without blocking.
+bool Connection::peer_closed() const noexcept {
+  pollfd p{fd_, POLLIN | POLLRDHUP, 0};
+  if (::poll(&p, 1, 0) <= 0) return false;
+  return (p.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLIN)) != 0;
+}
+
+std::expected<void, std::string> Connection::ensure_connected() {
+  if (fd_ >= 0 && !peer_closed()) return {};
+  close();
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path_.size() >= sizeof addr.sun_path) return std::unexpected("socket path too long: " + path_);
+  std::memcpy(addr.sun_path, path_.c_str(), path_.size() + 1);
+  int last_errno = 0;
+  long delay = 5;
+  for (int attempt = 0; attempt < kConnectAttempts; ++attempt) {
+    if (attempt > 0) {
+      sleep_ms(delay);
+      delay *= 2;
+    }
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return std::unexpected(std::string("socket: ") + std::strerror(errno));
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0) {
+      fd_ = fd;
+      return {};
+    }
+    last_errno = errno;
+    ::close(fd);
+    if (last_errno == EACCES || last_errno == EPERM) break;  // backoff cannot fix permissions
+  }
+  return std::unexpected("cannot connect to the broker at " + path_ + ": " + std::strerror(last_errno));
+}
+
+std::expected<std::vector<proto::OpResult>, ConnectionError> Connection::call(const std::vector<proto::Op>& ops) {
+  const std::uint32_t id = next_id_++;
+  const std::vector<std::uint8_t> frame = proto::encode_request(id, ops);
+  if (frame.size() - proto::kHeaderSize > proto::kMaxPayload)
+    return std::unexpected(ConnectionError{false, "request larger than the protocol maximum"});
+  // At most two tries, and the second only if the first was never sent.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (auto ok = ensure_connected(); !ok) return std::unexpected(ConnectionError{false, ok.error()});
+    if (!write_all(fd_, frame.data(), frame.size())) {
+      close();
+      continue;
+    }
+    std::uint8_t header[proto::kHeaderSize];
+    if (!read_all(fd_, header, sizeof header)) {
+      close();
+      return std::unexpected(ConnectionError{true, "the broker closed the connection before replying"});
+    }
+    auto h = proto::parse_header(header);
+    if (!h || h->kind != proto::FrameKind::reply || h->request_id != id) {
+      close();
+      return std::unexpected(ConnectionError{true, "malformed reply from the broker"});
+    }
+    std::vector<std::uint8_t> payload(h->payload_len);
+    if (!read_all(fd_, payload.data(), payload.size())) {
+      close();
+      return std::unexpected(ConnectionError{true, "the broker closed the connection mid-reply"});
+    }
+    auto results = proto::decode_reply(payload);
+    if (!results || results->size() != ops.size()) {
+      close();
+      return std::unexpected(ConnectionError{true, "malformed reply from the broker"});
+    }
+    return std::move(*results);
+  }
+  return std::unexpected(ConnectionError{false, "cannot send to the broker at " + path_});
+}
+
+}  // namespace shmreg::client_detail

@@ -1,0 +1,49 @@
+// Namespace and socket path resolution (see paths.hpp).
+#include "shmreg/proto/paths.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+namespace shmreg::proto {
+
+namespace {
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? std::string(v) : std::string();
+}
+
+std::string system_path(std::string_view ns) { return std::string(kSystemSocketDir) + "/" + std::string(ns) + ".sock"; }
+
+}  // namespace
+
+std::string resolve_namespace(std::string_view flag) {
+  if (!flag.empty()) return std::string(flag);
+  std::string e = env("SHMREG_NAMESPACE");
+  return e.empty() ? std::string("default") : e;
+}
+
+std::expected<std::string, std::string> broker_socket_path(std::string_view flag, std::string_view ns) {
+  if (!flag.empty()) return std::string(flag);
+  if (std::string e = env("SHMREG_SOCKET"); !e.empty()) return e;
+  if (::geteuid() == 0) return system_path(ns);
+  std::string xdg = env("XDG_RUNTIME_DIR");
+  if (xdg.empty())
+    return std::unexpected(std::string("not root and XDG_RUNTIME_DIR is unset; pass --socket or set SHMREG_SOCKET"));
+  return xdg + "/shmreg/" + std::string(ns) + ".sock";
+}
+
+std::string client_socket_path(std::string_view flag, std::string_view ns) {
+  if (!flag.empty()) return std::string(flag);
+  if (std::string e = env("SHMREG_SOCKET"); !e.empty()) return e;
+  if (std::string xdg = env("XDG_RUNTIME_DIR"); !xdg.empty()) {
+    std::string user = xdg + "/shmreg/" + std::string(ns) + ".sock";
+    struct stat st{};
+    if (::stat(user.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) return user;
+  }
+  return system_path(ns);
+}
+
+}  // namespace shmreg::proto
