@@ -72,6 +72,7 @@ struct Client::Impl {
   client_detail::Connection conn;
 
   Result<proto::OpResult> call(proto::Op op);
+  Result<std::vector<proto::OpResult>> call_batch(const std::vector<proto::Op>& ops);
 };
 
 struct Registry::Impl {
@@ -106,18 +107,68 @@ Error error_from(const proto::OpResult& r) {
 
 }  // namespace
 
-Result<proto::OpResult> Client::Impl::call(proto::Op op) {
+Result<std::vector<proto::OpResult>> Client::Impl::call_batch(const std::vector<proto::Op>& ops) {
   try {
     std::lock_guard<std::mutex> guard(mu);
-    auto r = conn.call({std::move(op)});
+    auto r = conn.call(ops);
     if (!r) {
       Error e{Errc::broker_unavailable, r.error().message};
       e.maybe_applied = r.error().maybe_applied;
       return std::unexpected(std::move(e));
     }
+    return std::move(*r);
+  } catch (const std::bad_alloc&) {
+    return std::unexpected(Error{Errc::io_error, "out of memory"});
+  }
+}
+
+Result<proto::OpResult> Client::Impl::call(proto::Op op) {
+  try {
+    auto r = call_batch({std::move(op)});
+    if (!r) return std::unexpected(std::move(r.error()));
     proto::OpResult res = std::move(r->front());
     if (res.status != proto::Status::ok) return std::unexpected(error_from(res));
     return res;
+  } catch (const std::bad_alloc&) {
+    return std::unexpected(Error{Errc::io_error, "out of memory"});
+  }
+}
+
+WriteBatch& WriteBatch::register_key(std::string_view registry, std::string_view key, std::string_view value) {
+  ops_.push_back(Op{true, std::string(registry), std::string(key), std::string(value)});
+  return *this;
+}
+
+WriteBatch& WriteBatch::unregister(std::string_view registry, std::string_view key) {
+  ops_.push_back(Op{false, std::string(registry), std::string(key), {}});
+  return *this;
+}
+
+Result<std::vector<Result<std::uint64_t>>> Client::apply(const WriteBatch& batch) const noexcept {
+  try {
+    if (batch.empty()) return std::vector<Result<std::uint64_t>>{};
+    if (batch.size() > proto::kMaxBatch)
+      return std::unexpected(Error{Errc::invalid_argument,
+                                   "a batch holds at most " + std::to_string(proto::kMaxBatch) + " ops"});
+    std::vector<proto::Op> ops;
+    ops.reserve(batch.size());
+    for (const auto& op : batch.ops_) {
+      if (op.is_register)
+        ops.emplace_back(proto::RegisterKey{op.registry, op.key, op.value});
+      else
+        ops.emplace_back(proto::Unregister{op.registry, op.key});
+    }
+    auto r = impl_->call_batch(ops);
+    if (!r) return std::unexpected(std::move(r.error()));
+    std::vector<Result<std::uint64_t>> out;
+    out.reserve(r->size());
+    for (const auto& res : *r) {
+      if (res.status == proto::Status::ok)
+        out.emplace_back(res.value);
+      else
+        out.emplace_back(std::unexpected(error_from(res)));
+    }
+    return out;
   } catch (const std::bad_alloc&) {
     return std::unexpected(Error{Errc::io_error, "out of memory"});
   }

@@ -101,6 +101,25 @@ struct RegistryOptions {
 
 class Registry;
 
+// Several writes sent to the broker in one message (one round trip). Each op
+// applies all or nothing on its own and gets its own result, in order; the
+// batch as a whole is not a transaction.
+class WriteBatch {
+ public:
+  WriteBatch& register_key(std::string_view registry, std::string_view key, std::string_view value);
+  WriteBatch& unregister(std::string_view registry, std::string_view key);
+  std::size_t size() const noexcept { return ops_.size(); }
+  bool empty() const noexcept { return ops_.empty(); }
+
+ private:
+  friend class Client;
+  struct Op {
+    bool is_register;
+    std::string registry, key, value;
+  };
+  std::vector<Op> ops_;
+};
+
 class Client {
  public:
   static Result<Client> open(const ClientOptions& options = {}) noexcept;
@@ -126,6 +145,10 @@ class Client {
   Result<std::uint32_t> unregister(std::string_view registry, std::string_view key) const noexcept;
   // Removes every entry of the calling process; returns how many.
   Result<std::uint32_t> unregister_all() const noexcept;
+  // Sends a batch in one round trip. The outer Result fails only if the batch
+  // could not be exchanged; each inner Result is that op's outcome (a version
+  // for register_key, a count for unregister).
+  Result<std::vector<Result<std::uint64_t>>> apply(const WriteBatch& batch) const noexcept;
 
   struct Impl;
 
