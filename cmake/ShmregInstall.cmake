@@ -20,5 +20,10 @@ install(FILES
   ${CMAKE_CURRENT_BINARY_DIR}/shmregConfigVersion.cmake
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/shmreg)
 
+# The .pc file finds its prefix relative to itself, so a relocated install
+# (DESTDIR, a copied tree) still resolves.
+file(RELATIVE_PATH SHMREG_PC_RELATIVE_PREFIX
+  ${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_LIBDIR}/pkgconfig ${CMAKE_INSTALL_PREFIX})
+string(REGEX REPLACE "/$" "" SHMREG_PC_RELATIVE_PREFIX "${SHMREG_PC_RELATIVE_PREFIX}")
 configure_file(cmake/shmreg.pc.in ${CMAKE_CURRENT_BINARY_DIR}/shmreg.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/shmreg.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -188,6 +188,7 @@ Result<std::size_t> SegmentReader::lookup_duplicate(const RegistryView& reg, std
 Result<bool> SegmentReader::lookup_value(const RegistryView& reg, std::string_view key, std::string& value,
                                          std::uint32_t* pid) const {
   auto n = lookup(reg, key, [&](std::span<const EntryView> views) {
+    if (views.empty()) return;
     const EntryView& v = views.front();
     copy_out(value, reinterpret_cast<const std::uint64_t*>(v.value.data()), v.value.size());
     if (pid != nullptr) *pid = v.pid;

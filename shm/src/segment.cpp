@@ -162,7 +162,7 @@ Status MappedSegment::remove(std::string_view object_name) noexcept {
 Status check_header(const std::byte* base, std::size_t mapped_size) noexcept {
   if (mapped_size < kHeaderSize) return fail(Errc::segment_truncated);
   const auto* h = reinterpret_cast<const SegmentHeader*>(base);
-  if (load_relaxed(h->magic) != kMagic) return fail(Errc::bad_magic);
+  if (load_acquire(h->magic) != kMagic) return fail(Errc::bad_magic);
   if (load_relaxed(h->layout_version) != kLayoutVersion) return fail(Errc::version_mismatch);
   if (load_relaxed(h->abi_signature) != abi_signature() ||
       load_relaxed(h->header_size) != kHeaderSize)
@@ -181,6 +181,8 @@ Status check_header(const std::byte* base, std::size_t mapped_size) noexcept {
   if (owners < dir + std::uint64_t{kMaxRegistries} * sizeof(RegistryDesc) || owners % kCacheLine)
     return fail(Errc::corrupt);
   if (owner_cap == 0 || owner_cap > (size / sizeof(OwnerSlot))) return fail(Errc::corrupt);
+  // Before the sum below, which a huge owners offset would wrap around.
+  if (owners > size || owner_cap * sizeof(OwnerSlot) > size - owners) return fail(Errc::corrupt);
   if (arena < owners + owner_cap * sizeof(OwnerSlot) || arena > size || arena_size > size - arena)
     return fail(Errc::corrupt);
   return {};

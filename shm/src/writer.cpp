@@ -45,8 +45,11 @@ RegistryGeometry geometry_for(const RegistrySpec& s) noexcept {
   RegistryGeometry g{};
   g.record_size = static_cast<std::uint32_t>(
       pad_to(sizeof(RecordHeader) + pad8(s.max_key) + pad8(s.max_value), kCacheLine));
-  // A duplicate registry also needs one key node per distinct key.
-  const std::uint64_t cap = s.kind == RegistryKind::duplicate ? std::uint64_t{s.capacity} * 2 : s.capacity;
+  // A duplicate registry also needs one key node per distinct key. A unique
+  // one needs a spare slot: update_value publishes the new record while the
+  // old one is still live, and must work in a full registry too.
+  const std::uint64_t cap =
+      s.kind == RegistryKind::duplicate ? std::uint64_t{s.capacity} * 2 : std::uint64_t{s.capacity} + 1;
   g.record_capacity = static_cast<std::uint32_t>(std::min<std::uint64_t>(cap, kMaxRecordsPerRegistry));
   // Keys spread over partitions at random: size each partition's index for
   // twice its share plus a margin for the imbalance, so load stays <= ~1/2.

@@ -24,13 +24,6 @@ namespace shmreg::shm {
 
 using Clock = std::chrono::steady_clock;
 
-// SegmentHeader::txn_state values: which operation was in progress.
-inline constexpr std::uint32_t kOpCreateRegistry = 1;
-inline constexpr std::uint32_t kOpInsert = 2;
-inline constexpr std::uint32_t kOpRemove = 3;
-inline constexpr std::uint32_t kOpRemoveOwner = 4;
-inline constexpr std::uint32_t kOpUpdate = 5;
-inline constexpr std::uint32_t kOpMeta = 6;
 
 using MetaMap = std::vector<std::pair<std::string, std::string>>;
 
@@ -95,6 +88,9 @@ struct SegmentWriter::Impl {
     hdr->txn_pid = pid;
     hdr->txn_key_len = static_cast<std::uint32_t>(key.size());
     std::memcpy(hdr->txn_key, key.data(), key.size());
+    // The intent must be in memory before txn_state says a write is under way,
+    // and txn_state before any change the write makes.
+    fence_release();
     store_relaxed(hdr->txn_state, op);
     fence_release();
   }

@@ -69,11 +69,18 @@ inline constexpr std::uint32_t kIdentityNone = 0;
 inline constexpr std::uint32_t kIdentityPidfsInode = 1;
 inline constexpr std::uint32_t kIdentityStartTime = 2;  // /proc/PID/stat field 22, clock ticks
 
-// SegmentHeader::txn_state
+// SegmentHeader::txn_state: idle, or the write that is under way.
 inline constexpr std::uint32_t kTxnIdle = 0;
+inline constexpr std::uint32_t kOpCreateRegistry = 1;
+inline constexpr std::uint32_t kOpInsert = 2;
+inline constexpr std::uint32_t kOpRemove = 3;
+inline constexpr std::uint32_t kOpRemoveOwner = 4;
+inline constexpr std::uint32_t kOpUpdate = 5;
+inline constexpr std::uint32_t kOpMeta = 6;
 
-// Offset 0. Fields marked const are written once by SegmentWriter::create before
-// the segment is visible under its final permissions and never change.
+// Offset 0. Fields marked const are written once by SegmentWriter::create and
+// never change; magic is stored last with release order, so a reader that sees
+// it (acquire) sees a complete header.
 struct SegmentHeader {
   std::uint64_t magic;                // const. R: attach. I: == kMagic
   std::uint32_t layout_version;       // const. R: attach. I: == kLayoutVersion

@@ -66,8 +66,16 @@ inline SegmentReader::Found SegmentReader::find_index_entry(const RegistryView& 
     const RecordHeader* rh = ReaderAccess::record(reg, low - 1);
     const std::uint32_t rs = load_acquire(rh->seq);
     if (rs & 1u) return Found::retry;
-    if (load_relaxed(rh->state) != want_state || load_relaxed(rh->key_len) != key.size()) continue;
-    if (!ReaderAccess::key_equals(ReaderAccess::payload(rh), key)) continue;
+    if (load_relaxed(rh->state) != want_state || load_relaxed(rh->key_len) != key.size() ||
+        !ReaderAccess::key_equals(ReaderAccess::payload(rh), key)) {
+      // Not our key, or no longer a live record. If the index entry changed
+      // meanwhile (update_value switched it, or a removal tombstoned it before
+      // the record was freed), what we read may be stale for a key that is
+      // present: start over rather than report a miss.
+      fence_acquire();
+      if (load_relaxed(words[pos]) != w) return Found::retry;
+      continue;
+    }
     record = low - 1;
     seq = rs;
     return Found::yes;
@@ -83,11 +91,16 @@ Result<std::size_t> SegmentReader::lookup(const RegistryView& reg, std::string_v
   const std::uint64_t h = hash_key(key.data(), key.size());
   const std::uint32_t p = partition_of(h, reg.partitions_);
   const bool unique = reg.kind_ == RegistryKind::unique;
+  // Once fn has seen views that a retry then found torn, it must see the final
+  // answer too, even when that answer is "no entries" (an empty span).
+  bool fn_saw_torn = false;
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
     ReaderAccess::backoff(attempt);
     std::uint32_t idx = 0, seq = 0;
     switch (find_index_entry(reg, p, h, key, unique ? kRecordEntry : kRecordKeyNode, idx, seq)) {
-      case Found::no: return std::size_t{0};
+      case Found::no:
+        if (fn_saw_torn) fn(std::span<const EntryView>());
+        return std::size_t{0};
       case Found::retry: continue;
       case Found::corrupt: return fail(Errc::corrupt);
       case Found::yes: break;
@@ -102,7 +115,10 @@ Result<std::size_t> SegmentReader::lookup(const RegistryView& reg, std::string_v
                         load_relaxed(rh->version)};
       if (vlen <= reg.max_value_) fn(std::span<const EntryView>(&v, 1));
       fence_acquire();
-      if (load_relaxed(rh->seq) != seq) continue;
+      if (load_relaxed(rh->seq) != seq) {
+        fn_saw_torn |= vlen <= reg.max_value_;
+        continue;
+      }
       if (vlen > reg.max_value_) return fail(Errc::corrupt);
       return std::size_t{1};
     }
@@ -112,9 +128,12 @@ Result<std::size_t> SegmentReader::lookup(const RegistryView& reg, std::string_v
       if (n.error() == Errc::retry_exhausted) continue;
       return fail(n.error());
     }
-    if (!views.empty()) fn(std::span<const EntryView>(views));
+    if (!views.empty() || fn_saw_torn) fn(std::span<const EntryView>(views));
     fence_acquire();
-    if (load_relaxed(rh->seq) != seq) continue;
+    if (load_relaxed(rh->seq) != seq) {
+      fn_saw_torn |= !views.empty();
+      continue;
+    }
     return views.size();
   }
   return fail(Errc::retry_exhausted);

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages that building, testing and benchmarking
+# shmreg need, and nothing else. Quiet and quick when everything is present:
+# it asks dpkg first and calls apt-get (update once, then install) only for
+# what is missing. Non-interactive; safe to run again at any time.
+#
+#   sudo scripts/install-deps.sh          install what is missing
+#   scripts/install-deps.sh --check       list what is missing, install nothing
+#   scripts/install-deps.sh --list        print the package list
+#
+# Exit status: 0 when every package is installed (or was just installed);
+# 1 when packages are missing and this run could not install them.
+set -euo pipefail
+
+packages=(
+  # Toolchain and build.
+  g++ cmake ninja-build pkg-config git
+  # Libraries.
+  libboost1.81-dev       # Boost.Interprocess and Boost.Asio (headers)
+  libsystemd-dev         # sd_notify (broker); sd-bus (D-Bus benchmark peer)
+  nlohmann-json3-dev     # JSON values: match patterns, config
+  libcli11-dev           # the shmreg CLI's argument parsing
+  # Tests and benchmarks.
+  libgtest-dev libgmock-dev googletest
+  libbenchmark-dev
+  liblmdb-dev            # LMDB, the baseline of the lookup benchmarks
+  redis-server           # benchmark peer: Redis as a local registry
+  dbus-daemon dbus       # benchmark peer: D-Bus well-known names
+  systemd                # systemd-analyze, to verify the unit files
+)
+
+usage() { sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; }
+
+mode=install
+case "${1:-}" in
+  "") ;;
+  --check) mode=check ;;
+  --list) printf '%s\n' "${packages[@]}"; exit 0 ;;
+  -h|--help) usage; exit 0 ;;
+  *) echo "install-deps.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${packages[@]}"; do
+  # "ii " is dpkg's mark for installed and configured.
+  status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
+  [[ "$status" == "ii"* ]] || missing+=("$p")
+done
+
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+echo "shmreg: missing packages: ${missing[*]}" >&2
+if [[ "$mode" == check ]]; then
+  exit 1
+fi
+if [[ "$(id -u)" -ne 0 ]]; then
+  cat >&2 <<MSG
+shmreg: installing them needs root. Run this once, then try again:
+  sudo $0
+MSG
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+apt_opts=(-y -q -o Dpkg::Use-Pty=0 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
+echo "shmreg: apt-get update" >&2
+apt-get update -q > /dev/null
+echo "shmreg: apt-get install ${missing[*]}" >&2
+apt-get install "${apt_opts[@]}" --no-install-recommends "${missing[@]}" < /dev/null
+echo "shmreg: dependencies installed" >&2

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Driver of the install test (tests/install/CMakeLists.txt): installs a built
+# shmreg tree into a staging root and uses it the way an application would.
+#
+#   1. DESTDIR=<work>/stage cmake --install <build>, as a packager does: the
+#      files land in <work>/stage/<install prefix>, and even an absolute
+#      install destination stays inside the build directory;
+#   2. checks that headers, library, CMake package, pkg-config file, both
+#      executables and the systemd units are there, that the units start the
+#      installed broker, and that no installed public header includes Boost;
+#   3. configures, builds and runs consumer/ with find_package(shmreg);
+#   4. compiles and runs the same main.cpp with `pkg-config --cflags --libs`.
+#
+# Exits 0 when every step passed; otherwise prints what failed and exits 1.
+set -euo pipefail
+
+cmake=cmake generator=Ninja cxx=c++ install_prefix=/usr/local
+build_dir='' config='' work_dir='' consumer='' sanitize=
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --cmake) cmake=$2 ;;
+    --build-dir) build_dir=$2 ;;
+    --config) config=$2 ;;
+    --work-dir) work_dir=$2 ;;
+    --consumer) consumer=$2 ;;
+    --generator) generator=$2 ;;
+    --cxx) cxx=$2 ;;
+    --sanitize) sanitize=$2 ;;
+    --install-prefix) install_prefix=$2 ;;
+    *) echo "install_test.sh: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+  shift 2
+done
+for v in build_dir work_dir consumer; do
+  [[ -n "${!v}" ]] || { echo "install_test.sh: --${v//_/-} is required" >&2; exit 2; }
+done
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+step() { echo "--- $*"; }
+
+# A sanitized libshmreg needs its runtime first in the consumer too.
+case "$sanitize" in
+  asan) san_flags="-fsanitize=address,undefined -fno-omit-frame-pointer" ;;
+  tsan) san_flags="-fsanitize=thread" ;;
+  "") san_flags="" ;;
+  *) fail "unknown sanitizer '$sanitize'" ;;
+esac
+
+stage="$work_dir/stage"
+prefix="$stage$install_prefix"
+rm -rf "$work_dir"
+mkdir -p "$work_dir"
+unset DESTDIR
+
+step "install $build_dir into $prefix"
+config_args=()
+[[ -n "$config" ]] && config_args=(--config "$config")
+DESTDIR="$stage" "$cmake" --install "$build_dir" "${config_args[@]}" \
+  > "$work_dir/install.log" || { cat "$work_dir/install.log"; fail "cmake --install"; }
+(cd "$stage" && find . -type f -o -type l | sed 's|^\./|  /|' | sort)
+
+step "check the installed package"
+[[ -f "$prefix/include/shmreg/shmreg.hpp" ]] || fail "include/shmreg/shmreg.hpp not installed"
+config_file=$(find "$prefix" -path '*/cmake/shmreg/shmregConfig.cmake' | head -n 1)
+[[ -n "$config_file" ]] || fail "no shmregConfig.cmake under $prefix"
+pc_file=$(find "$prefix" -path '*/pkgconfig/shmreg.pc' | head -n 1)
+[[ -n "$pc_file" ]] || fail "no pkgconfig/shmreg.pc under $prefix"
+[[ -n "$(find "$prefix" -name 'libshmreg.so*' | head -n 1)" ]] || fail "libshmreg.so not installed"
+# STYLE.md: the public headers carry no Boost.
+if grep -rnE '#[[:space:]]*include[[:space:]]*[<"]boost/' "$prefix/include"; then
+  fail "an installed public header includes Boost"
+fi
+for exe in shmreg-broker shmreg; do
+  [[ -x "$prefix/bin/$exe" ]] || fail "bin/$exe not installed"
+done
+units=$(find "$stage" -name 'shmreg-broker*.service')
+[[ -n "$units" ]] || fail "no systemd unit installed"
+for unit in $units; do
+  exec_start=$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$unit")
+  [[ "$exec_start" == "$install_prefix/bin/shmreg-broker" ]] \
+    || fail "$(basename "$unit") starts '$exec_start', not $install_prefix/bin/shmreg-broker"
+done
+# The installed programs find the installed libshmreg.
+lib_dir=$(dirname "$(find "$prefix" -name 'libshmreg.so.*' | head -n 1)")
+for exe in shmreg-broker shmreg; do
+  if ! "$prefix/bin/$exe" --version > /dev/null 2>&1; then
+    LD_LIBRARY_PATH="$lib_dir" "$prefix/bin/$exe" --version > /dev/null || fail "bin/$exe --version"
+    echo "  WARNING: bin/$exe runs only with LD_LIBRARY_PATH (no RUNPATH to $lib_dir)"
+  fi
+done
+
+step "consumer through find_package(shmreg)"
+cm_build="$work_dir/consumer-cmake"
+"$cmake" -S "$consumer" -B "$cm_build" -G "$generator" \
+  -DCMAKE_CXX_COMPILER="$cxx" \
+  -DCMAKE_BUILD_TYPE="${config:-RelWithDebInfo}" \
+  -DCMAKE_PREFIX_PATH="$prefix" \
+  -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF \
+  -DCMAKE_FIND_USE_SYSTEM_PACKAGE_REGISTRY=OFF \
+  -DCMAKE_CXX_FLAGS="$san_flags" \
+  -DCMAKE_EXE_LINKER_FLAGS="$san_flags" \
+  > "$work_dir/consumer-configure.log" 2>&1 || { cat "$work_dir/consumer-configure.log"; fail "consumer configure"; }
+found_dir=$(sed -n 's/^shmreg_DIR:[A-Z]*=//p' "$cm_build/CMakeCache.txt")
+[[ "$found_dir" == "$prefix"/* ]] || fail "find_package(shmreg) found '$found_dir', not the staged install"
+echo "  shmreg_DIR=$found_dir"
+"$cmake" --build "$cm_build" > "$work_dir/consumer-build.log" 2>&1 \
+  || { cat "$work_dir/consumer-build.log"; fail "consumer build"; }
+"$cm_build/app" || fail "consumer (CMake) did not see segment_not_found"
+
+step "consumer through pkg-config"
+command -v pkg-config > /dev/null || fail "pkg-config is not installed"
+pc_dir=$(dirname "$pc_file")
+export PKG_CONFIG_PATH="$pc_dir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+# The .pc file names the prefix chosen at configure time; point it at the
+# staging root, as a packager does after a DESTDIR install.
+pc=(pkg-config --define-variable=prefix="$prefix")
+pc_flags=$("${pc[@]}" --cflags --libs shmreg) || fail "pkg-config --cflags --libs shmreg"
+pc_includedir=$("${pc[@]}" --variable=includedir shmreg)
+pc_libdir=$("${pc[@]}" --variable=libdir shmreg)
+[[ "$pc_includedir" == "$prefix"/* ]] || fail "pkg-config includedir '$pc_includedir' is outside the install"
+[[ -d "$pc_libdir" ]] || fail "pkg-config libdir '$pc_libdir' does not exist"
+echo "  pkg-config --cflags --libs shmreg: $pc_flags"
+# shellcheck disable=SC2086 # flags are words on purpose
+"$cxx" $san_flags "$consumer/main.cpp" -o "$work_dir/app-pkg-config" $pc_flags -Wl,-rpath,"$pc_libdir" \
+  || fail "compile with pkg-config flags"
+"$work_dir/app-pkg-config" || fail "consumer (pkg-config) did not see segment_not_found"
+
+echo "install test passed"
