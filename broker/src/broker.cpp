@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
@@ -17,6 +18,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "fd_receive.hpp"
+#include "ops_semantics.hpp"
 #include "peer.hpp"
 #include "shmreg/proto/wire.hpp"
 
@@ -94,6 +97,7 @@ struct Broker::Impl {
   asio::signal_set signals;
   std::optional<NamespaceLock> lock;
   std::optional<shm::SegmentWriter> writer;
+  std::optional<SemanticOps> semantics;  // ops 6..11 and create's meta (ops_semantics.hpp)
   std::unordered_map<pid_t, OwnerWatch> watches;
   std::uint64_t next_token = 1;
   std::uint64_t next_session = 1;
@@ -103,12 +107,27 @@ struct Broker::Impl {
   void log(const std::string& msg) const { std::cerr << "shmreg-broker[" << config.ns << "]: " << msg << std::endl; }
 
   int start();
-  void reconcile_owners();
+  // False when an owner's liveness could not be established (then the broker
+  // must not start: it would either reap the living or watch nobody).
+  bool reconcile_owners();
+  void raise_fd_limit();
   void accept_next();
   void watch_owner(pid_t pid, UniqueFd pidfd, ProcessIdentity identity);
+  void arm_watch(pid_t pid, std::uint64_t token);
   void reap(pid_t pid, const char* why);
-  std::vector<proto::OpResult> execute(const Peer& peer, const std::vector<proto::Op>& ops);
+  // pidfds: the descriptors that came with the request frame (fd_receive.hpp).
+  std::vector<proto::OpResult> execute(const Peer& peer, const std::vector<proto::Op>& ops,
+                                       std::span<const UniqueFd> pidfds = {});
+  BrokerHooks semantic_hooks();
   proto::OpResult register_key(const Peer& peer, const proto::RegisterKey& op);
+  proto::OpResult register_queued(const Peer& peer, const proto::RegisterQueued& op);
+  // A duplicate of the peer's pidfd to watch it with, taken BEFORE its first
+  // entry is inserted (empty when it is already watched); fails when the
+  // broker is out of descriptors, and then the op must fail too.
+  std::expected<UniqueFd, std::string> watch_fd_for(const Peer& peer);
+  // Makes sure pid's process is watched (with fd when given), so that its
+  // death reaps its entries.
+  void ensure_watched(const Peer& peer, UniqueFd fd = UniqueFd());
   proto::OpResult create_registry(const proto::CreateRegistry& op);
   void notify_status();
 };
@@ -124,12 +143,13 @@ class Session : public std::enable_shared_from_this<Session> {
   void start() { read_header(); }
 
  private:
+  // Reads go through async_read_with_fds, since a frame may bring pidfds.
   void read_header() {
-    asio::async_read(socket_, asio::buffer(header_),
-                     [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
-                       if (ec) return self->drop(ec == asio::error::eof ? "" : ec.message());
-                       self->on_header();
-                     });
+    async_read_with_fds(socket_, asio::buffer(header_), &pidfds_, proto::kMaxFramePidfds,
+                        [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+                          if (ec) return self->drop(ec == asio::error::eof ? "" : ec.message());
+                          self->on_header();
+                        });
   }
 
   void on_header() {
@@ -137,18 +157,31 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!h) return drop(std::string("bad frame header: ") + std::string(proto::to_string(h.error())));
     if (h->kind != proto::FrameKind::request) return drop("reply frame sent to the broker");
     request_id_ = h->request_id;
-    payload_.resize(h->payload_len);
-    asio::async_read(socket_, asio::buffer(payload_),
-                     [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
-                       if (ec) return self->drop(ec == asio::error::eof ? "truncated frame" : ec.message());
-                       self->on_payload();
-                     });
+    expected_ = h->payload_len;
+    payload_.clear();
+    read_payload_chunk();
+  }
+
+  // The payload grows as its bytes arrive, a chunk at a time: a header that
+  // announces 2 MiB and sends nothing costs the broker one chunk, not 2 MiB.
+  static constexpr std::size_t kPayloadChunk = 64 * 1024;
+  void read_payload_chunk() {
+    const std::size_t have = payload_.size();
+    if (have == expected_) return on_payload();
+    const std::size_t n = std::min(kPayloadChunk, expected_ - have);
+    payload_.resize(have + n);
+    async_read_with_fds(socket_, asio::buffer(payload_.data() + have, n), &pidfds_, proto::kMaxFramePidfds,
+                        [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+                          if (ec) return self->drop(ec == asio::error::eof ? "truncated frame" : ec.message());
+                          self->read_payload_chunk();
+                        });
   }
 
   void on_payload() {
     auto ops = proto::decode_request(payload_);
     if (!ops) return drop(std::string("bad request: ") + std::string(proto::to_string(ops.error())));
-    auto results = broker_.execute(peer_, *ops);
+    auto results = broker_.execute(peer_, *ops, pidfds_);
+    pidfds_.clear();  // the broker dup'ed what it keeps; close the rest
     queue(proto::encode_reply(request_id_, results));
     // Back-pressure: a client that pipelines without reading its replies is
     // paused, not buffered without bound.
@@ -192,6 +225,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::uint64_t id_;
   std::array<std::uint8_t, proto::kHeaderSize> header_{};
   std::vector<std::uint8_t> payload_;
+  std::size_t expected_ = 0;  // payload length the current frame announced
+  std::vector<UniqueFd> pidfds_;  // came with the frame being read
   std::uint32_t request_id_ = 0;
   std::deque<std::vector<std::uint8_t>> out_;
   bool paused_ = false;
@@ -210,6 +245,16 @@ int Broker::run() {
   impl_->acceptor.close(ignored);
   ::unlink(impl_->config.socket_path.c_str());
   return 0;
+}
+
+// One pidfd per watched owner: take every descriptor the hard limit allows.
+void Broker::Impl::raise_fd_limit() {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &lim) != 0)
+      log(std::string("cannot raise the descriptor limit: ") + std::strerror(errno));
+  }
 }
 
 int Broker::Impl::start() {
@@ -249,7 +294,9 @@ int Broker::Impl::start() {
     return 1;
   }
   writer.emplace(std::move(*w));
-  reconcile_owners();
+  semantics.emplace(*writer, config.ns, semantic_hooks());
+  raise_fd_limit();
+  if (!reconcile_owners()) return 1;
 
   try {
     std::filesystem::path sock(config.socket_path);
@@ -284,12 +331,19 @@ void Broker::Impl::notify_status() {
 
 // Invariants 3 and 8: an owner recorded in the segment keeps its entries only
 // if a process with that pid AND that identity is alive right now.
-void Broker::Impl::reconcile_owners() {
+bool Broker::Impl::reconcile_owners() {
   std::size_t kept = 0, reaped = 0;
   for (const shm::OwnerRecord& o : writer->owners()) {
     const auto pid = static_cast<pid_t>(o.identity.pid);
     UniqueFd fd(open_pidfd(pid));
     if (!fd) {
+      // Only "no such process" proves the owner gone. Anything else (out of
+      // descriptors, say) proves nothing: stop before reaping the living.
+      if (errno != ESRCH) {
+        log("cannot check owner pid " + std::to_string(pid) + ": " + std::strerror(errno) +
+            "; refusing to start rather than reap owners that may be alive");
+        return false;
+      }
       reap(pid, "died while no broker ran");
       ++reaped;
       continue;
@@ -319,6 +373,7 @@ void Broker::Impl::reconcile_owners() {
   }
   if (kept + reaped > 0)
     log("reconciled owners: " + std::to_string(kept) + " alive and re-armed, " + std::to_string(reaped) + " reaped");
+  return true;
 }
 
 void Broker::Impl::accept_next() {
@@ -352,22 +407,47 @@ void Broker::Impl::watch_owner(pid_t pid, UniqueFd pidfd, ProcessIdentity identi
   w.token = next_token++;
   w.pidfd = std::make_unique<asio::posix::stream_descriptor>(io, pidfd.release());
   const std::uint64_t token = w.token;
-  w.pidfd->async_wait(asio::posix::stream_descriptor::wait_read,
-                      [this, pid, token](const boost::system::error_code& ec) {
-                        if (ec) return;  // cancelled: the watch was replaced or removed
-                        auto it = watches.find(pid);
-                        if (it == watches.end() || it->second.token != token) return;
-                        reap(pid, "exited");
-                      });
   watches[pid] = std::move(w);
+  arm_watch(pid, token);
+}
+
+void Broker::Impl::arm_watch(pid_t pid, std::uint64_t token) {
+  auto& desc = *watches.at(pid).pidfd;
+  desc.async_wait(asio::posix::stream_descriptor::wait_read, [this, pid, token](const boost::system::error_code& ec) {
+    if (ec) return;  // cancelled: the watch was replaced or removed
+    auto it = watches.find(pid);
+    if (it == watches.end() || it->second.token != token) return;
+    // Readiness is only a hint: a descriptor number reused after a session
+    // closed can deliver a stale event. Only a pidfd that polls readable
+    // right now proves the owner dead; otherwise wait again.
+    if (!pidfd_exited(it->second.pidfd->native_handle())) return arm_watch(pid, token);
+    reap(pid, "exited");
+  });
 }
 
 void Broker::Impl::reap(pid_t pid, const char* why) {
-  auto n = writer->remove_owner(static_cast<std::uint32_t>(pid));
+  auto n = writer->remove_owner(static_cast<std::uint32_t>(pid), shm::RemoveReason::owner_died);
   watches.erase(pid);
   ++reaped_owners;
   if (n && *n > 0) log("reaped pid " + std::to_string(pid) + " (" + why + "): " + std::to_string(*n) + " entries removed");
   if (!n) log("reaping pid " + std::to_string(pid) + " failed: " + std::string(shm::to_string(n.error())));
+}
+
+BrokerHooks Broker::Impl::semantic_hooks() {
+  BrokerHooks h;
+  h.register_key = [this](const Peer& owner, const proto::RegisterKey& op) { return register_key(owner, op); };
+  h.reap = [this](pid_t pid, const char* why) {
+    reap(pid, why);
+    notify_status();
+  };
+  h.watch_of = [this](pid_t pid) -> std::optional<OwnerWatchInfo> {
+    auto it = watches.find(pid);
+    if (it == watches.end()) return std::nullopt;
+    return OwnerWatchInfo{it->second.pidfd->native_handle(), it->second.identity};
+  };
+  h.error_result = [](shm::Errc e) { return error_result(e); };
+  h.log = [this](const std::string& msg) { log(msg); };
+  return h;
 }
 
 proto::OpResult Broker::Impl::create_registry(const proto::CreateRegistry& op) {
@@ -378,9 +458,7 @@ proto::OpResult Broker::Impl::create_registry(const proto::CreateRegistry& op) {
   spec.max_key = op.max_key != 0 ? op.max_key : config.default_max_key;
   spec.max_value = op.max_value != 0 ? op.max_value : config.default_max_value;
   spec.capacity = op.capacity != 0 ? op.capacity : config.default_capacity;
-  auto id = writer->create_registry(spec);
-  if (!id) return error_result(id.error());
-  return proto::OpResult{proto::Status::ok, *id, {}};
+  return semantics->create_registry(spec, op.meta);
 }
 
 proto::OpResult Broker::Impl::register_key(const Peer& peer, const proto::RegisterKey& op) {
@@ -388,6 +466,10 @@ proto::OpResult Broker::Impl::register_key(const Peer& peer, const proto::Regist
   if (!id) return error_result(id.error());
   const shm::OwnerIdentity owner{static_cast<std::uint32_t>(peer.pid), static_cast<std::uint32_t>(peer.uid),
                                  peer.identity.kind, peer.identity.value};
+  // The watch is secured before the entry exists: an owner the broker could
+  // not watch would keep its entries after death.
+  auto watch_fd = watch_fd_for(peer);
+  if (!watch_fd) return proto::OpResult{proto::Status::internal_error, 0, watch_fd.error(), {}};
   std::uint32_t conflict = 0;
   auto r = writer->insert(*id, op.key, op.value, owner, &conflict);
   if (!r && r.error() == shm::Errc::stale_owner) {
@@ -405,17 +487,54 @@ proto::OpResult Broker::Impl::register_key(const Peer& peer, const proto::Regist
     }
     return res;
   }
-  auto it = watches.find(peer.pid);
-  if (it == watches.end() || it->second.identity.value != peer.identity.value) {
-    UniqueFd dup(::fcntl(peer.pidfd.get(), F_DUPFD_CLOEXEC, 0));
-    if (dup) watch_owner(peer.pid, std::move(dup), peer.identity);
-    else log("cannot watch pid " + std::to_string(peer.pid) + ": " + std::strerror(errno));
-    notify_status();
-  }
+  ensure_watched(peer, std::move(*watch_fd));
   return proto::OpResult{proto::Status::ok, r->version, {}};
 }
 
-std::vector<proto::OpResult> Broker::Impl::execute(const Peer& peer, const std::vector<proto::Op>& ops) {
+std::expected<UniqueFd, std::string> Broker::Impl::watch_fd_for(const Peer& peer) {
+  auto it = watches.find(peer.pid);
+  if (it != watches.end() && it->second.identity.value == peer.identity.value) return UniqueFd();
+  UniqueFd dup(::fcntl(peer.pidfd.get(), F_DUPFD_CLOEXEC, 0));
+  if (!dup) {
+    const std::string why = "broker cannot watch pid " + std::to_string(peer.pid) + ": " + std::strerror(errno);
+    log(why);
+    return std::unexpected(why);
+  }
+  return dup;
+}
+
+void Broker::Impl::ensure_watched(const Peer& peer, UniqueFd fd) {
+  auto it = watches.find(peer.pid);
+  if (it != watches.end() && it->second.identity.value == peer.identity.value) return;
+  if (!fd) fd = UniqueFd(::fcntl(peer.pidfd.get(), F_DUPFD_CLOEXEC, 0));
+  if (fd)
+    watch_owner(peer.pid, std::move(fd), peer.identity);
+  else
+    log("cannot watch pid " + std::to_string(peer.pid) + ": " + std::strerror(errno));
+  notify_status();
+}
+
+proto::OpResult Broker::Impl::register_queued(const Peer& peer, const proto::RegisterQueued& op) {
+  auto id = writer->find_registry(op.registry);
+  if (!id) return error_result(id.error());
+  const shm::OwnerIdentity owner{static_cast<std::uint32_t>(peer.pid), static_cast<std::uint32_t>(peer.uid),
+                                 peer.identity.kind, peer.identity.value};
+  auto watch_fd = watch_fd_for(peer);
+  if (!watch_fd) return proto::OpResult{proto::Status::internal_error, 0, watch_fd.error(), {}};
+  auto r = writer->insert_queued(*id, op.key, op.value, owner, op.flags);
+  if (!r && r.error() == shm::Errc::stale_owner) {
+    reap(peer.pid, "pid recycled by a new registering process");
+    r = writer->insert_queued(*id, op.key, op.value, owner, op.flags);
+  }
+  if (!r) return error_result(r.error());
+  if (r->reply != shm::QueueReply::exists) ensure_watched(peer, std::move(*watch_fd));
+  return proto::OpResult{proto::Status::ok,
+                         proto::pack_queue_reply(static_cast<std::uint32_t>(r->reply), r->owner_pid), {}, {}};
+}
+
+std::vector<proto::OpResult> Broker::Impl::execute(const Peer& peer, const std::vector<proto::Op>& ops,
+                                                   std::span<const UniqueFd> pidfds) {
+  FrameContext frame{pidfds};
   std::vector<proto::OpResult> out;
   out.reserve(ops.size());
   for (const proto::Op& op : ops) {
@@ -434,10 +553,14 @@ std::vector<proto::OpResult> Broker::Impl::execute(const Peer& peer, const std::
             auto n = writer->remove(*id, o.key, static_cast<std::uint32_t>(peer.pid));
             if (!n) return error_result(n.error());
             return proto::OpResult{proto::Status::ok, *n, {}};
-          } else {
+          } else if constexpr (std::is_same_v<T, proto::UnregisterAll>) {
             auto n = writer->remove_owner(static_cast<std::uint32_t>(peer.pid));
             if (!n) return error_result(n.error());
             return proto::OpResult{proto::Status::ok, *n, {}};
+          } else if constexpr (std::is_same_v<T, proto::RegisterQueued>) {
+            return register_queued(peer, o);
+          } else {
+            return semantics->run(peer, o, frame);
           }
         },
         op));

@@ -3,6 +3,8 @@
 #include <mutex>
 
 #include "connection.hpp"
+#include "client_access.hpp"
+#include "registry_access.hpp"
 #include "shmreg/proto/paths.hpp"
 #include "shmreg/proto/wire.hpp"
 #include "shmreg/shm/reader.hpp"
@@ -58,6 +60,9 @@ std::string_view to_string(Errc e) noexcept {
     case Errc::registry_full: return "registry_full";
     case Errc::capacity_exhausted: return "capacity_exhausted";
     case Errc::protocol_error: return "protocol_error";
+    case Errc::not_found: return "not_found";
+    case Errc::version_conflict: return "version_conflict";
+    case Errc::reply_too_large: return "reply_too_large";
   }
   return "unknown";
 }
@@ -72,7 +77,9 @@ struct Client::Impl {
   client_detail::Connection conn;
 
   Result<proto::OpResult> call(proto::Op op);
-  Result<std::vector<proto::OpResult>> call_batch(const std::vector<proto::Op>& ops);
+  // pidfds go with the frame (SCM_RIGHTS), for ops that act for another process.
+  Result<std::vector<proto::OpResult>> call_batch(const std::vector<proto::Op>& ops,
+                                                  std::span<const int> pidfds = {});
 };
 
 struct Registry::Impl {
@@ -87,7 +94,7 @@ Error error_from(const proto::OpResult& r) {
   switch (r.status) {
     case proto::Status::ok: break;
     case proto::Status::already_registered: code = Errc::already_registered; break;
-    case proto::Status::not_found: code = Errc::invalid_argument; break;
+    case proto::Status::not_found: code = Errc::not_found; break;
     case proto::Status::registry_not_found: code = Errc::registry_not_found; break;
     case proto::Status::registry_exists: code = Errc::registry_exists; break;
     case proto::Status::invalid_argument: code = Errc::invalid_argument; break;
@@ -99,6 +106,8 @@ Error error_from(const proto::OpResult& r) {
     case proto::Status::too_many_registries: code = Errc::capacity_exhausted; break;
     case proto::Status::permission_denied: code = Errc::permission_denied; break;
     case proto::Status::internal_error: code = Errc::io_error; break;
+    case proto::Status::version_conflict: code = Errc::version_conflict; break;
+    case proto::Status::reply_too_large: code = Errc::reply_too_large; break;
   }
   Error e{code, r.message.empty() ? std::string(proto::to_string(r.status)) : r.message};
   if (r.status == proto::Status::already_registered) e.pid = static_cast<std::uint32_t>(r.value);
@@ -107,10 +116,11 @@ Error error_from(const proto::OpResult& r) {
 
 }  // namespace
 
-Result<std::vector<proto::OpResult>> Client::Impl::call_batch(const std::vector<proto::Op>& ops) {
+Result<std::vector<proto::OpResult>> Client::Impl::call_batch(const std::vector<proto::Op>& ops,
+                                                              std::span<const int> pidfds) {
   try {
     std::lock_guard<std::mutex> guard(mu);
-    auto r = conn.call(ops);
+    auto r = conn.call(ops, pidfds);
     if (!r) {
       Error e{Errc::broker_unavailable, r.error().message};
       e.maybe_applied = r.error().maybe_applied;
@@ -212,7 +222,7 @@ Result<std::uint32_t> Client::ping() const noexcept {
 Result<void> Client::create_registry(std::string_view name, const RegistryOptions& o) const noexcept {
   try {
     auto r = impl_->call(proto::CreateRegistry{std::string(name), static_cast<std::uint8_t>(o.unique ? 1 : 2),
-                                               o.partitions, o.max_key, o.max_value, o.capacity});
+                                               o.partitions, o.max_key, o.max_value, o.capacity, o.meta});
     if (!r) return std::unexpected(r.error());
     return {};
   } catch (const std::bad_alloc&) {
@@ -285,17 +295,29 @@ std::uint32_t Registry::partitions() const noexcept { return impl_->view.partiti
 
 Result<std::size_t> Registry::lookup_views(std::string_view key, ViewFn fn, void* ctx) const noexcept {
   auto n = impl_->client->reader.lookup(impl_->view, key, [&](std::span<const shm::EntryView> views) {
-    // shm::EntryView and shmreg::EntryView have the same members; convert in
-    // small batches to keep the call allocation-free for unique registries.
-    EntryView buf[16];
-    std::size_t i = 0;
-    while (i < views.size()) {
-      const std::size_t batch = std::min<std::size_t>(16, views.size() - i);
-      for (std::size_t j = 0; j < batch; ++j)
-        buf[j] = EntryView{views[i + j].key, views[i + j].value, views[i + j].pid, views[i + j].version};
-      fn(ctx, std::span<const EntryView>(buf, batch));
-      i += batch;
+    // shm::EntryView and shmreg::EntryView have the same members. One entry
+    // (every unique hit) converts on the stack; more go through a reused
+    // per-thread buffer, so fn sees all entries in one call, allocation-free
+    // once warm.
+    if (views.size() == 1) {
+      const EntryView one{views[0].key, views[0].value, views[0].pid, views[0].version};
+      fn(ctx, std::span<const EntryView>(&one, 1));
+      return;
     }
+    thread_local std::vector<EntryView> many;
+    many.clear();
+    try {
+      many.reserve(views.size());
+    } catch (const std::bad_alloc&) {
+      // No memory for the batch: hand the entries over one at a time.
+      for (const auto& v : views) {
+        const EntryView one{v.key, v.value, v.pid, v.version};
+        fn(ctx, std::span<const EntryView>(&one, 1));
+      }
+      return;
+    }
+    for (const auto& v : views) many.push_back(EntryView{v.key, v.value, v.pid, v.version});
+    fn(ctx, std::span<const EntryView>(many));
   });
   if (!n) return std::unexpected(error_from(n.error()));
   return *n;
@@ -361,5 +383,20 @@ Result<std::vector<Entry>> Registry::list() const noexcept {
     return std::unexpected(Error{Errc::io_error, "out of memory"});
   }
 }
+
+// For query.cpp (registry_access.hpp).
+const shm::SegmentReader& client_detail::reader_of(const Registry::Impl* impl) noexcept {
+  return impl->client->reader;
+}
+const shm::RegistryView& client_detail::view_of(const Registry::Impl* impl) noexcept { return impl->view; }
+Error client_detail::error_from_reader(shm::Errc e) { return error_from(e); }
+
+// For semantics.cpp (client_access.hpp).
+Result<std::vector<proto::OpResult>> client_detail::exchange(Client::Impl* impl, const std::vector<proto::Op>& ops,
+                                                             std::span<const int> pidfds) {
+  return impl->call_batch(ops, pidfds);
+}
+const shm::SegmentReader& client_detail::reader_of(const Client::Impl* impl) noexcept { return impl->reader; }
+Error client_detail::error_from_reply(const proto::OpResult& r) { return error_from(r); }
 
 }  // namespace shmreg

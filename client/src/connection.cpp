@@ -10,15 +10,20 @@
 #include <cerrno>
 #include <cstring>
 
+#include "fd_passing.hpp"
+
 namespace shmreg::client_detail {
 
 namespace {
 
-bool write_all(int fd, const std::uint8_t* p, std::size_t n) {
+// The first send also carries pidfds, if any: the kernel attaches them to
+// the first byte it takes, which the broker reads as part of this frame.
+bool write_all(int fd, const std::uint8_t* p, std::size_t n, std::span<const int> pidfds = {}) {
   while (n > 0) {
-    const ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
+    const ssize_t w = pidfds.empty() ? ::send(fd, p, n, MSG_NOSIGNAL) : send_with_fds(fd, p, n, pidfds);
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) return false;
+    pidfds = {};
     p += w;
     n -= static_cast<std::size_t>(w);
   }
@@ -85,7 +90,8 @@ std::expected<void, std::string> Connection::ensure_connected() {
   return std::unexpected("cannot connect to the broker at " + path_ + ": " + std::strerror(last_errno));
 }
 
-std::expected<std::vector<proto::OpResult>, ConnectionError> Connection::call(const std::vector<proto::Op>& ops) {
+std::expected<std::vector<proto::OpResult>, ConnectionError> Connection::call(const std::vector<proto::Op>& ops,
+                                                                             std::span<const int> pidfds) {
   const std::uint32_t id = next_id_++;
   const std::vector<std::uint8_t> frame = proto::encode_request(id, ops);
   if (frame.size() - proto::kHeaderSize > proto::kMaxPayload)
@@ -93,7 +99,7 @@ std::expected<std::vector<proto::OpResult>, ConnectionError> Connection::call(co
   // At most two tries, and the second only if the first was never sent.
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (auto ok = ensure_connected(); !ok) return std::unexpected(ConnectionError{false, ok.error()});
-    if (!write_all(fd_, frame.data(), frame.size())) {
+    if (!write_all(fd_, frame.data(), frame.size(), pidfds)) {
       close();
       continue;
     }

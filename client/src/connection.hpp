@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <expected>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -34,8 +35,10 @@ class Connection {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  // Sends one batch and waits for its reply.
-  std::expected<std::vector<proto::OpResult>, ConnectionError> call(const std::vector<proto::Op>& ops);
+  // Sends one batch, with pidfds as SCM_RIGHTS on its first byte (the ops'
+  // `target` fields name them), and waits for its reply.
+  std::expected<std::vector<proto::OpResult>, ConnectionError> call(const std::vector<proto::Op>& ops,
+                                                                    std::span<const int> pidfds = {});
 
   const std::string& path() const noexcept { return path_; }
 

@@ -4,6 +4,9 @@
 #include <array>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <type_traits>
+
+#include "pattern_internal.hpp"
 
 namespace shmreg::proto {
 
@@ -267,5 +270,32 @@ bool Matcher::matches(std::string_view value) const {
     if (!eval(g, b)) return false;
   return true;
 }
+
+// The same functions, for select.cpp (pattern_internal.hpp).
+namespace pattern_internal {
+
+static_assert(std::is_same_v<Bindings, proto::Bindings> && kMaxVariable == kMaxVar,
+              "select specs and match patterns must bind variables the same way");
+
+int variable_index(const json& j) { return var_index(j); }
+bool is_wildcard_pattern(const json& j) { return is_wildcard(j); }
+bool is_literal_wrapper(const json& j) { return proto::is_literal_wrapper(j); }
+std::expected<void, std::string> check_pattern(const json& pattern, std::set<int>& bound) {
+  return proto::check_pattern(pattern, bound, 0);
+}
+std::expected<void, std::string> check_guard(const json& guard, const std::set<int>& bound) {
+  return proto::check_guard(guard, bound, 0);
+}
+bool match_pattern(const json& pattern, const json& value, Bindings& bindings) {
+  return match(pattern, value, bindings);
+}
+bool guards_hold(const json& guards, const Bindings& bindings) {
+  for (const auto& g : guards)
+    if (!eval(g, bindings)) return false;
+  return true;
+}
+bool nests_too_deep(std::string_view text) { return too_deep(text); }
+
+}  // namespace pattern_internal
 
 }  // namespace shmreg::proto

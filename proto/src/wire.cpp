@@ -54,6 +54,7 @@ class Reader {
     return true;
   }
   bool done() const { return pos_ == b_.size(); }
+  std::size_t remaining() const { return b_.size() - pos_; }
 
  private:
   template <class T>
@@ -82,6 +83,142 @@ std::vector<std::uint8_t> frame(FrameKind kind, std::uint32_t request_id, std::v
   return std::move(out);
 }
 
+// A switch without default, so that a Status added without a case here is a
+// -Wswitch warning rather than a reply the client refuses.
+bool known_status(std::uint16_t s) noexcept {
+  switch (static_cast<Status>(s)) {
+    case Status::ok:
+    case Status::already_registered:
+    case Status::not_found:
+    case Status::registry_not_found:
+    case Status::registry_exists:
+    case Status::invalid_argument:
+    case Status::key_too_long:
+    case Status::value_too_long:
+    case Status::registry_full:
+    case Status::owner_table_full:
+    case Status::segment_full:
+    case Status::too_many_registries:
+    case Status::permission_denied:
+    case Status::internal_error:
+    case Status::version_conflict:
+    case Status::reply_too_large: return true;
+  }
+  return false;
+}
+
+// -- the registry-semantics ops (6..11) ----------------------------------------------------------
+
+void encode_op(Writer& w, const UpdateValue& o) {
+  w.u8(static_cast<std::uint8_t>(OpCode::update_value));
+  w.str(o.registry);
+  w.str(o.key);
+  w.str(o.value);
+  w.u8(o.target);
+  w.u8(o.expected_version ? 1 : 0);
+  w.u64(o.expected_version.value_or(0));
+}
+
+void encode_op(Writer& w, const PutMeta& o) {
+  w.u8(static_cast<std::uint8_t>(OpCode::put_meta));
+  w.str(o.registry);
+  w.str(o.key);
+  w.str(o.value);
+}
+
+void encode_op(Writer& w, const DeleteMeta& o) {
+  w.u8(static_cast<std::uint8_t>(OpCode::delete_meta));
+  w.str(o.registry);
+  w.str(o.key);
+}
+
+void encode_op(Writer& w, const UnregisterMatch& o) {
+  w.u8(static_cast<std::uint8_t>(OpCode::unregister_match));
+  w.str(o.registry);
+  w.str(o.key);
+  w.str(o.pattern);
+  w.str(o.guards);
+  w.u8(o.target);
+}
+
+void encode_op(Writer& w, const LookupConsistent& o) {
+  w.u8(static_cast<std::uint8_t>(OpCode::lookup_consistent));
+  w.str(o.registry);
+  w.str(o.key);
+}
+
+void encode_op(Writer& w, const RegisterOnBehalf& o) {
+  w.u8(static_cast<std::uint8_t>(OpCode::register_on_behalf));
+  w.str(o.registry);
+  w.str(o.key);
+  w.str(o.value);
+  w.u8(o.target);
+}
+
+void encode_op(Writer& w, const RegisterQueued& o) {
+  w.u8(static_cast<std::uint8_t>(OpCode::register_queued));
+  w.str(o.registry);
+  w.str(o.key);
+  w.str(o.value);
+  w.u8(o.flags);
+}
+
+// The fields after the op code of ops 6..12.
+std::expected<Op, ParseError> decode_op(OpCode code, Reader& r) {
+  constexpr auto truncated = ParseError::truncated;
+  switch (code) {
+    case OpCode::update_value: {
+      UpdateValue u;
+      std::uint8_t has_expected = 0;
+      std::uint64_t expected = 0;
+      if (!r.str(u.registry) || !r.str(u.key) || !r.str(u.value) || !r.u8(u.target) || !r.u8(has_expected) ||
+          !r.u64(expected))
+        return std::unexpected(truncated);
+      // Without the flag the version must be 0: one request, one encoding.
+      if (u.target > kMaxFramePidfds || has_expected > 1 || (has_expected == 0 && expected != 0))
+        return std::unexpected(ParseError::bad_field);
+      if (has_expected == 1) u.expected_version = expected;
+      return u;
+    }
+    case OpCode::put_meta: {
+      PutMeta p;
+      if (!r.str(p.registry) || !r.str(p.key) || !r.str(p.value)) return std::unexpected(truncated);
+      return p;
+    }
+    case OpCode::delete_meta: {
+      DeleteMeta d;
+      if (!r.str(d.registry) || !r.str(d.key)) return std::unexpected(truncated);
+      return d;
+    }
+    case OpCode::unregister_match: {
+      UnregisterMatch m;
+      if (!r.str(m.registry) || !r.str(m.key) || !r.str(m.pattern) || !r.str(m.guards) || !r.u8(m.target))
+        return std::unexpected(truncated);
+      if (m.target > kMaxFramePidfds) return std::unexpected(ParseError::bad_field);
+      return m;
+    }
+    case OpCode::lookup_consistent: {
+      LookupConsistent l;
+      if (!r.str(l.registry) || !r.str(l.key)) return std::unexpected(truncated);
+      return l;
+    }
+    case OpCode::register_on_behalf: {
+      RegisterOnBehalf b;
+      if (!r.str(b.registry) || !r.str(b.key) || !r.str(b.value) || !r.u8(b.target))
+        return std::unexpected(truncated);
+      if (b.target < 1 || b.target > kMaxFramePidfds) return std::unexpected(ParseError::bad_field);
+      return b;
+    }
+    case OpCode::register_queued: {
+      RegisterQueued q;
+      if (!r.str(q.registry) || !r.str(q.key) || !r.str(q.value) || !r.u8(q.flags)) return std::unexpected(truncated);
+      if ((q.flags & ~0x7u) != 0) return std::unexpected(ParseError::bad_field);
+      return q;
+    }
+    default: return std::unexpected(ParseError::bad_op);
+  }
+}
+
 }  // namespace
 
 std::string_view to_string(Status s) noexcept {
@@ -100,6 +237,8 @@ std::string_view to_string(Status s) noexcept {
     case Status::too_many_registries: return "too many registries";
     case Status::permission_denied: return "permission denied";
     case Status::internal_error: return "internal error";
+    case Status::version_conflict: return "version conflict";
+    case Status::reply_too_large: return "reply too large";
   }
   return "unknown status";
 }
@@ -156,6 +295,11 @@ std::vector<std::uint8_t> encode_request(std::uint32_t request_id, std::span<con
             w.u32(o.max_key);
             w.u32(o.max_value);
             w.u32(o.capacity);
+            w.u16(static_cast<std::uint16_t>(o.meta.size()));
+            for (const auto& [k, v] : o.meta) {
+              w.str(k);
+              w.str(v);
+            }
           } else if constexpr (std::is_same_v<T, RegisterKey>) {
             w.u8(static_cast<std::uint8_t>(OpCode::register_key));
             w.str(o.registry);
@@ -165,8 +309,10 @@ std::vector<std::uint8_t> encode_request(std::uint32_t request_id, std::span<con
             w.u8(static_cast<std::uint8_t>(OpCode::unregister));
             w.str(o.registry);
             w.str(o.key);
-          } else {
+          } else if constexpr (std::is_same_v<T, UnregisterAll>) {
             w.u8(static_cast<std::uint8_t>(OpCode::unregister_all));
+          } else {
+            encode_op(w, o);
           }
         },
         op);
@@ -181,6 +327,7 @@ std::vector<std::uint8_t> encode_reply(std::uint32_t request_id, std::span<const
     w.u16(static_cast<std::uint16_t>(r.status));
     w.u64(r.value);
     w.str16(r.message);
+    w.str(r.data);
   }
   return frame(FrameKind::reply, request_id, std::move(w.bytes()));
 }
@@ -204,6 +351,13 @@ std::expected<std::vector<Op>, ParseError> decode_request(std::span<const std::u
             !r.u32(c.capacity))
           return std::unexpected(ParseError::truncated);
         if (c.kind != 1 && c.kind != 2) return std::unexpected(ParseError::bad_field);
+        std::uint16_t pairs = 0;
+        if (!r.u16(pairs)) return std::unexpected(ParseError::truncated);
+        // Each pair takes at least its two lengths: bound the count before reserving.
+        if (std::size_t{pairs} * 8 > r.remaining()) return std::unexpected(ParseError::truncated);
+        c.meta.resize(pairs);
+        for (auto& [k, v] : c.meta)
+          if (!r.str(k) || !r.str(v)) return std::unexpected(ParseError::truncated);
         ops.emplace_back(std::move(c));
         break;
       }
@@ -220,6 +374,18 @@ std::expected<std::vector<Op>, ParseError> decode_request(std::span<const std::u
         break;
       }
       case OpCode::unregister_all: ops.emplace_back(UnregisterAll{}); break;
+      case OpCode::update_value:
+      case OpCode::put_meta:
+      case OpCode::delete_meta:
+      case OpCode::unregister_match:
+      case OpCode::lookup_consistent:
+      case OpCode::register_on_behalf:
+      case OpCode::register_queued: {
+        auto op = decode_op(static_cast<OpCode>(code), r);
+        if (!op) return std::unexpected(op.error());
+        ops.push_back(std::move(*op));
+        break;
+      }
       default: return std::unexpected(ParseError::bad_op);
     }
   }
@@ -238,11 +404,44 @@ std::expected<std::vector<OpResult>, ParseError> decode_reply(std::span<const st
   for (std::uint16_t i = 0; i < count; ++i) {
     OpResult res;
     std::uint16_t status = 0;
-    if (!r.u16(status) || !r.u64(res.value) || !r.str16(res.message)) return std::unexpected(ParseError::truncated);
-    if (status > static_cast<std::uint16_t>(Status::internal_error)) return std::unexpected(ParseError::bad_field);
+    if (!r.u16(status) || !r.u64(res.value) || !r.str16(res.message) || !r.str(res.data))
+      return std::unexpected(ParseError::truncated);
+    if (!known_status(status)) return std::unexpected(ParseError::bad_field);
     res.status = static_cast<Status>(status);
     out.push_back(std::move(res));
   }
+  if (!r.done()) return std::unexpected(ParseError::trailing_bytes);
+  return out;
+}
+
+std::size_t encoded_entry_size(std::size_t key_len, std::size_t value_len) noexcept {
+  return 4 + 8 + 4 + key_len + 4 + value_len;
+}
+
+std::string encode_entries(std::span<const WireEntry> entries) {
+  Writer w;
+  w.u32(static_cast<std::uint32_t>(entries.size()));
+  for (const WireEntry& e : entries) {
+    w.u32(e.pid);
+    w.u64(e.version);
+    w.str(e.key);
+    w.str(e.value);
+  }
+  const auto& bytes = w.bytes();
+  return std::string(bytes.begin(), bytes.end());
+}
+
+std::expected<std::vector<WireEntry>, ParseError> decode_entries(std::string_view data) {
+  if (data.size() > kMaxPayload) return std::unexpected(ParseError::too_large);
+  Reader r(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(data.data()), data.size()));
+  std::uint32_t count = 0;
+  if (!r.u32(count)) return std::unexpected(ParseError::truncated);
+  // Bound the count by the smallest encoding of an entry before reserving.
+  if (std::size_t{count} * encoded_entry_size(0, 0) > r.remaining()) return std::unexpected(ParseError::truncated);
+  std::vector<WireEntry> out(count);
+  for (WireEntry& e : out)
+    if (!r.u32(e.pid) || !r.u64(e.version) || !r.str(e.key) || !r.str(e.value))
+      return std::unexpected(ParseError::truncated);
   if (!r.done()) return std::unexpected(ParseError::trailing_bytes);
   return out;
 }

@@ -108,6 +108,9 @@ Result<RegistryView> SegmentReader::registry_by_id(std::uint32_t id) const noexc
   d.index_offset = load_relaxed(dp->index_offset);
   d.index_buckets = load_relaxed(dp->index_buckets);
   d.meta_offset = load_relaxed(dp->meta_offset);
+  d.events_offset = load_relaxed(dp->events_offset);
+  d.event_capacity = load_relaxed(dp->event_capacity);
+  d.event_size = load_relaxed(dp->event_size);
   const std::uint64_t used = load_acquire(h.arena_used);
   const std::uint64_t arena = load_relaxed(h.arena_offset);
   if (d.id != id || used > load_relaxed(h.arena_size) || !check_registry_geometry(arena, used, d))
@@ -118,6 +121,9 @@ Result<RegistryView> SegmentReader::registry_by_id(std::uint32_t id) const noexc
   v.parts_ = reinterpret_cast<const PartitionData*>(base_ + d.partitions_offset);
   v.index_ = base_ + d.index_offset;
   v.meta_ = base_ + d.meta_offset;
+  v.events_ = base_ + d.events_offset;
+  v.event_capacity_ = d.event_capacity;
+  v.event_size_ = d.event_size;
   v.id_ = id;
   v.partitions_ = d.partitions;
   v.max_key_ = d.max_key;
@@ -249,6 +255,10 @@ Result<std::vector<std::string>> SegmentReader::keys(const RegistryView& reg, st
   // Every registry's records, validated once per call, for following refs.
   std::vector<RegistryView> views(kMaxRegistries);
   std::vector<std::uint8_t> have(kMaxRegistries, 0);
+  // A list without a cycle holds each record once, so it is no longer than the
+  // records of the registries it reaches: a bound on the walk that a cycle in
+  // corrupt links cannot stretch.
+  std::uint64_t records_reached = 0;
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
     ReaderAccess::backoff(attempt);
     out.clear();
@@ -260,6 +270,7 @@ Result<std::vector<std::string>> SegmentReader::keys(const RegistryView& reg, st
       continue;
     }
     RecordRef ref = load_relaxed(slot->head);
+    const std::uint32_t listed = load_relaxed(slot->entry_count);
     bool broken = false;
     for (std::uint64_t steps = 0; ref != 0; ++steps) {
       const std::uint32_t rid = ref_registry(ref), idx = ref_record(ref);
@@ -267,13 +278,14 @@ Result<std::vector<std::string>> SegmentReader::keys(const RegistryView& reg, st
         auto v = registry_by_id(rid);
         if (v) views[rid] = *v;
         have[rid] = v ? 1 : 2;
+        if (v) records_reached += v->record_capacity_;
       }
-      if (have[rid] != 1 || idx >= views[rid].record_capacity_ || steps > kMaxRecordsPerRegistry * 4ull) {
+      if (have[rid] != 1 || idx >= views[rid].record_capacity_ || steps >= listed || steps >= records_reached) {
         broken = true;
         break;
       }
       const RecordHeader* rh = ReaderAccess::record(views[rid], idx);
-      if (rid == reg.id_) {
+      if (rid == reg.id_ && load_relaxed(rh->state) == kRecordEntry) {
         const std::uint32_t kl = load_relaxed(rh->key_len);
         if (kl < 1 || kl > reg.max_key_) {
           broken = true;
@@ -346,6 +358,60 @@ Result<std::vector<std::pair<std::string, std::string>>> SegmentReader::meta(con
       if (pad8(kl) > len - off || pad8(vl) > len - off - pad8(kl)) return fail(Errc::corrupt);
       out.emplace_back(std::string(b + off, kl), std::string(b + off + pad8(kl), vl));
       off += pad8(kl) + pad8(vl);
+    }
+    return out;
+  }
+  return fail(Errc::retry_exhausted);
+}
+
+Result<std::vector<Entry>> SegmentReader::owner_queue(const RegistryView& reg, std::string_view key) const {
+  std::vector<Entry> out;
+  if (reg.kind_ != RegistryKind::unique || key.empty() || key.size() > reg.max_key_) return out;
+  const std::uint64_t h = hash_key(key.data(), key.size());
+  const std::uint32_t p = partition_of(h, reg.partitions_);
+  for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+    ReaderAccess::backoff(attempt);
+    out.clear();
+    std::uint32_t idx = 0, seq = 0;
+    const Found f = find_index_entry(reg, p, h, key, kRecordEntry, idx, seq);
+    if (f == Found::no) return out;
+    if (f == Found::corrupt) return fail(Errc::corrupt);
+    if (f == Found::retry) continue;
+    // The primary's seq guards the whole chain: read it all, then check.
+    bool broken = false;
+    std::uint32_t r = idx + 1;
+    for (std::uint32_t steps = 0; r != 0; ++steps) {
+      if (r > reg.record_capacity_ || steps >= reg.record_capacity_) {
+        broken = true;
+        break;
+      }
+      const RecordHeader* rh = ReaderAccess::record(reg, r - 1);
+      Entry e;
+      std::uint32_t state = kRecordFree;
+      const std::uint32_t vl = load_relaxed(rh->value_len);
+      if (vl > reg.max_value_) {
+        broken = true;
+        break;
+      }
+      copy_out(e.value, ReaderAccess::payload(rh) + pad8(key.size()) / 8, vl);
+      e.key = std::string(key);
+      e.pid = load_relaxed(rh->owner_pid);
+      e.version = load_relaxed(rh->version);
+      state = load_relaxed(rh->state);
+      if (state != (steps == 0 ? kRecordEntry : kRecordQueued)) {
+        broken = true;
+        break;
+      }
+      out.push_back(std::move(e));
+      r = load_relaxed(rh->key_next);
+    }
+    fence_acquire();
+    if (load_relaxed(ReaderAccess::record(reg, idx)->seq) != seq) continue;
+    // A promotion switches the index without touching the old primary's seq,
+    // so a chain that looks wrong is retried; only a persistent one is corrupt.
+    if (broken) {
+      if (attempt + 1 < kMaxAttempts) continue;
+      return fail(Errc::corrupt);
     }
     return out;
   }

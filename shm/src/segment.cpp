@@ -209,7 +209,11 @@ bool check_registry_geometry(std::uint64_t arena_offset, std::uint64_t arena_use
   return inside(d.records_offset, std::uint64_t{d.record_capacity} * d.record_size) &&
          inside(d.partitions_offset, std::uint64_t{d.partitions} * sizeof(PartitionData)) &&
          inside(d.index_offset, std::uint64_t{d.partitions} * 2 * d.index_buckets * sizeof(IndexBucket)) &&
-         inside(d.meta_offset, 2 * std::uint64_t{kMetaBlockSize});
+         inside(d.meta_offset, 2 * std::uint64_t{kMetaBlockSize}) &&
+         d.event_capacity >= 2 && d.event_capacity <= kMaxEventCapacity &&
+         (d.event_capacity & (d.event_capacity - 1)) == 0 &&
+         d.event_size >= sizeof(EventHeader) + pad8(d.max_key) && d.event_size % kCacheLine == 0 &&
+         inside(d.events_offset, std::uint64_t{d.event_capacity} * d.event_size);
 }
 
 }  // namespace shmreg::shm

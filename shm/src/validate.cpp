@@ -69,10 +69,18 @@ class Checker {
     const std::string where = "registry '" + std::string(v.name()) + "'";
     const auto* d = reinterpret_cast<const RegistryDesc*>(base_ + kHeaderSize) + v.id();
     const bool unique = v.kind() == RegistryKind::unique;
-    const auto hw = static_cast<std::uint32_t>(load_relaxed(d->records_high_water));
+    std::uint64_t high_water = load_relaxed(d->records_high_water);
+    if (high_water > v.record_capacity()) {
+      // Only the constant geometry was checked by registry_by_id; this counter
+      // bounds every loop below, so it must not reach past the record pool.
+      add(where, "records_high_water " + std::to_string(high_water) + " exceeds record_capacity " +
+                     std::to_string(v.record_capacity()));
+      high_water = v.record_capacity();
+    }
+    const auto hw = static_cast<std::uint32_t>(high_water);
     const std::uint32_t want_indexed = unique ? kRecordEntry : kRecordKeyNode;
     std::vector<std::uint8_t> seen_index(hw, 0), seen_chain(hw, 0);
-    std::uint64_t entries = 0, indexed = 0;
+    std::uint64_t entries = 0, indexed = 0, queued = 0;
 
     for (std::uint32_t i = 0; i < hw && !full(); ++i) {
       const RecordHeader* rh = rec(v, i);
@@ -80,7 +88,7 @@ class Checker {
       if (load_relaxed(rh->seq) & 1u) add(rw, "sequence word is odd (write in progress)");
       const std::uint32_t st = load_relaxed(rh->state);
       if (st == kRecordFree) continue;
-      if (st > kRecordKeyNode || (st == kRecordKeyNode && unique)) {
+      if (st > kRecordQueued || (st == kRecordKeyNode && unique) || (st == kRecordQueued && !unique)) {
         add(rw, "bad state " + std::to_string(st));
         continue;
       }
@@ -96,8 +104,12 @@ class Checker {
         ++indexed;
         continue;
       }
-      ++entries;
-      if (unique) ++indexed;
+      if (st == kRecordQueued) {
+        ++queued;
+      } else {
+        ++entries;
+        if (unique) ++indexed;
+      }
       const std::uint32_t slot = load_relaxed(rh->owner_slot);
       if (slot < 1 || slot > owner_cap_ || load_relaxed(owners_[slot - 1].state) != kOwnerLive ||
           load_relaxed(owners_[slot - 1].pid) != load_relaxed(rh->owner_pid))
@@ -111,7 +123,37 @@ class Checker {
           add(rw, "entry's key node " + std::to_string(kn) + " is not a key node for its key");
       }
     }
-    total_entries_ += entries;
+    total_entries_ += entries + queued;
+
+    // Owner queues: every queued record waits behind exactly one primary.
+    if (unique) {
+      std::uint64_t in_queues = 0;
+      for (std::uint32_t i = 0; i < hw && !full(); ++i) {
+        if (load_relaxed(rec(v, i)->state) != kRecordEntry) continue;
+        const std::string key = key_of(v, i);
+        std::uint32_t prev = 0, n = 0;
+        for (std::uint32_t q = load_relaxed(rec(v, i)->key_next); q != 0; ++n) {
+          const std::string qw = where + " owner queue of record " + std::to_string(i);
+          if (q > hw || n >= hw) {
+            add(qw, "leaves the records in use or loops");
+            break;
+          }
+          const RecordHeader* qr = rec(v, q - 1);
+          if (load_relaxed(qr->state) != kRecordQueued || key_of(v, q - 1) != key)
+            add(qw, "holds record " + std::to_string(q - 1) + " that is not queued for its key");
+          if (load_relaxed(qr->key_prev) != prev) add(qw, "broken back link at record " + std::to_string(q - 1));
+          if (seen_chain[q - 1]++) {
+            add(qw, "record " + std::to_string(q - 1) + " waits in two queues");
+            break;
+          }
+          prev = q;
+          q = load_relaxed(qr->key_next);
+        }
+        in_queues += n;
+      }
+      if (in_queues != queued)
+        add(where, std::to_string(queued) + " queued records but " + std::to_string(in_queues) + " in owner queues");
+    }
 
     // Index: every live word points at an indexable record, reachable from its home.
     std::uint64_t live_words = 0;
@@ -172,7 +214,7 @@ class Checker {
           prev = e;
           e = load_relaxed(er->key_next);
         }
-        if (n != load_relaxed(rec(v, k)->dup_count)) add(kw, "dup_count differs from the chain length");
+        if (n != load_relaxed(rec(v, k)->aux)) add(kw, "its entry count differs from its chain length");
         if (n == 0) add(kw, "key node without entries");
       }
       for (std::uint32_t i = 0; i < hw && !full(); ++i)
@@ -228,7 +270,8 @@ class Checker {
           break;
         }
         const RecordHeader* rh = rec(*views_[rid], idx);
-        if (load_relaxed(rh->state) != kRecordEntry || load_relaxed(rh->owner_slot) != s + 1 ||
+        const std::uint32_t rs = load_relaxed(rh->state);
+        if ((rs != kRecordEntry && rs != kRecordQueued) || load_relaxed(rh->owner_slot) != s + 1 ||
             load_relaxed(rh->owner_pid) != pid)
           add(ow, "entry list holds a record it does not own");
         if (load_relaxed(rh->owner_prev) != prev) add(ow, "broken back link in its entry list");

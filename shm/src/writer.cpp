@@ -1,4 +1,7 @@
 // SegmentWriter: formatting, registries, and the all-or-nothing write operations.
+#include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,10 +37,10 @@ bool valid_registry_name(std::string_view name) noexcept {
 }
 
 struct RegistryGeometry {
-  std::uint32_t record_size, record_capacity, index_buckets;
-  std::uint64_t records_bytes, partitions_bytes, index_bytes, meta_bytes;
+  std::uint32_t record_size, record_capacity, index_buckets, event_size;
+  std::uint64_t records_bytes, partitions_bytes, index_bytes, meta_bytes, events_bytes;
   std::uint64_t total() const noexcept {
-    return records_bytes + partitions_bytes + index_bytes + meta_bytes;
+    return records_bytes + partitions_bytes + index_bytes + meta_bytes + events_bytes;
   }
 };
 
@@ -60,12 +63,15 @@ RegistryGeometry geometry_for(const RegistrySpec& s) noexcept {
   g.partitions_bytes = pad_to(std::uint64_t{s.partitions} * sizeof(PartitionData), kCacheLine);
   g.index_bytes = std::uint64_t{s.partitions} * 2 * g.index_buckets * sizeof(IndexBucket);
   g.meta_bytes = 2 * kMetaBlockSize;
+  g.event_size = static_cast<std::uint32_t>(pad_to(sizeof(EventHeader) + pad8(s.max_key), kCacheLine));
+  g.events_bytes = pad_to(std::uint64_t{s.event_capacity} * g.event_size, kCacheLine);
   return g;
 }
 
 bool same_spec(const RegistryDesc& d, const RegistrySpec& s) noexcept {
   return d.kind == static_cast<std::uint32_t>(s.kind) && d.partitions == s.partitions &&
-         d.max_key == s.max_key && d.max_value == s.max_value && d.capacity == s.capacity;
+         d.max_key == s.max_key && d.max_value == s.max_value && d.capacity == s.capacity &&
+         d.event_capacity == s.event_capacity;
 }
 
 }  // namespace
@@ -127,7 +133,8 @@ Result<std::uint32_t> SegmentWriter::create_registry(const RegistrySpec& s) noex
   if (!valid_registry_name(s.name)) return fail(Errc::invalid_argument);
   if (s.kind != RegistryKind::unique && s.kind != RegistryKind::duplicate) return fail(Errc::invalid_argument);
   if (s.partitions < 1 || s.partitions > kMaxPartitions || s.max_key < 1 || s.max_key > kMaxKeyLen ||
-      s.max_value > kMaxValueLen || s.capacity < 1 || s.capacity > kMaxRecordsPerRegistry)
+      s.max_value > kMaxValueLen || s.capacity < 1 || s.capacity > kMaxRecordsPerRegistry ||
+      s.event_capacity < 2 || s.event_capacity > kMaxEventCapacity || (s.event_capacity & (s.event_capacity - 1)) != 0)
     return fail(Errc::invalid_argument);
   if (auto found = find_registry(s.name)) {
     if (same_spec(w.dir[*found], s)) return *found;
@@ -166,6 +173,9 @@ Result<std::uint32_t> SegmentWriter::create_registry(const RegistrySpec& s) noex
   d.index_offset = d.partitions_offset + g.partitions_bytes;
   d.index_buckets = g.index_buckets;
   d.meta_offset = d.index_offset + g.index_bytes;
+  d.events_offset = d.meta_offset + g.meta_bytes;
+  d.event_capacity = s.event_capacity;
+  d.event_size = g.event_size;
   std::memcpy(d.name, s.name.data(), s.name.size());
   w.regs[id] = RegistryState{};
   store_release(w.hdr->arena_used, start + g.total());
@@ -226,7 +236,7 @@ void SegmentWriter::Impl::fill_record(const RegistryDesc& d, std::uint32_t idx, 
   store_relaxed(r.key_next, f.key_next);
   store_relaxed(r.key_prev, std::uint32_t{0});
   store_relaxed(r.key_node, f.key_node);
-  store_relaxed(r.dup_count, f.dup_count);
+  store_relaxed(r.aux, f.aux);
   std::uint64_t* p = payload(d, idx);
   racy_store_bytes(p, f.key.data(), f.key.size());
   racy_store_bytes(p + pad8(f.key.size()) / 8, f.value.data(), f.value.size());
@@ -381,15 +391,98 @@ void SegmentWriter::Impl::unlink_owner(std::uint32_t slot, RecordRef ref) noexce
   store_relaxed(s.entry_count, s.entry_count - 1);
 }
 
+void SegmentWriter::Impl::replace_owner_ref(std::uint32_t slot, RecordRef from, RecordRef to) noexcept {
+  OwnerSlot& s = owners[slot];
+  const RecordHeader& old = rec_by_ref(from);
+  RecordHeader& r = rec_by_ref(to);
+  SeqWriteGuard g(s.seq);
+  const RecordRef next = old.owner_next, prev = old.owner_prev;
+  store_relaxed(r.owner_next, next);
+  store_relaxed(r.owner_prev, prev);
+  if (prev != 0)
+    store_relaxed(rec_by_ref(prev).owner_next, to);
+  else
+    store_relaxed(s.head, to);
+  if (next != 0) store_relaxed(rec_by_ref(next).owner_prev, to);
+}
+
 // -- whole entries --------------------------------------------------------------------------
 
-void SegmentWriter::Impl::remove_record(std::uint32_t id, std::uint32_t idx) noexcept {
+void SegmentWriter::Impl::publish_event(RegistryDesc& d, std::uint32_t type, std::string_view key,
+                                        std::uint32_t pid, std::uint32_t old_pid, std::uint64_t version) noexcept {
+  const std::uint64_t seq = d.event_seq + 1;
+  auto* e = reinterpret_cast<EventHeader*>(base + d.events_offset + (seq & (d.event_capacity - 1)) * d.event_size);
+  store_relaxed(e->seq, kEventWriting);
+  fence_release();
+  store_relaxed(e->type, type);
+  store_relaxed(e->pid, pid);
+  store_relaxed(e->old_pid, old_pid);
+  store_relaxed(e->key_len, static_cast<std::uint32_t>(key.size()));
+  store_relaxed(e->version, version);
+  store_relaxed(e->time_ns, now_unix_ns());
+  racy_store_bytes(reinterpret_cast<std::uint64_t*>(e + 1), key.data(), key.size());
+  store_release(e->seq, seq);
+  store_release(d.event_seq, seq);
+  touched[d.id] = 1;
+}
+
+void SegmentWriter::Impl::wake_watchers() noexcept {
+  for (std::uint32_t id = 0; id < kMaxRegistries; ++id) {
+    if (!touched[id]) continue;
+    touched[id] = 0;
+    fetch_add_release(dir[id].event_futex, std::uint32_t{1});
+    // A shared futex: waiters sit in other processes, on read-only mappings.
+    ::syscall(SYS_futex, &dir[id].event_futex, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+  }
+}
+
+std::uint32_t SegmentWriter::Impl::primary_of(const RegistryDesc& d, std::uint32_t queued) const noexcept {
+  const RecordHeader& q = rec(d, queued);
+  const std::uint32_t p = partition_of(q.hash, d.partitions);
+  const std::string_view key = rec_key(d, queued);
+  std::uint64_t* word = find_key(d, p, q.hash, key);
+  return word != nullptr ? static_cast<std::uint32_t>(*word) - 1 : queued;
+}
+
+void SegmentWriter::Impl::remove_record(std::uint32_t id, std::uint32_t idx, std::uint32_t event) noexcept {
   RegistryDesc& d = dir[id];
   RecordHeader& r = rec(d, idx);
   const std::uint32_t p = partition_of(r.hash, d.partitions);
-  if (d.kind == static_cast<std::uint32_t>(RegistryKind::unique)) {
+  bool counted = true;  // an entry (counted in entry_count), not a queued record
+  if (r.state == kRecordQueued) {
+    // Leaves the owner queue of its key; lookups never saw it, so no event.
+    counted = false;
+    RecordHeader& primary = rec(d, primary_of(d, idx));
+    SeqWriteGuard g(primary.seq);
+    const std::uint32_t next = r.key_next, prev = r.key_prev;
+    if (prev != 0)
+      store_relaxed(rec(d, prev - 1).key_next, next);
+    else
+      store_relaxed(primary.key_next, next);
+    if (next != 0) store_relaxed(rec(d, next - 1).key_prev, prev);
+  } else if (d.kind == static_cast<std::uint32_t>(RegistryKind::unique)) {
     std::uint64_t* word = find_entry(d, p, r.hash, [&](std::uint32_t i) { return i == idx; });
-    if (word != nullptr) index_remove(d, p, word);
+    if (r.key_next != 0) {
+      // The first in the owner queue takes over in one step: it becomes the
+      // entry, then the index switches to it with one release store.
+      const std::uint32_t q = r.key_next - 1;
+      RecordHeader& next = rec(d, q);
+      {
+        SeqWriteGuard g(next.seq);
+        store_relaxed(next.state, kRecordEntry);
+        store_relaxed(next.key_prev, std::uint32_t{0});
+        // Its own queue is the rest of the line, which now starts one later.
+        if (next.key_next != 0) store_relaxed(rec(d, next.key_next - 1).key_prev, std::uint32_t{0});
+      }
+      fault_step();
+      if (word != nullptr) store_release(*word, make_entry(hash_tag(r.hash), q));
+      publish_event(d, kEventOwnerChanged, rec_key(d, idx), next.owner_pid, r.owner_pid, next.version);
+      counted = false;  // one entry left, one took its place
+    } else {
+      if (word != nullptr) index_remove(d, p, word);
+      publish_event(d, event, rec_key(d, idx), r.owner_pid, 0, 0);
+      store_release(d.key_count, d.key_count - 1);
+    }
   } else {
     const std::uint32_t kn = r.key_node - 1;
     RecordHeader& k = rec(d, kn);
@@ -401,10 +494,11 @@ void SegmentWriter::Impl::remove_record(std::uint32_t id, std::uint32_t idx) noe
       else
         store_relaxed(k.key_next, next);
       if (next != 0) store_relaxed(rec(d, next - 1).key_prev, prev);
-      store_relaxed(k.dup_count, k.dup_count - 1);
+      store_relaxed(k.aux, k.aux - 1);
     }
+    publish_event(d, event, rec_key(d, idx), r.owner_pid, 0, 0);
     fault_step();
-    if (k.dup_count == 0) {
+    if (k.aux == 0) {
       std::uint64_t* word = find_entry(d, p, k.hash, [&](std::uint32_t i) { return i == kn; });
       if (word != nullptr) index_remove(d, p, word);
       free_record(id, kn);
@@ -416,10 +510,10 @@ void SegmentWriter::Impl::remove_record(std::uint32_t id, std::uint32_t idx) noe
   unlink_owner(slot, make_ref(id, idx));
   if (owners[slot].entry_count == 0) release_owner(slot);
   free_record(id, idx);
-  store_release(part(d, p).entry_count, part(d, p).entry_count - 1);
-  store_release(d.entry_count, d.entry_count - 1);
-  if (d.kind == static_cast<std::uint32_t>(RegistryKind::unique))
-    store_release(d.key_count, d.key_count - 1);
+  if (counted) {
+    store_release(part(d, p).entry_count, part(d, p).entry_count - 1);
+    store_release(d.entry_count, d.entry_count - 1);
+  }
 }
 
 // -- operations ---------------------------------------------------------------------------------
@@ -487,7 +581,7 @@ Result<InsertResult> SegmentWriter::insert(std::uint32_t id, std::string_view ke
       SeqWriteGuard g(k.seq);
       if (k.key_next != 0) store_relaxed(w.rec(d, k.key_next - 1).key_prev, e + 1);
       store_relaxed(k.key_next, e + 1);
-      store_relaxed(k.dup_count, k.dup_count + 1);
+      store_relaxed(k.aux, k.aux + 1);
     }
     w.fault_step();
     w.link_owner(slot, make_ref(id, e));
@@ -495,8 +589,132 @@ Result<InsertResult> SegmentWriter::insert(std::uint32_t id, std::string_view ke
   }
   store_release(w.part(d, p).entry_count, w.part(d, p).entry_count + 1);
   store_release(d.entry_count, d.entry_count + 1);
+  w.publish_event(d, kEventRegister, key, owner.pid, 0, version);
   w.txn_end();
   return out;
+}
+
+Result<QueueResult> SegmentWriter::insert_queued(std::uint32_t id, std::string_view key, std::string_view value,
+                                                 const OwnerIdentity& owner, std::uint32_t flags) noexcept {
+  Impl& w = *impl_;
+  RegistryDesc* dp = w.live_registry(id);
+  if (dp == nullptr) return fail(Errc::registry_not_found);
+  RegistryDesc& d = *dp;
+  if (d.kind != static_cast<std::uint32_t>(RegistryKind::unique)) return fail(Errc::invalid_argument);
+  if ((flags & ~(kQueueAllowReplacement | kQueueDoNotQueue | kQueueReplaceExisting)) != 0)
+    return fail(Errc::invalid_argument);
+  const std::uint32_t stored = flags & (kQueueAllowReplacement | kQueueDoNotQueue);
+  if (key.empty() || owner.pid == 0) return fail(Errc::invalid_argument);
+  if (key.size() > d.max_key) return fail(Errc::key_too_long);
+  if (value.size() > d.max_value) return fail(Errc::value_too_long);
+  const std::uint64_t h = hash_key(key.data(), key.size());
+  const std::uint32_t p = partition_of(h, d.partitions);
+  std::uint64_t* found = w.find_key(d, p, h, key);
+  if (found == nullptr) {
+    auto r = insert(id, key, value, owner);
+    if (!r) return fail(r.error());
+    // Keep the caller's flags on its new entry.
+    const std::uint32_t e = static_cast<std::uint32_t>(*w.find_key(d, p, h, key)) - 1;
+    {
+      SeqWriteGuard g(w.rec(d, e).seq);
+      store_relaxed(w.rec(d, e).aux, stored);
+    }
+    return QueueResult{QueueReply::primary_owner, r->version, owner.pid};
+  }
+  const long existing_owner = w.find_owner(owner.pid);
+  if (existing_owner >= 0) {
+    const OwnerSlot& s = w.owners[existing_owner];
+    if (s.identity_kind != owner.kind || s.identity != owner.value) return fail(Errc::stale_owner);
+  }
+  const std::uint32_t pi = static_cast<std::uint32_t>(*found) - 1;
+  RecordHeader& primary = w.rec(d, pi);
+  if (primary.owner_pid == owner.pid) {
+    w.txn_begin(kOpInsert);
+    {
+      SeqWriteGuard g(primary.seq);
+      store_relaxed(primary.aux, stored);
+    }
+    w.txn_end();
+    return QueueResult{QueueReply::already_owner, primary.version, owner.pid};
+  }
+  const bool replace = (primary.aux & kQueueAllowReplacement) && (flags & kQueueReplaceExisting);
+  if (!replace && (flags & kQueueDoNotQueue)) return QueueResult{QueueReply::exists, 0, primary.owner_pid};
+  if (!replace) {
+    // Already waiting: update its flags in place.
+    std::uint32_t tail = 0;
+    for (std::uint32_t q = primary.key_next; q != 0; q = w.rec(d, q - 1).key_next) {
+      RecordHeader& qr = w.rec(d, q - 1);
+      if (qr.owner_pid == owner.pid) {
+        w.txn_begin(kOpInsert);
+        {
+          SeqWriteGuard g(qr.seq);
+          store_relaxed(qr.aux, stored);
+        }
+        w.txn_end();
+        return QueueResult{QueueReply::in_queue, qr.version, primary.owner_pid};
+      }
+      tail = q;
+    }
+    if (existing_owner < 0 && w.free_owner_slot(owner.pid) < 0) return fail(Errc::owner_table_full);
+    if (w.free_records(id) < 1) return fail(Errc::registry_full);
+    w.txn_begin(kOpInsert);
+    const std::uint32_t slot = w.acquire_owner(owner);
+    const std::uint32_t q = w.alloc_record(id);
+    const std::uint64_t version = w.hdr->next_version++;
+    w.fill_record(d, q, {kRecordQueued, key, value, slot + 1, owner.pid, version, h, 0, 0, stored});
+    w.fault_step();
+    {
+      SeqWriteGuard g(primary.seq);
+      store_relaxed(w.rec(d, q).key_prev, tail);
+      if (tail != 0)
+        store_relaxed(w.rec(d, tail - 1).key_next, q + 1);
+      else
+        store_relaxed(primary.key_next, q + 1);
+    }
+    w.fault_step();
+    w.link_owner(slot, make_ref(id, q));
+    w.txn_end();
+    return QueueResult{QueueReply::in_queue, version, primary.owner_pid};
+  }
+  // Replacement: the caller takes over now; the old primary waits at the head
+  // of the queue unless it asked not to be queued.
+  if (existing_owner < 0 && w.free_owner_slot(owner.pid) < 0) return fail(Errc::owner_table_full);
+  if (w.free_records(id) < 1) return fail(Errc::registry_full);
+  // The caller may have been waiting in the queue: it leaves its place there.
+  std::uint32_t waiting = 0;
+  for (std::uint32_t q = primary.key_next; q != 0; q = w.rec(d, q - 1).key_next)
+    if (w.rec(d, q - 1).owner_pid == owner.pid) waiting = q;
+  w.txn_begin(kOpInsert);
+  if (waiting != 0) w.remove_record(id, waiting - 1, kEventUnregister);
+  const bool old_leaves = (primary.aux & kQueueDoNotQueue) != 0;
+  const std::uint32_t slot = w.acquire_owner(owner);
+  const std::uint32_t n = w.alloc_record(id);
+  const std::uint64_t version = w.hdr->next_version++;
+  const std::uint32_t chain = old_leaves ? primary.key_next : pi + 1;
+  w.fill_record(d, n, {kRecordEntry, key, value, slot + 1, owner.pid, version, h, chain, 0, stored});
+  w.link_owner(slot, make_ref(id, n));
+  w.fault_step();
+  const std::uint32_t old_pid = primary.owner_pid;
+  store_release(*found, make_entry(hash_tag(h), n));  // the switch readers see
+  w.fault_step();
+  if (old_leaves) {
+    {
+      SeqWriteGuard g(primary.seq);
+      store_relaxed(primary.key_next, std::uint32_t{0});  // its queue now hangs off the new primary
+    }
+    const std::uint32_t oslot = primary.owner_slot - 1;
+    w.unlink_owner(oslot, make_ref(id, pi));
+    if (w.owners[oslot].entry_count == 0) w.release_owner(oslot);
+    w.free_record(id, pi);
+  } else {
+    SeqWriteGuard g(primary.seq);
+    store_relaxed(primary.state, kRecordQueued);
+    store_relaxed(primary.key_prev, std::uint32_t{0});
+    if (primary.key_next != 0) store_relaxed(w.rec(d, primary.key_next - 1).key_prev, pi + 1);
+  }
+  w.publish_event(d, kEventOwnerChanged, key, owner.pid, old_pid, version);
+  w.txn_end();
+  return QueueResult{QueueReply::primary_owner, version, owner.pid};
 }
 
 Result<std::uint32_t> SegmentWriter::remove(std::uint32_t id, std::string_view key, std::uint32_t pid) noexcept {
@@ -512,6 +730,9 @@ Result<std::uint32_t> SegmentWriter::remove(std::uint32_t id, std::string_view k
   const std::uint32_t idx = static_cast<std::uint32_t>(*found) - 1;
   std::vector<std::uint32_t> victims;
   if (d.kind == static_cast<std::uint32_t>(RegistryKind::unique)) {
+    // Like D-Bus ReleaseName: the caller also leaves the key's owner queue.
+    for (std::uint32_t q = w.rec(d, idx).key_next; q != 0; q = w.rec(d, q - 1).key_next)
+      if (w.rec(d, q - 1).owner_pid == pid) victims.push_back(q - 1);
     if (w.rec(d, idx).owner_pid == pid) victims.push_back(idx);
   } else {
     for (std::uint32_t e = w.rec(d, idx).key_next; e != 0; e = w.rec(d, e - 1).key_next)
@@ -519,19 +740,20 @@ Result<std::uint32_t> SegmentWriter::remove(std::uint32_t id, std::string_view k
   }
   if (victims.empty()) return std::uint32_t{0};
   w.txn_begin(kOpRemove, id, pid, key);
-  for (std::uint32_t v : victims) w.remove_record(id, v);
+  for (std::uint32_t v : victims) w.remove_record(id, v, kEventUnregister);
   w.txn_end();
   return static_cast<std::uint32_t>(victims.size());
 }
 
-Result<std::uint32_t> SegmentWriter::remove_owner(std::uint32_t pid) noexcept {
+Result<std::uint32_t> SegmentWriter::remove_owner(std::uint32_t pid, RemoveReason reason) noexcept {
   Impl& w = *impl_;
   const long slot = w.find_owner(pid);
   if (slot < 0) return std::uint32_t{0};
   std::vector<RecordRef> refs;
   for (RecordRef r = w.owners[slot].head; r != 0; r = w.rec_by_ref(r).owner_next) refs.push_back(r);
   w.txn_begin(kOpRemoveOwner, 0, pid);
-  for (RecordRef r : refs) w.remove_record(ref_registry(r), ref_record(r));
+  const std::uint32_t event = reason == RemoveReason::owner_died ? kEventOwnerDied : kEventUnregister;
+  for (RecordRef r : refs) w.remove_record(ref_registry(r), ref_record(r), event);
   if (refs.empty()) w.release_owner(static_cast<std::uint32_t>(slot));
   w.txn_end();
   return static_cast<std::uint32_t>(refs.size());
@@ -560,14 +782,16 @@ Result<std::uint64_t> SegmentWriter::update_value(std::uint32_t id, std::string_
   w.txn_begin(kOpUpdate);
   const std::uint32_t e = w.alloc_record(id);
   const std::uint64_t version = w.hdr->next_version++;
-  w.fill_record(d, e, {kRecordEntry, key, value, r.owner_slot, pid, version, h, 0, 0, 0});
-  w.link_owner(r.owner_slot - 1, make_ref(id, e));
+  // The new record inherits the owner queue (its chain and flags).
+  w.fill_record(d, e, {kRecordEntry, key, value, r.owner_slot, pid, version, h, r.key_next, 0, r.aux});
+  // The owner's list names the key once throughout, so keys() never lists it twice.
+  w.replace_owner_ref(r.owner_slot - 1, make_ref(id, old), make_ref(id, e));
   w.fault_step();
   // The switch readers see: one release store from the old record to the new.
   store_release(*found, make_entry(hash_tag(h), e));
   w.fault_step();
-  w.unlink_owner(r.owner_slot - 1, make_ref(id, old));
   w.free_record(id, old);
+  w.publish_event(d, kEventUpdate, key, pid, 0, version);
   w.txn_end();
   return version;
 }

@@ -87,7 +87,8 @@ struct SegmentWriter::Impl {
     hdr->txn_registry = registry;
     hdr->txn_pid = pid;
     hdr->txn_key_len = static_cast<std::uint32_t>(key.size());
-    std::memcpy(hdr->txn_key, key.data(), key.size());
+    // An empty key may have a null data(), which memcpy must not get.
+    if (!key.empty()) std::memcpy(hdr->txn_key, key.data(), key.size());
     // The intent must be in memory before txn_state says a write is under way,
     // and txn_state before any change the write makes.
     fence_release();
@@ -97,7 +98,16 @@ struct SegmentWriter::Impl {
   void txn_end() noexcept {
     store_release(hdr->txn_state, kTxnIdle);
     fetch_add_release(hdr->commit_seq, std::uint64_t{1});
+    wake_watchers();
   }
+
+  // -- events --------------------------------------------------------------------
+  // Registries that published events in the current write; their futex words
+  // are bumped and woken once, at the end of the write.
+  std::array<std::uint8_t, kMaxRegistries> touched{};
+  void publish_event(RegistryDesc& d, std::uint32_t type, std::string_view key, std::uint32_t pid,
+                     std::uint32_t old_pid, std::uint64_t version) noexcept;
+  void wake_watchers() noexcept;
 
   // -- addressing --------------------------------------------------------------
   RegistryDesc* live_registry(std::uint32_t id) const noexcept {
@@ -143,7 +153,7 @@ struct SegmentWriter::Impl {
     std::uint64_t hash;
     std::uint32_t key_next;
     std::uint32_t key_node;
-    std::uint32_t dup_count;
+    std::uint32_t aux;
   };
   void fill_record(const RegistryDesc& d, std::uint32_t idx, const RecordFill& f) noexcept;
 
@@ -183,9 +193,16 @@ struct SegmentWriter::Impl {
   void release_owner(std::uint32_t slot) noexcept;
   void link_owner(std::uint32_t slot, RecordRef ref) noexcept;
   void unlink_owner(std::uint32_t slot, RecordRef ref) noexcept;
+  // Puts `to` in the place of `from` in the slot's list, in one seq section,
+  // so that no reader ever sees both (or neither).
+  void replace_owner_ref(std::uint32_t slot, RecordRef from, RecordRef to) noexcept;
 
   // -- whole entries -------------------------------------------------------------
-  void remove_record(std::uint32_t id, std::uint32_t idx) noexcept;
+  // Removes one record: an entry (event: kEventUnregister or kEventOwnerDied,
+  // or kEventOwnerChanged when a queued owner takes over) or a queued record.
+  void remove_record(std::uint32_t id, std::uint32_t idx, std::uint32_t event) noexcept;
+  // The primary entry whose owner queue holds record `queued`.
+  std::uint32_t primary_of(const RegistryDesc& d, std::uint32_t queued) const noexcept;
 
   Status write_meta(RegistryDesc& d, const MetaMap& m) noexcept;
 

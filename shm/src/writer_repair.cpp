@@ -81,7 +81,7 @@ void SegmentWriter::Impl::repair_derived() noexcept {
     const std::uint32_t hw = static_cast<std::uint32_t>(d.records_high_water);
     for (std::uint32_t i = 0; i < hw; ++i) {
       RecordHeader& r = rec(d, i);
-      if ((r.seq & 1u) || r.state > kRecordKeyNode || r.key_len < 1 || r.key_len > d.max_key ||
+      if ((r.seq & 1u) || r.state > kRecordQueued || r.key_len < 1 || r.key_len > d.max_key ||
           r.value_len > d.max_value) {
         SeqWriteGuard g(r.seq);
         store_relaxed(r.state, kRecordFree);
@@ -90,6 +90,8 @@ void SegmentWriter::Impl::repair_derived() noexcept {
     std::vector<std::uint8_t> keep(hw, 0);
     // chains[k] = entries of key node k, in chain order (duplicate registries).
     std::map<std::uint32_t, std::vector<std::uint32_t>> chains;
+    // queues[p] = the records waiting behind primary p, in order (unique registries).
+    std::map<std::uint32_t, std::vector<std::uint32_t>> queues;
     for (std::uint32_t p = 0; p < d.partitions; ++p) {
       const std::uint32_t total = index_total(d);
       const std::uint64_t* words = index_words(d, p, part(d, p).active & 1u);
@@ -101,7 +103,22 @@ void SegmentWriter::Impl::repair_derived() noexcept {
         if (keep[idx] || partition_of(r.hash, d.partitions) != p) continue;
         if (r.hash != hash_key(payload(d, idx), r.key_len)) continue;
         if (unique) {
-          if (r.state == kRecordEntry && owner_ok(r.owner_slot, r.owner_pid)) keep[idx] = 1;
+          if (r.state != kRecordEntry || !owner_ok(r.owner_slot, r.owner_pid)) continue;
+          keep[idx] = 1;
+          std::vector<std::uint32_t> queue;
+          std::uint32_t q = r.key_next;
+          for (std::uint32_t steps = 0; q != 0 && q <= hw && steps < hw; ++steps) {
+            const RecordHeader& qr = rec(d, q - 1);
+            // An entry in the line is one whose promotion a crash cut short
+            // before the index switched to it: it is still waiting.
+            if ((qr.state != kRecordQueued && qr.state != kRecordEntry) || keep[q - 1]) break;
+            if (owner_ok(qr.owner_slot, qr.owner_pid) && rec_key(d, q - 1) == rec_key(d, idx)) {
+              keep[q - 1] = 1;
+              queue.push_back(q - 1);
+            }
+            q = qr.key_next;
+          }
+          queues[idx] = std::move(queue);
           continue;
         }
         if (r.state != kRecordKeyNode) continue;
@@ -135,12 +152,32 @@ void SegmentWriter::Impl::repair_derived() noexcept {
       RecordHeader& k = rec(d, kn);
       SeqWriteGuard g(k.seq);
       store_relaxed(k.key_next, chain.front() + 1);
-      store_relaxed(k.dup_count, static_cast<std::uint32_t>(chain.size()));
+      store_relaxed(k.aux, static_cast<std::uint32_t>(chain.size()));
       for (std::size_t j = 0; j < chain.size(); ++j) {
         RecordHeader& er = rec(d, chain[j]);
         store_relaxed(er.key_prev, j == 0 ? 0u : chain[j - 1] + 1);
         store_relaxed(er.key_next, j + 1 < chain.size() ? chain[j + 1] + 1 : 0u);
       }
+    }
+    // Rebuild the owner queues of unique registries.
+    for (auto& [pi, queue] : queues) {
+      RecordHeader& pr = rec(d, pi);
+      SeqWriteGuard g(pr.seq);
+      store_relaxed(pr.key_next, queue.empty() ? 0u : queue.front() + 1);
+      for (std::size_t j = 0; j < queue.size(); ++j) {
+        RecordHeader& qr = rec(d, queue[j]);
+        if (qr.state != kRecordQueued) {
+          SeqWriteGuard qg(qr.seq);
+          store_relaxed(qr.state, kRecordQueued);
+        }
+        store_relaxed(qr.key_prev, j == 0 ? 0u : queue[j - 1] + 1);
+        store_relaxed(qr.key_next, j + 1 < queue.size() ? queue[j + 1] + 1 : 0u);
+      }
+    }
+    // An event slot left mid-write holds nothing: readers treat it as overwritten.
+    for (std::uint32_t i = 0; i < d.event_capacity; ++i) {
+      auto* e = reinterpret_cast<EventHeader*>(base + d.events_offset + std::uint64_t{i} * d.event_size);
+      if (e->seq == kEventWriting) store_release(e->seq, std::uint64_t{0});
     }
     // Rebuild every partition index into its spare buffer, then switch.
     std::vector<std::uint64_t> part_entries(d.partitions, 0);
@@ -161,7 +198,7 @@ void SegmentWriter::Impl::repair_derived() noexcept {
         while (load_relaxed(dst[pos]) != 0) pos = (pos + 1) & (total - 1);
         store_relaxed(dst[pos], make_entry(hash_tag(r.hash), i));
         ++live;
-        part_entries[p] += unique ? 1 : r.dup_count;
+        part_entries[p] += unique ? 1 : r.aux;
       }
       pd.live = live;
       pd.tombstones = 0;
@@ -174,7 +211,7 @@ void SegmentWriter::Impl::repair_derived() noexcept {
     store_release(d.key_count, keys);
     if (d.meta_seq & 1u) store_release(d.meta_seq, d.meta_seq + 1);
     for (std::uint32_t i = 0; i < hw; ++i)
-      if (keep[i] && rec(d, i).state == kRecordEntry)
+      if (keep[i] && (rec(d, i).state == kRecordEntry || rec(d, i).state == kRecordQueued))
         owner_lists[rec(d, i).owner_slot - 1].push_back(make_ref(id, i));
   }
   store_release(hdr->registry_count, registries);
@@ -206,7 +243,11 @@ void SegmentWriter::Impl::repair_derived() noexcept {
   const std::uint32_t reg = hdr->txn_registry, pid = hdr->txn_pid;
   const std::string key(reinterpret_cast<const char*>(hdr->txn_key),
                         std::min<std::uint32_t>(hdr->txn_key_len, kMaxKeyLen));
+  // Watchers cannot know what the interrupted write did: tell them to re-read.
+  for (std::uint32_t id = 0; id < kMaxRegistries; ++id)
+    if (dir[id].state == kRegistryLive) publish_event(dir[id], kEventResync, {}, 0, 0, 0);
   store_release(hdr->txn_state, kTxnIdle);
+  wake_watchers();
   if (op == kOpRemove || op == kOpRemoveOwner) redo = Redo{op, reg, pid, key};
 }
 

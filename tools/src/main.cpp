@@ -1,10 +1,13 @@
 // shmreg: the command-line interface to a shmreg namespace.
 //
 // Exit codes (scripts depend on them):
-//   0 success; 1 not found (lookup, keys, list; fsck: problems found);
-//   2 usage or any other error; 3 already registered.
-// Every command but ping, create and register reads the segment alone, so it
-// works while the broker is down.
+//   0 success; 1 not found (lookup, keys, list, match, select, values;
+//   fsck: problems found);
+//   2 usage or any other error; 3 already registered; 4 version conflict
+//   (update --expect-version).
+// Every command but ping, create, register, update, unregister-match,
+// put-meta, delete-meta and lookup --consistent reads the segment alone, so
+// it works while the broker is down.
 #include <signal.h>
 #include <unistd.h>
 
@@ -17,6 +20,9 @@
 #include <string>
 #include <vector>
 
+#include "cmd_events.hpp"
+#include "cmd_query.hpp"
+#include "cmd_semantics.hpp"
 #include "dump.hpp"
 #include "shmreg/shmreg.hpp"
 
@@ -260,6 +266,10 @@ int main(int argc, char** argv) {
 
   auto* dump = app.add_subcommand("dump", "print header, registries, owners and entries");
   auto* fsck = app.add_subcommand("fsck", "check every invariant of the segment; exit 1 if any is broken");
+  shmreg::tools::QueryCommands queries(app);  // match, count-match, select, count-select, values
+  // update, unregister-match, meta, put-meta, delete-meta; create --meta, register --pid, lookup --consistent
+  shmreg::tools::SemanticsCommands semantics(app, create, ropts, reg_cmd, lookup);
+  shmreg::tools::EventCommands events(app, reg_cmd, reg, key, value);
 
   try {
     app.parse(cli_argc, argv);
@@ -278,6 +288,8 @@ int main(int argc, char** argv) {
     return kExitError;
   }
 
+  if (auto rc = semantics.run(g.ns, g.socket, g.json, exec_cmd)) return *rc;
+  if (auto rc = events.run(g.ns, g.socket, g.json, exec_cmd)) return *rc;
   if (ping->parsed()) return cmd_ping(g);
   if (create->parsed()) return cmd_create(g, reg, keys_kind, ropts);
   if (reg_cmd->parsed()) return cmd_register(g, reg, key, value, exec_cmd);
@@ -287,5 +299,6 @@ int main(int argc, char** argv) {
   if (list->parsed()) return cmd_list(g, reg);
   if (dump->parsed()) return shmreg::tools::cmd_dump(g.ns, g.json);
   if (fsck->parsed()) return shmreg::tools::cmd_fsck(g.ns, g.json);
+  if (auto rc = queries.run(g.ns, g.socket, g.json)) return *rc;
   return kExitError;
 }

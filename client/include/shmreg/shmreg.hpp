@@ -24,9 +24,11 @@
 //   auto entries = services->lookup("db");           // std::vector<shmreg::Entry>
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <expected>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -56,6 +58,9 @@ enum class Errc : int {
   registry_full,
   capacity_exhausted,     // owner table or segment full
   protocol_error,
+  not_found,              // no such entry of the process the write acts for
+  version_conflict,       // set_value: the entry is at another version; update_value: it kept changing
+  reply_too_large,        // lookup_consistent: the entries would not fit in one reply
 };
 
 std::string_view to_string(Errc e) noexcept;
@@ -97,9 +102,96 @@ struct RegistryOptions {
   std::uint32_t max_key = 0;    // 0: the broker's default
   std::uint32_t max_value = 0;  // 0: the broker's default
   std::uint32_t capacity = 0;   // 0: the broker's default
+  // Initial meta, applied together with the creation. A registry that already
+  // exists (same options) keeps the meta it has: change it with put_meta.
+  std::vector<std::pair<std::string, std::string>> meta;
+};
+
+// The process a write acts for. By default the caller itself. Naming another
+// process takes a pidfd (race-free) or a pid (the client opens a pidfd for it,
+// so a pid recycled just before the call would name the new process). The
+// broker allows it when the caller is root, or when the process runs with the
+// caller's uid as its real, effective and saved uid; else permission_denied.
+class ProcessRef {
+ public:
+  ProcessRef() noexcept = default;  // the calling process
+  static ProcessRef pid(std::uint32_t pid) noexcept { return ProcessRef(pid, -1); }
+  // Borrowed: it stays open, and the caller's to close, after the call.
+  static ProcessRef pidfd(int fd) noexcept { return ProcessRef(0, fd); }
+  bool is_self() const noexcept { return pid_ == 0 && pidfd_ < 0; }
+  std::uint32_t pid_value() const noexcept { return pid_; }
+  int pidfd_value() const noexcept { return pidfd_; }
+
+ private:
+  ProcessRef(std::uint32_t pid, int fd) noexcept : pid_(pid), pidfd_(fd) {}
+  std::uint32_t pid_ = 0;
+  int pidfd_ = -1;
+};
+
+// What update_value did.
+struct ValueUpdate {
+  std::string new_value;
+  std::string old_value;
+  std::uint64_t version = 0;  // the entry's new version
+};
+
+// Registry::dispatch: with parallel, the calls for different partitions run on
+// threads of their own at once (fn must allow that); else one after another.
+struct DispatchOptions {
+  bool parallel = false;
 };
 
 class Registry;
+
+enum class EventType : std::uint32_t {
+  registered = 1,
+  unregistered = 2,
+  updated = 3,
+  owner_died = 4,
+  owner_changed = 5,  // an owner queue handed the key over: pid is the new owner, old_pid the previous
+  resync = 6,         // the broker repaired the segment after a crash: re-read what you track
+  lagged = 1000,      // the watcher fell behind the ring: seq is where it resumes
+};
+
+std::string_view to_string(EventType t) noexcept;
+
+struct Event {
+  std::uint64_t seq = 0;
+  EventType type = EventType::registered;
+  std::string key;
+  std::uint32_t pid = 0;
+  std::uint32_t old_pid = 0;
+  std::uint64_t version = 0;
+  std::uint64_t time_ns = 0;  // wall clock of the write
+};
+
+// Owner-queue flags for Client::request_name (D-Bus RequestName semantics).
+inline constexpr std::uint8_t kAllowReplacement = 1;
+inline constexpr std::uint8_t kDoNotQueue = 2;
+inline constexpr std::uint8_t kReplaceExisting = 4;
+
+enum class QueueReply : std::uint32_t { primary_owner = 1, in_queue = 2, exists = 3, already_owner = 4 };
+std::string_view to_string(QueueReply r) noexcept;
+
+struct QueueResult {
+  QueueReply reply = QueueReply::primary_owner;
+  std::uint32_t owner_pid = 0;  // the primary owner after the call
+};
+
+// Follows one registry's event stream. Not thread-safe; one per thread.
+class Watcher {
+ public:
+  // Waits up to timeout for events and returns those available (possibly none
+  // on timeout). A lagged event reports a gap and resumes after it.
+  Result<std::vector<Event>> next(std::chrono::nanoseconds timeout);
+  std::uint64_t position() const noexcept { return next_; }
+
+ private:
+  friend class Registry;
+  std::shared_ptr<const Registry> registry_;
+  std::optional<std::string> key_;
+  std::uint64_t next_ = 1;
+};
 
 // Several writes sent to the broker in one message (one round trip). Each op
 // applies all or nothing on its own and gets its own result, in order; the
@@ -145,10 +237,53 @@ class Client {
   Result<std::uint32_t> unregister(std::string_view registry, std::string_view key) const noexcept;
   // Removes every entry of the calling process; returns how many.
   Result<std::uint32_t> unregister_all() const noexcept;
+  // Registers key on a unique registry with an owner queue, with D-Bus
+  // RequestName rules (flags: kAllowReplacement | kDoNotQueue | kReplaceExisting).
+  // When the primary owner goes, the first in line takes over in one step.
+  Result<QueueResult> request_name(std::string_view registry, std::string_view key, std::string_view value,
+                                   std::uint8_t flags = 0) const noexcept;
   // Sends a batch in one round trip. The outer Result fails only if the batch
   // could not be exchanged; each inner Result is that op's outcome (a version
   // for register_key, a count for unregister).
   Result<std::vector<Result<std::uint64_t>>> apply(const WriteBatch& batch) const noexcept;
+
+  // -- registry semantics (client/src/semantics.cpp) --
+  // Registers key for another process, which then owns the entry: it is
+  // removed when that process exits. Returns the entry's version.
+  Result<std::uint64_t> register_key_for(const ProcessRef& owner, std::string_view registry, std::string_view key,
+                                         std::string_view value) const noexcept;
+  // Elixir's update_value: reads owner's entry under a unique key from the
+  // segment, computes fn(old value), and sets the result if the entry is still
+  // at the version read; on a conflict it reads again and retries (at most
+  // kMaxUpdateAttempts times, then version_conflict). fn may run more than
+  // once; if it throws, the call fails with invalid_argument. not_found when
+  // owner has no entry under key.
+  static constexpr int kMaxUpdateAttempts = 100;
+  Result<ValueUpdate> update_value(std::string_view registry, std::string_view key,
+                                   const std::function<std::string(std::string_view)>& fn,
+                                   const ProcessRef& owner = {}) const noexcept;
+  // The compare-and-set under update_value: replaces owner's value under key
+  // if the entry is at expected_version (at any version when nullopt).
+  // Returns the new version; version_conflict or not_found otherwise.
+  Result<std::uint64_t> set_value(std::string_view registry, std::string_view key, std::string_view value,
+                                  std::optional<std::uint64_t> expected_version = std::nullopt,
+                                  const ProcessRef& owner = {}) const noexcept;
+  // Removes owner's entries under key whose value matches pattern and guards
+  // (JSON text, as Registry::match); returns how many. A pattern or guard that
+  // is not valid is invalid_argument, never a silent no-match. When some but
+  // not all of owner's entries under key match (a duplicate registry), the
+  // call is refused and removes nothing: not supported yet.
+  Result<std::uint32_t> unregister_match(std::string_view registry, std::string_view key, std::string_view pattern,
+                                         std::string_view guards = {}, const ProcessRef& owner = {}) const noexcept;
+  // Sets (adds or replaces) one meta pair of a registry.
+  Result<void> put_meta(std::string_view registry, std::string_view key, std::string_view value) const noexcept;
+  // Removes a meta pair: true if it was there, false if there was none.
+  Result<bool> delete_meta(std::string_view registry, std::string_view key) const noexcept;
+  // A lookup through the broker that returns only entries whose owners it has
+  // just verified alive (a dead owner it finds is reaped at once). A round
+  // trip, unlike Registry::lookup, which may for a moment still show the
+  // entries of an owner that has just died.
+  Result<std::vector<Entry>> lookup_consistent(std::string_view registry, std::string_view key) const noexcept;
 
   struct Impl;
 
@@ -185,10 +320,58 @@ class Registry {
   Result<std::uint64_t> count() const noexcept;
   Result<std::vector<Entry>> list() const noexcept;
 
+  // -- Owner queues (unique registries) --
+  // The primary owner of key first, then the processes waiting for it, in order.
+  Result<std::vector<Entry>> owner_queue(std::string_view key) const noexcept;
+
+  // -- Events: watch and await, read from the segment without the broker --
+  // The sequence of the newest event (0: none yet). Watch from head() + 1 to
+  // see only what happens from now on.
+  Result<std::uint64_t> event_head() const noexcept;
+  // Events from sequence `from` on, at most `max`, without waiting. If `from`
+  // is older than the ring keeps, the first event is EventType::lagged with
+  // the sequence to resync from. `next` receives where to continue.
+  Result<std::vector<Event>> events(std::uint64_t from, std::size_t max, std::uint64_t& next) const noexcept;
+  // Waits until key is registered: true as soon as it is (at once if it
+  // already is), false on timeout. Never misses a registration that lands
+  // while it is deciding to sleep.
+  Result<bool> await(std::string_view key, std::chrono::nanoseconds timeout) const noexcept;
+  // A cursor over this registry's events, optionally only those of one key.
+  Watcher watch(std::optional<std::string> key = std::nullopt,
+                std::optional<std::uint64_t> from = std::nullopt) const noexcept;
+  // The registry's meta pairs, read from the segment (client/src/semantics.cpp).
+  Result<std::vector<std::pair<std::string, std::string>>> meta() const noexcept;
+  // One meta value, or std::nullopt.
+  Result<std::optional<std::string>> meta(std::string_view key) const noexcept;
+
+  // Queries with Elixir Registry semantics; docs/queries.md has the languages.
+  // Patterns, guards and specs are JSON text; a malformed one fails with
+  // invalid_argument and the reason, never as a silent no-match.
+  // The entries under key whose value matches pattern and guards ("_": all).
+  Result<std::vector<Entry>> match(std::string_view key, std::string_view pattern,
+                                   std::string_view guards = {}) const noexcept;
+  Result<std::uint64_t> count_match(std::string_view key, std::string_view pattern,
+                                    std::string_view guards = {}) const noexcept;
+  // Every entry run through a select spec: one JSON text per matching entry,
+  // in no particular order.
+  Result<std::vector<std::string>> select(std::string_view spec) const noexcept;
+  // The number of results select(spec) would give.
+  Result<std::uint64_t> count_select(std::string_view spec) const noexcept;
+  // Runs fn(std::span<const EntryView>) in the caller over the entries under
+  // key, zero-copy: once per partition holding some, where a duplicate entry's
+  // partition is its owner's pid % partitions() (a unique key: one call).
+  // Never called when key has no entries. If a concurrent write tore the
+  // views, fn runs again over fresh ones. Returns how many entries fn last saw.
+  template <class F>
+  Result<std::size_t> dispatch(std::string_view key, F&& fn, DispatchOptions options = {}) const noexcept {
+    return dispatch_views(key, &invoke<std::remove_reference_t<F>>, &fn, options);
+  }
+
   struct Impl;
 
  private:
   friend class Client;
+  friend class Watcher;
   explicit Registry(std::unique_ptr<Impl> impl) noexcept;
   using ViewFn = void (*)(void*, std::span<const EntryView>);
   template <class F>
@@ -196,6 +379,8 @@ class Registry {
     (*static_cast<F*>(f))(views);
   }
   Result<std::size_t> lookup_views(std::string_view key, ViewFn fn, void* ctx) const noexcept;
+  Result<std::size_t> dispatch_views(std::string_view key, ViewFn fn, void* ctx,
+                                     DispatchOptions options) const noexcept;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -13,9 +13,17 @@
 //
 // A request payload is a batch: u16 op count (1..kMaxBatch), then each op as
 // u8 OpCode and its fields. A reply payload is u16 result count, then per
-// result: u16 Status, u64 value (a version, a count or a pid, per op) and a
-// u16-length message. Strings are u32 length + bytes. Requests may be
-// pipelined: the broker answers frames in the order it received them.
+// result: u16 Status, u64 value (a version, a count or a pid, per op), a
+// u16-length message and a u32-length data field (bytes an op returns, e.g.
+// the entries of lookup_consistent; empty for most ops). Strings are u32
+// length + bytes. Requests may be pipelined: the broker answers frames in the
+// order it received them.
+//
+// Acting for another process: a request frame may carry up to
+// kMaxFramePidfds pidfds as SCM_RIGHTS ancillary data, sent with the frame's
+// first byte. An op's `target` field names one of them (1-based, in the order
+// sent); 0 means the calling process itself. Descriptors that no op names are
+// closed by the broker once the frame has been answered.
 //
 // The decoders treat every byte as hostile: any malformed input yields a
 // ParseError, never a crash, an over-read or an unbounded allocation.
@@ -26,9 +34,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <expected>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -39,6 +49,11 @@ inline constexpr std::uint8_t kVersion = 1;
 inline constexpr std::size_t kHeaderSize = 16;
 inline constexpr std::uint32_t kMaxPayload = (1u << 21);  // 2 MiB: one max value plus room
 inline constexpr std::uint16_t kMaxBatch = 4096;
+// Pidfds one request frame may carry (see "Acting for another process").
+inline constexpr std::uint8_t kMaxFramePidfds = 16;
+// The data fields of one reply together stay within this, which leaves room
+// in kMaxPayload for a full batch of results with their messages.
+inline constexpr std::uint32_t kMaxReplyData = kMaxPayload - (1u << 19);
 
 enum class FrameKind : std::uint8_t { request = 1, reply = 2 };
 
@@ -48,6 +63,13 @@ enum class OpCode : std::uint8_t {
   register_key = 3,
   unregister = 4,
   unregister_all = 5,
+  update_value = 6,
+  put_meta = 7,
+  delete_meta = 8,
+  unregister_match = 9,
+  lookup_consistent = 10,
+  register_on_behalf = 11,
+  register_queued = 12,
 };
 
 enum class Status : std::uint16_t {
@@ -65,6 +87,8 @@ enum class Status : std::uint16_t {
   too_many_registries = 11,
   permission_denied = 12,
   internal_error = 13,
+  version_conflict = 14,   // update_value: the entry's version is not the expected one
+  reply_too_large = 15,    // the op's answer would not fit in one reply (kMaxReplyData)
 };
 
 std::string_view to_string(Status s) noexcept;
@@ -77,6 +101,9 @@ struct CreateRegistry {
   std::uint32_t max_key = 0;    // 0: the broker's default
   std::uint32_t max_value = 0;  // 0: the broker's default
   std::uint32_t capacity = 0;   // 0: the broker's default
+  // Initial meta, applied only when this op creates the registry, and then
+  // together with it (wire: u16 count, then key and value strings).
+  std::vector<std::pair<std::string, std::string>> meta;
 };
 struct RegisterKey {
   std::string registry;
@@ -88,13 +115,71 @@ struct Unregister {
   std::string key;
 };
 struct UnregisterAll {};
+// Compare-and-set of the target's value under a unique key; value of the
+// result: the new version.
+struct UpdateValue {
+  std::string registry;
+  std::string key;
+  std::string value;
+  std::uint8_t target = 0;  // 0: the caller; n: the frame's n-th pidfd
+  std::optional<std::uint64_t> expected_version;  // wire: u8 0|1, then u64
+};
+struct PutMeta {
+  std::string registry;
+  std::string key;
+  std::string value;
+};
+// Value of the result: 1 if the key was removed, 0 if there was none.
+struct DeleteMeta {
+  std::string registry;
+  std::string key;
+};
+// Removes the target's entries under key whose value matches pattern and
+// guards (pattern.hpp); value of the result: how many.
+struct UnregisterMatch {
+  std::string registry;
+  std::string key;
+  std::string pattern;
+  std::string guards;  // empty: no guards
+  std::uint8_t target = 0;
+};
+// The entries under key whose owners the broker has just checked alive; the
+// result's data holds them (encode_entries).
+struct LookupConsistent {
+  std::string registry;
+  std::string key;
+};
+// RegisterKey for the process of the frame's target-th pidfd (1-based).
+struct RegisterOnBehalf {
+  std::string registry;
+  std::string key;
+  std::string value;
+  std::uint8_t target = 1;
+};
 
-using Op = std::variant<Ping, CreateRegistry, RegisterKey, Unregister, UnregisterAll>;
+// D-Bus-style registration with an owner queue, on a unique registry. flags:
+// 1 allow_replacement, 2 do_not_queue, 4 replace_existing (shm kQueue*).
+// Result value: the reply (1 primary_owner, 2 in_queue, 3 exists,
+// 4 already_owner) in bits 0-7 and the primary owner's pid in bits 8-39.
+struct RegisterQueued {
+  std::string registry;
+  std::string key;
+  std::string value;
+  std::uint8_t flags = 0;
+};
+inline constexpr std::uint64_t pack_queue_reply(std::uint32_t reply, std::uint32_t owner_pid) noexcept {
+  return (std::uint64_t{owner_pid} << 8) | (reply & 0xffu);
+}
+
+using Op = std::variant<Ping, CreateRegistry, RegisterKey, Unregister, UnregisterAll, UpdateValue, PutMeta,
+                        DeleteMeta, UnregisterMatch, LookupConsistent, RegisterOnBehalf, RegisterQueued>;
 
 struct OpResult {
   Status status = Status::ok;
   std::uint64_t value = 0;
   std::string message;
+  // Has an initializer so that {status, value, message} stays complete.
+  std::string data{};
 };
 
 struct FrameHeader {
@@ -126,5 +211,19 @@ std::expected<std::vector<OpResult>, ParseError> decode_reply(std::span<const st
 // Whole frames, header included.
 std::vector<std::uint8_t> encode_request(std::uint32_t request_id, std::span<const Op> ops);
 std::vector<std::uint8_t> encode_reply(std::uint32_t request_id, std::span<const OpResult> results);
+
+// Entries in a result's data field: u32 count, then per entry u32 pid, u64
+// version, key and value strings.
+struct WireEntry {
+  std::string key;
+  std::string value;
+  std::uint32_t pid = 0;
+  std::uint64_t version = 0;
+  friend bool operator==(const WireEntry&, const WireEntry&) = default;
+};
+std::string encode_entries(std::span<const WireEntry> entries);
+std::expected<std::vector<WireEntry>, ParseError> decode_entries(std::string_view data);
+// The bytes encode_entries adds for one entry.
+std::size_t encoded_entry_size(std::size_t key_len, std::size_t value_len) noexcept;
 
 }  // namespace shmreg::proto

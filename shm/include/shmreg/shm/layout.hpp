@@ -36,7 +36,7 @@
 namespace shmreg::shm {
 
 inline constexpr std::uint64_t kMagic = 0x31304745524d4853ULL;  // "SHMREG01" on disk
-inline constexpr std::uint32_t kLayoutVersion = 1;
+inline constexpr std::uint32_t kLayoutVersion = 2;
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::size_t kHeaderSize = 4096;
 inline constexpr std::uint32_t kMaxRegistries = 256;  // registry id fits 8 bits of a RecordRef
@@ -47,6 +47,7 @@ inline constexpr std::uint32_t kMaxValueLen = 1u << 20;
 inline constexpr std::uint32_t kMaxRecordsPerRegistry = (1u << 24) - 2;  // index+1 fits 24 bits
 inline constexpr std::uint32_t kMetaBlockSize = 4096;                   // one of two meta buffers
 inline constexpr std::uint32_t kBucketEntries = 8;                      // index entries per bucket
+inline constexpr std::uint32_t kMaxEventCapacity = 1u << 20;            // events per registry ring
 
 enum class RegistryKind : std::uint32_t { unique = 1, duplicate = 2 };
 
@@ -58,6 +59,23 @@ inline constexpr std::uint32_t kRegistryLive = 1;
 inline constexpr std::uint32_t kRecordFree = 0;     // never used, or freed
 inline constexpr std::uint32_t kRecordEntry = 1;    // a published entry
 inline constexpr std::uint32_t kRecordKeyNode = 2;  // duplicate registries: head of one key's entries
+inline constexpr std::uint32_t kRecordQueued = 3;   // unique registries: waiting in a key's owner queue
+
+// RecordHeader::aux of a unique entry or queued record: its owner-queue flags
+// (D-Bus RequestName). replace_existing is never stored.
+inline constexpr std::uint32_t kQueueAllowReplacement = 1;
+inline constexpr std::uint32_t kQueueDoNotQueue = 2;
+inline constexpr std::uint32_t kQueueReplaceExisting = 4;
+
+// EventHeader::type
+inline constexpr std::uint32_t kEventRegister = 1;
+inline constexpr std::uint32_t kEventUnregister = 2;
+inline constexpr std::uint32_t kEventUpdate = 3;
+inline constexpr std::uint32_t kEventOwnerDied = 4;
+inline constexpr std::uint32_t kEventOwnerChanged = 5;
+inline constexpr std::uint32_t kEventResync = 6;  // a crash repair ran: state may have changed unannounced
+// EventHeader::seq while the writer fills the slot.
+inline constexpr std::uint64_t kEventWriting = ~std::uint64_t{0};
 
 // OwnerSlot::state
 inline constexpr std::uint32_t kOwnerEmpty = 0;      // never used: ends a probe
@@ -143,7 +161,15 @@ struct RegistryDesc {
   std::uint64_t records_high_water;// W: release before a slot past it is published. R: acquire,
                                    // bounds iteration. I: <= record_capacity
   char name[kMaxNameLen + 1];      // const. NUL-padded
-  std::uint8_t reserved[256 - 184];
+  std::uint64_t events_offset;     // const. EventHeader slots, event_capacity of event_size bytes
+  std::uint32_t event_capacity;    // const. I: power of two, 2..kMaxEventCapacity
+  std::uint32_t event_size;        // const. I: 64-multiple >= sizeof(EventHeader)+pad8(max_key)
+  std::uint64_t event_seq;         // W: release after an event's slot is complete. R: acquire.
+                                   // I: sequence of the newest event, 0 = none; never decreases
+  std::uint32_t event_futex;       // W: +1 (release) after each write that published events, then
+                                   // FUTEX_WAKE. R: acquire before checking state; FUTEX_WAIT on it
+  std::uint32_t reserved1;
+  std::uint8_t reserved[256 - 216];
 };
 
 // Per partition of a registry. A partition owns two index buffers; `active`
@@ -152,7 +178,8 @@ struct RegistryDesc {
 struct PartitionData {
   std::uint32_t seq;          // W: odd while rebuilding the spare, even after switching.
                               // R: a probe of buffer `active` read at s1 is intact iff the seq
-                              // read afterwards is <= (s1 & ~1) + 2
+                              // read afterwards is <= (s1 & ~1) + 2; a miss that went past a
+                              // record carrying the key's tag needs it == s1 (even)
   std::uint32_t active;       // W: release when switching. R: acquire. I: 0 or 1
   std::uint32_t live;         // W only. I: live entries in the active buffer
   std::uint32_t tombstones;   // W only. I: tombstones in the active buffer
@@ -195,7 +222,29 @@ struct RecordHeader {
                              // key node: first entry
   std::uint32_t key_prev;    // W: under key node seq. entry: previous entry (index+1), 0 first
   std::uint32_t key_node;    // W: under seq. entry of a duplicate registry: its key node (index+1)
-  std::uint32_t dup_count;   // W: under key node seq. key node: entries in its chain
+  std::uint32_t aux;         // key node: entries in its chain (W: under its seq). Unique entry or
+                             // queued record: its kQueue* flags (W: under its seq)
+};
+
+// Owner queues (unique registries). The entry the index points at is the
+// primary owner; the processes waiting for the key hang off it in FIFO order
+// through key_next/key_prev as kRecordQueued records (key_prev 0 = first in
+// line), each with its own value and flags. The chain is guarded by the
+// primary's seq. When the primary goes, the first queued record becomes the
+// entry and the index switches to it with one release store.
+
+// One event slot of a registry's ring; pad8(key_len) key bytes follow. The
+// event with sequence s lives in slot s % event_capacity.
+struct EventHeader {
+  std::uint64_t seq;        // W: kEventWriting while filling, then s with release. R: acquire
+                            // before, relaxed after an acquire fence; a change means overwritten
+  std::uint32_t type;       // W: while filling. I: a kEvent* value
+  std::uint32_t pid;        // W: while filling. the owner; owner_changed: the new owner
+  std::uint32_t old_pid;    // W: while filling. owner_changed: the previous owner, else 0
+  std::uint32_t key_len;    // W: while filling. I: <= max_key
+  std::uint64_t version;    // W: while filling. the entry's version after the event, 0 on removal
+  std::uint64_t time_ns;    // W: while filling. CLOCK_REALTIME of the write
+  std::uint8_t reserved[kCacheLine - 40];
 };
 
 // One per owner process, found by open addressing on the pid.
@@ -230,6 +279,9 @@ static_assert(kSharedPod<RecordHeader> && sizeof(RecordHeader) == 64,
               "the record head is one cache line; key and value follow it");
 static_assert(kSharedPod<OwnerSlot> && sizeof(OwnerSlot) == kCacheLine,
               "one owner per cache line");
+static_assert(kSharedPod<EventHeader> && sizeof(EventHeader) == kCacheLine,
+              "an event head is one cache line; the key follows it");
+static_assert(offsetof(RegistryDesc, event_futex) % 4 == 0, "futex words are 4-byte aligned");
 static_assert(__atomic_always_lock_free(sizeof(std::uint64_t), nullptr) &&
                   __atomic_always_lock_free(sizeof(std::uint32_t), nullptr),
               "readers in other processes need address-free, lock-free atomics");
@@ -264,6 +316,7 @@ inline constexpr std::uint64_t abi_signature() noexcept {
   const std::uint64_t parts[] = {kLayoutVersion,        BOOST_VERSION,        kHashId,
                                  sizeof(SegmentHeader), sizeof(RegistryDesc), sizeof(PartitionData),
                                  sizeof(IndexBucket),   sizeof(RecordHeader), sizeof(OwnerSlot),
+                                 sizeof(EventHeader),
                                  kMaxRegistries,        kMetaBlockSize,       kBucketEntries,
                                  sizeof(void*)};
   std::uint64_t h = 0xcbf29ce484222325ULL;

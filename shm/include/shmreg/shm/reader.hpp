@@ -99,6 +99,8 @@ class RegistryView {
   const PartitionData* parts_ = nullptr;
   const std::byte* index_ = nullptr;
   const std::byte* meta_ = nullptr;
+  const std::byte* events_ = nullptr;
+  std::uint32_t event_capacity_ = 0, event_size_ = 0;
   std::uint32_t id_ = 0, partitions_ = 0, max_key_ = 0, max_value_ = 0, capacity_ = 0;
   std::uint32_t record_size_ = 0, record_capacity_ = 0, buckets_ = 0;
   RegistryKind kind_ = RegistryKind::unique;
@@ -134,6 +136,9 @@ class SegmentReader {
   // Calls fn(const Entry&) for every live entry, each one validated on its own.
   Result<std::size_t> for_each(const RegistryView& reg, const std::function<void(const Entry&)>& fn) const;
   Result<std::vector<std::pair<std::string, std::string>>> meta(const RegistryView& reg) const;
+  // The owner queue of a unique key: the primary owner first, then those
+  // waiting, in order (empty when the key is free).
+  Result<std::vector<Entry>> owner_queue(const RegistryView& reg, std::string_view key) const;
   Result<std::vector<OwnerInfo>> owners() const;
   HeaderInfo header() const noexcept;
 

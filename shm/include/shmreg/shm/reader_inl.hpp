@@ -11,6 +11,10 @@
 namespace shmreg::shm {
 
 struct ReaderAccess {
+  static const RegistryDesc* desc(const RegistryView& r) noexcept { return r.desc_; }
+  static const std::byte* events(const RegistryView& r) noexcept { return r.events_; }
+  static std::uint64_t event_capacity(const RegistryView& r) noexcept { return r.event_capacity_; }
+  static std::uint64_t event_size(const RegistryView& r) noexcept { return r.event_size_; }
   static const PartitionData* parts(const RegistryView& r) noexcept { return r.parts_; }
   static std::uint32_t buckets(const RegistryView& r) noexcept { return r.buckets_; }
   static const RecordHeader* record(const RegistryView& r, std::uint32_t idx) noexcept {
@@ -57,6 +61,7 @@ inline SegmentReader::Found SegmentReader::find_index_entry(const RegistryView& 
   const std::uint32_t total = reg.buckets_ * kBucketEntries;
   const std::uint32_t tag = hash_tag(h);
   std::uint32_t pos = static_cast<std::uint32_t>(h & (reg.buckets_ - 1)) * kBucketEntries;
+  bool passed_record = false;  // the probe went past a record that carried our tag
   for (std::uint32_t n = 0; n < total; ++n, pos = (pos + 1) & (total - 1)) {
     const std::uint64_t w = load_acquire(words[pos]);
     if (w == 0) break;
@@ -71,9 +76,13 @@ inline SegmentReader::Found SegmentReader::find_index_entry(const RegistryView& 
       // Not our key, or no longer a live record. If the index entry changed
       // meanwhile (update_value switched it, or a removal tombstoned it before
       // the record was freed), what we read may be stale for a key that is
-      // present: start over rather than report a miss.
+      // present: start over rather than report a miss. The word is loaded with
+      // acquire before the record's seq is checked again, so that a word that
+      // came back to this record (freed and reused for the same key) shows up
+      // as a changed seq.
       fence_acquire();
-      if (load_relaxed(words[pos]) != w) return Found::retry;
+      if (load_acquire(words[pos]) != w || load_relaxed(rh->seq) != rs) return Found::retry;
+      passed_record = true;
       continue;
     }
     record = low - 1;
@@ -82,6 +91,11 @@ inline SegmentReader::Found SegmentReader::find_index_entry(const RegistryView& 
   }
   fence_acquire();
   const std::uint32_t s2 = load_relaxed(pd.seq);
+  // A buffer retired by one rebuild is intact, which is enough to say that no
+  // word for the key was there. It is not enough once the probe went past a
+  // record: the retired word may point at a record that an update has since
+  // replaced (and freed) through the new buffer, where the word did change.
+  if (passed_record) return s2 == s1 && (s1 & 1u) == 0 ? Found::no : Found::retry;
   return s2 - (s1 & ~1u) <= 2 ? Found::no : Found::retry;
 }
 

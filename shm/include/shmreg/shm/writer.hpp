@@ -38,6 +38,19 @@ struct RegistrySpec {
   std::uint32_t max_key = 128;
   std::uint32_t max_value = 256;
   std::uint32_t capacity = 16384;  // max live entries
+  std::uint32_t event_capacity = 1024;  // events the ring keeps (power of two)
+};
+
+// Why remove_owner runs: it decides the event watchers see.
+enum class RemoveReason { requested, owner_died };
+
+// D-Bus RequestName replies, for insert_queued.
+enum class QueueReply : std::uint32_t { primary_owner = 1, in_queue = 2, exists = 3, already_owner = 4 };
+
+struct QueueResult {
+  QueueReply reply = QueueReply::primary_owner;
+  std::uint64_t version = 0;    // of the caller's record (primary or queued); 0 for exists
+  std::uint32_t owner_pid = 0;  // the primary owner after the call
 };
 
 // Who owns an entry, as the kernel told the broker.
@@ -102,8 +115,20 @@ class SegmentWriter {
   // Removes the entries of `pid` under `key`; returns how many (0 is not an error).
   Result<std::uint32_t> remove(std::uint32_t registry, std::string_view key,
                                std::uint32_t pid) noexcept;
-  // Removes every entry of `pid` in every registry, and its owner slot.
-  Result<std::uint32_t> remove_owner(std::uint32_t pid) noexcept;
+  // Removes every entry of `pid` in every registry (and its places in owner
+  // queues), and its owner slot. Where pid was a primary owner with a queue,
+  // the next in line takes over.
+  Result<std::uint32_t> remove_owner(std::uint32_t pid, RemoveReason reason = RemoveReason::requested) noexcept;
+  // D-Bus-style registration on a unique registry (flags: kQueue*):
+  //  - key free: the caller becomes primary owner (its flags are kept);
+  //  - caller is primary: already_owner (its flags are updated);
+  //  - primary allows replacement and caller sets replace_existing: the caller
+  //    becomes primary in one step, the old primary goes to the head of the
+  //    queue (or away, if it set do_not_queue); watchers see one owner_changed;
+  //  - else with do_not_queue: exists (nothing stored);
+  //  - else the caller joins the end of the queue (or updates its flags there).
+  Result<QueueResult> insert_queued(std::uint32_t registry, std::string_view key, std::string_view value,
+                                    const OwnerIdentity& owner, std::uint32_t flags) noexcept;
   // Replaces the value of pid's entry under a unique key with a new record,
   // published by one release store of its index entry. Fails with not_found if
   // pid has no entry under key, with version_conflict if expected_version is

@@ -1,0 +1,541 @@
+// shmreg through its public client API, against a real broker process:
+// register (and ping), lookup, reaping of one killed owner, and mass death.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <span>
+
+#include "e2e.hpp"
+#include "shmreg/shm/reader.hpp"
+
+namespace shmreg::e2e {
+
+namespace {
+
+// Skips the case (and returns false) when the broker is not running.
+bool need_broker(benchmark::State& state) {
+  Broker& b = broker();
+  if (!b.error.empty() || !b.client) {
+    state.SkipWithError(("shmreg broker unavailable: " + b.error).c_str());
+    return false;
+  }
+  return true;
+}
+
+constexpr std::size_t kRegisterChunk = 4096;
+
+std::uint64_t next_run() {
+  static std::uint64_t run = 0;
+  return ++run;
+}
+
+// -- register and ping --------------------------------------------------------------------------
+
+void bm_register(benchmark::State& state, Placement p) {
+  if (!need_broker(state)) return;
+  Broker& b = broker();
+  const shmreg::Client& c = *b.client;
+  PlacementGuard guard(p, b.pid);
+  if (!guard.error().empty()) return state.SkipWithError(guard.error().c_str());
+
+  const std::uint64_t run = next_run();
+  const std::string prefix = "reg/" + std::to_string(run) + "/";
+  const std::string value = make_value(run);
+  for (int i = 0; i < 50; ++i) (void)c.ping();  // warm the connection and both caches
+
+  // Keys are registered kRegisterChunk at a time, then unregistered between
+  // two timed operations (manual time excludes that), so the registry never
+  // fills up and stays at a steady, low load.
+  std::vector<std::string> keys;
+  keys.reserve(kRegisterChunk);
+  std::vector<std::int64_t> samples, unreg;
+  samples.reserve(options().rt_ops);
+  std::string error;
+  auto unregister_all = [&] {
+    for (const std::string& k : keys) {
+      const std::int64_t t0 = now_ns();
+      auto r = c.unregister(kRegRegister, k);
+      const std::int64_t t1 = now_ns();
+      if (!r) error = "unregister: " + r.error().message;
+      unreg.push_back(t1 - t0);
+    }
+    keys.clear();
+  };
+  CpuMeter meter(b.pid);
+  std::uint64_t i = 0;
+  for (auto _ : state) {
+    if (keys.size() == kRegisterChunk) {
+      meter.pause();
+      unregister_all();
+      meter.resume();
+    }
+    keys.push_back(make_key(prefix, i++));
+    const std::int64_t t0 = now_ns();
+    auto r = c.register_key(kRegRegister, keys.back(), value);
+    const std::int64_t t1 = now_ns();
+    if (!r) {
+      error = "register_key: " + r.error().message;
+      break;
+    }
+    samples.push_back(t1 - t0);
+    state.SetIterationTime(static_cast<double>(t1 - t0) * 1e-9);
+  }
+  const std::string key = "register/client_api/" + std::string(to_string(p));
+  meter.finish(state, key, samples.size());
+  unregister_all();
+  if (!error.empty()) return state.SkipWithError(error.c_str());
+  report(state, key, samples);
+  pool("unregister/client_api/" + std::string(to_string(p)), unreg);
+}
+
+void bm_ping(benchmark::State& state, Placement p) {
+  if (!need_broker(state)) return;
+  Broker& b = broker();
+  const shmreg::Client& c = *b.client;
+  PlacementGuard guard(p, b.pid);
+  if (!guard.error().empty()) return state.SkipWithError(guard.error().c_str());
+  for (int i = 0; i < 50; ++i) (void)c.ping();
+
+  std::vector<std::int64_t> samples;
+  samples.reserve(options().rt_ops);
+  CpuMeter meter(b.pid);
+  for (auto _ : state) {
+    const std::int64_t t0 = now_ns();
+    auto r = c.ping();
+    const std::int64_t t1 = now_ns();
+    if (!r) return state.SkipWithError(("ping: " + r.error().message).c_str());
+    samples.push_back(t1 - t0);
+    state.SetIterationTime(static_cast<double>(t1 - t0) * 1e-9);
+  }
+  const std::string key = "ping/client_api/" + std::string(to_string(p));
+  meter.finish(state, key, samples.size());
+  report(state, key, samples);
+}
+
+// -- lookup -----------------------------------------------------------------------------------------
+
+// The lookup key set, registered by this process once.
+const std::vector<std::string>* lookup_keys(benchmark::State& state) {
+  static std::vector<std::string> keys;
+  static bool ready = false;
+  if (ready) return &keys;
+  const shmreg::Client& c = *broker().client;
+  for (std::uint32_t i = 0; i < options().keys; ++i) {
+    keys.push_back(make_key("lookup/", i));
+    auto r = c.register_key(kRegLookup, keys.back(), make_value(i));
+    if (!r && r.error().code != shmreg::Errc::already_registered) {
+      state.SkipWithError(("registering the lookup keys: " + r.error().message).c_str());
+      keys.clear();
+      return nullptr;
+    }
+  }
+  ready = true;
+  return &keys;
+}
+
+// value:  Registry::lookup_value (copies the value into a new std::string).
+// view:   Registry::lookup with a callback over zero-copy views.
+// shm_value, shm_view: the same two reads straight on shm::SegmentReader (the
+//         reader half the client wraps; the value copy reuses one string), to
+//         separate what the client API adds from what the segment read costs.
+enum class LookupKind { value, view, shm_value, shm_view };
+
+const char* lookup_key(LookupKind k) {
+  switch (k) {
+    case LookupKind::value: return "lookup/value";
+    case LookupKind::view: return "lookup/view";
+    case LookupKind::shm_value: return "lookup/shm_reader_value";
+    case LookupKind::shm_view: return "lookup/shm_reader_view";
+  }
+  return "lookup/?";
+}
+
+void bm_lookup(benchmark::State& state, LookupKind kind) {
+  if (!need_broker(state)) return;
+  const auto* keys = lookup_keys(state);
+  if (keys == nullptr) return;
+  auto reg = broker().client->registry(kRegLookup);
+  if (!reg) return state.SkipWithError(("registry: " + reg.error().message).c_str());
+  auto shm_reader = shm::SegmentReader::open(broker().ns);
+  if (!shm_reader) return state.SkipWithError("shm::SegmentReader::open failed");
+  auto shm_reg = shm_reader->registry(kRegLookup);
+  if (!shm_reg) return state.SkipWithError("shm::SegmentReader::registry failed");
+  const auto idx = random_indexes(static_cast<std::uint32_t>(keys->size()), options().lookup_ops, 42);
+
+  std::size_t misses = 0, bytes = 0;
+  std::string scratch;
+  // One lookup of `key`; false when it is not found.
+  auto one = [&](const std::string& key) -> bool {
+    switch (kind) {
+      case LookupKind::value: {
+        auto r = reg->lookup_value(key);
+        if (!r || !*r) return false;
+        bytes += (*r)->size();
+        return true;
+      }
+      case LookupKind::view: {
+        auto r = reg->lookup(key, [&](std::span<const shmreg::EntryView> v) {
+          if (!v.empty()) bytes += v.front().value.size();
+        });
+        return r && *r == 1;
+      }
+      case LookupKind::shm_value: {
+        auto r = shm_reader->lookup_value(*shm_reg, key, scratch);
+        if (!r || !*r) return false;
+        bytes += scratch.size();
+        return true;
+      }
+      case LookupKind::shm_view: {
+        auto r = shm_reader->lookup(*shm_reg, key, [&](std::span<const shm::EntryView> v) {
+          if (!v.empty()) bytes += v.front().value.size();
+        });
+        return r && *r == 1;
+      }
+    }
+    return false;
+  };
+
+  std::vector<std::int64_t> samples;
+  samples.reserve(idx.size());
+  std::size_t i = 0;
+  for (auto _ : state) {
+    const std::string& key = (*keys)[idx[i++ % idx.size()]];
+    const std::int64_t t0 = now_ns();
+    const bool found = one(key);
+    const std::int64_t t1 = now_ns();
+    misses += found ? 0 : 1;
+    samples.push_back(t1 - t0);
+    state.SetIterationTime(static_cast<double>(t1 - t0) * 1e-9);
+  }
+  // The same lookups timed 64 at a time with one clock pair: the mean cost of
+  // one lookup without the clock's own ~20 ns (a mean per batch, so its p99
+  // is not the p99 of single lookups).
+  constexpr std::size_t kBatch = 64;
+  std::vector<std::int64_t> batched;
+  for (std::size_t b = 0; b + kBatch <= idx.size() && batched.size() < 4000; b += kBatch) {
+    const std::int64_t t0 = now_ns();
+    for (std::size_t k = b; k < b + kBatch; ++k) misses += one((*keys)[idx[k]]) ? 0 : 1;
+    batched.push_back((now_ns() - t0 + static_cast<std::int64_t>(kBatch) / 2) / static_cast<std::int64_t>(kBatch));
+  }
+  benchmark::DoNotOptimize(bytes);
+  if (misses != 0) return state.SkipWithError("a registered key was not found");
+  const std::string key = lookup_key(kind);
+  report(state, key, samples);
+  pool(key + "/batch64_mean", batched);
+  state.counters["batch_mean_ns"] = benchmark::Counter(stats_of(batched).p50);
+  state.counters["clock_ns"] = benchmark::Counter(static_cast<double>(clock_overhead_ns()));
+}
+
+// -- reap: one owner killed ------------------------------------------------------------------------------
+//
+// The owner is a helper process (see HelperSpec) that registered one key and
+// keeps its client open. This process spins on lookups of that key from the
+// SIGKILL until the entry is gone. With placement split, the spinner has one
+// CPU to itself and the broker and the owner share the other, so that the
+// spinner never competes with the processes it is timing.
+
+void bm_reap(benchmark::State& state, Placement p, std::uint32_t rss_mb) {
+  if (!need_broker(state)) return;
+  auto reg = broker().client->registry(kRegReap);
+  if (!reg) return state.SkipWithError(("registry: " + reg.error().message).c_str());
+  PlacementGuard guard(p, broker().pid);
+  if (!guard.error().empty()) return state.SkipWithError(guard.error().c_str());
+  const std::uint64_t run = next_run();
+  auto noop = [](std::span<const shmreg::EntryView>) {};
+
+  std::vector<std::int64_t> samples, broker_cpu, broker_wait;
+  std::uint64_t round = 0;
+  std::string error;
+  for (auto _ : state) {
+    HelperSpec spec{HelperSpec::Mode::owner, rss_mb, std::string(kRegReap),
+                    make_key("reap/" + std::to_string(run) + "/", round++)};
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) {
+      error = std::string("pipe: ") + std::strerror(errno);
+      break;
+    }
+    const pid_t owner = spawn_helper(spec, -1, fds[1]);
+    ::close(fds[1]);
+    const bool ready = owner > 0 && await_ready(fds[0], 1, 10000);
+    ::close(fds[0]);
+    auto seen = reg->lookup(spec.key, noop);
+    if (!ready || !seen || *seen != 1) {
+      kill_and_reap(owner);
+      error = "the owner process could not register its key";
+      break;
+    }
+    if (guard.server_cpu() >= 0) pin_process(owner, guard.server_cpu());
+    ::usleep(200);  // let the broker and the owner settle into their sleeps
+
+    const Sched before = sched_of(broker().pid);
+    const std::int64_t t0 = now_ns();
+    ::kill(owner, SIGKILL);
+    std::int64_t t1 = t0;
+    for (;;) {
+      auto n = reg->lookup(spec.key, noop);
+      t1 = now_ns();
+      if (n && *n == 0) break;
+      if (t1 - t0 > 5'000'000'000) {
+        error = "the killed owner's entry was still there after 5 s";
+        break;
+      }
+    }
+    ::waitpid(owner, nullptr, 0);
+    // A task's accounting is brought up to date when it leaves the CPU: read
+    // it once the broker has gone back to sleep.
+    ::usleep(2000);
+    const Sched after = sched_of(broker().pid);
+    broker_cpu.push_back(after.cpu - before.cpu);
+    broker_wait.push_back(after.wait - before.wait);
+    if (!error.empty()) break;
+    samples.push_back(t1 - t0);
+    state.SetIterationTime(static_cast<double>(t1 - t0) * 1e-9);
+  }
+  if (!error.empty()) return state.SkipWithError(error.c_str());
+  std::string key = "reap/broker/" + std::string(to_string(p));
+  if (rss_mb > 0) key += "/rss" + std::to_string(rss_mb) + "M";
+  report(state, key, samples);
+  // The broker's own CPU time from the kill to the entry gone (its reaping
+  // work, plus closing the dead owner's connection), and how long it was
+  // runnable but waiting for a CPU.
+  state.counters["brk_cpu_ns"] = benchmark::Counter(stats_of(broker_cpu).p50);
+  state.counters["brk_wait_p99_ns"] = benchmark::Counter(stats_of(broker_wait).p99);
+  pool(key + "/broker_cpu", broker_cpu);
+  pool(key + "/broker_runq_wait", broker_wait);
+}
+
+// -- mass death ----------------------------------------------------------------------------------------------
+//
+// N owners, each its own process holding one key, in one process group led by
+// an idle helper; one kill(-pgid, SIGKILL) reaches all of them. Timed from
+// that kill until count() reads 0, spinning on count().
+//
+//   client_api: owner helpers (their clients and connections stay open).
+//   cli_exec:   `shmreg register REG KEY VALUE -- CMD`: the CLI registers,
+//               then execs CMD (the victim helper) in the same process; its
+//               connection closes at exec, so the broker holds pidfds only.
+
+enum class MassKind { client_api, cli_exec };
+
+pid_t spawn_cli_owner(const std::string& key, const std::string& value, pid_t pgid) {
+  const Broker& b = broker();
+  // The command it execs is the victim helper: small, and it dies with the
+  // benchmark (PR_SET_PDEATHSIG) should the benchmark itself be killed.
+  std::vector<std::string> args{"shmreg", "--namespace", b.ns, "--socket", b.socket, "register",
+                                std::string(kRegMass), key, value, "--", options().helper_path, "victim", "0"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attr, pgid);
+  pid_t pid = -1;
+  const int rc = ::posix_spawn(&pid, options().cli_path.c_str(), nullptr, &attr, argv.data(), environ);
+  posix_spawnattr_destroy(&attr);
+  return rc == 0 ? pid : -1;
+}
+
+// Spawns `n` owners of kRegMass keys into the group of `leader`.
+bool spawn_mass(MassKind kind, const std::string& prefix, std::uint32_t n, pid_t leader,
+                const shmreg::Registry& reg, std::vector<pid_t>& pids, std::string& error) {
+  if (kind == MassKind::client_api) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) {
+      error = std::string("pipe: ") + std::strerror(errno);
+      return false;
+    }
+    for (std::uint32_t i = 0; i < n; ++i) {
+      const pid_t pid =
+          spawn_helper({HelperSpec::Mode::owner, 0, std::string(kRegMass), make_key(prefix, i)}, leader, fds[1]);
+      if (pid < 0) break;
+      pids.push_back(pid);
+    }
+    ::close(fds[1]);
+    const bool ok = pids.size() == n && await_ready(fds[0], n, 120000);
+    ::close(fds[0]);
+    if (!ok) error = "not every owner process could register (spawn or register failed)";
+    return ok;
+  }
+  const std::string value = make_value(0);
+  const std::uint32_t batch = 100;  // a thousand CLI start-ups at once would only measure the scheduler
+  for (std::uint32_t i = 0; i < n; ++i) {
+    const pid_t pid = spawn_cli_owner(make_key(prefix, i), value, leader);
+    if (pid < 0) {
+      error = std::string("posix_spawn of the shmreg CLI failed");
+      return false;
+    }
+    pids.push_back(pid);
+    if ((i + 1) % batch != 0 && i + 1 != n) continue;
+    const std::int64_t deadline = now_ns() + 60'000'000'000;
+    for (;;) {
+      auto cnt = reg.count();
+      if (cnt && *cnt >= i + 1) break;
+      int status = 0;
+      if (::waitpid(-leader, &status, WNOHANG) > 0) {
+        error = "a `shmreg register -- CMD` process exited (status " + std::to_string(status) + "); is --cli right?";
+        return false;
+      }
+      if (now_ns() > deadline) {
+        // No owner exited (waitpid above), so every one of them registered
+        // (the CLI execs CMD only after the broker said yes): the missing
+        // entries were removed while their owners were alive.
+        const std::uint64_t have = cnt ? *cnt : 0;
+        error = std::to_string(i + 1 - have) + " of " + std::to_string(i + 1) +
+                " `shmreg register -- CMD` owners are alive but their entries are gone: the broker reaped live "
+                "processes (see docs/benchmarks-e2e.md)";
+        return false;
+      }
+      ::usleep(1000);
+    }
+  }
+  return true;
+}
+
+void bm_mass_death(benchmark::State& state, MassKind kind) {
+  if (!need_broker(state)) return;
+  if (kind == MassKind::cli_exec && ::access(options().cli_path.c_str(), X_OK) != 0)
+    return state.SkipWithError(("no shmreg CLI at '" + options().cli_path + "' (pass --cli=PATH)").c_str());
+  auto reg = broker().client->registry(kRegMass);
+  if (!reg) return state.SkipWithError(("registry: " + reg.error().message).c_str());
+  const std::uint32_t n = options().mass_owners;
+  const std::uint64_t run = next_run();
+
+  std::vector<std::int64_t> all, first, kill_call, broker_cpu, broker_wait;
+  std::uint64_t round = 0;
+  std::string error;
+  for (auto _ : state) {
+    auto left = reg->count();
+    if (!left || *left != 0) {
+      error = "the mass registry is not empty before a round";
+      break;
+    }
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) {
+      error = std::string("pipe: ") + std::strerror(errno);
+      break;
+    }
+    const pid_t leader = spawn_helper({HelperSpec::Mode::victim, 0, {}, {}}, 0, fds[1]);
+    ::close(fds[1]);
+    const bool leader_ok = leader > 0 && await_ready(fds[0], 1, 10000);
+    ::close(fds[0]);
+    std::vector<pid_t> pids;
+    pids.reserve(n);
+    const std::string prefix = "mass/" + std::to_string(run) + "." + std::to_string(round++) + "/";
+    if (!leader_ok || !spawn_mass(kind, prefix, n, leader, *reg, pids, error)) {
+      if (leader > 0) ::kill(-leader, SIGKILL);
+      for (pid_t pid : pids) ::waitpid(pid, nullptr, 0);
+      if (leader > 0) ::waitpid(leader, nullptr, 0);
+      if (error.empty()) error = "could not start the group leader";
+      break;
+    }
+    auto cnt = reg->count();
+    if (!cnt || *cnt != n)
+      error = "expected " + std::to_string(n) + " entries before the kill, found " + std::to_string(cnt ? *cnt : 0) +
+              " while every owner is alive: the broker reaped live processes";
+    (void)broker().client->ping();  // the broker has drained its queue
+    ::usleep(20000);                // and the owners have all gone to sleep
+
+    const Sched before = sched_of(broker().pid);
+    const std::int64_t t0 = now_ns();
+    ::kill(-leader, SIGKILL);
+    const std::int64_t t_kill = now_ns();
+    std::int64_t t_first = -1, t1 = t0;
+    while (error.empty()) {
+      auto c = reg->count();
+      t1 = now_ns();
+      if (c && *c < n && t_first < 0) t_first = t1;
+      if (c && *c == 0) break;
+      if (t1 - t0 > 30'000'000'000) error = "entries of killed owners were still there after 30 s";
+    }
+    for (pid_t pid : pids) ::waitpid(pid, nullptr, 0);
+    ::waitpid(leader, nullptr, 0);
+    ::usleep(20000);  // see bm_reap: let the broker go back to sleep first
+    const Sched after = sched_of(broker().pid);
+    if (!error.empty()) break;
+    all.push_back(t1 - t0);
+    first.push_back(t_first - t0);
+    kill_call.push_back(t_kill - t0);
+    broker_cpu.push_back(after.cpu - before.cpu);
+    broker_wait.push_back(after.wait - before.wait);
+    state.SetIterationTime(static_cast<double>(t1 - t0) * 1e-9);
+  }
+  if (!error.empty()) return state.SkipWithError(error.c_str());
+  const std::string key = kind == MassKind::client_api ? "mass_death/client_api" : "mass_death/cli_exec";
+  report(state, key, all);
+  const Stats f = stats_of(first);
+  state.counters["first_p50_ns"] = benchmark::Counter(f.p50);
+  state.counters["owners"] = benchmark::Counter(n);
+  pool(key + "/first_gone", first);
+  // kill(-pgid) itself: the kernel waking every owner to deliver SIGKILL.
+  pool(key + "/kill_syscall", kill_call);
+  // The broker's CPU time and run-queue wait from the kill to the last entry gone.
+  pool(key + "/broker_cpu", broker_cpu);
+  pool(key + "/broker_runq_wait", broker_wait);
+  state.counters["kill_ns"] = benchmark::Counter(stats_of(kill_call).p50);
+  state.counters["brk_cpu_ns"] = benchmark::Counter(stats_of(broker_cpu).p50);
+  state.counters["brk_wait_ns"] = benchmark::Counter(stats_of(broker_wait).p50);
+}
+
+}  // namespace
+
+void register_shmreg_cases(Group g, Placement p) {
+  const Options& o = options();
+  switch (g) {
+    case Group::round_trip:
+      {
+        benchmark::RegisterBenchmark(("e2e/ping/client_api/" + std::string(to_string(p))).c_str(),
+                                     [p](benchmark::State& s) { bm_ping(s, p); })
+            ->UseManualTime()
+            ->Iterations(o.rt_ops)
+            ->Unit(benchmark::kMicrosecond);
+        benchmark::RegisterBenchmark(("e2e/register/client_api/" + std::string(to_string(p))).c_str(),
+                                     [p](benchmark::State& s) { bm_register(s, p); })
+            ->UseManualTime()
+            ->Iterations(o.rt_ops)
+            ->Unit(benchmark::kMicrosecond);
+      }
+      break;
+    case Group::lookup:
+      for (LookupKind k : {LookupKind::value, LookupKind::view, LookupKind::shm_value, LookupKind::shm_view})
+        benchmark::RegisterBenchmark((std::string("e2e/") + lookup_key(k)).c_str(),
+                                     [k](benchmark::State& s) { bm_lookup(s, k); })
+            ->UseManualTime()
+            ->Iterations(o.lookup_ops)
+            ->Unit(benchmark::kNanosecond);
+      break;
+    case Group::reap:
+      if (p == Placement::same) break;  // a spinner sharing the broker's CPU times only itself
+      benchmark::RegisterBenchmark(("e2e/reap/broker/" + std::string(to_string(p))).c_str(),
+                                   [p](benchmark::State& s) { bm_reap(s, p, 0); })
+          ->UseManualTime()
+          ->Iterations(o.reap_rounds)
+          ->Unit(benchmark::kMicrosecond);
+      if (p == Placement::any)
+        benchmark::RegisterBenchmark("e2e/reap/broker/any/rss64M", [](benchmark::State& s) { bm_reap(s, Placement::any, 64); })
+            ->UseManualTime()
+            ->Iterations(std::max<std::uint32_t>(o.reap_rounds / 3, 1))
+            ->Unit(benchmark::kMicrosecond);
+      break;
+    case Group::mass_death:
+      benchmark::RegisterBenchmark("e2e/mass_death/client_api",
+                                   [](benchmark::State& s) { bm_mass_death(s, MassKind::client_api); })
+          ->UseManualTime()
+          ->Iterations(o.mass_rounds)
+          ->Unit(benchmark::kMillisecond);
+      benchmark::RegisterBenchmark("e2e/mass_death/cli_exec",
+                                   [](benchmark::State& s) { bm_mass_death(s, MassKind::cli_exec); })
+          ->UseManualTime()
+          ->Iterations(o.mass_rounds)
+          ->Unit(benchmark::kMillisecond);
+      break;
+  }
+}
+
+}  // namespace shmreg::e2e

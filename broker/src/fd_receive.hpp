@@ -1,0 +1,40 @@
+// Reading a session's bytes together with the file descriptors a client
+// passes alongside them (SCM_RIGHTS).
+//
+// asio::async_read cannot receive descriptors: it reads without a control
+// buffer, and the kernel then drops what came with the bytes. A client that
+// acts for another process sends that process's pidfd with the first byte of
+// its request frame, so the session reads every frame through
+// async_read_with_fds: wait until the socket is readable, then recvmsg(2)
+// without blocking, into the caller's buffer and a control buffer.
+//
+// Descriptors are received with MSG_CMSG_CLOEXEC, so none leaks into a child.
+// The caller owns what arrives; beyond max_fds in one frame, and anything that
+// is not SCM_RIGHTS, is closed at once, so a client can never make the broker
+// hold descriptors it did not ask for.
+//
+// Thread-safety: as for the socket; one read at a time per socket.
+#pragma once
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/system/error_code.hpp>
+#include <cstddef>
+#include <functional>
+#include <vector>
+
+#include "peer.hpp"
+
+namespace shmreg::broker {
+
+using ReadHandler = std::function<void(const boost::system::error_code&, std::size_t)>;
+
+// Reads exactly buffer.size() bytes, like asio::async_read, appending the
+// descriptors that arrive with them to *fds (at most max_fds in all). The
+// handler runs through the socket's executor, never inside this call, and
+// gets asio::error::eof if the peer closes first. REQUIRES: socket, buffer
+// and *fds outlive the operation (the session keeps itself alive in handler).
+void async_read_with_fds(boost::asio::local::stream_protocol::socket& socket, boost::asio::mutable_buffer buffer,
+                         std::vector<UniqueFd>* fds, std::size_t max_fds, ReadHandler handler);
+
+}  // namespace shmreg::broker

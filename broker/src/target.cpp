@@ -1,0 +1,82 @@
+// The process behind a passed pidfd, and the policy on acting for it (see target.hpp).
+#include "target.hpp"
+
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <optional>
+#include <sstream>
+
+namespace shmreg::broker {
+
+namespace {
+
+constexpr long kPidfsMagic = 0x50494446;
+
+bool is_pidfd(int fd) {
+  struct statfs sfs{};
+  if (::fstatfs(fd, &sfs) == 0 && sfs.f_type == kPidfsMagic) return true;
+  // Before pidfs (Linux 6.9) a pidfd is an anonymous inode of this name.
+  const std::string link = "/proc/self/fd/" + std::to_string(fd);
+  char buf[64] = {};
+  const ssize_t n = ::readlink(link.c_str(), buf, sizeof buf - 1);
+  return n > 0 && std::string_view(buf, static_cast<std::size_t>(n)) == "anon_inode:[pidfd]";
+}
+
+// The value after "<name>:" on the first line that starts with it.
+std::optional<std::string> proc_field(const std::string& path, std::string_view name) {
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.size() > name.size() && line.compare(0, name.size(), name) == 0 && line[name.size()] == ':')
+      return line.substr(name.size() + 1);
+  return std::nullopt;
+}
+
+TargetError invalid(std::string message) { return TargetError{proto::Status::invalid_argument, std::move(message)}; }
+
+std::string exited(pid_t pid) {
+  return "the target process" + (pid > 0 ? " (pid " + std::to_string(pid) + ")" : std::string()) +
+         " has exited; pass a pidfd of a live process";
+}
+
+}  // namespace
+
+std::expected<TargetProcess, TargetError> target_of(int pidfd, uid_t caller_uid) {
+  if (!is_pidfd(pidfd)) return std::unexpected(invalid("the descriptor passed for the target is not a pidfd"));
+  long long pid = 0;
+  {
+    auto field = proc_field("/proc/self/fdinfo/" + std::to_string(pidfd), "Pid");
+    std::istringstream in(field.value_or(""));
+    if (!field || !(in >> pid)) return std::unexpected(invalid("cannot read the pid behind the passed pidfd"));
+  }
+  if (pid < 0) return std::unexpected(invalid(exited(0)));
+  if (pid == 0) return std::unexpected(invalid("the target process is not visible in the broker's pid namespace"));
+  TargetProcess t;
+  t.pid = static_cast<pid_t>(pid);
+  const std::string status = "/proc/" + std::to_string(pid) + "/status";
+  long long tgid = -1;
+  std::istringstream tgid_in(proc_field(status, "Tgid").value_or(""));
+  if (!(tgid_in >> tgid)) return std::unexpected(invalid(exited(t.pid)));
+  if (tgid != pid)
+    return std::unexpected(invalid("the passed pidfd refers to thread " + std::to_string(pid) + " of process " +
+                                   std::to_string(tgid) + "; entries belong to processes: pass a process pidfd"));
+  unsigned long long real = 0, effective = 0, saved = 0;
+  std::istringstream uid_in(proc_field(status, "Uid").value_or(""));
+  if (!(uid_in >> real >> effective >> saved)) return std::unexpected(invalid(exited(t.pid)));
+  if (caller_uid != 0 && (real != caller_uid || effective != caller_uid || saved != caller_uid))
+    return std::unexpected(TargetError{
+        proto::Status::permission_denied,
+        "permission denied: uid " + std::to_string(caller_uid) + " may act only for its own processes, and pid " +
+            std::to_string(pid) + " runs as uid " + std::to_string(real) + "/" + std::to_string(effective) + "/" +
+            std::to_string(saved) + " (real/effective/saved); only root may act for any process"});
+  t.uid = static_cast<uid_t>(effective);
+  // Last: it fails if the process has exited, which makes the reads above its own.
+  auto id = identity_of(pidfd, t.pid);
+  if (!id) return std::unexpected(invalid(exited(t.pid)));
+  t.identity = *id;
+  return t;
+}
+
+}  // namespace shmreg::broker
