@@ -23,7 +23,7 @@
 //   count_select/scan   count_select of the scan spec
 //   lookup_views        lookup("topic", fn), zero-copy: the floor for dispatch
 //   dispatch/serial     dispatch("topic", fn): one call per partition (8)
-//   dispatch/parallel   the same with {.parallel = true}: 8 threads started per call
+//   dispatch/parallel   the same with {.parallel = true}: 7 threads started per call
 // The dispatch callback only sums the value lengths, so those figures are the
 // cost of delivering the views, not of doing anything with them.
 //
