@@ -81,8 +81,12 @@ void SegmentWriter::Impl::repair_derived() noexcept {
     const std::uint32_t hw = static_cast<std::uint32_t>(d.records_high_water);
     for (std::uint32_t i = 0; i < hw; ++i) {
       RecordHeader& r = rec(d, i);
-      if ((r.seq & 1u) || r.state > kRecordQueued || r.key_len < 1 || r.key_len > d.max_key ||
-          r.value_len > d.max_value) {
+      // An odd seq only says a write touched this record: a published key
+      // node or primary is odd while its chain changes. Settle the seq and let
+      // reachability below decide; a record half filled or half freed is
+      // unreachable and goes there.
+      if (r.seq & 1u) store_release(r.seq, r.seq + 1);
+      if (r.state > kRecordQueued || r.key_len < 1 || r.key_len > d.max_key || r.value_len > d.max_value) {
         SeqWriteGuard g(r.seq);
         store_relaxed(r.state, kRecordFree);
       }
@@ -100,7 +104,8 @@ void SegmentWriter::Impl::repair_derived() noexcept {
         if (low == 0 || low > hw) continue;
         const std::uint32_t idx = low - 1;
         const RecordHeader& r = rec(d, idx);
-        if (keep[idx] || partition_of(r.hash, d.partitions) != p) continue;
+        if (keep[idx] || r.state == kRecordFree || partition_of(r.hash, d.partitions) != p) continue;
+        // Only live records reach here, and their key_len was checked above.
         if (r.hash != hash_key(payload(d, idx), r.key_len)) continue;
         if (unique) {
           if (r.state != kRecordEntry || !owner_ok(r.owner_slot, r.owner_pid)) continue;
