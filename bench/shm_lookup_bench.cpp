@@ -14,15 +14,21 @@
 //          latency of one lookup, timer cost subtracted (user counters);
 //   chain  each lookup's key index is read from the previous lookup's value,
 //          so lookups cannot overlap: ns/op is the mean latency;
-//   chase  a dependent pointer chase over a buffer of the working-set size:
-//          the latency of one random access, the yardstick for the above.
+//   chase  a dependent pointer chase over a buffer of the working-set size
+//          (lines, one line per page, 2- and 3-line records; 4 KiB or 2 MiB
+//          pages): the latency of one random access, the yardstick for the above;
+//   shm_experiment/pipelined  lookups software-pipelined with prefetches, to
+//          show what a batch lookup API could reach (not a product path).
 // Keys are drawn uniformly at random from the whole key set, through an index
 // array built before timing starts. "writer:churn" runs a thread that keeps
 // inserting, updating and removing other keys of the same registry through
-// SegmentWriter while the benchmark thread reads. At the end the run prints a
-// Markdown summary with the ratios that docs/benchmarks.md discusses.
+// SegmentWriter while the benchmark thread reads. Figures are CPU time of the
+// benchmark thread. At the end the run prints a Markdown summary with the
+// ratios that docs/benchmarks.md discusses.
 //
-// Short run (CI smoke): --benchmark_min_time=0.01 --benchmark_filter=keys:1000/
+// Full run:  --benchmark_repetitions=5 --benchmark_enable_random_interleaving=true
+//            --benchmark_min_time=0.2
+// CI smoke:  --benchmark_min_time=0.01 --benchmark_filter=keys:1000/
 // Exit status: 0, or 1 if a lookup returned a wrong answer or setup failed.
 #include <benchmark/benchmark.h>
 #include <unistd.h>
