@@ -1,6 +1,8 @@
 // The CLI's event and owner-queue commands (see cmd_events.hpp).
 #include "cmd_events.hpp"
 
+#include "cli_output.hpp"
+
 #include <signal.h>
 #include <unistd.h>
 
@@ -18,20 +20,9 @@ namespace {
 
 using nlohmann::json;
 
-constexpr int kExitOk = 0;
-constexpr int kExitNotFound = 1;
-constexpr int kExitError = 2;
-constexpr int kExitAlreadyRegistered = 3;
+using namespace cli;
 
-std::string text(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
-int report(bool as_json, const Error& e) {
-  if (as_json)
-    std::cerr << text({{"error", std::string(to_string(e.code))}, {"message", e.message}}) << "\n";
-  else
-    std::cerr << "shmreg: " << e.message << "\n";
-  return kExitError;
-}
+int report(bool as_json, const Error& e) { return report_error(as_json, e); }
 
 std::optional<Registry> open_registry(const std::string& ns, const std::string& socket, const std::string& name,
                                       bool as_json, int& rc) {
@@ -126,7 +117,7 @@ int EventCommands::watch(const std::string& ns, bool as_json) const {
     if (!events) return report(as_json, events.error());
     for (const Event& e : *events) {
       if (as_json) {
-        std::cout << text({{"seq", e.seq},
+        std::cout << to_json_text({{"seq", e.seq},
                            {"type", std::string(to_string(e.type))},
                            {"key", e.key},
                            {"pid", e.pid},
@@ -151,7 +142,7 @@ int EventCommands::await(const std::string& ns, bool as_json) const {
   if (!reg) return rc;
   auto got = reg->await(key_, to_duration(timeout_s_));
   if (!got) return report(as_json, got.error());
-  if (as_json) std::cout << text({{"registry", reg_}, {"key", key_}, {"registered", *got}}) << "\n";
+  if (as_json) std::cout << to_json_text({{"registry", reg_}, {"key", key_}, {"registered", *got}}) << "\n";
   return *got ? kExitOk : kExitNotFound;
 }
 
@@ -165,7 +156,7 @@ int EventCommands::queue(const std::string& ns, bool as_json) const {
     json arr = json::array();
     for (std::size_t i = 0; i < q->size(); ++i)
       arr.push_back({{"pid", (*q)[i].pid}, {"value", (*q)[i].value}, {"role", i == 0 ? "primary" : "queued"}});
-    std::cout << text(arr) << "\n";
+    std::cout << to_json_text(arr) << "\n";
   } else {
     for (std::size_t i = 0; i < q->size(); ++i)
       std::cout << (*q)[i].pid << '\t' << (*q)[i].value << '\t' << (i == 0 ? "primary" : "queued") << '\n';
@@ -185,14 +176,14 @@ int EventCommands::request_name(const std::string& ns, const std::string& socket
   if (!r) return report(as_json, r.error());
   if (r->reply == QueueReply::exists) {
     if (as_json)
-      std::cerr << text({{"error", "already_registered"}, {"pid", r->owner_pid}, {"reply", "exists"}}) << "\n";
+      std::cerr << to_json_text({{"error", "already_registered"}, {"pid", r->owner_pid}, {"reply", "exists"}}) << "\n";
     else
       std::cerr << "already registered by PID " << r->owner_pid << "\n";
     return kExitAlreadyRegistered;
   }
   if (exec_cmd.empty()) {
     if (as_json)
-      std::cout << text({{"reply", std::string(to_string(r->reply))}, {"owner_pid", r->owner_pid}, {"pid", ::getpid()}})
+      std::cout << to_json_text({{"reply", std::string(to_string(r->reply))}, {"owner_pid", r->owner_pid}, {"pid", ::getpid()}})
                 << std::endl;
     else
       std::cout << to_string(r->reply) << " (owner pid " << r->owner_pid << ")" << std::endl;

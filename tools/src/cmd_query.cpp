@@ -2,6 +2,8 @@
 // pattern and select-spec languages.
 #include "cmd_query.hpp"
 
+#include "cli_output.hpp"
+
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <vector>
@@ -14,20 +16,9 @@ namespace {
 
 using nlohmann::json;
 
-constexpr int kExitOk = 0;
-constexpr int kExitNone = 1;
-constexpr int kExitError = 2;
+using namespace cli;
 
-std::string to_json_text(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
-// The same shape as main.cpp's errors, so that scripts parse one format.
-int report(bool as_json, const Error& e) {
-  if (as_json)
-    std::cerr << to_json_text({{"error", std::string(to_string(e.code))}, {"message", e.message}}) << "\n";
-  else
-    std::cerr << "shmreg: " << e.message << "\n";
-  return kExitError;
-}
+int report(bool as_json, const Error& e) { return report_error(as_json, e); }
 
 json entry_json(const Entry& e) { return {{"pid", e.pid}, {"value", e.value}, {"version", e.version}}; }
 
@@ -42,7 +33,7 @@ int print_entries(bool as_json, const std::vector<Entry>& entries, bool with_pid
       std::cout << e.value << '\n';
     }
   }
-  return entries.empty() ? kExitNone : kExitOk;
+  return entries.empty() ? kExitNotFound : kExitOk;
 }
 
 }  // namespace
@@ -119,7 +110,7 @@ std::optional<int> QueryCommands::run(const std::string& ns, const std::string& 
   } else {
     for (const auto& r : *results) std::cout << r << '\n';
   }
-  return results->empty() ? kExitNone : kExitOk;
+  return results->empty() ? kExitNotFound : kExitOk;
 }
 
 }  // namespace shmreg::tools

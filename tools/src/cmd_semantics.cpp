@@ -1,6 +1,8 @@
 // The registry-semantics commands of the CLI (see cmd_semantics.hpp).
 #include "cmd_semantics.hpp"
 
+#include "cli_output.hpp"
+
 #include <unistd.h>
 
 #include <iostream>
@@ -12,30 +14,14 @@ namespace {
 
 using nlohmann::json;
 
-constexpr int kExitOk = 0;
-constexpr int kExitNotFound = 1;
-constexpr int kExitError = 2;
-constexpr int kExitAlreadyRegistered = 3;
-constexpr int kExitVersionConflict = 4;
+using namespace cli;
 
-std::string to_json_text(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
-// The same shapes and codes as main.cpp's errors, so that scripts parse one format.
+// The shared format, plus the codes only these commands give.
 int report(bool as_json, const Error& e) {
-  if (e.code == Errc::already_registered) {
-    if (as_json)
-      std::cerr << to_json_text({{"error", "already_registered"}, {"pid", e.pid}, {"message", e.message}}) << "\n";
-    else
-      std::cerr << "already registered by PID " << e.pid << "\n";
-    return kExitAlreadyRegistered;
-  }
-  if (as_json)
-    std::cerr << to_json_text({{"error", std::string(to_string(e.code))}, {"message", e.message}}) << "\n";
-  else
-    std::cerr << "shmreg: " << e.message << "\n";
+  const int rc = report_error(as_json, e);
   if (e.code == Errc::not_found) return kExitNotFound;
   if (e.code == Errc::version_conflict) return kExitVersionConflict;
-  return kExitError;
+  return rc;
 }
 
 int usage_error(const std::string& message) {

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "cli_output.hpp"
 #include "cmd_events.hpp"
 #include "cmd_query.hpp"
 #include "cmd_semantics.hpp"
@@ -30,10 +31,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr int kExitOk = 0;
-constexpr int kExitNotFound = 1;
-constexpr int kExitError = 2;
-constexpr int kExitAlreadyRegistered = 3;
+using namespace shmreg::tools::cli;
 
 struct Globals {
   std::string ns;
@@ -41,22 +39,7 @@ struct Globals {
   bool json = false;
 };
 
-std::string to_json_text(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
-int report(const Globals& g, const shmreg::Error& e) {
-  if (e.code == shmreg::Errc::already_registered) {
-    if (g.json)
-      std::cerr << to_json_text({{"error", "already_registered"}, {"pid", e.pid}, {"message", e.message}}) << "\n";
-    else
-      std::cerr << "already registered by PID " << e.pid << "\n";
-    return kExitAlreadyRegistered;
-  }
-  if (g.json)
-    std::cerr << to_json_text({{"error", std::string(shmreg::to_string(e.code))}, {"message", e.message}}) << "\n";
-  else
-    std::cerr << "shmreg: " << e.message << "\n";
-  return kExitError;
-}
+int report(const Globals& g, const shmreg::Error& e) { return report_error(g.json, e); }
 
 std::optional<shmreg::Client> open_client(const Globals& g, int& rc) {
   auto c = shmreg::Client::open({g.ns, g.socket});
