@@ -1,5 +1,6 @@
 // shmreg through its public client API, against a real broker process:
-// register (and ping), lookup, reaping of one killed owner, and mass death.
+// register (and ping), lookup, reaping of one killed owner, owner-queue
+// handover from a killed primary owner, and mass death.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <span>
 
@@ -310,6 +312,191 @@ void bm_reap(benchmark::State& state, Placement p, std::uint32_t rss_mb) {
   pool(key + "/broker_runq_wait", broker_wait);
 }
 
+// -- handover: an owner queue's primary killed ---------------------------------------------------------
+//
+// Two helper processes queue for one key of a unique registry with
+// Client::request_name: the first becomes its primary owner, the second waits
+// in its queue (both checked through Registry::owner_queue). From the SIGKILL
+// of the primary until this process reads the segment showing the waiter as
+// the owner. The broker does a reap plus one promotion, in one step.
+//
+//   watcher: sleeps in Watcher::next on the key (a futex wait) until the
+//            owner_changed event naming the waiter: what a reader that
+//            follows the key sees.
+//   spin:    spins on lookups of the key until they show the waiter, as
+//            bm_reap spins until the entry is gone: the same method as reap,
+//            for the ratio. Every read on the way must show an owner (the
+//            old one or the new one); the case fails if one did not.
+//
+// Each round has a new key, a new primary and a new waiter; it ends by killing
+// the waiter (now the owner) and waiting for its owner_died event, so that
+// the broker has finished with the round before the next one starts.
+
+enum class HandoverWait { watcher, spin };
+
+// A helper process of this module: SIGKILLed and reaped when it goes out of scope.
+class HelperProcess {
+ public:
+  explicit HelperProcess(pid_t pid) noexcept : pid_(pid) {}
+  ~HelperProcess() { kill_and_reap(pid_); }
+  HelperProcess(const HelperProcess&) = delete;
+  HelperProcess& operator=(const HelperProcess&) = delete;
+  pid_t pid() const noexcept { return pid_; }
+  // Reaps it after the caller has killed it (a reaped pid may be reused: forget it).
+  void reap() noexcept {
+    if (pid_ <= 0) return;
+    while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    pid_ = -1;
+  }
+
+ private:
+  pid_t pid_;
+};
+
+// Starts a helper and waits for it to be ready; -1 (and `error`) if it is not.
+pid_t start_ready_helper(const HelperSpec& spec, std::string& error) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    error = std::string("pipe: ") + std::strerror(errno);
+    return -1;
+  }
+  const pid_t pid = spawn_helper(spec, -1, fds[1]);
+  ::close(fds[1]);
+  const bool ready = pid > 0 && await_ready(fds[0], 1, 10000);
+  ::close(fds[0]);
+  if (ready) return pid;
+  kill_and_reap(pid);
+  error = spec.mode == HelperSpec::Mode::queue_primary
+              ? "the first helper process did not become the key's primary owner"
+              : "the second helper process was not queued behind the primary owner";
+  return -1;
+}
+
+// Reads the watcher's events until one of `type` from `pid`; `t1` is when it
+// was read. An event that shows the key leaving instead, or events lost, fail.
+std::string await_event(shmreg::Watcher& watcher, shmreg::EventType type, std::uint32_t pid, std::int64_t t0,
+                        std::int64_t& t1) {
+  using shmreg::EventType;
+  for (;;) {
+    auto events = watcher.next(std::chrono::milliseconds(100));
+    t1 = now_ns();
+    if (!events) return "Watcher::next: " + events.error().message;
+    for (const shmreg::Event& e : *events) {
+      if (e.type == type && e.pid == pid) return {};
+      if (e.type == EventType::lagged || e.type == EventType::resync)
+        return "the watcher lost events (" + std::string(shmreg::to_string(e.type)) + ")";
+      if (type == EventType::owner_changed && (e.type == EventType::owner_died || e.type == EventType::unregistered))
+        return "the key was removed instead of handed over to the process in its queue";
+    }
+    if (t1 - t0 > 5'000'000'000)
+      return "no " + std::string(shmreg::to_string(type)) + " event for pid " + std::to_string(pid) + " within 5 s";
+  }
+}
+
+struct HandoverSample {
+  std::int64_t latency = 0;       // SIGKILL of the primary -> the waiter seen as the owner
+  std::int64_t broker_cpu = 0;    // the broker's CPU time from the kill to the handover (and 2 ms after)
+  std::int64_t broker_wait = 0;   // how long it was runnable but waiting for a CPU in that window
+  std::uint64_t empty_reads = 0;  // spin: lookups that found no owner
+};
+
+// One round; empty on success.
+std::string handover_round(const shmreg::Registry& reg, const std::string& key, int server_cpu, HandoverWait wait,
+                           HandoverSample& out) {
+  std::string error;
+  HelperProcess primary(
+      start_ready_helper({HelperSpec::Mode::queue_primary, 0, std::string(kRegHandover), key, 0}, error));
+  if (primary.pid() < 0) return error;
+  HelperProcess waiter(
+      start_ready_helper({HelperSpec::Mode::queue_waiter, 0, std::string(kRegHandover), key, 0}, error));
+  if (waiter.pid() < 0) return error;
+  const auto a = static_cast<std::uint32_t>(primary.pid()), b = static_cast<std::uint32_t>(waiter.pid());
+  auto line = reg.owner_queue(key);
+  if (!line) return "owner_queue: " + line.error().message;
+  if (line->size() != 2 || (*line)[0].pid != a || (*line)[1].pid != b)
+    return "owner_queue does not show the primary owner, then the waiter, before the kill";
+  if (server_cpu >= 0) {
+    pin_process(primary.pid(), server_cpu);
+    pin_process(waiter.pid(), server_cpu);
+  }
+  shmreg::Watcher watcher = reg.watch(key);  // from the next event on
+  ::usleep(200);  // let the broker and both helpers settle into their sleeps
+
+  const Sched before = sched_of(broker().pid);
+  const std::int64_t t0 = now_ns();
+  ::kill(primary.pid(), SIGKILL);
+  std::int64_t t1 = t0;
+  if (wait == HandoverWait::watcher) {
+    error = await_event(watcher, shmreg::EventType::owner_changed, b, t0, t1);
+  } else {
+    for (;;) {
+      std::uint32_t owner = 0;
+      auto n = reg.lookup(key, [&](std::span<const shmreg::EntryView> v) { owner = v.empty() ? 0 : v.front().pid; });
+      t1 = now_ns();
+      if (n && owner == b) break;
+      if (n && *n == 0) ++out.empty_reads;
+      if (t1 - t0 > 5'000'000'000) {
+        error = "the key was not handed over to the waiting process within 5 s";
+        break;
+      }
+    }
+  }
+  primary.reap();
+  ::usleep(2000);  // see bm_reap: read the broker's accounting once it sleeps again
+  const Sched after = sched_of(broker().pid);
+  if (!error.empty()) return error;
+  out.latency = t1 - t0;
+  out.broker_cpu = after.cpu - before.cpu;
+  out.broker_wait = after.wait - before.wait;
+
+  // Leave the broker idle and the key free for the next round.
+  const std::int64_t t2 = now_ns();
+  ::kill(waiter.pid(), SIGKILL);
+  waiter.reap();
+  std::int64_t t3 = t2;
+  error = await_event(watcher, shmreg::EventType::owner_died, b, t2, t3);
+  if (!error.empty()) return "after killing the new owner: " + error;
+  auto left = reg.lookup(key);
+  if (!left || !left->empty()) return "the key still had an owner after both helpers died";
+  return {};
+}
+
+void bm_handover(benchmark::State& state, Placement p, HandoverWait wait) {
+  if (!need_broker(state)) return;
+  auto reg = broker().client->registry(kRegHandover);
+  if (!reg) return state.SkipWithError(("registry: " + reg.error().message).c_str());
+  PlacementGuard guard(p, broker().pid);
+  if (!guard.error().empty()) return state.SkipWithError(guard.error().c_str());
+  const std::string prefix = "handover/" + std::to_string(next_run()) + "/";
+
+  std::vector<std::int64_t> samples, broker_cpu, broker_wait;
+  std::uint64_t round = 0, empty_reads = 0;
+  for (auto _ : state) {
+    HandoverSample s;
+    const std::string error = handover_round(*reg, make_key(prefix, round++), guard.server_cpu(), wait, s);
+    if (!error.empty()) return state.SkipWithError(error.c_str());
+    samples.push_back(s.latency);
+    broker_cpu.push_back(s.broker_cpu);
+    broker_wait.push_back(s.broker_wait);
+    empty_reads += s.empty_reads;
+    state.SetIterationTime(static_cast<double>(s.latency) * 1e-9);
+  }
+  std::string key = "handover/broker/" + std::string(to_string(p));
+  if (wait == HandoverWait::spin) key += "/spin";
+  report(state, key, samples);
+  state.counters["brk_cpu_ns"] = benchmark::Counter(stats_of(broker_cpu).p50);
+  state.counters["brk_wait_p99_ns"] = benchmark::Counter(stats_of(broker_wait).p99);
+  pool(key + "/broker_cpu", broker_cpu);
+  pool(key + "/broker_runq_wait", broker_wait);
+  if (wait == HandoverWait::spin) state.counters["empty_reads"] = benchmark::Counter(static_cast<double>(empty_reads));
+  // The handover is one step for readers (docs/events-and-queues.md): a
+  // lookup that found the key empty is a broken invariant, not noise.
+  if (empty_reads != 0)
+    state.SkipWithError((std::to_string(empty_reads) + " lookups found the key without an owner during a handover")
+                            .c_str());
+}
+
 // -- mass death ----------------------------------------------------------------------------------------------
 //
 // N owners, each its own process holding one key, in one process group led by
@@ -521,6 +708,14 @@ void register_shmreg_cases(Group g, Placement p) {
         benchmark::RegisterBenchmark("e2e/reap/broker/any/rss64M", [](benchmark::State& s) { bm_reap(s, Placement::any, 64); })
             ->UseManualTime()
             ->Iterations(std::max<std::uint32_t>(o.reap_rounds / 3, 1))
+            ->Unit(benchmark::kMicrosecond);
+      for (HandoverWait w : {HandoverWait::watcher, HandoverWait::spin})
+        benchmark::RegisterBenchmark(("e2e/handover/broker/" + std::string(to_string(p)) +
+                                      (w == HandoverWait::spin ? "/spin" : ""))
+                                         .c_str(),
+                                     [p, w](benchmark::State& s) { bm_handover(s, p, w); })
+            ->UseManualTime()
+            ->Iterations(o.handover_rounds)
             ->Unit(benchmark::kMicrosecond);
       break;
     case Group::mass_death:

@@ -9,8 +9,8 @@
 // of the issue.
 //
 // Thread-safety: single-threaded. The benchmark forks echo servers and a
-// watcher, spawns helper processes (owners, victims) and never runs benchmark
-// threads.
+// watcher, spawns helper processes (owners, victims, owner-queue members) and
+// never runs benchmark threads.
 #pragma once
 
 #include <sys/types.h>
@@ -46,6 +46,7 @@ struct Options {
   std::uint32_t lookup_ops = 200000;   // samples per lookup case
   std::uint32_t keys = 1000;           // keys registered for the lookup cases
   std::uint32_t reap_rounds = 300;     // owners killed one at a time
+  std::uint32_t handover_rounds = 200; // primary owners killed with a process waiting in their queue
   std::uint32_t mass_owners = 1000;    // owners killed at once
   std::uint32_t mass_rounds = 5;       // rounds of mass death
   std::vector<std::string> placements{"any", "same", "split"};
@@ -170,10 +171,15 @@ void kill_and_reap(pid_t pid) noexcept;
 // application. They are not forks of the benchmark: a fork would carry a copy
 // of its address space, and the kernel tears that down at SIGKILL before it
 // reports the death on the pidfd, so it would be timed as if it were reaping.
+//
+// queue_primary and queue_waiter take their key with Client::request_name and
+// are ready only once the broker has made them its primary owner, or queued
+// them behind one.
 struct HelperSpec {
-  enum class Mode { victim, owner } mode = Mode::victim;
+  enum class Mode { victim, owner, queue_primary, queue_waiter } mode = Mode::victim;
   std::uint32_t rss_mb = 0;
-  std::string registry, key;  // owner only
+  std::string registry, key;     // all but victim
+  std::uint8_t queue_flags = 0;  // queue_primary and queue_waiter: kAllowReplacement...
 };
 
 // Starts a helper in process group pgid (-1: ours, 0: a new group it leads),
@@ -206,6 +212,7 @@ inline constexpr std::string_view kRegRegister = "e2e_register";
 inline constexpr std::string_view kRegLookup = "e2e_lookup";
 inline constexpr std::string_view kRegReap = "e2e_reap";
 inline constexpr std::string_view kRegMass = "e2e_mass";
+inline constexpr std::string_view kRegHandover = "e2e_handover";
 
 // Key and value shapes shared by shmreg and the peers: 32-byte keys, 64-byte values.
 inline constexpr std::size_t kKeyLen = 32;
@@ -221,7 +228,8 @@ std::vector<std::uint32_t> random_indexes(std::uint32_t n, std::size_t count, st
 // Google Benchmark runs cases in registration order; main() registers group by
 // group (and placement by placement), so that each shmreg case runs right next
 // to its floor and its peers. Groups that have no server to place are
-// registered once, with Placement::any.
+// registered once, with Placement::any. The owner-queue handover cases run in
+// group reap, right after the reap they are built on.
 enum class Group { round_trip, lookup, reap, mass_death };
 
 void register_shmreg_cases(Group g, Placement p);

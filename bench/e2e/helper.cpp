@@ -1,20 +1,25 @@
 // shmreg-bench-e2e-helper: the processes shmreg-bench-e2e kills.
 //
-//   shmreg-bench-e2e-helper victim RSS_MB
-//   shmreg-bench-e2e-helper owner  RSS_MB NAMESPACE SOCKET REGISTRY KEY VALUE
+//   shmreg-bench-e2e-helper victim  RSS_MB
+//   shmreg-bench-e2e-helper owner   RSS_MB NAMESPACE SOCKET REGISTRY KEY VALUE
+//   shmreg-bench-e2e-helper primary RSS_MB NAMESPACE SOCKET REGISTRY KEY VALUE FLAGS
+//   shmreg-bench-e2e-helper queued  RSS_MB NAMESPACE SOCKET REGISTRY KEY VALUE FLAGS
 //
 // It links libshmreg and nothing else, like a minimal application, so that
 // the kernel's work at its death (unmapping, closing files) is that of a
 // small owner. It first allocates and touches RSS_MB MiB (0: none), so that a
 // bigger owner can be modelled too. An owner then opens a client and
 // registers KEY; its client, and so its connection to the broker, stay open.
-// When ready it writes one byte to fd 3 ('1', or '0' on failure) and sleeps
-// until it is killed.
+// primary and queued take KEY with Client::request_name instead (FLAGS: the
+// owner-queue flags, a number) and succeed only with the reply their mode
+// names: primary owner of KEY, or a place in its queue. When ready it writes
+// one byte to fd 3 ('1', or '0' on failure) and sleeps until it is killed.
 #include <signal.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <optional>
@@ -59,6 +64,14 @@ int main(int argc, char** argv) {
   } else if (mode == "owner" && argc >= 8) {
     if (auto c = shmreg::Client::open({argv[3], argv[4]})) {
       ok = c->register_key(argv[5], argv[6], argv[7]).has_value();
+      client.emplace(std::move(*c));
+    }
+  } else if ((mode == "primary" || mode == "queued") && argc >= 9) {
+    const auto flags = static_cast<std::uint8_t>(std::strtoul(argv[8], nullptr, 10));
+    const auto want = mode == "primary" ? shmreg::QueueReply::primary_owner : shmreg::QueueReply::in_queue;
+    if (auto c = shmreg::Client::open({argv[3], argv[4]})) {
+      auto r = c->request_name(argv[5], argv[6], argv[7], flags);
+      ok = r && r->reply == want;
       client.emplace(std::move(*c));
     }
   }

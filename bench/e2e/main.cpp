@@ -4,8 +4,8 @@
 //   shmreg-bench-e2e [benchmark flags] [--broker=PATH] [--cli=PATH] [--helper=PATH]
 //                    [--namespace=NAME] [--redis-socket=PATH] [--dbus-address=ADDRESS]
 //                    [--placements=any,same,split] [--rt-ops=N] [--lookup-ops=N]
-//                    [--keys=N] [--reap-rounds=N] [--mass-owners=N] [--mass-rounds=N]
-//                    [--broker-nice=N] [--broker-rt=PRIO] [--broker-log=PATH] [--broker-verbose]
+//                    [--keys=N] [--reap-rounds=N] [--handover-rounds=N] [--mass-owners=N]
+//                    [--mass-rounds=N] [--broker-nice=N] [--broker-rt=PRIO] [--broker-log=PATH] [--broker-verbose]
 //                    [--keep-tmp] [--no-summary]
 //
 // --broker-nice, --broker-rt, --broker-log and --broker-verbose are for
@@ -43,8 +43,9 @@ const char* kUsage =
     "usage: shmreg-bench-e2e [benchmark flags] [--broker=PATH] [--cli=PATH] [--helper=PATH]\n"
     "         [--namespace=NAME] [--redis-socket=PATH] [--dbus-address=ADDRESS]\n"
     "         [--placements=any,same,split] [--rt-ops=N] [--lookup-ops=N] [--keys=N]\n"
-    "         [--reap-rounds=N] [--mass-owners=N] [--mass-rounds=N] [--broker-nice=N]\n"
-    "         [--broker-rt=PRIO] [--broker-log=PATH] [--broker-verbose] [--keep-tmp] [--no-summary]\n";
+    "         [--reap-rounds=N] [--handover-rounds=N] [--mass-owners=N] [--mass-rounds=N]\n"
+    "         [--broker-nice=N] [--broker-rt=PRIO] [--broker-log=PATH] [--broker-verbose] [--keep-tmp]\n"
+    "         [--no-summary]\n";
 
 std::string env_or(const char* name, const char* fallback) {
   const char* v = std::getenv(name);
@@ -98,6 +99,7 @@ bool parse_flags(int argc, char** argv, bool& summary) {
     else if (name == "--lookup-ops") ok = parse_u32(value, o.lookup_ops);
     else if (name == "--keys") ok = parse_u32(value, o.keys);
     else if (name == "--reap-rounds") ok = parse_u32(value, o.reap_rounds);
+    else if (name == "--handover-rounds") ok = parse_u32(value, o.handover_rounds);
     else if (name == "--mass-owners") ok = parse_u32(value, o.mass_owners);
     else if (name == "--mass-rounds") ok = parse_u32(value, o.mass_rounds);
     else if (name == "--keep-tmp") o.keep_tmp = true;
@@ -211,6 +213,24 @@ void print_summary() {
                             "reap_floor/pidfd_watcher/any", "reap_floor/pidfd_watcher/split"})
     if (auto f = find(floor))
       std::printf("                 %s: p50 %s, p99 %s\n", floor, human(f->p50).c_str(), human(f->p99).c_str());
+  // A handover is a reap plus one promotion in the owner queue: against the
+  // reap of the same placement, measured the same way (spin) and as a reader
+  // following the key sees it (watcher, futex-woken).
+  for (const std::string rk : {"reap/broker/any", "reap/broker/split"}) {
+    const std::string hk = "handover/broker/" + rk.substr(rk.rfind('/') + 1);
+    auto r = find(rk);
+    for (const std::string& k : {hk, hk + "/spin"}) {
+      auto h = find(k);
+      if (!h) continue;
+      std::printf("[handover]       %s: p50 %s, p99 %s", k.c_str(), human(h->p50).c_str(), human(h->p99).c_str());
+      if (r) std::printf("; / %s = %.2fx p50, %.2fx p99", rk.c_str(), h->p50 / r->p50, h->p99 / r->p99);
+      std::printf("\n");
+      auto c = find(k + "/broker_cpu"), w = find(k + "/broker_runq_wait");
+      if (c && w)
+        std::printf("                 broker CPU per handover p50 %s; broker runnable but waiting p50 %s, p99 %s\n",
+                    human(c->p50).c_str(), human(w->p50).c_str(), human(w->p99).c_str());
+    }
+  }
   for (const std::string mk : {"mass_death/client_api", "mass_death/cli_exec"}) {
     auto m = find(mk);
     if (!m) continue;

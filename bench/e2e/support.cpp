@@ -288,11 +288,19 @@ namespace {
 pid_t spawn_helper(const HelperSpec& spec, pid_t pgid, int ready_fd) {
   const Broker& b = broker();
   const std::string& exe = options().helper_path;
-  std::vector<std::string> args{"shmreg-bench-e2e-helper", spec.mode == HelperSpec::Mode::owner ? "owner" : "victim",
-                                std::to_string(spec.rss_mb)};
-  if (spec.mode == HelperSpec::Mode::owner) {
+  const char* mode = "victim";
+  switch (spec.mode) {
+    case HelperSpec::Mode::victim: break;
+    case HelperSpec::Mode::owner: mode = "owner"; break;
+    case HelperSpec::Mode::queue_primary: mode = "primary"; break;
+    case HelperSpec::Mode::queue_waiter: mode = "queued"; break;
+  }
+  std::vector<std::string> args{"shmreg-bench-e2e-helper", mode, std::to_string(spec.rss_mb)};
+  if (spec.mode != HelperSpec::Mode::victim) {
     args.insert(args.end(), {b.ns, b.socket, spec.registry, spec.key, make_value(0)});
   }
+  if (spec.mode == HelperSpec::Mode::queue_primary || spec.mode == HelperSpec::Mode::queue_waiter)
+    args.push_back(std::to_string(spec.queue_flags));
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -459,6 +467,7 @@ void start_broker(Broker& b) {
       {kRegLookup, 2 * o.keys + 1024},
       {kRegReap, 4096},
       {kRegMass, 2 * o.mass_owners + 1024},
+      {kRegHandover, 4096},
   };
   for (const Spec& s : specs) {
     shmreg::RegistryOptions ro;

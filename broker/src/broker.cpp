@@ -2,6 +2,7 @@
 #include "broker.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/resource.h>
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "fd_receive.hpp"
+#include "mailboxes.hpp"
 #include "ops_semantics.hpp"
 #include "peer.hpp"
 #include "shmreg/proto/wire.hpp"
@@ -98,6 +100,7 @@ struct Broker::Impl {
   std::optional<NamespaceLock> lock;
   std::optional<shm::SegmentWriter> writer;
   std::optional<SemanticOps> semantics;  // ops 6..11 and create's meta (ops_semantics.hpp)
+  std::optional<Mailboxes> mailboxes;    // ops 13..14, send by name (mailboxes.hpp)
   std::unordered_map<pid_t, OwnerWatch> watches;
   std::uint64_t next_token = 1;
   std::uint64_t next_session = 1;
@@ -115,9 +118,11 @@ struct Broker::Impl {
   void watch_owner(pid_t pid, UniqueFd pidfd, ProcessIdentity identity);
   void arm_watch(pid_t pid, std::uint64_t token);
   void reap(pid_t pid, const char* why);
-  // pidfds: the descriptors that came with the request frame (fd_receive.hpp).
+  // pidfds: the descriptors that came with the request frame (fd_receive.hpp);
+  // session: the connection it came on (open_mailbox makes it a mailbox).
   std::vector<proto::OpResult> execute(const Peer& peer, const std::vector<proto::Op>& ops,
-                                       std::span<const UniqueFd> pidfds = {});
+                                       std::span<const UniqueFd> pidfds, const std::shared_ptr<Session>& session);
+  proto::OpResult send_message(const Peer& peer, const proto::SendMessage& op);
   BrokerHooks semantic_hooks();
   proto::OpResult register_key(const Peer& peer, const proto::RegisterKey& op);
   proto::OpResult register_queued(const Peer& peer, const proto::RegisterQueued& op);
@@ -132,8 +137,9 @@ struct Broker::Impl {
   void notify_status();
 };
 
-// One client connection: reads request frames, answers each in order.
-class Session : public std::enable_shared_from_this<Session> {
+// One client connection: reads request frames, answers each in order. Once
+// it opened a mailbox, message frames are queued between its replies.
+class Session : public MailboxSink, public std::enable_shared_from_this<Session> {
  public:
   static constexpr std::size_t kMaxQueuedReplies = 256;
 
@@ -141,6 +147,20 @@ class Session : public std::enable_shared_from_this<Session> {
       : broker_(broker), socket_(std::move(socket)), peer_(std::move(peer)), id_(id) {}
 
   void start() { read_header(); }
+
+  const Peer& mailbox_owner() const noexcept override { return peer_; }
+
+  bool deliver(std::vector<std::uint8_t> frame) override {
+    if (closed_ || out_.size() >= kMaxBacklogFrames || out_bytes_ + frame.size() > kMaxBacklogBytes) return false;
+    queue(std::move(frame));
+    return true;
+  }
+
+  bool hung_up() noexcept override {
+    if (closed_) return true;
+    pollfd p{socket_.native_handle(), POLLRDHUP, 0};
+    return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+  }
 
  private:
   // Reads go through async_read_with_fds, since a frame may bring pidfds.
@@ -155,7 +175,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_header() {
     auto h = proto::parse_header(header_);
     if (!h) return drop(std::string("bad frame header: ") + std::string(proto::to_string(h.error())));
-    if (h->kind != proto::FrameKind::request) return drop("reply frame sent to the broker");
+    if (h->kind != proto::FrameKind::request) return drop("non-request frame sent to the broker");
     request_id_ = h->request_id;
     expected_ = h->payload_len;
     payload_.clear();
@@ -180,7 +200,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_payload() {
     auto ops = proto::decode_request(payload_);
     if (!ops) return drop(std::string("bad request: ") + std::string(proto::to_string(ops.error())));
-    auto results = broker_.execute(peer_, *ops, pidfds_);
+    auto results = broker_.execute(peer_, *ops, pidfds_, shared_from_this());
     pidfds_.clear();  // the broker dup'ed what it keeps; close the rest
     queue(proto::encode_reply(request_id_, results));
     // Back-pressure: a client that pipelines without reading its replies is
@@ -192,6 +212,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void queue(std::vector<std::uint8_t> frame) {
+    out_bytes_ += frame.size();
     out_.push_back(std::move(frame));
     if (out_.size() == 1) write_next();
   }
@@ -200,6 +221,7 @@ class Session : public std::enable_shared_from_this<Session> {
     asio::async_write(socket_, asio::buffer(out_.front()),
                       [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
                         if (ec) return self->drop(ec.message());
+                        self->out_bytes_ -= self->out_.front().size();
                         self->out_.pop_front();
                         if (!self->out_.empty()) self->write_next();
                         if (self->paused_ && self->out_.size() < kMaxQueuedReplies / 2) {
@@ -213,6 +235,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void drop(const std::string& reason) {
     if (closed_) return;
     closed_ = true;
+    broker_.mailboxes->close(this);
     if (!reason.empty())
       broker_.log("dropping connection " + std::to_string(id_) + " of pid " + std::to_string(peer_.pid) + ": " + reason);
     boost::system::error_code ignored;
@@ -229,6 +252,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<UniqueFd> pidfds_;  // came with the frame being read
   std::uint32_t request_id_ = 0;
   std::deque<std::vector<std::uint8_t>> out_;
+  std::size_t out_bytes_ = 0;  // queued in out_, not yet written
   bool paused_ = false;
   bool closed_ = false;
 };
@@ -295,6 +319,7 @@ int Broker::Impl::start() {
   }
   writer.emplace(std::move(*w));
   semantics.emplace(*writer, config.ns, semantic_hooks());
+  mailboxes.emplace(semantic_hooks().watch_of);
   raise_fd_limit();
   if (!reconcile_owners()) return 1;
 
@@ -532,8 +557,19 @@ proto::OpResult Broker::Impl::register_queued(const Peer& peer, const proto::Reg
                          proto::pack_queue_reply(static_cast<std::uint32_t>(r->reply), r->owner_pid), {}, {}};
 }
 
+proto::OpResult Broker::Impl::send_message(const Peer& peer, const proto::SendMessage& op) {
+  try {
+    auto owners = semantics->owners_of(op.registry, op.key);
+    if (!owners) return std::move(owners.error());
+    return mailboxes->send(peer, op, *owners);
+  } catch (const std::exception& e) {
+    return proto::OpResult{proto::Status::internal_error, 0, std::string("internal error: ") + e.what(), {}};
+  }
+}
+
 std::vector<proto::OpResult> Broker::Impl::execute(const Peer& peer, const std::vector<proto::Op>& ops,
-                                                   std::span<const UniqueFd> pidfds) {
+                                                   std::span<const UniqueFd> pidfds,
+                                                   const std::shared_ptr<Session>& session) {
   FrameContext frame{pidfds};
   std::vector<proto::OpResult> out;
   out.reserve(ops.size());
@@ -559,6 +595,10 @@ std::vector<proto::OpResult> Broker::Impl::execute(const Peer& peer, const std::
             return proto::OpResult{proto::Status::ok, *n, {}};
           } else if constexpr (std::is_same_v<T, proto::RegisterQueued>) {
             return register_queued(peer, o);
+          } else if constexpr (std::is_same_v<T, proto::OpenMailbox>) {
+            return mailboxes->open(session);
+          } else if constexpr (std::is_same_v<T, proto::SendMessage>) {
+            return send_message(peer, o);
           } else {
             return semantics->run(peer, o, frame);
           }

@@ -217,6 +217,20 @@ OpResult SemanticOps::run(const Peer& peer, const proto::UnregisterMatch& op, Fr
   });
 }
 
+std::expected<std::vector<std::uint32_t>, OpResult> SemanticOps::owners_of(const std::string& registry,
+                                                                          const std::string& key) {
+  auto rdr = reader();
+  if (!rdr) return std::unexpected(rdr.error());
+  auto view = (*rdr)->registry(registry);
+  if (!view) return std::unexpected(hooks_.error_result(view.error()));
+  auto entries = (*rdr)->lookup_copy(*view, key);
+  if (!entries) return std::unexpected(hooks_.error_result(entries.error()));
+  std::vector<std::uint32_t> pids;
+  for (const shm::Entry& e : *entries)
+    if (std::find(pids.begin(), pids.end(), e.pid) == pids.end()) pids.push_back(e.pid);
+  return pids;
+}
+
 OpResult SemanticOps::run(const Peer&, const proto::LookupConsistent& op, FrameContext& frame) {
   return guarded([&]() -> OpResult {
     auto rdr = reader();

@@ -88,6 +88,11 @@ class SemanticOps {
   proto::OpResult run(const Peer& peer, const proto::LookupConsistent& op, FrameContext& frame);
   proto::OpResult run(const Peer& peer, const proto::RegisterOnBehalf& op, FrameContext& frame);
 
+  // The distinct owner pids of the entries under key, in entry order (for
+  // send_message); registry_not_found and the like as error replies.
+  std::expected<std::vector<std::uint32_t>, proto::OpResult> owners_of(const std::string& registry,
+                                                                       const std::string& key);
+
  private:
   struct Actor {
     pid_t pid = 0;

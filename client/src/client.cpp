@@ -63,6 +63,10 @@ std::string_view to_string(Errc e) noexcept {
     case Errc::not_found: return "not_found";
     case Errc::version_conflict: return "version_conflict";
     case Errc::reply_too_large: return "reply_too_large";
+    case Errc::no_mailbox: return "no_mailbox";
+    case Errc::mailbox_full: return "mailbox_full";
+    case Errc::message_too_large: return "message_too_large";
+    case Errc::mailbox_exists: return "mailbox_exists";
   }
   return "unknown";
 }
@@ -108,6 +112,10 @@ Error error_from(const proto::OpResult& r) {
     case proto::Status::internal_error: code = Errc::io_error; break;
     case proto::Status::version_conflict: code = Errc::version_conflict; break;
     case proto::Status::reply_too_large: code = Errc::reply_too_large; break;
+    case proto::Status::no_mailbox: code = Errc::no_mailbox; break;
+    case proto::Status::mailbox_full: code = Errc::mailbox_full; break;
+    case proto::Status::message_too_large: code = Errc::message_too_large; break;
+    case proto::Status::mailbox_exists: code = Errc::mailbox_exists; break;
   }
   Error e{code, r.message.empty() ? std::string(proto::to_string(r.status)) : r.message};
   if (r.status == proto::Status::already_registered) e.pid = static_cast<std::uint32_t>(r.value);

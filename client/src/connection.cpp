@@ -56,15 +56,33 @@ void Connection::close() noexcept {
   fd_ = -1;
 }
 
-// A connection whose broker went away reads as EOF (or errors) without blocking.
-bool Connection::peer_closed() const noexcept {
-  pollfd p{fd_, POLLIN | POLLRDHUP, 0};
-  if (::poll(&p, 1, 0) <= 0) return false;
-  return (p.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLIN)) != 0;
+bool Connection::read_frame(proto::FrameHeader& header, std::vector<std::uint8_t>& payload) {
+  std::uint8_t bytes[proto::kHeaderSize];
+  if (!read_all(fd_, bytes, sizeof bytes)) return false;
+  auto h = proto::parse_header(bytes);
+  if (!h) return false;
+  header = *h;
+  payload.resize(h->payload_len);
+  return read_all(fd_, payload.data(), payload.size());
+}
+
+// Readable with no request outstanding: either messages (a mailbox) or the
+// broker's EOF. Messages are kept; EOF, an error or anything else means the
+// connection is gone.
+bool Connection::drain_unsolicited() {
+  for (;;) {
+    pollfd p{fd_, POLLIN | POLLRDHUP, 0};
+    if (::poll(&p, 1, 0) <= 0) return true;
+    if ((p.revents & POLLIN) == 0) return (p.revents & (POLLHUP | POLLRDHUP | POLLERR)) == 0;
+    proto::FrameHeader h;
+    std::vector<std::uint8_t> payload;
+    if (!read_frame(h, payload) || h.kind != proto::FrameKind::message) return false;
+    kept_.push_back(std::move(payload));
+  }
 }
 
 std::expected<void, std::string> Connection::ensure_connected() {
-  if (fd_ >= 0 && !peer_closed()) return {};
+  if (fd_ >= 0 && drain_unsolicited()) return {};
   close();
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -103,20 +121,19 @@ std::expected<std::vector<proto::OpResult>, ConnectionError> Connection::call(co
       close();
       continue;
     }
-    std::uint8_t header[proto::kHeaderSize];
-    if (!read_all(fd_, header, sizeof header)) {
-      close();
-      return std::unexpected(ConnectionError{true, "the broker closed the connection before replying"});
+    proto::FrameHeader h;
+    std::vector<std::uint8_t> payload;
+    for (;;) {
+      if (!read_frame(h, payload)) {
+        close();
+        return std::unexpected(ConnectionError{true, "the broker closed the connection before replying"});
+      }
+      if (h.kind != proto::FrameKind::message) break;
+      kept_.push_back(std::move(payload));  // a mailbox's message, ahead of the reply
     }
-    auto h = proto::parse_header(header);
-    if (!h || h->kind != proto::FrameKind::reply || h->request_id != id) {
+    if (h.kind != proto::FrameKind::reply || h.request_id != id) {
       close();
       return std::unexpected(ConnectionError{true, "malformed reply from the broker"});
-    }
-    std::vector<std::uint8_t> payload(h->payload_len);
-    if (!read_all(fd_, payload.data(), payload.size())) {
-      close();
-      return std::unexpected(ConnectionError{true, "the broker closed the connection mid-reply"});
     }
     auto results = proto::decode_reply(payload);
     if (!results || results->size() != ops.size()) {
@@ -126,6 +143,33 @@ std::expected<std::vector<proto::OpResult>, ConnectionError> Connection::call(co
     return std::move(*results);
   }
   return std::unexpected(ConnectionError{false, "cannot send to the broker at " + path_});
+}
+
+std::expected<std::optional<std::vector<std::uint8_t>>, ConnectionError> Connection::next_message(
+    std::chrono::nanoseconds timeout) {
+  if (!kept_.empty()) {
+    std::vector<std::uint8_t> m = std::move(kept_.front());
+    kept_.pop_front();
+    return m;
+  }
+  if (fd_ < 0) return std::unexpected(ConnectionError{false, "not connected to the broker"});
+  if (timeout < std::chrono::nanoseconds::zero()) timeout = std::chrono::nanoseconds::zero();
+  const auto secs = std::chrono::duration_cast<std::chrono::seconds>(timeout);
+  const timespec ts{static_cast<time_t>(secs.count()), static_cast<long>((timeout - secs).count())};
+  pollfd p{fd_, POLLIN | POLLRDHUP, 0};
+  int n = 0;
+  do {
+    n = ::ppoll(&p, 1, &ts, nullptr);
+  } while (n < 0 && errno == EINTR);  // the timeout restarts; a signal storm only delays
+  if (n < 0) return std::unexpected(ConnectionError{false, std::string("poll: ") + std::strerror(errno)});
+  if (n == 0) return std::optional<std::vector<std::uint8_t>>();
+  proto::FrameHeader h;
+  std::vector<std::uint8_t> payload;
+  if (!read_frame(h, payload) || h.kind != proto::FrameKind::message) {
+    close();
+    return std::unexpected(ConnectionError{false, "the broker closed the mailbox connection"});
+  }
+  return payload;
 }
 
 }  // namespace shmreg::client_detail

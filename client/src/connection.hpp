@@ -8,11 +8,20 @@
 // reply is lost after sending, the caller gets broker_unavailable, because the
 // write may or may not have applied.
 //
+// Messages. A connection that opened a mailbox also receives message frames
+// from the broker, unsolicited, between replies. call() keeps those it reads
+// while waiting for its reply, in order, and next_message() hands them out
+// before reading more from the socket. A connection without a mailbox never
+// gets one; any other unexpected frame closes the connection.
+//
 // Thread-safety: not thread-safe; the client serializes calls with a mutex.
 #pragma once
 
 #include <cstdint>
+#include <chrono>
+#include <deque>
 #include <expected>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -40,16 +49,31 @@ class Connection {
   std::expected<std::vector<proto::OpResult>, ConnectionError> call(const std::vector<proto::Op>& ops,
                                                                     std::span<const int> pidfds = {});
 
+  // The next message frame's payload: one kept by call(), else one read
+  // from the socket within timeout; nullopt when none came. Fails when the
+  // connection is closed (and then it is closed on this side too).
+  std::expected<std::optional<std::vector<std::uint8_t>>, ConnectionError> next_message(
+      std::chrono::nanoseconds timeout);
+  // Messages kept by call() and not yet handed out.
+  std::size_t kept_messages() const noexcept { return kept_.size(); }
+  bool connected() const noexcept { return fd_ >= 0; }
+  int fd() const noexcept { return fd_; }
+
   const std::string& path() const noexcept { return path_; }
 
  private:
   std::expected<void, std::string> ensure_connected();
   void close() noexcept;
-  bool peer_closed() const noexcept;
+  // False when the broker closed the connection; keeps any message frames
+  // that arrived first.
+  bool drain_unsolicited();
+  // Reads one whole frame; false on EOF, error or a malformed header.
+  bool read_frame(proto::FrameHeader& header, std::vector<std::uint8_t>& payload);
 
   std::string path_;
   int fd_ = -1;
   std::uint32_t next_id_ = 1;
+  std::deque<std::vector<std::uint8_t>> kept_;  // message payloads, oldest first
 };
 
 }  // namespace shmreg::client_detail

@@ -102,7 +102,11 @@ bool known_status(std::uint16_t s) noexcept {
     case Status::permission_denied:
     case Status::internal_error:
     case Status::version_conflict:
-    case Status::reply_too_large: return true;
+    case Status::reply_too_large:
+    case Status::no_mailbox:
+    case Status::mailbox_full:
+    case Status::message_too_large:
+    case Status::mailbox_exists: return true;
   }
   return false;
 }
@@ -163,7 +167,16 @@ void encode_op(Writer& w, const RegisterQueued& o) {
   w.u8(o.flags);
 }
 
-// The fields after the op code of ops 6..12.
+void encode_op(Writer& w, const OpenMailbox&) { w.u8(static_cast<std::uint8_t>(OpCode::open_mailbox)); }
+
+void encode_op(Writer& w, const SendMessage& o) {
+  w.u8(static_cast<std::uint8_t>(OpCode::send_message));
+  w.str(o.registry);
+  w.str(o.key);
+  w.str(o.body);
+}
+
+// The fields after the op code of ops 6..14.
 std::expected<Op, ParseError> decode_op(OpCode code, Reader& r) {
   constexpr auto truncated = ParseError::truncated;
   switch (code) {
@@ -215,6 +228,12 @@ std::expected<Op, ParseError> decode_op(OpCode code, Reader& r) {
       if ((q.flags & ~0x7u) != 0) return std::unexpected(ParseError::bad_field);
       return q;
     }
+    case OpCode::open_mailbox: return OpenMailbox{};
+    case OpCode::send_message: {
+      SendMessage m;
+      if (!r.str(m.registry) || !r.str(m.key) || !r.str(m.body)) return std::unexpected(truncated);
+      return m;
+    }
     default: return std::unexpected(ParseError::bad_op);
   }
 }
@@ -239,6 +258,10 @@ std::string_view to_string(Status s) noexcept {
     case Status::internal_error: return "internal error";
     case Status::version_conflict: return "version conflict";
     case Status::reply_too_large: return "reply too large";
+    case Status::no_mailbox: return "no mailbox";
+    case Status::mailbox_full: return "mailbox full";
+    case Status::message_too_large: return "message too large";
+    case Status::mailbox_exists: return "mailbox exists";
   }
   return "unknown status";
 }
@@ -272,7 +295,7 @@ std::expected<FrameHeader, ParseError> parse_header(std::span<const std::uint8_t
   r.u32(reserved);
   if (magic != kMagic) return std::unexpected(ParseError::bad_magic);
   if (version != kVersion) return std::unexpected(ParseError::bad_version);
-  if (kind != static_cast<std::uint8_t>(FrameKind::request) && kind != static_cast<std::uint8_t>(FrameKind::reply))
+  if (kind < static_cast<std::uint8_t>(FrameKind::request) || kind > static_cast<std::uint8_t>(FrameKind::message))
     return std::unexpected(ParseError::bad_kind);
   if (len > kMaxPayload) return std::unexpected(ParseError::too_large);
   return FrameHeader{static_cast<FrameKind>(kind), id, len};
@@ -380,7 +403,9 @@ std::expected<std::vector<Op>, ParseError> decode_request(std::span<const std::u
       case OpCode::unregister_match:
       case OpCode::lookup_consistent:
       case OpCode::register_on_behalf:
-      case OpCode::register_queued: {
+      case OpCode::register_queued:
+      case OpCode::open_mailbox:
+      case OpCode::send_message: {
         auto op = decode_op(static_cast<OpCode>(code), r);
         if (!op) return std::unexpected(op.error());
         ops.push_back(std::move(*op));
@@ -444,6 +469,50 @@ std::expected<std::vector<WireEntry>, ParseError> decode_entries(std::string_vie
       return std::unexpected(ParseError::truncated);
   if (!r.done()) return std::unexpected(ParseError::trailing_bytes);
   return out;
+}
+
+std::string encode_send_report(const SendReport& report) {
+  Writer w;
+  w.u32(report.no_mailbox);
+  w.u32(report.mailbox_full);
+  w.u32(static_cast<std::uint32_t>(report.delivered_to.size()));
+  for (std::uint32_t pid : report.delivered_to) w.u32(pid);
+  const auto& bytes = w.bytes();
+  return std::string(bytes.begin(), bytes.end());
+}
+
+std::expected<SendReport, ParseError> decode_send_report(std::string_view data) {
+  if (data.size() > kMaxPayload) return std::unexpected(ParseError::too_large);
+  Reader r(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(data.data()), data.size()));
+  SendReport out;
+  std::uint32_t count = 0;
+  if (!r.u32(out.no_mailbox) || !r.u32(out.mailbox_full) || !r.u32(count)) return std::unexpected(ParseError::truncated);
+  if (std::size_t{count} * 4 != r.remaining()) return std::unexpected(ParseError::truncated);
+  out.delivered_to.resize(count);
+  for (std::uint32_t& pid : out.delivered_to) r.u32(pid);
+  return out;
+}
+
+std::vector<std::uint8_t> encode_message(const Message& m) {
+  Writer w;
+  w.u32(m.sender_pid);
+  w.u32(m.sender_uid);
+  w.u32(m.dropped);
+  w.str(m.registry);
+  w.str(m.key);
+  w.str(m.body);
+  return frame(FrameKind::message, 0, std::move(w.bytes()));
+}
+
+std::expected<Message, ParseError> decode_message(std::span<const std::uint8_t> payload) {
+  if (payload.size() > kMaxPayload) return std::unexpected(ParseError::too_large);
+  Reader r(payload);
+  Message m;
+  if (!r.u32(m.sender_pid) || !r.u32(m.sender_uid) || !r.u32(m.dropped) || !r.str(m.registry) || !r.str(m.key) ||
+      !r.str(m.body))
+    return std::unexpected(ParseError::truncated);
+  if (!r.done()) return std::unexpected(ParseError::trailing_bytes);
+  return m;
 }
 
 }  // namespace shmreg::proto

@@ -114,10 +114,10 @@ bool RawConnection::wait_for_close(std::chrono::milliseconds timeout) {
 
 void RawConnection::shutdown_write() { ::shutdown(fd_.get(), SHUT_WR); }
 
-std::optional<std::uint32_t> RawConnection::ping(std::chrono::milliseconds timeout) {
+std::optional<std::vector<proto::OpResult>> RawConnection::call(const std::vector<proto::Op>& ops,
+                                                                 std::chrono::milliseconds timeout) {
   const std::uint32_t id = next_id_++;
-  const proto::Op op = proto::Ping{};
-  if (!send(proto::encode_request(id, std::span<const proto::Op>(&op, 1)))) return std::nullopt;
+  if (!send(proto::encode_request(id, ops))) return std::nullopt;
   auto header = receive(proto::kHeaderSize, timeout);
   if (!header) return std::nullopt;
   auto h = proto::parse_header(*header);
@@ -125,7 +125,13 @@ std::optional<std::uint32_t> RawConnection::ping(std::chrono::milliseconds timeo
   auto payload = receive(h->payload_len, timeout);
   if (!payload) return std::nullopt;
   auto results = proto::decode_reply(*payload);
-  if (!results || results->size() != 1 || results->front().status != proto::Status::ok) return std::nullopt;
+  if (!results || results->size() != ops.size()) return std::nullopt;
+  return std::move(*results);
+}
+
+std::optional<std::uint32_t> RawConnection::ping(std::chrono::milliseconds timeout) {
+  auto results = call({proto::Ping{}}, timeout);
+  if (!results || results->front().status != proto::Status::ok) return std::nullopt;
   return static_cast<std::uint32_t>(results->front().value);
 }
 

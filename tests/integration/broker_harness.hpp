@@ -10,8 +10,8 @@
 //   and start again on the same namespace.
 // - RawConnection: bytes on the broker's socket, for hostile-peer tests.
 //
-// The harness links the wire protocol only (for its ping); the client library
-// and the shm module are linked by the suites that use them.
+// The harness links the wire protocol (public: RawConnection speaks it); the
+// client library and the shm module are linked by the suites that use them.
 //
 // Thread-safety: for the test's main thread.
 #pragma once
@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "child_process.hpp"
+#include "shmreg/proto/wire.hpp"
 
 namespace shmreg::integration {
 
@@ -53,6 +54,9 @@ class RawConnection {
   bool wait_for_close(std::chrono::milliseconds timeout = kTimeout);
   // Half-closes: the peer reads EOF, and may still answer.
   void shutdown_write();
+  // One request frame of ops and its decoded reply, or nullopt.
+  std::optional<std::vector<proto::OpResult>> call(const std::vector<proto::Op>& ops,
+                                                   std::chrono::milliseconds timeout = kTimeout);
   // One ping frame and its reply: the broker's pid, or nullopt.
   std::optional<std::uint32_t> ping(std::chrono::milliseconds timeout = kTimeout);
   int fd() const { return fd_.get(); }

@@ -92,51 +92,46 @@ std::string check(std::span<const std::uint8_t> input) {
     return "short header not reported as truncated";
   }
 
-  std::size_t largest = 0, total = 0;
-  std::expected<std::vector<Op>, ParseError> ops;
-  {
-    AllocationProbe probe;
-    ops = decode_request(input);
-    largest = probe_largest;
-    total = probe_total;
-  }
-  if (largest > std::max(kFixedAllocationBound, input.size() + 1) || total > kFixedAllocationBound + 2 * input.size())
-    return "decode_request allocated " + std::to_string(total) + " bytes (largest " + std::to_string(largest) +
-           ") for " + std::to_string(input.size()) + " bytes of input";
-  if (ops) {
-    if (ops->empty() || ops->size() > kMaxBatch) return "decode_request accepted a bad count";
-    const Bytes again = payload(encode_request(0, *ops));
-    if (!std::equal(again.begin(), again.end(), input.begin(), input.end()))
-      return "decoded request does not encode back to the same bytes";
-  }
-
-  std::expected<std::vector<OpResult>, ParseError> results;
-  {
-    AllocationProbe probe;
-    results = decode_reply(input);
-    largest = probe_largest;
-    total = probe_total;
-  }
-  if (largest > std::max(kFixedAllocationBound, input.size() + 1) || total > kFixedAllocationBound + 2 * input.size())
-    return "decode_reply allocated " + std::to_string(total) + " bytes (largest " + std::to_string(largest) + ")";
-  if (results) {
-    const Bytes again = payload(encode_reply(0, *results));
-    if (!std::equal(again.begin(), again.end(), input.begin(), input.end()))
-      return "decoded reply does not encode back to the same bytes";
-  }
-
   const std::string_view as_text(reinterpret_cast<const char*>(input.data()), input.size());
-  std::expected<std::vector<WireEntry>, ParseError> entries;
-  {
-    AllocationProbe probe;
-    entries = decode_entries(as_text);
-    largest = probe_largest;
-    total = probe_total;
-  }
-  if (largest > std::max(kFixedAllocationBound, 2 * input.size()) || total > kFixedAllocationBound + 2 * input.size())
-    return "decode_entries allocated " + std::to_string(total) + " bytes (largest " + std::to_string(largest) + ")";
+  std::string failure;
+  // Runs one decoder under the allocation probe; records a failure when it
+  // allocated more than `bound` at once or more than the input allows in all.
+  auto probed = [&](const char* what, std::size_t bound, auto decode) {
+    std::size_t largest = 0, total = 0;
+    auto out = [&] {
+      AllocationProbe probe;
+      auto r = decode();
+      largest = probe_largest;
+      total = probe_total;
+      return r;
+    }();
+    if (failure.empty() && (largest > bound || total > kFixedAllocationBound + 2 * input.size()))
+      failure = std::string(what) + " allocated " + std::to_string(total) + " bytes (largest " +
+                std::to_string(largest) + ") for " + std::to_string(input.size()) + " bytes of input";
+    return out;
+  };
+  auto same_bytes = [&](const Bytes& again) { return std::equal(again.begin(), again.end(), input.begin(), input.end()); };
+  const std::size_t bound = std::max(kFixedAllocationBound, input.size() + 1);
+
+  auto ops = probed("decode_request", bound, [&] { return decode_request(input); });
+  if (ops && (ops->empty() || ops->size() > kMaxBatch)) return "decode_request accepted a bad count";
+  if (ops && !same_bytes(payload(encode_request(0, *ops)))) return "decoded request does not encode back to the same bytes";
+
+  auto results = probed("decode_reply", bound, [&] { return decode_reply(input); });
+  if (results && !same_bytes(payload(encode_reply(0, *results))))
+    return "decoded reply does not encode back to the same bytes";
+
+  auto entries = probed("decode_entries", std::max(kFixedAllocationBound, 2 * input.size()),
+                        [&] { return decode_entries(as_text); });
   if (entries && encode_entries(*entries) != as_text) return "decoded entries do not encode back to the same bytes";
-  return {};
+
+  auto message = probed("decode_message", bound, [&] { return decode_message(input); });
+  if (message && !same_bytes(payload(encode_message(*message))))
+    return "decoded message does not encode back to the same bytes";
+
+  auto report = probed("decode_send_report", bound, [&] { return decode_send_report(as_text); });
+  if (report && encode_send_report(*report) != as_text) return "decoded send report does not encode back";
+  return failure;
 }
 
 // The distinct failures of a run, each with its first example, so that one
@@ -174,6 +169,7 @@ std::vector<Bytes> corpus() {
       {LookupConsistent{.registry = "s", .key = "k"}},
       {RegisterOnBehalf{.registry = "s", .key = "k", .value = "v", .target = 3}},
       {RegisterQueued{.registry = "s", .key = "k", .value = "v", .flags = 5}},
+      {OpenMailbox{}, SendMessage{.registry = "s", .key = "k", .body = "hello"}},
       {Ping{}, RegisterKey{.registry = "a", .key = "b", .value = "c"}, Unregister{.registry = "a", .key = "b"},
        CreateRegistry{.name = "x", .kind = 2, .partitions = 2, .max_key = 2, .max_value = 2, .capacity = 2},
        UnregisterAll{}},
@@ -194,6 +190,11 @@ std::vector<Bytes> corpus() {
   }
   // Whole frames too: the header is just more hostile bytes to the decoders.
   c.push_back(encode_request(9, std::vector<Op>{RegisterKey{.registry = "r", .key = "k", .value = "v"}}));
+  c.push_back(payload(encode_message(Message{.sender_pid = 5, .dropped = 1, .registry = "r", .key = "k", .body = "b"})));
+  {
+    const std::string r = encode_send_report(SendReport{.delivered_to = {1, 2}, .no_mailbox = 1});
+    c.emplace_back(r.begin(), r.end());
+  }
   return c;
 }
 

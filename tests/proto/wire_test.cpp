@@ -34,8 +34,10 @@ auto fields(const UnregisterMatch& o) { return std::tie(o.registry, o.key, o.pat
 auto fields(const LookupConsistent& o) { return std::tie(o.registry, o.key); }
 auto fields(const RegisterOnBehalf& o) { return std::tie(o.registry, o.key, o.value, o.target); }
 auto fields(const RegisterQueued& o) { return std::tie(o.registry, o.key, o.value, o.flags); }
+auto fields(const OpenMailbox&) { return std::tuple<>(); }
+auto fields(const SendMessage& o) { return std::tie(o.registry, o.key, o.body); }
 
-static_assert(std::variant_size_v<Op> == 12,
+static_assert(std::variant_size_v<Op> == 14,
               "a new op: give it a fields() overload and a place in every_op() and in the corpus of "
               "wire_property_test.cpp");
 
@@ -108,6 +110,9 @@ std::vector<Op> every_op() {
       RegisterOnBehalf{.registry = "services", .key = "child", .value = "v", .target = kMaxFramePidfds},
       RegisterQueued{.registry = "names", .key = "org.example.Svc", .value = "v"},
       RegisterQueued{.registry = "names", .key = "org.example.Svc", .value = "", .flags = 7},
+      OpenMailbox{},
+      SendMessage{.registry = "names", .key = "org.example.Svc", .body = binary_string()},
+      SendMessage{},
   };
 }
 
@@ -269,7 +274,7 @@ TEST(WireHeaderErrors, OtherProtocolVersionsAreRejected) {
 }
 
 TEST(WireHeaderErrors, UnknownFrameKindsAreRejected) {
-  for (int k : {0, 3, 255}) {
+  for (int k : {0, 4, 255}) {
     Bytes frame = request({Ping{}});
     frame[3] = static_cast<std::uint8_t>(k);
     EXPECT_EQ(parse_header(frame).error(), ParseError::bad_kind) << "kind " << k;
@@ -486,6 +491,58 @@ TEST(WireEntriesErrors, PrefixesTrailingBytesAndOverlongCountsAreRejected) {
   overlong[2] = '\xff';
   overlong[3] = '\x7f';
   EXPECT_EQ(decode_entries(overlong).error(), ParseError::truncated);
+}
+
+// -- messages and send reports -----------------------------------------------------------------
+
+TEST(WireMessages, AMessageFrameRoundTripsFieldByField) {
+  const Message m{.sender_pid = 4242,
+                  .sender_uid = 1000,
+                  .dropped = 7,
+                  .registry = "names",
+                  .key = std::string("k\0ey", 4),
+                  .body = binary_string()};
+  const Bytes frame = encode_message(m);
+  auto h = parse_header(frame);
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->kind, FrameKind::message);
+  EXPECT_EQ(h->request_id, 0u);
+  EXPECT_EQ(h->payload_len, frame.size() - kHeaderSize);
+  auto back = decode_message(payload_of(frame));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(*back, m);
+  // Fixed fields first, little-endian, as wire.hpp documents.
+  EXPECT_EQ(u32_at(frame, kHeaderSize), 4242u);
+  EXPECT_EQ(u32_at(frame, kHeaderSize + 4), 1000u);
+  EXPECT_EQ(u32_at(frame, kHeaderSize + 8), 7u);
+}
+
+TEST(WireMessages, PrefixesAndTrailingBytesAreRejected) {
+  const Bytes frame = encode_message(Message{.sender_pid = 1, .registry = "r", .key = "k", .body = "hello"});
+  const auto payload = payload_of(frame);
+  for (std::size_t n = 0; n < payload.size(); ++n)
+    EXPECT_EQ(decode_message(payload.first(n)).error(), ParseError::truncated) << "prefix of " << n;
+  Bytes longer(payload.begin(), payload.end());
+  longer.push_back(0);
+  EXPECT_EQ(decode_message(longer).error(), ParseError::trailing_bytes);
+}
+
+TEST(WireMessages, SendReportsRoundTripAndRejectBadCounts) {
+  const SendReport r{.delivered_to = {10, 20, 0xffffffffu}, .no_mailbox = 2, .mailbox_full = 1};
+  const std::string data = encode_send_report(r);
+  ASSERT_EQ(data.size(), 12u + 3 * 4);
+  auto back = decode_send_report(data);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(*back, r);
+  auto empty = decode_send_report(encode_send_report({}));
+  ASSERT_TRUE(empty);
+  EXPECT_TRUE(empty->delivered_to.empty());
+  for (std::size_t n = 0; n < data.size(); ++n)
+    EXPECT_EQ(decode_send_report(data.substr(0, n)).error(), ParseError::truncated) << "prefix of " << n;
+  EXPECT_EQ(decode_send_report(data + "x").error(), ParseError::truncated);
+  std::string overlong = data;
+  overlong[8] = '\xff';
+  EXPECT_EQ(decode_send_report(overlong).error(), ParseError::truncated);
 }
 
 // -- names ---------------------------------------------------------------------------------------

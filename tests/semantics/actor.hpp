@@ -21,6 +21,13 @@
 //   put_meta REG KEY VALUE                    -> ok
 //   delete_meta REG KEY                       -> ok 1|0
 //   setresuid R E S                           -> ok  (before the actor's first write, which connects)
+//   open_mailbox                              -> ok  (another Mailbox each time; the old one stays open)
+//   close_mailbox                             -> ok  (closes every mailbox the actor opened)
+//   receive MS                                -> ok SENDER_PID SENDER_UID DROPPED REG KEY BODY_HEX | ok none
+//   receive_seq COUNT MS                      -> ok DROPPED_TOTAL  (COUNT messages "0".."COUNT-1", in order)
+//   reopened                                  -> ok N  (Mailbox::reopened of the newest mailbox)
+//   send REG KEY BODY                         -> ok PID,PID... NO_MAILBOX MAILBOX_FULL
+//   send_seq REG KEY COUNT                    -> ok DELIVERED FULL  (bodies "0".."COUNT-1")
 // The actor answers "ready" once its Client is open and exits 0 when the test
 // closes the channel.
 //
@@ -40,6 +47,7 @@
 #include <vector>
 
 #include "broker_harness.hpp"
+#include "shmreg/mailbox.hpp"
 #include "shmreg/shmreg.hpp"
 
 namespace shmreg::semantics_test {
@@ -65,6 +73,16 @@ inline std::string join_fields(const std::vector<std::string>& fields) {
 
 inline std::string error_line(const shmreg::Error& e) {
   return join_fields({"error", std::string(shmreg::to_string(e.code)), std::to_string(e.pid), e.message});
+}
+
+inline std::string to_hex(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out += kDigits[c >> 4];
+    out += kDigits[c & 15];
+  }
+  return out;
 }
 
 template <class T>
@@ -105,11 +123,74 @@ class Actor {
     if (!client) return child_report(ch, error_line(client.error()));
     ch.send("ready");
     int held_pidfd = -1;
+    std::vector<shmreg::Mailbox> mailboxes;
     while (auto line = ch.receive()) {
       const std::vector<std::string> f = split_fields(*line);
-      ch.send(run(*client, f, held_pidfd));
+      auto answer = run_mailbox(*client, f, mailboxes);
+      ch.send(answer ? *answer : run(*client, f, held_pidfd));
     }
     return 0;
+  }
+
+  static std::string send_line(const shmreg::Result<shmreg::SendReport>& r) {
+    if (!r) return error_line(r.error());
+    std::string pids;
+    for (auto pid : r->delivered_to) pids += (pids.empty() ? "" : ",") + std::to_string(pid);
+    return join_fields({"ok", pids, std::to_string(r->no_mailbox), std::to_string(r->mailbox_full)});
+  }
+
+  // The send-by-name commands; nullopt for any other command.
+  static std::optional<std::string> run_mailbox(const shmreg::Client& c, const std::vector<std::string>& f,
+                                                std::vector<shmreg::Mailbox>& mailboxes) {
+    const std::string& cmd = f[0];
+    const std::size_t n = f.size();
+    if (cmd == "open_mailbox" && n == 1) {
+      auto m = shmreg::Mailbox::open(c);
+      if (!m) return error_line(m.error());
+      mailboxes.push_back(std::move(*m));
+      return "ok";
+    }
+    if (cmd == "close_mailbox" && n == 1) {
+      mailboxes.clear();
+      return "ok";
+    }
+    if (cmd == "reopened" && n == 1 && !mailboxes.empty())
+      return "ok\t" + std::to_string(mailboxes.back().reopened());
+    if (cmd == "receive" && n == 2 && !mailboxes.empty()) {
+      auto m = mailboxes.back().receive(std::chrono::milliseconds(std::stol(f[1])));
+      if (!m) return error_line(m.error());
+      if (!*m) return "ok\tnone";
+      const shmreg::Message& x = **m;
+      return join_fields({"ok", std::to_string(x.sender_pid), std::to_string(x.sender_uid), std::to_string(x.dropped),
+                          x.registry, x.key, to_hex(x.body)});
+    }
+    if (cmd == "receive_seq" && n == 3 && !mailboxes.empty()) {
+      std::uint64_t dropped = 0;
+      for (long i = 0; i < std::stol(f[1]); ++i) {
+        auto m = mailboxes.back().receive(std::chrono::milliseconds(std::stol(f[2])));
+        if (!m) return error_line(m.error());
+        if (!*m) return "error\ttimeout\t0\tmessage " + std::to_string(i) + " did not come";
+        if ((*m)->body != std::to_string(i))
+          return "error\torder\t0\tmessage " + std::to_string(i) + " was '" + (*m)->body + "'";
+        dropped += (*m)->dropped;
+      }
+      return "ok\t" + std::to_string(dropped);
+    }
+    if (cmd == "send" && n == 4) return send_line(c.send(f[1], f[2], f[3]));
+    if (cmd == "send_seq" && n == 4) {
+      std::uint64_t delivered = 0, full = 0;
+      for (long i = 0; i < std::stol(f[3]); ++i) {
+        auto r = c.send(f[1], f[2], std::to_string(i));
+        if (r)
+          ++delivered;
+        else if (r.error().code == shmreg::Errc::mailbox_full)
+          ++full;
+        else
+          return error_line(r.error());
+      }
+      return join_fields({"ok", std::to_string(delivered), std::to_string(full)});
+    }
+    return std::nullopt;
   }
 
   static std::string run(const shmreg::Client& c, const std::vector<std::string>& f, int& held_pidfd) {

@@ -69,15 +69,7 @@ TEST_F(UnregisterMatch, TheBrokerItselfRejectsAnInvalidPattern) {
   create("svc", true);
   auto conn = RawConnection::connect(socket_path());
   ASSERT_TRUE(conn);
-  const std::vector<proto::Op> ops{proto::UnregisterMatch{"svc", "k", "{not json", "", 0}};
-  ASSERT_TRUE(conn->send(proto::encode_request(7, ops)));
-  auto header = conn->receive(proto::kHeaderSize);
-  ASSERT_TRUE(header);
-  auto h = proto::parse_header(*header);
-  ASSERT_TRUE(h);
-  auto payload = conn->receive(h->payload_len);
-  ASSERT_TRUE(payload);
-  auto results = proto::decode_reply(*payload);
+  auto results = conn->call({proto::UnregisterMatch{"svc", "k", "{not json", "", 0}});
   ASSERT_TRUE(results);
   ASSERT_EQ(results->size(), 1u);
   EXPECT_EQ(results->front().status, proto::Status::invalid_argument);

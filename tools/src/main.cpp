@@ -6,7 +6,7 @@
 //   2 usage or any other error; 3 already registered; 4 version conflict
 //   (update --expect-version).
 // Every command but ping, create, register, update, unregister-match,
-// put-meta, delete-meta and lookup --consistent reads the segment alone, so
+// put-meta, delete-meta, send, receive and lookup --consistent reads the segment alone, so
 // it works while the broker is down.
 #include <signal.h>
 #include <unistd.h>
@@ -22,6 +22,7 @@
 
 #include "cli_output.hpp"
 #include "cmd_events.hpp"
+#include "cmd_mailbox.hpp"
 #include "cmd_query.hpp"
 #include "cmd_semantics.hpp"
 #include "dump.hpp"
@@ -253,6 +254,7 @@ int main(int argc, char** argv) {
   // update, unregister-match, meta, put-meta, delete-meta; create --meta, register --pid, lookup --consistent
   shmreg::tools::SemanticsCommands semantics(app, create, ropts, reg_cmd, lookup);
   shmreg::tools::EventCommands events(app, reg_cmd, reg, key, value);
+  shmreg::tools::MailboxCommands mailboxes(app);  // send, receive
 
   try {
     app.parse(cli_argc, argv);
@@ -273,6 +275,7 @@ int main(int argc, char** argv) {
 
   if (auto rc = semantics.run(g.ns, g.socket, g.json, exec_cmd)) return *rc;
   if (auto rc = events.run(g.ns, g.socket, g.json, exec_cmd)) return *rc;
+  if (auto rc = mailboxes.run(g.ns, g.socket, g.json)) return *rc;
   if (ping->parsed()) return cmd_ping(g);
   if (create->parsed()) return cmd_create(g, reg, keys_kind, ropts);
   if (reg_cmd->parsed()) return cmd_register(g, reg, key, value, exec_cmd);

@@ -61,6 +61,11 @@ enum class Errc : int {
   not_found,              // no such entry of the process the write acts for
   version_conflict,       // set_value: the entry is at another version; update_value: it kept changing
   reply_too_large,        // lookup_consistent: the entries would not fit in one reply
+  // Send by name (shmreg/mailbox.hpp).
+  no_mailbox,             // send: the key's owners have no open mailbox
+  mailbox_full,           // send: every owner's mailbox is full; the message was dropped
+  message_too_large,      // send: larger than kMaxMessageSize
+  mailbox_exists,         // Mailbox::open: this process already has one open
 };
 
 std::string_view to_string(Errc e) noexcept;
@@ -142,6 +147,16 @@ struct DispatchOptions {
 };
 
 class Registry;
+
+// The largest message Client::send takes (64 KiB).
+inline constexpr std::size_t kMaxMessageSize = 64 * 1024;
+
+// Where Client::send queued a message.
+struct SendReport {
+  std::vector<std::uint32_t> delivered_to;  // owner pids whose mailbox took it
+  std::uint32_t no_mailbox = 0;             // owners without an open mailbox
+  std::uint32_t mailbox_full = 0;           // owners whose mailbox was full: dropped for them
+};
 
 enum class EventType : std::uint32_t {
   registered = 1,
@@ -284,6 +299,14 @@ class Client {
   // trip, unlike Registry::lookup, which may for a moment still show the
   // entries of an owner that has just died.
   Result<std::vector<Entry>> lookup_consistent(std::string_view registry, std::string_view key) const noexcept;
+
+  // -- send by name (client/src/mailbox.cpp; receiving: shmreg/mailbox.hpp) --
+  // Has the broker queue message (bytes, at most kMaxMessageSize) on the
+  // mailbox of key's owner; on a duplicate registry, of each owner process.
+  // Best-effort: success means queued on the owner's connection, not read.
+  // Fails with not_found when nobody owns key, no_mailbox when no owner has
+  // a mailbox open, mailbox_full when every owner's mailbox was full.
+  Result<SendReport> send(std::string_view registry, std::string_view key, std::string_view message) const noexcept;
 
   struct Impl;
 

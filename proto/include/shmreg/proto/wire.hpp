@@ -6,8 +6,8 @@
 //   offset size field
 //   0      2    magic        0x5352 ("SR")
 //   2      1    version      kVersion
-//   3      1    kind         FrameKind: request or reply
-//   4      4    request_id   chosen by the client, echoed in the reply
+//   3      1    kind         FrameKind: request, reply or message
+//   4      4    request_id   chosen by the client, echoed in the reply (0 in a message)
 //   8      4    payload_len  <= kMaxPayload
 //   12     4    reserved     0
 //
@@ -18,6 +18,13 @@
 // the entries of lookup_consistent; empty for most ops). Strings are u32
 // length + bytes. Requests may be pipelined: the broker answers frames in the
 // order it received them.
+//
+// Messages (send by name): a connection that opened a mailbox (OpenMailbox)
+// also receives frames of kind message, unsolicited, between its replies. A
+// message payload is: u32 sender pid, u32 sender uid, u32 dropped (messages
+// for this mailbox the broker discarded since the previous one it delivered,
+// because the mailbox was full), then registry, key and body strings. Only
+// the broker sends messages; a client that sends one is disconnected.
 //
 // Acting for another process: a request frame may carry up to
 // kMaxFramePidfds pidfds as SCM_RIGHTS ancillary data, sent with the frame's
@@ -55,7 +62,10 @@ inline constexpr std::uint8_t kMaxFramePidfds = 16;
 // in kMaxPayload for a full batch of results with their messages.
 inline constexpr std::uint32_t kMaxReplyData = kMaxPayload - (1u << 19);
 
-enum class FrameKind : std::uint8_t { request = 1, reply = 2 };
+enum class FrameKind : std::uint8_t { request = 1, reply = 2, message = 3 };
+
+// The largest body of one message (SendMessage).
+inline constexpr std::uint32_t kMaxMessageBody = 64 * 1024;
 
 enum class OpCode : std::uint8_t {
   ping = 1,
@@ -70,6 +80,8 @@ enum class OpCode : std::uint8_t {
   lookup_consistent = 10,
   register_on_behalf = 11,
   register_queued = 12,
+  open_mailbox = 13,
+  send_message = 14,
 };
 
 enum class Status : std::uint16_t {
@@ -89,6 +101,10 @@ enum class Status : std::uint16_t {
   internal_error = 13,
   version_conflict = 14,   // update_value: the entry's version is not the expected one
   reply_too_large = 15,    // the op's answer would not fit in one reply (kMaxReplyData)
+  no_mailbox = 16,         // send_message: the key has owners, none with an open mailbox
+  mailbox_full = 17,       // send_message: every owner's mailbox is full; nothing was delivered
+  message_too_large = 18,  // send_message: body larger than kMaxMessageBody
+  mailbox_exists = 19,     // open_mailbox: the process has a mailbox open on another connection
 };
 
 std::string_view to_string(Status s) noexcept;
@@ -171,8 +187,23 @@ inline constexpr std::uint64_t pack_queue_reply(std::uint32_t reply, std::uint32
   return (std::uint64_t{owner_pid} << 8) | (reply & 0xffu);
 }
 
+// Makes this connection the calling process's mailbox: messages sent to any
+// key the process owns arrive on it as message frames, until it closes.
+struct OpenMailbox {};
+
+// Routes body to the owners of key (send by name). Unique registry: its one
+// owner; duplicate registry: every distinct owner process. Best-effort: the
+// broker queues the message on each owner's mailbox connection and does not
+// wait for it to be read. The result's data is a SendReport (encode_send_report).
+struct SendMessage {
+  std::string registry;
+  std::string key;
+  std::string body;
+};
+
 using Op = std::variant<Ping, CreateRegistry, RegisterKey, Unregister, UnregisterAll, UpdateValue, PutMeta,
-                        DeleteMeta, UnregisterMatch, LookupConsistent, RegisterOnBehalf, RegisterQueued>;
+                        DeleteMeta, UnregisterMatch, LookupConsistent, RegisterOnBehalf, RegisterQueued,
+                        OpenMailbox, SendMessage>;
 
 struct OpResult {
   Status status = Status::ok;
@@ -225,5 +256,30 @@ std::string encode_entries(std::span<const WireEntry> entries);
 std::expected<std::vector<WireEntry>, ParseError> decode_entries(std::string_view data);
 // The bytes encode_entries adds for one entry.
 std::size_t encoded_entry_size(std::size_t key_len, std::size_t value_len) noexcept;
+
+// Where a SendMessage went (the result's data): u32 processes without a
+// mailbox, u32 processes whose mailbox was full, u32 count, then the pids the
+// message was queued for.
+struct SendReport {
+  std::vector<std::uint32_t> delivered_to;
+  std::uint32_t no_mailbox = 0;
+  std::uint32_t mailbox_full = 0;
+  friend bool operator==(const SendReport&, const SendReport&) = default;
+};
+std::string encode_send_report(const SendReport& report);
+std::expected<SendReport, ParseError> decode_send_report(std::string_view data);
+
+// One message as a mailbox receives it (a frame of kind message).
+struct Message {
+  std::uint32_t sender_pid = 0;
+  std::uint32_t sender_uid = 0;
+  std::uint32_t dropped = 0;  // discarded for this mailbox since the previous message
+  std::string registry;
+  std::string key;
+  std::string body;
+  friend bool operator==(const Message&, const Message&) = default;
+};
+std::vector<std::uint8_t> encode_message(const Message& m);  // a whole frame
+std::expected<Message, ParseError> decode_message(std::span<const std::uint8_t> payload);
 
 }  // namespace shmreg::proto

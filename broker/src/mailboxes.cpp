@@ -1,0 +1,95 @@
+// The broker's mailboxes and send-by-name routing (see mailboxes.hpp).
+#include "mailboxes.hpp"
+
+#include <string>
+
+namespace shmreg::broker {
+
+namespace {
+
+using proto::OpResult;
+using proto::Status;
+
+OpResult fail(Status s, std::string message, std::string data = {}) {
+  return OpResult{s, 0, std::move(message), std::move(data)};
+}
+
+}  // namespace
+
+OpResult Mailboxes::open(const std::shared_ptr<MailboxSink>& sink) {
+  const Peer& peer = sink->mailbox_owner();
+  auto it = slots_.find(peer.pid);
+  if (it != slots_.end()) {
+    auto current = it->second.sink.lock();
+    if (current == sink) return OpResult{Status::ok, 0, {}, {}};
+    // A mailbox of a process that held this pid before is stale.
+    if (current && !current->hung_up() && current->mailbox_owner().identity.value == peer.identity.value)
+      return fail(Status::mailbox_exists, "process " + std::to_string(peer.pid) +
+                                              " already has a mailbox open on another connection");
+  }
+  slots_[peer.pid] = Slot{sink, 0};
+  return OpResult{Status::ok, 0, {}, {}};
+}
+
+void Mailboxes::close(const MailboxSink* sink) noexcept {
+  const auto it = slots_.find(sink->mailbox_owner().pid);
+  if (it == slots_.end()) return;
+  auto current = it->second.sink.lock();
+  if (!current || current.get() == sink) slots_.erase(it);
+}
+
+Mailboxes::Slot* Mailboxes::usable(std::uint32_t pid) {
+  const auto it = slots_.find(static_cast<pid_t>(pid));
+  if (it == slots_.end()) return nullptr;
+  auto sink = it->second.sink.lock();
+  if (!sink) {
+    slots_.erase(it);
+    return nullptr;
+  }
+  // The entries under pid belong to the process the broker watches; a
+  // mailbox opened by another process with that pid is not theirs.
+  auto watch = watch_of_(static_cast<pid_t>(pid));
+  if (watch && watch->identity.value != sink->mailbox_owner().identity.value) return nullptr;
+  return &it->second;
+}
+
+OpResult Mailboxes::send(const Peer& sender, const proto::SendMessage& op, std::span<const std::uint32_t> owner_pids) {
+  if (op.body.size() > proto::kMaxMessageBody)
+    return fail(Status::message_too_large, "message of " + std::to_string(op.body.size()) +
+                                               " bytes; the maximum is " + std::to_string(proto::kMaxMessageBody));
+  if (owner_pids.empty()) return fail(Status::not_found, "no process owns key '" + op.key + "' in " + op.registry);
+  proto::SendReport report;
+  for (std::uint32_t pid : owner_pids) {
+    Slot* slot = usable(pid);
+    if (slot == nullptr) {
+      ++report.no_mailbox;
+      continue;
+    }
+    proto::Message m{static_cast<std::uint32_t>(sender.pid), static_cast<std::uint32_t>(sender.uid), slot->dropped,
+                     op.registry, op.key, op.body};
+    auto sink = slot->sink.lock();  // usable() checked it is alive
+    if (sink && sink->deliver(proto::encode_message(m))) {
+      slot->dropped = 0;
+      report.delivered_to.push_back(pid);
+    } else {
+      ++slot->dropped;
+      ++report.mailbox_full;
+    }
+  }
+  std::string data = proto::encode_send_report(report);
+  if (!report.delivered_to.empty())
+    return OpResult{Status::ok, report.delivered_to.size(), {}, std::move(data)};
+  if (report.mailbox_full > 0) {
+    std::string why = owner_pids.size() == 1
+                          ? "the mailbox of the owner (pid " + std::to_string(owner_pids[0]) + ") is full"
+                          : "no owner's mailbox took it: " + std::to_string(report.mailbox_full) + " full, " +
+                                std::to_string(report.no_mailbox) + " without a mailbox";
+    return fail(Status::mailbox_full, why + "; the message was dropped", std::move(data));
+  }
+  std::string why = owner_pids.size() == 1
+                        ? "the owner of key '" + op.key + "' (pid " + std::to_string(owner_pids[0]) + ") has no"
+                        : "none of the " + std::to_string(owner_pids.size()) + " owners of key '" + op.key + "' has an";
+  return fail(Status::no_mailbox, why + " open mailbox", std::move(data));
+}
+
+}  // namespace shmreg::broker

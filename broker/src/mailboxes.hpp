@@ -1,0 +1,89 @@
+// Send by name: the broker's table of open mailboxes and the routing of
+// send_message to them.
+//
+// A mailbox is a connection on which its process sent open_mailbox. There is
+// at most one per process (pid): a second open from another connection of
+// the same process is refused with mailbox_exists while the first is open.
+// A mailbox closes with its connection, whatever the reason (close, exit,
+// kill); nothing else closes it.
+//
+// Routing. send_message names (registry, key); the broker reads the key's
+// owners from the segment (SemanticOps::owners_of) and, for each distinct
+// owner process, queues one message frame on that process's mailbox
+// connection. A mailbox is used only if its connection's peer is the process
+// the broker watches under that pid (same identity), so a pid recycled by a
+// process that opened a mailbox never receives the messages of a dead owner
+// whose entries are not yet reaped.
+//
+// Best-effort, bounded. Delivery means "queued on the recipient's connection
+// in the broker"; the broker does not wait for the recipient to read, and a
+// recipient that dies or a broker that restarts loses what was queued. Each
+// mailbox holds at most kMaxBacklogFrames frames and kMaxBacklogBytes bytes
+// not yet written to its socket; a message that does not fit is dropped, the
+// sender is told (mailbox_full), and the recipient learns how many it missed
+// from the `dropped` field of the next message it gets. Messages from one
+// sender connection to one mailbox arrive in the order sent.
+//
+// Thread-safety: single-threaded, on the broker's io_context.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include "ops_semantics.hpp"
+#include "peer.hpp"
+#include "shmreg/proto/wire.hpp"
+
+namespace shmreg::broker {
+
+// The broker's side of one mailbox connection.
+class MailboxSink {
+ public:
+  static constexpr std::size_t kMaxBacklogFrames = 1024;
+  static constexpr std::size_t kMaxBacklogBytes = std::size_t{4} << 20;
+
+  virtual ~MailboxSink() = default;
+  virtual const Peer& mailbox_owner() const noexcept = 0;
+  // Queues one message frame for writing; false (and nothing queued) when the
+  // connection is closed or its backlog is at a bound.
+  virtual bool deliver(std::vector<std::uint8_t> frame) = 0;
+  // True when the client has closed its end, though the broker may not have
+  // read the end of the stream yet (a mailbox closed and at once reopened).
+  virtual bool hung_up() noexcept = 0;
+};
+
+class Mailboxes {
+ public:
+  // watch_of: the broker's watch of a pid, to check a mailbox owner's identity.
+  explicit Mailboxes(std::function<std::optional<OwnerWatchInfo>(pid_t)> watch_of)
+      : watch_of_(std::move(watch_of)) {}
+
+  proto::OpResult open(const std::shared_ptr<MailboxSink>& sink);
+  // Forgets sink's mailbox, if it has one (its connection is closing).
+  void close(const MailboxSink* sink) noexcept;
+  // Routes op to the mailboxes of owner_pids (the key's owners).
+  proto::OpResult send(const Peer& sender, const proto::SendMessage& op, std::span<const std::uint32_t> owner_pids);
+
+  std::size_t open_count() const noexcept { return slots_.size(); }
+
+ private:
+  struct Slot {
+    std::weak_ptr<MailboxSink> sink;
+    std::uint32_t dropped = 0;  // since the last message delivered
+  };
+  // The live mailbox of pid that belongs to the process watched under pid.
+  Slot* usable(std::uint32_t pid);
+
+  std::function<std::optional<OwnerWatchInfo>(pid_t)> watch_of_;
+  std::unordered_map<pid_t, Slot> slots_;
+};
+
+}  // namespace shmreg::broker
