@@ -203,15 +203,17 @@ OpResult SemanticOps::run(const Peer& peer, const proto::UnregisterMatch& op, Fr
     const auto pid = static_cast<std::uint32_t>(actor->pid);
     auto entries = (*rdr)->values(*view, op.key, pid);
     if (!entries) return hooks_.error_result(entries.error());
-    const auto matched = static_cast<std::size_t>(std::count_if(
-        entries->begin(), entries->end(), [&](const shm::Entry& e) { return matcher->matches(e.value); }));
-    if (matched == 0) return OpResult{Status::ok, 0, {}, {}};
-    if (matched != entries->size())
-      return fail(Status::internal_error,
-                  std::to_string(matched) + " of pid " + std::to_string(pid) + "'s " + std::to_string(entries->size()) +
-                      " entries under this key match; removing some but not all of one process's entries under a "
-                      "key is not supported yet, and nothing was removed");
-    auto n = writer_.remove(*id, op.key, pid);
+    // Matching (JSON parsing, which may throw) happens here, before the
+    // writer's all-or-nothing removal, whose predicate only looks values up.
+    std::set<std::string, std::less<>> matching;
+    for (const shm::Entry& e : *entries)
+      if (matcher->matches(e.value)) matching.insert(e.value);
+    if (matching.empty()) return OpResult{Status::ok, 0, {}, {}};
+    auto n = writer_.remove_if(*id, op.key, pid, [&](std::string_view v) { return matching.count(v) != 0; });
+    if (!n && n.error() == shm::Errc::invalid_argument)
+      return fail(Status::invalid_argument, "more than " + std::to_string(shm::kMaxRemoveSome) +
+                                                " of one process's entries under a key match while others do not; "
+                                                "nothing was removed");
     if (!n) return hooks_.error_result(n.error());
     return OpResult{Status::ok, *n, {}, {}};
   });

@@ -17,11 +17,11 @@
 // single-threaded, what it returns is the registry's exact state at that
 // moment, with every owner verified.
 //
-// unregister_match removes the target's entries under key whose values match.
-// When they are all of the target's entries under key (always so in a unique
-// registry) it is one SegmentWriter::remove; removing some of them but not
-// all needs a writer operation that removes chosen records all-or-nothing,
-// which shm/ does not offer yet, so that case is refused and nothing changes.
+// unregister_match removes the target's entries under key whose values match,
+// in one all-or-nothing write (SegmentWriter::remove_if): all of them, or
+// some of them while the target's others under key stay. The one limit: a
+// partial removal of more than shm::kMaxRemoveSome (256) entries is refused
+// with invalid_argument and changes nothing.
 //
 // The broker's core stays in broker.cpp; these handlers reach it only through
 // BrokerHooks.

@@ -745,6 +745,51 @@ Result<std::uint32_t> SegmentWriter::remove(std::uint32_t id, std::string_view k
   return static_cast<std::uint32_t>(victims.size());
 }
 
+Result<std::uint32_t> SegmentWriter::remove_if(std::uint32_t id, std::string_view key, std::uint32_t pid,
+                                               const std::function<bool(std::string_view)>& pred) noexcept {
+  Impl& w = *impl_;
+  RegistryDesc* dp = w.live_registry(id);
+  if (dp == nullptr) return fail(Errc::registry_not_found);
+  RegistryDesc& d = *dp;
+  if (key.empty() || key.size() > d.max_key) return std::uint32_t{0};
+  const std::uint64_t h = hash_key(key.data(), key.size());
+  std::uint64_t* found = w.find_key(d, partition_of(h, d.partitions), h, key);
+  if (found == nullptr) return std::uint32_t{0};
+  const std::uint32_t idx = static_cast<std::uint32_t>(*found) - 1;
+  if (d.kind == static_cast<std::uint32_t>(RegistryKind::unique)) {
+    // One entry per key: all of pid's entries, or none.
+    if (w.rec(d, idx).owner_pid != pid || !pred(w.rec_value(d, idx))) return std::uint32_t{0};
+    return remove(id, key, pid);
+  }
+  std::size_t mine = 0;
+  std::vector<std::uint32_t> victims;
+  for (std::uint32_t e = w.rec(d, idx).key_next; e != 0; e = w.rec(d, e - 1).key_next) {
+    if (w.rec(d, e - 1).owner_pid != pid) continue;
+    ++mine;
+    if (pred(w.rec_value(d, e - 1))) victims.push_back(e - 1);
+  }
+  if (victims.empty()) return std::uint32_t{0};
+  if (victims.size() == mine) return remove(id, key, pid);
+  if (victims.size() > kMaxRemoveSome) return fail(Errc::invalid_argument);
+  w.remove_some(id, pid, victims);
+  return static_cast<std::uint32_t>(victims.size());
+}
+
+void SegmentWriter::Impl::remove_some(std::uint32_t id, std::uint32_t pid,
+                                      std::span<const std::uint32_t> records) noexcept {
+  // The intent lists the records, so that a redo removes exactly these.
+  txn_begin(kOpRemoveSome, id, pid,
+            std::string_view(reinterpret_cast<const char*>(records.data()), records.size_bytes()));
+  const RegistryDesc& d = dir[id];
+  for (std::uint32_t v : records) {
+    if (v >= d.records_high_water) continue;
+    const RecordHeader& r = rec(d, v);
+    if (r.state != kRecordEntry || r.owner_pid != pid) continue;
+    remove_record(id, v, kEventUnregister);
+  }
+  txn_end();
+}
+
 Result<std::uint32_t> SegmentWriter::remove_owner(std::uint32_t pid, RemoveReason reason) noexcept {
   Impl& w = *impl_;
   const long slot = w.find_owner(pid);

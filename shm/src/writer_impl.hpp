@@ -11,6 +11,7 @@
 #include <cstring>
 #include <deque>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -66,7 +67,8 @@ struct SegmentWriter::Impl {
   // A removal that a crash interrupted, re-run once attach has repaired.
   struct Redo {
     std::uint32_t op, registry, pid;
-    std::string key;
+    std::string key;                     // kOpRemove
+    std::vector<std::uint32_t> records;  // kOpRemoveSome
   };
   std::optional<Redo> redo;
 
@@ -124,6 +126,14 @@ struct SegmentWriter::Impl {
   std::string_view rec_key(const RegistryDesc& d, std::uint32_t idx) const noexcept {
     return {reinterpret_cast<const char*>(payload(d, idx)), rec(d, idx).key_len};
   }
+  std::string_view rec_value(const RegistryDesc& d, std::uint32_t idx) const noexcept {
+    const RecordHeader& r = rec(d, idx);
+    return {reinterpret_cast<const char*>(payload(d, idx)) + pad8(r.key_len), r.value_len};
+  }
+  // One kOpRemoveSome write: removes each listed record that is still a live
+  // entry of pid, so that a redo after a crash skips those already gone.
+  // REQUIRES: live registry id; records.size() <= kMaxRemoveSome.
+  void remove_some(std::uint32_t id, std::uint32_t pid, std::span<const std::uint32_t> records) noexcept;
   PartitionData& part(const RegistryDesc& d, std::uint32_t p) const noexcept {
     return reinterpret_cast<PartitionData*>(base + d.partitions_offset)[p];
   }

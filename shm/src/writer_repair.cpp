@@ -43,6 +43,9 @@ Result<SegmentWriter> SegmentWriter::attach(std::string_view ns, const WriterOpt
   SegmentWriter writer(std::move(impl));
   if (redo && redo->op == kOpRemove) (void)writer.remove(redo->registry, redo->key, redo->pid);
   if (redo && redo->op == kOpRemoveOwner) (void)writer.remove_owner(redo->pid);
+  if (redo && redo->op == kOpRemoveSome && writer.impl_->live_registry(redo->registry) != nullptr) {
+    writer.impl_->remove_some(redo->registry, redo->pid, redo->records);
+  }
   return writer;
 }
 
@@ -253,7 +256,12 @@ void SegmentWriter::Impl::repair_derived() noexcept {
     if (dir[id].state == kRegistryLive) publish_event(dir[id], kEventResync, {}, 0, 0, 0);
   store_release(hdr->txn_state, kTxnIdle);
   wake_watchers();
-  if (op == kOpRemove || op == kOpRemoveOwner) redo = Redo{op, reg, pid, key};
+  if (op == kOpRemove || op == kOpRemoveOwner) redo = Redo{op, reg, pid, key, {}};
+  if (op == kOpRemoveSome) {
+    std::vector<std::uint32_t> records(key.size() / sizeof(std::uint32_t));
+    if (!records.empty()) std::memcpy(records.data(), key.data(), records.size() * sizeof(std::uint32_t));
+    redo = Redo{op, reg, pid, {}, std::move(records)};
+  }
 }
 
 }  // namespace shmreg::shm

@@ -64,6 +64,12 @@ const std::vector<Scenario>& scenarios() {
       {"remove duplicate, key's last entry", true,
        [](SegmentWriter& w) { return as_status(w.remove(1, "u", 10)); }},
       {"remove owner across registries", true, [](SegmentWriter& w) { return as_status(w.remove_owner(10)); }},
+      {"remove_if duplicate, one of the pid's two entries", true,
+       [](SegmentWriter& w) {
+         return as_status(w.remove_if(1, "t", 10, [](std::string_view v) { return v == "t10-1"; }));
+       }},
+      {"remove_if unique, the pid's entry", true,
+       [](SegmentWriter& w) { return as_status(w.remove_if(0, "a", 10, [](std::string_view) { return true; })); }},
   };
   return all;
 }
@@ -162,10 +168,18 @@ INSTANTIATE_TEST_SUITE_P(EveryWrite, CrashRepairTest, ::testing::Range<std::size
                            return name;
                          });
 
-TEST(CrashRepair, RepairedSegmentSurvivesASecondCrashDuringRedo) {
+const Scenario& scenario_named(std::string_view name) {
+  for (const Scenario& s : scenarios())
+    if (s.name == name) return s;
+  throw std::logic_error("no scenario " + std::string(name));
+}
+
+class CrashDuringRedoTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(CrashDuringRedoTest, RepairedSegmentSurvivesASecondCrashDuringRedo) {
   // A removal interrupted once is redone at attach; the broker doing the redo
   // may die as well, and the third attach must still finish the removal.
-  const Scenario& s = scenarios().back();
+  const Scenario& s = scenario_named(GetParam());
   const Snapshot after = completed_state(s);
   ScopedNamespace ns;
   {
@@ -192,6 +206,10 @@ TEST(CrashRepair, RepairedSegmentSurvivesASecondCrashDuringRedo) {
   ASSERT_TRUE(IsValidSegment(r));
   EXPECT_EQ(snapshot(r), after);
 }
+
+INSTANTIATE_TEST_SUITE_P(Removals, CrashDuringRedoTest,
+                         ::testing::Values("remove owner across registries",
+                                           "remove_if duplicate, one of the pid's two entries"));
 
 }  // namespace
 }  // namespace shmreg::shm::test

@@ -1,5 +1,6 @@
 // Entries of duplicate registries: many entries per key, their removal, key
 // nodes coming and going, and a very long chain next to ordinary keys.
+#include <algorithm>
 #include <map>
 
 #include "test_support.hpp"
@@ -53,6 +54,41 @@ TEST_F(DuplicateEntryTest, SamePidMayRegisterAKeyTwiceAndRemoveTakesBoth) {
   EXPECT_EQ(ok(w().remove(id_, "news", 1)), 2u);
   EXPECT_EQ(entries_of("news"), (std::multimap<std::uint32_t, std::string>{{2, "c"}}));
   EXPECT_TRUE(ok(r().keys(view("topics"), 1)).empty());
+  EXPECT_TRUE(IsValidSegment(r()));
+}
+
+TEST_F(DuplicateEntryTest, RemoveIfTakesOnlyTheChosenEntriesOfThePid) {
+  ok(w().insert(id_, "news", "a1", owner(1)));
+  ok(w().insert(id_, "news", "b1", owner(1)));
+  ok(w().insert(id_, "news", "a2", owner(2)));
+  ok(w().insert(id_, "news", "c1", owner(1)));
+  auto starts_with_a = [](std::string_view v) { return v.starts_with("a"); };
+  EXPECT_EQ(ok(w().remove_if(id_, "news", 1, starts_with_a)), 1u);
+  const auto left = entries_of("news");
+  std::vector<std::pair<std::uint32_t, std::string>> sorted(left.begin(), left.end());
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(sorted, (std::vector<std::pair<std::uint32_t, std::string>>{{1, "b1"}, {1, "c1"}, {2, "a2"}}));
+  EXPECT_TRUE(IsValidSegment(r()));
+  EXPECT_EQ(ok(w().remove_if(id_, "news", 1, starts_with_a)), 0u) << "nothing left to match";
+  EXPECT_EQ(ok(w().remove_if(id_, "nokey", 1, starts_with_a)), 0u);
+  // All of the pid's entries: the ordinary removal.
+  EXPECT_EQ(ok(w().remove_if(id_, "news", 1, [](std::string_view) { return true; })), 2u);
+  EXPECT_EQ(entries_of("news"), (std::multimap<std::uint32_t, std::string>{{2, "a2"}}));
+  EXPECT_TRUE(ok(r().keys(view("topics"), 1)).empty());
+  EXPECT_TRUE(IsValidSegment(r()));
+}
+
+TEST_F(DuplicateEntryTest, RemoveIfRefusesAPartialRemovalBeyondItsBoundAndChangesNothing) {
+  const auto big = ok(w().create_registry(spec("big", RegistryKind::duplicate, 1, 1024)));
+  for (std::uint32_t i = 0; i < kMaxRemoveSome + 1; ++i) ok(w().insert(big, "k", "x", owner(1)));
+  ok(w().insert(big, "k", "keep", owner(1)));
+  auto is_x = [](std::string_view v) { return v == "x"; };
+  auto refused = w().remove_if(big, "k", 1, is_x);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error(), Errc::invalid_argument);
+  EXPECT_EQ(ok(r().values(view("big"), "k", 1)).size(), kMaxRemoveSome + 2);
+  ok(w().remove_if(big, "k", 1, [](std::string_view v) { return v == "keep"; }));
+  EXPECT_EQ(ok(w().remove_if(big, "k", 1, is_x)), kMaxRemoveSome + 1) << "all of them is an ordinary removal";
   EXPECT_TRUE(IsValidSegment(r()));
 }
 

@@ -195,7 +195,9 @@ TEST(Layout, FormatConstantsHaveTheirValues) {
   std::uint64_t from_bytes = 0;
   std::memcpy(&from_bytes, magic_bytes, 8);
   EXPECT_EQ(kMagic, from_bytes) << "the magic reads \"SHMREG01\" in the file on a little-endian host";
-  EXPECT_EQ(kLayoutVersion, 2u);
+  EXPECT_EQ(kLayoutVersion, 3u);
+  EXPECT_EQ(kOpRemoveSome, 7u);
+  EXPECT_EQ(kMaxRemoveSome, 256u);
   EXPECT_EQ(kHeaderSize, 4096u);
   EXPECT_EQ(kCacheLine, 64u);
   EXPECT_EQ(kMaxRegistries, 256u);
@@ -289,10 +291,10 @@ TEST(Layout, AbiSignatureCoversVersionBoostAndStructSizes) {
   // descriptor, partition, bucket, record head, owner slot, event head),
   // registries, meta block, bucket entries, pointer size.
   const std::uint64_t independent =
-      fnv1a_words({2, 108100, 1, 4096, 256, 64, 64, 64, 64, 64, 256, 4096, 8, 8});
+      fnv1a_words({3, 108100, 1, 4096, 256, 64, 64, 64, 64, 64, 256, 4096, 8, 8});
   EXPECT_EQ(BOOST_VERSION, 108100) << "the project builds against Boost 1.81 exactly";
   EXPECT_EQ(abi_signature(), independent);
-  EXPECT_EQ(abi_signature(), 0x684aa812a913126dULL);
+  EXPECT_EQ(abi_signature(), 0xdb392293f20da8d8ULL);
 }
 
 TEST(Layout, CreatedSegmentPlacesTablesWhereTheHeaderSays) {

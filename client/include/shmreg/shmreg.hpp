@@ -285,9 +285,9 @@ class Client {
                                   const ProcessRef& owner = {}) const noexcept;
   // Removes owner's entries under key whose value matches pattern and guards
   // (JSON text, as Registry::match); returns how many. A pattern or guard that
-  // is not valid is invalid_argument, never a silent no-match. When some but
-  // not all of owner's entries under key match (a duplicate registry), the
-  // call is refused and removes nothing: not supported yet.
+  // is not valid is invalid_argument, never a silent no-match. All or
+  // nothing, also when only some of owner's entries under key match (a
+  // duplicate registry); more than 256 such is invalid_argument.
   Result<std::uint32_t> unregister_match(std::string_view registry, std::string_view key, std::string_view pattern,
                                          std::string_view guards = {}, const ProcessRef& owner = {}) const noexcept;
   // Sets (adds or replaces) one meta pair of a registry.

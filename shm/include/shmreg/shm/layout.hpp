@@ -36,7 +36,7 @@
 namespace shmreg::shm {
 
 inline constexpr std::uint64_t kMagic = 0x31304745524d4853ULL;  // "SHMREG01" on disk
-inline constexpr std::uint32_t kLayoutVersion = 2;
+inline constexpr std::uint32_t kLayoutVersion = 3;
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::size_t kHeaderSize = 4096;
 inline constexpr std::uint32_t kMaxRegistries = 256;  // registry id fits 8 bits of a RecordRef
@@ -95,6 +95,11 @@ inline constexpr std::uint32_t kOpRemove = 3;
 inline constexpr std::uint32_t kOpRemoveOwner = 4;
 inline constexpr std::uint32_t kOpUpdate = 5;
 inline constexpr std::uint32_t kOpMeta = 6;
+// Removes chosen records of one owner under one key (SegmentWriter::remove_if
+// when it keeps some): txn_key holds their record indices, u32 each, instead
+// of a key (layout version 3).
+inline constexpr std::uint32_t kOpRemoveSome = 7;
+inline constexpr std::uint32_t kMaxRemoveSome = kMaxKeyLen / 4;
 
 // Offset 0. Fields marked const are written once by SegmentWriter::create and
 // never change; magic is stored last with release order, so a reader that sees

@@ -19,6 +19,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -115,6 +116,14 @@ class SegmentWriter {
   // Removes the entries of `pid` under `key`; returns how many (0 is not an error).
   Result<std::uint32_t> remove(std::uint32_t registry, std::string_view key,
                                std::uint32_t pid) noexcept;
+  // Removes the entries of `pid` under `key` whose value `pred` accepts, all
+  // or nothing (a crash midway completes at the next attach); returns how
+  // many. When they are all of pid's entries under key this is remove() (on
+  // a unique registry also pid's place in the key's owner queue). Removing
+  // some but not all takes one write of at most kMaxRemoveSome records, else
+  // invalid_argument and nothing changes. pred must not throw.
+  Result<std::uint32_t> remove_if(std::uint32_t registry, std::string_view key, std::uint32_t pid,
+                                  const std::function<bool(std::string_view value)>& pred) noexcept;
   // Removes every entry of `pid` in every registry (and its places in owner
   // queues), and its owner slot. Where pid was a primary owner with a queue,
   // the next in line takes over.
