@@ -5,8 +5,8 @@
 //                    [--namespace=NAME] [--redis-socket=PATH] [--dbus-address=ADDRESS]
 //                    [--placements=any,same,split] [--rt-ops=N] [--lookup-ops=N]
 //                    [--keys=N] [--reap-rounds=N] [--handover-rounds=N] [--mass-owners=N]
-//                    [--mass-rounds=N] [--broker-nice=N] [--broker-rt=PRIO] [--broker-log=PATH] [--broker-verbose]
-//                    [--keep-tmp] [--no-summary]
+//                    [--mass-rounds=N] [--broker-nice=N] [--broker-rt=PRIO] [--broker-log=PATH]
+//                    [--broker-verbose] [--keep-tmp] [--no-summary]
 //
 // --broker-nice, --broker-rt, --broker-log and --broker-verbose are for
 // experiments (what the deployment could change); the default run uses none.
@@ -145,10 +145,10 @@ std::optional<Stats> find(const std::string& key) {
 void print_summary() {
   std::printf("\n== shmreg-bench-e2e: pooled per-operation samples of this run ==\n");
   std::printf("(every sample includes one clock pair, %lld ns)\n", static_cast<long long>(clock_overhead_ns()));
-  std::printf("%-34s %8s %11s %11s %11s\n", "case", "n", "p50", "p99", "max");
+  std::printf("%-44s %8s %11s %11s %11s\n", "case", "n", "p50", "p99", "max");
   for (const auto& [key, samples] : all_samples()) {
     const Stats s = stats_of(samples);
-    std::printf("%-34s %8zu %11s %11s %11s\n", key.c_str(), s.n, human(s.p50).c_str(), human(s.p99).c_str(),
+    std::printf("%-44s %8zu %11s %11s %11s\n", key.c_str(), s.n, human(s.p50).c_str(), human(s.p99).c_str(),
                 human(s.max).c_str());
   }
   if (!cpu_splits().empty()) {
