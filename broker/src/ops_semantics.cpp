@@ -112,19 +112,11 @@ OpResult SemanticOps::create_registry(const shm::RegistrySpec& spec, const MetaP
                                               std::to_string(shm::kMetaBlockSize) +
                                               " a registry holds (8 per pair, key and value each padded to 8)");
     const bool existed = writer_.find_registry(spec.name).has_value();
-    auto id = writer_.create_registry(spec);
+    // The meta goes in with the creation: readers see the registry with it or not at all.
+    shm::RegistrySpec with_meta = spec;
+    with_meta.meta = meta;
+    auto id = writer_.create_registry(with_meta);
     if (!id) return hooks_.error_result(id.error());
-    if (!existed) {
-      // Checked above in full, so none of these can fail for the meta's sake.
-      for (const auto& [k, v] : meta) {
-        if (auto ok = writer_.put_meta(*id, k, v); !ok) {
-          hooks_.log("registry " + quoted(spec.name) + ": initial meta " + quoted(k) +
-                     " failed: " + std::string(shm::to_string(ok.error())));
-          return fail(Status::internal_error, "the registry was created but its meta failed: " +
-                                                  std::string(shm::to_string(ok.error())));
-        }
-      }
-    }
     OpResult res{Status::ok, *id, {}, {}};
     if (existed && !meta.empty()) res.message = "the registry exists; its meta was left as it is";
     return res;

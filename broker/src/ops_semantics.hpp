@@ -77,8 +77,8 @@ class SemanticOps {
   SemanticOps(shm::SegmentWriter& writer, std::string ns, BrokerHooks hooks);
 
   // create_registry with initial meta: the meta is checked in full first, and
-  // applied only if this call creates the registry; an existing registry
-  // (same options) keeps the meta it has.
+  // written with the creation, in the same write, only if this call creates
+  // the registry; an existing registry (same options) keeps the meta it has.
   proto::OpResult create_registry(const shm::RegistrySpec& spec, const MetaPairs& meta);
 
   proto::OpResult run(const Peer& peer, const proto::UpdateValue& op, FrameContext& frame);

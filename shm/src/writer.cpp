@@ -147,6 +147,13 @@ Result<std::uint32_t> SegmentWriter::create_registry(const RegistrySpec& s) noex
       break;
     }
   if (id == kMaxRegistries) return fail(Errc::too_many_registries);
+  for (std::size_t i = 0; i < s.meta.size(); ++i) {
+    const std::string& k = s.meta[i].first;
+    if (k.empty() || k.size() > kMaxMetaKeyLen) return fail(Errc::invalid_argument);
+    for (std::size_t j = 0; j < i; ++j)
+      if (s.meta[j].first == k) return fail(Errc::invalid_argument);
+  }
+  if (meta_size(s.meta) > kMetaBlockSize) return fail(Errc::meta_too_large);
 
   const RegistryGeometry g = geometry_for(s);
   const std::uint64_t used = load_relaxed(w.hdr->arena_used);
@@ -177,9 +184,17 @@ Result<std::uint32_t> SegmentWriter::create_registry(const RegistrySpec& s) noex
   d.event_capacity = s.event_capacity;
   d.event_size = g.event_size;
   std::memcpy(d.name, s.name.data(), s.name.size());
+  if (!s.meta.empty()) {
+    // Block 0, active from the start: in place before the registry is Live.
+    const std::vector<std::uint64_t> block = encode_meta(s.meta);
+    std::memcpy(w.base + d.meta_offset, block.data(), pad8(meta_size(s.meta)));
+    d.meta_len[0] = static_cast<std::uint32_t>(meta_size(s.meta));
+  }
   w.regs[id] = RegistryState{};
   store_release(w.hdr->arena_used, start + g.total());
+  w.fault_step();  // a crash here leaves no registry (nor its meta)
   store_release(d.state, kRegistryLive);
+  w.fault_step();  // and here, the whole registry with its meta
   store_release(w.hdr->registry_count, load_relaxed(w.hdr->registry_count) + 1);
   w.txn_end();
   return id;
@@ -843,9 +858,6 @@ Result<std::uint64_t> SegmentWriter::update_value(std::uint32_t id, std::string_
 
 // -- meta ------------------------------------------------------------------------------------------
 
-namespace {
-
-// Block format: repeated [u32 key_len][u32 value_len][key, pad8][value, pad8].
 MetaMap parse_meta(const std::byte* block, std::uint32_t len) {
   MetaMap out;
   std::uint64_t off = 0;
@@ -868,12 +880,7 @@ std::uint64_t meta_size(const MetaMap& m) {
   return n;
 }
 
-}  // namespace
-
-Status SegmentWriter::Impl::write_meta(RegistryDesc& d, const MetaMap& m) noexcept {
-  Impl& w = *this;
-  const std::uint64_t size = meta_size(m);
-  if (size > kMetaBlockSize) return fail(Errc::meta_too_large);
+std::vector<std::uint64_t> encode_meta(const MetaMap& m) {
   std::vector<std::uint64_t> buf(kMetaBlockSize / 8, 0);
   auto* bytes = reinterpret_cast<std::byte*>(buf.data());
   std::uint64_t off = 0;
@@ -885,6 +892,14 @@ Status SegmentWriter::Impl::write_meta(RegistryDesc& d, const MetaMap& m) noexce
     std::memcpy(bytes + off + 8 + pad8(kl), v.data(), vl);
     off += 8 + pad8(kl) + pad8(vl);
   }
+  return buf;
+}
+
+Status SegmentWriter::Impl::write_meta(RegistryDesc& d, const MetaMap& m) noexcept {
+  Impl& w = *this;
+  const std::uint64_t size = meta_size(m);
+  if (size > kMetaBlockSize) return fail(Errc::meta_too_large);
+  const std::vector<std::uint64_t> buf = encode_meta(m);
   const std::uint32_t target = (d.meta_active & 1u) ^ 1u;
   auto* dst = reinterpret_cast<std::uint64_t*>(w.base + d.meta_offset + std::uint64_t{target} * kMetaBlockSize);
   w.txn_begin(kOpMeta);
@@ -902,7 +917,7 @@ Status SegmentWriter::put_meta(std::uint32_t id, std::string_view key, std::stri
   Impl& w = *impl_;
   RegistryDesc* d = w.live_registry(id);
   if (d == nullptr) return fail(Errc::registry_not_found);
-  if (key.empty() || key.size() > 255) return fail(Errc::invalid_argument);
+  if (key.empty() || key.size() > kMaxMetaKeyLen) return fail(Errc::invalid_argument);
   const std::uint32_t active = d->meta_active & 1u;
   MetaMap m = parse_meta(w.base + d->meta_offset + std::uint64_t{active} * kMetaBlockSize,
                          std::min(d->meta_len[active], kMetaBlockSize));

@@ -28,6 +28,13 @@ using Clock = std::chrono::steady_clock;
 
 using MetaMap = std::vector<std::pair<std::string, std::string>>;
 
+// Meta blocks (writer.cpp): repeated [u32 key_len][u32 value_len][key, pad8][value, pad8].
+MetaMap parse_meta(const std::byte* block, std::uint32_t len);
+std::uint64_t meta_size(const MetaMap& m);
+// The block image of m, kMetaBlockSize bytes. REQUIRES: meta_size(m) <= kMetaBlockSize.
+std::vector<std::uint64_t> encode_meta(const MetaMap& m);
+inline constexpr std::size_t kMaxMetaKeyLen = 255;
+
 struct FreedSlot {
   std::uint32_t record;
   Clock::time_point at;

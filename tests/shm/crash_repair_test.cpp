@@ -54,6 +54,12 @@ const std::vector<Scenario>& scenarios() {
        [](SegmentWriter& w) { return as_status(w.insert(1, "n", "n20", owner(20))); }},
       {"insert duplicate, known key", false,
        [](SegmentWriter& w) { return as_status(w.insert(1, "t", "t30", owner(30))); }},
+      {"create registry with meta", false,
+       [](SegmentWriter& w) {
+         RegistrySpec s = spec("made", RegistryKind::unique, 1, 8);
+         s.meta = {{"owner", "team-a"}, {"tier", "1"}};
+         return as_status(w.create_registry(s));
+       }},
       {"update value", false,
        [](SegmentWriter& w) { return as_status(w.update_value(0, "a", 10, "a10-new", std::nullopt)); }},
       {"remove unique", true, [](SegmentWriter& w) { return as_status(w.remove(0, "c", 20)); }},

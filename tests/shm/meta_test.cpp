@@ -22,6 +22,34 @@ TEST_F(MetaTest, NewRegistryHasNoMeta) {
   EXPECT_TRUE(meta("other").empty());
 }
 
+TEST_F(MetaTest, MetaGivenAtCreationIsThereFromTheFirstMoment) {
+  RegistrySpec s = spec("born");
+  s.meta = {{"owner", "team-a"}, {"bin", std::string("\0\xff", 2)}};
+  const auto id = ok(w().create_registry(s));
+  EXPECT_EQ(meta("born"), s.meta);
+  // Creating it again (same options) keeps the meta it has.
+  ok(w().put_meta(id, "owner", "team-b"));
+  RegistrySpec again = spec("born");
+  again.meta = {{"owner", "ignored"}};
+  EXPECT_EQ(ok(w().create_registry(again)), id);
+  EXPECT_EQ(meta("born"), (Meta{{"owner", "team-b"}, {"bin", std::string("\0\xff", 2)}}));
+  EXPECT_TRUE(IsValidSegment(r()));
+}
+
+TEST_F(MetaTest, BadMetaAtCreationCreatesNothing) {
+  RegistrySpec dup_key = spec("x");
+  dup_key.meta = {{"k", "1"}, {"k", "2"}};
+  EXPECT_EQ(w().create_registry(dup_key).error(), Errc::invalid_argument);
+  RegistrySpec empty_key = spec("x");
+  empty_key.meta = {{"", "1"}};
+  EXPECT_EQ(w().create_registry(empty_key).error(), Errc::invalid_argument);
+  RegistrySpec too_big = spec("x");
+  too_big.meta = {{"k", std::string(kMetaBlockSize, 'v')}};
+  EXPECT_EQ(w().create_registry(too_big).error(), Errc::meta_too_large);
+  EXPECT_FALSE(r().registry("x"));
+  EXPECT_TRUE(IsValidSegment(r()));
+}
+
 TEST_F(MetaTest, PutMetaThenMetaReturnsItAndOverwriteReplaces) {
   ok(w().put_meta(id_, "owner", "team-a"));
   ok(w().put_meta(id_, "ttl", "30"));

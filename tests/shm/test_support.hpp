@@ -140,9 +140,17 @@ struct OwnerRow {
 struct Snapshot {
   std::vector<Row> rows;  // sorted
   std::vector<OwnerRow> owners;  // sorted
+  // Each registry with its meta pairs (as stored), sorted by name.
+  std::vector<std::pair<std::string, std::vector<std::pair<std::string, std::string>>>> registries;
   friend bool operator==(const Snapshot&, const Snapshot&) = default;
   friend std::ostream& operator<<(std::ostream& os, const Snapshot& s) {
     os << "{";
+    for (const auto& [name, meta] : s.registries) {
+      os << " " << name << "[";
+      for (const auto& [k, v] : meta) os << k << "=" << v << ";";
+      os << "]";
+    }
+    os << " |";
     for (const Row& r : s.rows) os << " " << r;
     os << " | owners:";
     for (const OwnerRow& o : s.owners) os << " " << o;
@@ -150,10 +158,11 @@ struct Snapshot {
   }
 };
 
-// Every entry of every registry through for_each, and the owner table.
+// Every registry with its meta, every entry through for_each, and the owner table.
 inline Snapshot snapshot(const SegmentReader& reader) {
   Snapshot s;
   for (const RegistryView& reg : ok(reader.registries())) {
+    s.registries.emplace_back(std::string(reg.name()), ok(reader.meta(reg)));
     ok(reader.for_each(reg, [&](const Entry& e) {
       s.rows.push_back({std::string(reg.name()), e.key, e.value, e.pid});
     }));
@@ -161,6 +170,7 @@ inline Snapshot snapshot(const SegmentReader& reader) {
   for (const OwnerInfo& o : ok(reader.owners())) s.owners.push_back({o.pid, o.entry_count});
   std::sort(s.rows.begin(), s.rows.end());
   std::sort(s.owners.begin(), s.owners.end());
+  std::sort(s.registries.begin(), s.registries.end());
   return s;
 }
 

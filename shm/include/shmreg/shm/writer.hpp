@@ -24,6 +24,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "shmreg/shm/errc.hpp"
@@ -40,6 +41,13 @@ struct RegistrySpec {
   std::uint32_t max_value = 256;
   std::uint32_t capacity = 16384;  // max live entries
   std::uint32_t event_capacity = 1024;  // events the ring keeps (power of two)
+  // Initial meta, written before the registry is published, so that no
+  // reader ever sees the registry without it. Used only when create_registry
+  // creates the registry; not part of the spec an existing registry must
+  // match. Keys are 1..255 bytes and distinct (else invalid_argument); the
+  // pairs must fit kMetaBlockSize (else meta_too_large). The initializer
+  // keeps designated initializers that leave it out warning-free.
+  std::vector<std::pair<std::string, std::string>> meta{};
 };
 
 // Why remove_owner runs: it decides the event watchers see.
