@@ -14,6 +14,7 @@
 #include <span>
 
 #include "e2e.hpp"
+#include "shmreg/mailbox.hpp"
 #include "shmreg/shm/reader.hpp"
 
 namespace shmreg::e2e {
@@ -370,9 +371,11 @@ pid_t start_ready_helper(const HelperSpec& spec, std::string& error) {
   ::close(fds[0]);
   if (ready) return pid;
   kill_and_reap(pid);
-  error = spec.mode == HelperSpec::Mode::queue_primary
-              ? "the first helper process did not become the key's primary owner"
-              : "the second helper process was not queued behind the primary owner";
+  switch (spec.mode) {
+    case HelperSpec::Mode::queue_primary: error = "the first helper process did not become the key's primary owner"; break;
+    case HelperSpec::Mode::queue_waiter: error = "the second helper process was not queued behind the primary owner"; break;
+    default: error = "the helper process did not get ready"; break;
+  }
   return -1;
 }
 
@@ -498,6 +501,66 @@ void bm_handover(benchmark::State& state, Placement p, HandoverWait wait) {
   if (empty_reads != 0)
     state.SkipWithError((std::to_string(empty_reads) + " lookups found the key without an owner during a handover")
                             .c_str());
+}
+
+// -- send by name: a message to a key's owner and its echo back --------------------------------
+//
+// An echo helper opens a mailbox and owns send/echo; this process owns
+// send/reply with a mailbox of its own. One sample: Client::send to
+// send/echo, until Mailbox::receive returns the echo that the helper sent to
+// send/reply: two messages, each client -> broker -> owner's mailbox, so four
+// socket hops and two routings, against the two hops of ping and of a raw
+// Unix-socket echo. The helper is not pinned.
+
+void bm_send_rt(benchmark::State& state, Placement p) {
+  if (!need_broker(state)) return;
+  Broker& b = broker();
+  const shmreg::Client& c = *b.client;
+  // One mailbox per process: kept for every placement of the run.
+  static std::optional<shmreg::Mailbox> mailbox;
+  if (!mailbox) {
+    auto m = shmreg::Mailbox::open(c);
+    if (!m) return state.SkipWithError(("open mailbox: " + m.error().message).c_str());
+    mailbox.emplace(std::move(*m));
+    auto r = c.register_key(kRegSend, "send/reply", "bench");
+    if (!r) return state.SkipWithError(("register send/reply: " + r.error().message).c_str());
+  }
+  HelperSpec spec;
+  spec.mode = HelperSpec::Mode::echo;
+  spec.registry = std::string(kRegSend);
+  spec.key = "send/echo/" + std::string(to_string(p));
+  spec.reply_key = "send/reply";
+  std::string error;
+  HelperProcess echo(start_ready_helper(spec, error));
+  if (echo.pid() <= 0) return state.SkipWithError(error.c_str());
+  PlacementGuard guard(p, b.pid);
+  if (!guard.error().empty()) return state.SkipWithError(guard.error().c_str());
+  const std::string body(32, 'm');
+  auto round = [&]() -> std::string {
+    auto s = c.send(kRegSend, spec.key, body);
+    if (!s) return "send: " + s.error().message;
+    auto m = mailbox->receive(std::chrono::seconds(5));
+    if (!m) return "receive: " + m.error().message;
+    if (!*m || (*m)->body != body) return "no echo within 5 s";
+    return {};
+  };
+  for (int i = 0; i < 50; ++i)
+    if (auto e = round(); !e.empty()) return state.SkipWithError(e.c_str());
+
+  std::vector<std::int64_t> samples;
+  samples.reserve(options().rt_ops);
+  CpuMeter meter(b.pid);
+  for (auto _ : state) {
+    const std::int64_t t0 = now_ns();
+    const std::string e = round();
+    const std::int64_t t1 = now_ns();
+    if (!e.empty()) return state.SkipWithError(e.c_str());
+    samples.push_back(t1 - t0);
+    state.SetIterationTime(static_cast<double>(t1 - t0) * 1e-9);
+  }
+  const std::string key = "send_rt/client_api/" + std::string(to_string(p));
+  meter.finish(state, key, samples.size());
+  report(state, key, samples);
 }
 
 // -- mass death ----------------------------------------------------------------------------------------------
@@ -687,6 +750,11 @@ void register_shmreg_cases(Group g, Placement p) {
             ->Unit(benchmark::kMicrosecond);
         benchmark::RegisterBenchmark(("e2e/register/client_api/" + std::string(to_string(p))).c_str(),
                                      [p](benchmark::State& s) { bm_register(s, p); })
+            ->UseManualTime()
+            ->Iterations(o.rt_ops)
+            ->Unit(benchmark::kMicrosecond);
+        benchmark::RegisterBenchmark(("e2e/send_rt/client_api/" + std::string(to_string(p))).c_str(),
+                                     [p](benchmark::State& s) { bm_send_rt(s, p); })
             ->UseManualTime()
             ->Iterations(o.rt_ops)
             ->Unit(benchmark::kMicrosecond);

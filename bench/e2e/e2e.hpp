@@ -176,10 +176,11 @@ void kill_and_reap(pid_t pid) noexcept;
 // are ready only once the broker has made them its primary owner, or queued
 // them behind one.
 struct HelperSpec {
-  enum class Mode { victim, owner, queue_primary, queue_waiter } mode = Mode::victim;
+  enum class Mode { victim, owner, queue_primary, queue_waiter, echo } mode = Mode::victim;
   std::uint32_t rss_mb = 0;
   std::string registry, key;     // all but victim
   std::uint8_t queue_flags = 0;  // queue_primary and queue_waiter: kAllowReplacement...
+  std::string reply_key{};       // echo: where it sends back what it receives
 };
 
 // Starts a helper in process group pgid (-1: ours, 0: a new group it leads),
@@ -213,6 +214,7 @@ inline constexpr std::string_view kRegLookup = "e2e_lookup";
 inline constexpr std::string_view kRegReap = "e2e_reap";
 inline constexpr std::string_view kRegMass = "e2e_mass";
 inline constexpr std::string_view kRegHandover = "e2e_handover";
+inline constexpr std::string_view kRegSend = "e2e_send";
 
 // Key and value shapes shared by shmreg and the peers: 32-byte keys, 64-byte values.
 inline constexpr std::size_t kKeyLen = 32;

@@ -4,6 +4,7 @@
 //   shmreg-bench-e2e-helper owner   RSS_MB NAMESPACE SOCKET REGISTRY KEY VALUE
 //   shmreg-bench-e2e-helper primary RSS_MB NAMESPACE SOCKET REGISTRY KEY VALUE FLAGS
 //   shmreg-bench-e2e-helper queued  RSS_MB NAMESPACE SOCKET REGISTRY KEY VALUE FLAGS
+//   shmreg-bench-e2e-helper echo    RSS_MB NAMESPACE SOCKET REGISTRY KEY VALUE REPLY_KEY
 //
 // It links libshmreg and nothing else, like a minimal application, so that
 // the kernel's work at its death (unmapping, closing files) is that of a
@@ -12,8 +13,10 @@
 // registers KEY; its client, and so its connection to the broker, stay open.
 // primary and queued take KEY with Client::request_name instead (FLAGS: the
 // owner-queue flags, a number) and succeed only with the reply their mode
-// names: primary owner of KEY, or a place in its queue. When ready it writes
-// one byte to fd 3 ('1', or '0' on failure) and sleeps until it is killed.
+// names: primary owner of KEY, or a place in its queue. echo opens a mailbox,
+// registers KEY, and sends every message it receives back to REPLY_KEY in the
+// same registry (send by name, both ways). When ready it writes one byte to
+// fd 3 ('1', or '0' on failure) and sleeps (or echoes) until it is killed.
 #include <signal.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -25,6 +28,7 @@
 #include <optional>
 #include <string_view>
 
+#include "shmreg/mailbox.hpp"
 #include "shmreg/shmreg.hpp"
 
 namespace {
@@ -73,6 +77,20 @@ int main(int argc, char** argv) {
       auto r = c->request_name(argv[5], argv[6], argv[7], flags);
       ok = r && r->reply == want;
       client.emplace(std::move(*c));
+    }
+  } else if (mode == "echo" && argc >= 9) {
+    auto c = shmreg::Client::open({argv[3], argv[4]});
+    if (!c) {
+      report('0');
+      return 3;
+    }
+    auto mailbox = shmreg::Mailbox::open(*c);
+    ok = mailbox && c->register_key(argv[5], argv[6], argv[7]).has_value();
+    report(ok ? '1' : '0');
+    if (!ok) return 3;
+    for (;;) {
+      auto m = mailbox->receive(std::chrono::hours(1));
+      if (m && *m) (void)c->send(argv[5], argv[8], (*m)->body);
     }
   }
   report(ok ? '1' : '0');

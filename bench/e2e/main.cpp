@@ -193,6 +193,12 @@ void print_summary() {
       if (ping) std::printf("                 ping / raw echo = %.2fx\n", ping->p50 / raw->p50);
       if (ping) std::printf("                 register - ping = %s\n", human(reg->p50 - ping->p50).c_str());
     }
+    if (auto send = find("send_rt/client_api/" + sp); send && raw) {
+      std::printf("[send by name]   send+echo %s: p50 %s, p99 %s; / raw echo = %.2fx", sp.c_str(),
+                  human(send->p50).c_str(), human(send->p99).c_str(), send->p50 / raw->p50);
+      if (ping) std::printf("; / ping = %.2fx", send->p50 / ping->p50);
+      std::printf("\n");
+    }
     for (const char* peer : {"redis/SET/", "dbus/RequestName/"}) {
       auto q = find(peer + sp);
       if (reg && q)

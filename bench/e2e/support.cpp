@@ -294,6 +294,7 @@ pid_t spawn_helper(const HelperSpec& spec, pid_t pgid, int ready_fd) {
     case HelperSpec::Mode::owner: mode = "owner"; break;
     case HelperSpec::Mode::queue_primary: mode = "primary"; break;
     case HelperSpec::Mode::queue_waiter: mode = "queued"; break;
+    case HelperSpec::Mode::echo: mode = "echo"; break;
   }
   std::vector<std::string> args{"shmreg-bench-e2e-helper", mode, std::to_string(spec.rss_mb)};
   if (spec.mode != HelperSpec::Mode::victim) {
@@ -301,6 +302,7 @@ pid_t spawn_helper(const HelperSpec& spec, pid_t pgid, int ready_fd) {
   }
   if (spec.mode == HelperSpec::Mode::queue_primary || spec.mode == HelperSpec::Mode::queue_waiter)
     args.push_back(std::to_string(spec.queue_flags));
+  if (spec.mode == HelperSpec::Mode::echo) args.push_back(spec.reply_key);
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -468,6 +470,7 @@ void start_broker(Broker& b) {
       {kRegReap, 4096},
       {kRegMass, 2 * o.mass_owners + 1024},
       {kRegHandover, 4096},
+      {kRegSend, 64},
   };
   for (const Spec& s : specs) {
     shmreg::RegistryOptions ro;
