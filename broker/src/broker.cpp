@@ -94,6 +94,9 @@ struct Broker::Impl {
   explicit Impl(BrokerConfig c) : config(std::move(c)), acceptor(io), signals(io, SIGINT, SIGTERM) {}
 
   BrokerConfig config;
+  // Bytes of message frames queued on all mailbox connections, not yet
+  // written (before io: sessions, destroyed with io, give theirs back).
+  std::size_t mailbox_backlog = 0;
   asio::io_context io;
   stream_protocol::acceptor acceptor;
   asio::signal_set signals;
@@ -122,7 +125,7 @@ struct Broker::Impl {
   // session: the connection it came on (open_mailbox makes it a mailbox).
   std::vector<proto::OpResult> execute(const Peer& peer, const std::vector<proto::Op>& ops,
                                        std::span<const UniqueFd> pidfds, const std::shared_ptr<Session>& session);
-  proto::OpResult send_message(const Peer& peer, const proto::SendMessage& op);
+  proto::OpResult send_message(const Peer& peer, const proto::SendMessage& op, FrameContext& frame);
   BrokerHooks semantic_hooks();
   proto::OpResult register_key(const Peer& peer, const proto::RegisterKey& op);
   proto::OpResult register_queued(const Peer& peer, const proto::RegisterQueued& op);
@@ -151,10 +154,16 @@ class Session : public MailboxSink, public std::enable_shared_from_this<Session>
   const Peer& mailbox_owner() const noexcept override { return peer_; }
 
   bool deliver(std::vector<std::uint8_t> frame) override {
-    if (closed_ || out_.size() >= kMaxBacklogFrames || out_bytes_ + frame.size() > kMaxBacklogBytes) return false;
-    queue(std::move(frame));
+    if (closed_ || out_.size() >= kMaxBacklogFrames || out_bytes_ + frame.size() > kMaxBacklogBytes ||
+        broker_.mailbox_backlog + frame.size() > kMaxTotalBacklogBytes)
+      return false;
+    message_bytes_ += frame.size();
+    broker_.mailbox_backlog += frame.size();
+    queue(std::move(frame), true);
     return true;
   }
+
+  ~Session() override { broker_.mailbox_backlog -= message_bytes_; }
 
   bool hung_up() noexcept override {
     if (closed_) return true;
@@ -211,17 +220,22 @@ class Session : public MailboxSink, public std::enable_shared_from_this<Session>
       paused_ = true;
   }
 
-  void queue(std::vector<std::uint8_t> frame) {
+  void queue(std::vector<std::uint8_t> frame, bool message = false) {
     out_bytes_ += frame.size();
-    out_.push_back(std::move(frame));
+    out_.push_back(OutFrame{std::move(frame), message});
     if (out_.size() == 1) write_next();
   }
 
   void write_next() {
-    asio::async_write(socket_, asio::buffer(out_.front()),
+    asio::async_write(socket_, asio::buffer(out_.front().bytes),
                       [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
                         if (ec) return self->drop(ec.message());
-                        self->out_bytes_ -= self->out_.front().size();
+                        const OutFrame& done = self->out_.front();
+                        self->out_bytes_ -= done.bytes.size();
+                        if (done.message) {
+                          self->message_bytes_ -= done.bytes.size();
+                          self->broker_.mailbox_backlog -= done.bytes.size();
+                        }
                         self->out_.pop_front();
                         if (!self->out_.empty()) self->write_next();
                         if (self->paused_ && self->out_.size() < kMaxQueuedReplies / 2) {
@@ -251,8 +265,13 @@ class Session : public MailboxSink, public std::enable_shared_from_this<Session>
   std::size_t expected_ = 0;  // payload length the current frame announced
   std::vector<UniqueFd> pidfds_;  // came with the frame being read
   std::uint32_t request_id_ = 0;
-  std::deque<std::vector<std::uint8_t>> out_;
-  std::size_t out_bytes_ = 0;  // queued in out_, not yet written
+  struct OutFrame {
+    std::vector<std::uint8_t> bytes;
+    bool message = false;  // a mailbox message (counted in the broker's mailbox_backlog)
+  };
+  std::deque<OutFrame> out_;
+  std::size_t out_bytes_ = 0;      // queued in out_, not yet written
+  std::size_t message_bytes_ = 0;  // of which message frames
   bool paused_ = false;
   bool closed_ = false;
 };
@@ -557,11 +576,11 @@ proto::OpResult Broker::Impl::register_queued(const Peer& peer, const proto::Reg
                          proto::pack_queue_reply(static_cast<std::uint32_t>(r->reply), r->owner_pid), {}, {}};
 }
 
-proto::OpResult Broker::Impl::send_message(const Peer& peer, const proto::SendMessage& op) {
+proto::OpResult Broker::Impl::send_message(const Peer& peer, const proto::SendMessage& op, FrameContext& frame) {
   try {
     auto owners = semantics->owners_of(op.registry, op.key);
     if (!owners) return std::move(owners.error());
-    return mailboxes->send(peer, op, *owners);
+    return mailboxes->send(peer, op, *owners, frame.data_budget);
   } catch (const std::exception& e) {
     return proto::OpResult{proto::Status::internal_error, 0, std::string("internal error: ") + e.what(), {}};
   }
@@ -598,7 +617,7 @@ std::vector<proto::OpResult> Broker::Impl::execute(const Peer& peer, const std::
           } else if constexpr (std::is_same_v<T, proto::OpenMailbox>) {
             return mailboxes->open(session);
           } else if constexpr (std::is_same_v<T, proto::SendMessage>) {
-            return send_message(peer, o);
+            return send_message(peer, o, frame);
           } else {
             return semantics->run(peer, o, frame);
           }

@@ -46,18 +46,27 @@ Mailboxes::Slot* Mailboxes::usable(std::uint32_t pid) {
     slots_.erase(it);
     return nullptr;
   }
+  // Closed at the client's end (the owner died or dropped its mailbox), even
+  // if the broker has not read the end of the stream yet.
+  if (sink->hung_up()) return nullptr;
   // The entries under pid belong to the process the broker watches; a
   // mailbox opened by another process with that pid is not theirs.
   auto watch = watch_of_(static_cast<pid_t>(pid));
-  if (watch && watch->identity.value != sink->mailbox_owner().identity.value) return nullptr;
+  if (!watch || watch->identity.value != sink->mailbox_owner().identity.value) return nullptr;
   return &it->second;
 }
 
-OpResult Mailboxes::send(const Peer& sender, const proto::SendMessage& op, std::span<const std::uint32_t> owner_pids) {
+OpResult Mailboxes::send(const Peer& sender, const proto::SendMessage& op, std::span<const std::uint32_t> owner_pids,
+                         std::size_t& data_budget) {
   if (op.body.size() > proto::kMaxMessageBody)
     return fail(Status::message_too_large, "message of " + std::to_string(op.body.size()) +
                                                " bytes; the maximum is " + std::to_string(proto::kMaxMessageBody));
   if (owner_pids.empty()) return fail(Status::not_found, "no process owns key '" + op.key + "' in " + op.registry);
+  // The report's largest size, before anything is sent.
+  const std::size_t report_bytes = 12 + 4 * owner_pids.size();
+  if (report_bytes > data_budget)
+    return fail(Status::reply_too_large, "the send reports of this batch would not fit in one reply; send in smaller batches");
+  data_budget -= report_bytes;
   proto::SendReport report;
   for (std::uint32_t pid : owner_pids) {
     Slot* slot = usable(pid);

@@ -10,16 +10,19 @@
 // Routing. send_message names (registry, key); the broker reads the key's
 // owners from the segment (SemanticOps::owners_of) and, for each distinct
 // owner process, queues one message frame on that process's mailbox
-// connection. A mailbox is used only if its connection's peer is the process
-// the broker watches under that pid (same identity), so a pid recycled by a
-// process that opened a mailbox never receives the messages of a dead owner
-// whose entries are not yet reaped.
+// connection. A mailbox is used only if its connection is still open at the
+// client's end and its peer is the process the broker watches under that pid
+// (same identity; an owner the broker does not watch gets no messages), so a
+// pid recycled by a process that opened a mailbox never receives the messages
+// of a dead owner whose entries are not yet reaped, and a send to an owner
+// that has just died or closed its mailbox is never reported delivered.
 //
 // Best-effort, bounded. Delivery means "queued on the recipient's connection
 // in the broker"; the broker does not wait for the recipient to read, and a
 // recipient that dies or a broker that restarts loses what was queued. Each
 // mailbox holds at most kMaxBacklogFrames frames and kMaxBacklogBytes bytes
-// not yet written to its socket; a message that does not fit is dropped, the
+// not yet written to its socket, and all mailboxes together at most
+// kMaxTotalBacklogBytes; a message that does not fit is dropped, the
 // sender is told (mailbox_full), and the recipient learns how many it missed
 // from the `dropped` field of the next message it gets. Messages from one
 // sender connection to one mailbox arrive in the order sent.
@@ -49,6 +52,7 @@ class MailboxSink {
  public:
   static constexpr std::size_t kMaxBacklogFrames = 1024;
   static constexpr std::size_t kMaxBacklogBytes = std::size_t{4} << 20;
+  static constexpr std::size_t kMaxTotalBacklogBytes = std::size_t{256} << 20;
 
   virtual ~MailboxSink() = default;
   virtual const Peer& mailbox_owner() const noexcept = 0;
@@ -69,8 +73,12 @@ class Mailboxes {
   proto::OpResult open(const std::shared_ptr<MailboxSink>& sink);
   // Forgets sink's mailbox, if it has one (its connection is closing).
   void close(const MailboxSink* sink) noexcept;
-  // Routes op to the mailboxes of owner_pids (the key's owners).
-  proto::OpResult send(const Peer& sender, const proto::SendMessage& op, std::span<const std::uint32_t> owner_pids);
+  // Routes op to the mailboxes of owner_pids (the key's owners). The send
+  // report goes in the result's data, which may take at most data_budget
+  // bytes (else reply_too_large, and nothing is sent); the bytes it takes are
+  // subtracted.
+  proto::OpResult send(const Peer& sender, const proto::SendMessage& op, std::span<const std::uint32_t> owner_pids,
+                       std::size_t& data_budget);
 
   std::size_t open_count() const noexcept { return slots_.size(); }
 

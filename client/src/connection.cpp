@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -153,15 +154,22 @@ std::expected<std::optional<std::vector<std::uint8_t>>, ConnectionError> Connect
     return m;
   }
   if (fd_ < 0) return std::unexpected(ConnectionError{false, "not connected to the broker"});
-  if (timeout < std::chrono::nanoseconds::zero()) timeout = std::chrono::nanoseconds::zero();
-  const auto secs = std::chrono::duration_cast<std::chrono::seconds>(timeout);
-  const timespec ts{static_cast<time_t>(secs.count()), static_cast<long>((timeout - secs).count())};
+  // One deadline: a signal (EINTR) resumes the wait with what is left of it.
+  const auto deadline = std::chrono::steady_clock::now() + std::max(timeout, std::chrono::nanoseconds::zero());
   pollfd p{fd_, POLLIN | POLLRDHUP, 0};
   int n = 0;
-  do {
+  for (;;) {
+    const auto left = std::max(deadline - std::chrono::steady_clock::now(), std::chrono::nanoseconds::zero());
+    const auto secs = std::chrono::duration_cast<std::chrono::seconds>(left);
+    const timespec ts{static_cast<time_t>(secs.count()), static_cast<long>((left - secs).count())};
     n = ::ppoll(&p, 1, &ts, nullptr);
-  } while (n < 0 && errno == EINTR);  // the timeout restarts; a signal storm only delays
-  if (n < 0) return std::unexpected(ConnectionError{false, std::string("poll: ") + std::strerror(errno)});
+    if (n >= 0 || errno != EINTR) break;
+  }
+  if (n < 0) {
+    const int err = errno;
+    close();
+    return std::unexpected(ConnectionError{false, std::string("poll: ") + std::strerror(err)});
+  }
   if (n == 0) return std::optional<std::vector<std::uint8_t>>();
   proto::FrameHeader h;
   std::vector<std::uint8_t> payload;

@@ -60,10 +60,10 @@ class Connection {
   int fd() const noexcept { return fd_; }
 
   const std::string& path() const noexcept { return path_; }
+  void close() noexcept;
 
  private:
   std::expected<void, std::string> ensure_connected();
-  void close() noexcept;
   // False when the broker closed the connection; keeps any message frames
   // that arrived first.
   bool drain_unsolicited();

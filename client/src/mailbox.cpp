@@ -4,6 +4,7 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <new>
 
@@ -64,7 +65,11 @@ struct Mailbox::Impl {
       Error e{Errc::broker_unavailable, r.error().message};
       return std::unexpected(std::move(e));
     }
-    if (r->front().status != proto::Status::ok) return std::unexpected(client_detail::error_from_reply(r->front()));
+    if (r->front().status != proto::Status::ok) {
+      // Not a mailbox: drop the connection, so that the next receive tries again.
+      conn.close();
+      return std::unexpected(client_detail::error_from_reply(r->front()));
+    }
     return {};
   }
 };
@@ -91,7 +96,10 @@ Result<std::optional<Message>> Mailbox::receive(std::chrono::nanoseconds timeout
   using clock = std::chrono::steady_clock;
   if (!impl_) return std::unexpected(Error{Errc::invalid_argument, "receive on a moved-from mailbox"});
   try {
-    const auto deadline = clock::now() + timeout;
+    // Clamped, so that a huge timeout cannot overflow the deadline.
+    const auto deadline =
+        clock::now() + std::clamp<std::chrono::nanoseconds>(timeout, std::chrono::nanoseconds::zero(),
+                                                            std::chrono::hours(24 * 365 * 100));
     int reopens = 0;  // in this call
     for (;;) {
       if (!impl_->conn.connected() && impl_->conn.kept_messages() == 0) {

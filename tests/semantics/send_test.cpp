@@ -217,10 +217,10 @@ TEST_F(Send, OneMailboxPerProcessAndAClosedOneTakesNothing) {
   ASSERT_TRUE(is_ok(r.ask({"close_mailbox"})));
   auto c = client();
   ASSERT_TRUE(c);
-  EXPECT_TRUE(wait_until([&] {
-    auto s = c->send("svc", "k", "m");
-    return !s && s.error().code == Errc::no_mailbox;
-  }));
+  // At once: the broker sees the closed end even before it reads it.
+  auto closed = c->send("svc", "k", "m");
+  ASSERT_FALSE(closed) << "a send to a closed mailbox was reported delivered";
+  EXPECT_EQ(closed.error().code, Errc::no_mailbox);
   // Closing and at once reopening works even before the broker has read the
   // old connection's end.
   for (int i = 0; i < 20; ++i) {
@@ -321,6 +321,13 @@ TEST_F(Send, CliSendTakesStdinAndFailsClearlyWithoutAMailbox) {
   EXPECT_NE(none.err.find("no open mailbox"), std::string::npos) << none.err;
   auto none_json = cli({"--json", "send", "svc", "plain", "x"});
   EXPECT_EQ(nlohmann::json::parse(none_json.err)["error"], "no_mailbox") << none_json.err;
+
+  // A stop signal ends receive cleanly (exit 0, key gone), even short of --count.
+  auto stopped = Subprocess::spawn(cli_argv({"receive", "svc", "stopped", "--count", "5"}));
+  ASSERT_TRUE(wait_until([&] { return !cli_lookup("svc", "stopped").empty(); }));
+  ASSERT_EQ(::kill(stopped.pid(), SIGTERM), 0);
+  EXPECT_EQ(stopped.wait(), std::optional<int>(0));
+  EXPECT_TRUE(cli_lookup("svc", "stopped").empty());
 
   auto both = cli({"send", "--stdin", "svc", "plain", "x"});
   EXPECT_EQ(both.exit_code(), 2);

@@ -33,6 +33,8 @@ class StopSignals {
     sigaddset(&set_, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set_, nullptr);
     fd_ = ::signalfd(-1, &set_, SFD_CLOEXEC | SFD_NONBLOCK);
+    // Without the descriptor, let the signals act as usual (end the process).
+    if (fd_ < 0) pthread_sigmask(SIG_UNBLOCK, &set_, nullptr);
   }
   ~StopSignals() {
     if (fd_ >= 0) ::close(fd_);
@@ -117,15 +119,19 @@ int MailboxCommands::receive(const std::string& ns, const std::string& socket, b
   if (!mailbox) return report_error(as_json, mailbox.error());
   if (auto v = c->register_key(reg_, key_, value_); !v) return report_error(as_json, v.error());
 
-  const bool forever = timeout_s_ < 0 || !std::isfinite(timeout_s_);
+  // Anything from a year on is "for ever" (and keeps the cast below defined).
+  constexpr double kYear = 365.0 * 24 * 3600;
+  const bool forever = timeout_s_ < 0 || !std::isfinite(timeout_s_) || timeout_s_ >= kYear;
   const auto deadline =
       std::chrono::steady_clock::now() +
       (forever ? std::chrono::nanoseconds(std::chrono::hours(24 * 365))
                : std::chrono::nanoseconds(static_cast<std::int64_t>(timeout_s_ * 1e9)));
   std::uint64_t seen = 0;
+  bool stopped = false;
   while (count_ == 0 || seen < count_) {
     const auto now = std::chrono::steady_clock::now();
-    if (stop.raised() || (!forever && now >= deadline)) break;
+    if (stop.raised()) stopped = true;
+    if (stopped || (!forever && now >= deadline)) break;
     // Wake for a message or a stop signal, whichever comes first; receive
     // itself never blocks longer than a short slice, so a stop is prompt
     // even while the mailbox reopens after a broker restart.
@@ -133,7 +139,10 @@ int MailboxCommands::receive(const std::string& ns, const std::string& socket, b
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
     const long long slice = p[0].fd < 0 ? 100 : 1000;  // no descriptor: the mailbox is reopening
     (void)::poll(p, 2, static_cast<int>(std::min<long long>(std::max<long long>(left, 0), slice)));
-    if (stop.raised()) break;
+    if (stop.raised()) {
+      stopped = true;
+      break;
+    }
     for (;;) {
       auto m = mailbox->receive(std::chrono::nanoseconds::zero());
       if (!m) {
@@ -158,7 +167,8 @@ int MailboxCommands::receive(const std::string& ns, const std::string& socket, b
     }
   }
   (void)c->unregister(reg_, key_);
-  return count_ != 0 && seen < count_ ? kExitNotFound : kExitOk;
+  // Fewer than --count messages is a failure only when the timeout ended it.
+  return count_ != 0 && seen < count_ && !stopped ? kExitNotFound : kExitOk;
 }
 
 }  // namespace shmreg::tools

@@ -56,7 +56,10 @@ class Mailbox {
   // The next message, waiting up to timeout; nullopt on timeout. If the
   // broker went away (a restart), the mailbox reopens on a new connection
   // within the timeout, and messages queued in the old broker are lost;
-  // broker_unavailable when it cannot reopen before the timeout.
+  // broker_unavailable when it cannot reopen before the timeout. Reopening
+  // is one request to the broker: a broker that accepts but does not answer
+  // (stopped with SIGSTOP, say) holds it past the timeout, as it holds any
+  // write, and the connect backoff may add up to about 0.3 s.
   Result<std::optional<Message>> receive(std::chrono::nanoseconds timeout) noexcept;
 
   // Readable when messages may be waiting, for poll/epoll; then call
