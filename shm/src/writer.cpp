@@ -732,17 +732,22 @@ Result<QueueResult> SegmentWriter::insert_queued(std::uint32_t id, std::string_v
   return QueueResult{QueueReply::primary_owner, version, owner.pid};
 }
 
+std::optional<std::uint32_t> SegmentWriter::Impl::key_record(const RegistryDesc& d, std::string_view key) const noexcept {
+  if (key.empty() || key.size() > d.max_key) return std::nullopt;
+  const std::uint64_t h = hash_key(key.data(), key.size());
+  const std::uint64_t* found = find_key(d, partition_of(h, d.partitions), h, key);
+  if (found == nullptr) return std::nullopt;
+  return static_cast<std::uint32_t>(*found) - 1;
+}
+
 Result<std::uint32_t> SegmentWriter::remove(std::uint32_t id, std::string_view key, std::uint32_t pid) noexcept {
   Impl& w = *impl_;
   RegistryDesc* dp = w.live_registry(id);
   if (dp == nullptr) return fail(Errc::registry_not_found);
   RegistryDesc& d = *dp;
-  if (key.empty() || key.size() > d.max_key) return std::uint32_t{0};
-  const std::uint64_t h = hash_key(key.data(), key.size());
-  const std::uint32_t p = partition_of(h, d.partitions);
-  std::uint64_t* found = w.find_key(d, p, h, key);
-  if (found == nullptr) return std::uint32_t{0};
-  const std::uint32_t idx = static_cast<std::uint32_t>(*found) - 1;
+  const auto node = w.key_record(d, key);
+  if (!node) return std::uint32_t{0};
+  const std::uint32_t idx = *node;
   std::vector<std::uint32_t> victims;
   if (d.kind == static_cast<std::uint32_t>(RegistryKind::unique)) {
     // Like D-Bus ReleaseName: the caller also leaves the key's owner queue.
@@ -766,11 +771,9 @@ Result<std::uint32_t> SegmentWriter::remove_if(std::uint32_t id, std::string_vie
   RegistryDesc* dp = w.live_registry(id);
   if (dp == nullptr) return fail(Errc::registry_not_found);
   RegistryDesc& d = *dp;
-  if (key.empty() || key.size() > d.max_key) return std::uint32_t{0};
-  const std::uint64_t h = hash_key(key.data(), key.size());
-  std::uint64_t* found = w.find_key(d, partition_of(h, d.partitions), h, key);
-  if (found == nullptr) return std::uint32_t{0};
-  const std::uint32_t idx = static_cast<std::uint32_t>(*found) - 1;
+  const auto node = w.key_record(d, key);
+  if (!node) return std::uint32_t{0};
+  const std::uint32_t idx = *node;
   if (d.kind == static_cast<std::uint32_t>(RegistryKind::unique)) {
     // One entry per key: all of pid's entries, or none.
     if (w.rec(d, idx).owner_pid != pid || !pred(w.rec_value(d, idx))) return std::uint32_t{0};

@@ -137,6 +137,9 @@ struct SegmentWriter::Impl {
     const RecordHeader& r = rec(d, idx);
     return {reinterpret_cast<const char*>(payload(d, idx)) + pad8(r.key_len), r.value_len};
   }
+  // The record of key's index entry in d (a unique entry or a duplicate
+  // key's node), or nullopt when the key is absent or out of d's range.
+  std::optional<std::uint32_t> key_record(const RegistryDesc& d, std::string_view key) const noexcept;
   // One kOpRemoveSome write: removes each listed record that is still a live
   // entry of pid, so that a redo after a crash skips those already gone.
   // REQUIRES: live registry id; records.size() <= kMaxRemoveSome.
