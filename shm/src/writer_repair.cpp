@@ -9,6 +9,7 @@
 // finishing a removal), rebuilds every derived structure (indexes, chains,
 // owner lists, counters) from the kept records, and then re-runs a removal
 // that was in progress, which is idempotent, so that it applies whole.
+#include <algorithm>
 #include <map>
 #include <vector>
 
@@ -246,7 +247,21 @@ void SegmentWriter::Impl::repair_derived() noexcept {
   }
   store_release(hdr->owner_count, live_owners);
 
-  // 4. Finish a removal that was in progress: it is idempotent.
+  // 4. A registry creation cut short before the registry went Live leaves its
+  // carved area unused: give it back (registries are never deleted, so the
+  // arena ends where the last live registry ends). Live registries stay
+  // inside the new bound, so readers' geometry checks still hold.
+  if (op == kOpCreateRegistry) {
+    std::uint64_t end = 0;
+    for (std::uint32_t id = 0; id < kMaxRegistries; ++id) {
+      const RegistryDesc& d = dir[id];
+      if (d.state != kRegistryLive) continue;
+      end = std::max(end, d.events_offset + std::uint64_t{d.event_capacity} * d.event_size - hdr->arena_offset);
+    }
+    if (end < hdr->arena_used) store_release(hdr->arena_used, end);
+  }
+
+  // 5. Finish a removal that was in progress: it is idempotent.
   rebuild_private_state();
   const std::uint32_t reg = hdr->txn_registry, pid = hdr->txn_pid;
   const std::string key(reinterpret_cast<const char*>(hdr->txn_key),

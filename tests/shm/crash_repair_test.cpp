@@ -113,10 +113,13 @@ TEST_P(CrashRepairTest, WriteInterruptedAtEveryStepIsAppliedWholeOrNotAtAll) {
     SCOPED_TRACE("fault point " + std::to_string(fault));
     ScopedNamespace ns;
     Snapshot before;
+    std::uint64_t arena_before = 0;
     {
       auto w = ok(SegmentWriter::create(ns.name(), small_segment(std::size_t{2} << 20, 64)));
       populate(w);
-      before = snapshot(ok(SegmentReader::open(ns.name())));
+      const SegmentReader r0 = ok(SegmentReader::open(ns.name()));
+      before = snapshot(r0);
+      arena_before = r0.header().arena_used;
     }
     ASSERT_NE(before, after) << "the write must change something";
     const int status = fork_and_wait([&] {
@@ -153,6 +156,10 @@ TEST_P(CrashRepairTest, WriteInterruptedAtEveryStepIsAppliedWholeOrNotAtAll) {
     } else {
       EXPECT_TRUE(got == before || got == after) << "half-applied write: " << got << "\nbefore: " << before
                                                  << "\nafter: " << after;
+    }
+    // A write rolled back leaves no carved space behind (a creation cut short).
+    if (crashed && got == before) {
+      EXPECT_LE(r.header().arena_used, arena_before) << "arena space leaked";
     }
     crashes += crashed;
     applied += crashed && got == after;
