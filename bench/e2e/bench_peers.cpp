@@ -3,13 +3,20 @@
 //   redis/GET, redis/SET           one client, no pipelining, over a Unix socket,
 //                                  with a minimal RESP client written here.
 //   dbus/GetNameOwner, RequestName a private bus, through sd-bus.
+//   dbus/MethodCall                a call to a method of a service that owns a
+//                                  well-known name, and its reply, through the
+//                                  daemon (sd-bus on both sides).
 //
 // GET and GetNameOwner are the peers of a lookup; SET and RequestName are the
-// peers of a register. Keys and values have the shmreg cases' sizes. A peer
+// peers of a register; MethodCall is the peer of a message sent by name and
+// its echo (send_rt). Keys and values have the shmreg cases' sizes. A peer
 // that was not given (or cannot be reached) is skipped with a message.
+#include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <systemd/sd-bus.h>
 #include <unistd.h>
 
@@ -344,6 +351,106 @@ void bm_dbus_request_name(benchmark::State& state, Placement p) {
   report(state, key, samples);
 }
 
+// The service of dbus/MethodCall: a forked process with a connection of its
+// own, which owns `name` and answers org.shmreg.e2e.Echo.Echo(s) -> s.
+int echo_method(sd_bus_message* m, void*, sd_bus_error*) {
+  const char* s = nullptr;
+  if (sd_bus_message_read(m, "s", &s) < 0) return -EINVAL;
+  return sd_bus_reply_method_return(m, "s", s);
+}
+
+const sd_bus_vtable kEchoVtable[] = {
+    SD_BUS_VTABLE_START(0),
+    SD_BUS_METHOD("Echo", "s", "s", echo_method, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_VTABLE_END,
+};
+
+// Forks the service; its pid once it owns the name, or -1 (and `error`).
+pid_t start_echo_service(const std::string& name, std::string& error) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    error = std::string("pipe: ") + std::strerror(errno);
+    return -1;
+  }
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(fds[0]);
+    std::string e;
+    BusPtr bus = bus_connect(e);
+    const bool ok = bus && sd_bus_add_object_vtable(bus.get(), nullptr, "/org/shmreg/e2e", "org.shmreg.e2e.Echo",
+                                                    kEchoVtable, nullptr) >= 0 &&
+                    request_name(bus.get(), name);
+    const char c = ok ? '1' : '0';
+    (void)!::write(fds[1], &c, 1);
+    ::close(fds[1]);
+    if (!ok) ::_exit(3);
+    for (;;) {
+      const int r = sd_bus_process(bus.get(), nullptr);
+      if (r < 0) ::_exit(4);
+      if (r == 0 && sd_bus_wait(bus.get(), UINT64_MAX) < 0) ::_exit(5);
+    }
+  }
+  ::close(fds[1]);
+  const bool ready = pid > 0 && await_ready(fds[0], 1, 10000);
+  ::close(fds[0]);
+  if (ready) return pid;
+  if (pid > 0) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  }
+  error = "the D-Bus echo service did not start";
+  return -1;
+}
+
+void bm_dbus_method_call(benchmark::State& state, Placement p) {
+  std::string error;
+  BusPtr client = bus_connect(error);
+  if (!client) return state.SkipWithError(error.c_str());
+  static std::uint64_t run = 0;
+  const std::string name = bus_name("echo", ++run, 0);
+  const pid_t service = start_echo_service(name, error);
+  if (service < 0) return state.SkipWithError(error.c_str());
+  struct Reaper {
+    pid_t pid;
+    ~Reaper() {
+      ::kill(pid, SIGKILL);
+      while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+      }
+    }
+  } reaper{service};
+  PlacementGuard guard(p, peer_pid(sd_bus_get_fd(client.get())));
+  if (!guard.error().empty()) return state.SkipWithError(guard.error().c_str());
+  const std::string body(32, 'm');
+  auto call = [&]() -> bool {
+    sd_bus_error err = SD_BUS_ERROR_NULL;
+    sd_bus_message* reply = nullptr;
+    const char* s = nullptr;
+    const int r = sd_bus_call_method(client.get(), name.c_str(), "/org/shmreg/e2e", "org.shmreg.e2e.Echo", "Echo",
+                                     &err, &reply, "s", body.c_str());
+    const bool ok = r >= 0 && sd_bus_message_read(reply, "s", &s) >= 0 && s != nullptr && body == s;
+    sd_bus_message_unref(reply);
+    sd_bus_error_free(&err);
+    return ok;
+  };
+  for (int i = 0; i < 50; ++i)
+    if (!call()) return state.SkipWithError("D-Bus Echo call failed");
+
+  std::vector<std::int64_t> samples;
+  samples.reserve(options().rt_ops);
+  CpuMeter meter(peer_pid(sd_bus_get_fd(client.get())));
+  for (auto _ : state) {
+    const std::int64_t t0 = now_ns();
+    const bool ok = call();
+    const std::int64_t t1 = now_ns();
+    if (!ok) return state.SkipWithError("D-Bus Echo call failed");
+    samples.push_back(t1 - t0);
+    state.SetIterationTime(static_cast<double>(t1 - t0) * 1e-9);
+  }
+  const std::string key = "dbus/MethodCall/" + std::string(to_string(p));
+  meter.finish(state, key, samples.size());
+  report(state, key, samples);
+}
+
 }  // namespace
 
 void register_peer_cases(Group g, Placement p) {
@@ -359,6 +466,11 @@ void register_peer_cases(Group g, Placement p) {
           ->Unit(benchmark::kMicrosecond);
       benchmark::RegisterBenchmark((std::string("e2e/dbus/RequestName") += suffix).c_str(),
                                    [p](benchmark::State& s) { bm_dbus_request_name(s, p); })
+          ->UseManualTime()
+          ->Iterations(o.rt_ops)
+          ->Unit(benchmark::kMicrosecond);
+      benchmark::RegisterBenchmark((std::string("e2e/dbus/MethodCall") += suffix).c_str(),
+                                   [p](benchmark::State& s) { bm_dbus_method_call(s, p); })
           ->UseManualTime()
           ->Iterations(o.rt_ops)
           ->Unit(benchmark::kMicrosecond);

@@ -197,6 +197,8 @@ void print_summary() {
       std::printf("[send by name]   send+echo %s: p50 %s, p99 %s; / raw echo = %.2fx", sp.c_str(),
                   human(send->p50).c_str(), human(send->p99).c_str(), send->p50 / raw->p50);
       if (ping) std::printf("; / ping = %.2fx", send->p50 / ping->p50);
+      if (auto call = find("dbus/MethodCall/" + sp))
+        std::printf("; D-Bus method call %s / send+echo = %.2fx", human(call->p50).c_str(), call->p50 / send->p50);
       std::printf("\n");
     }
     for (const char* peer : {"redis/SET/", "dbus/RequestName/"}) {
