@@ -159,7 +159,8 @@ TEST_P(CrashRepairTest, WriteInterruptedAtEveryStepIsAppliedWholeOrNotAtAll) {
     }
     // A write rolled back leaves no carved space behind (a creation cut short).
     if (crashed && got == before) {
-      EXPECT_LE(r.header().arena_used, arena_before) << "arena space leaked";
+      const std::uint64_t carved = r.header().arena_used;
+      EXPECT_LE(carved, arena_before) << "arena space leaked";
     }
     crashes += crashed;
     applied += crashed && got == after;
