@@ -129,6 +129,27 @@ struct Broker::Impl {
   BrokerHooks semantic_hooks();
   proto::OpResult register_key(const Peer& peer, const proto::RegisterKey& op);
   proto::OpResult register_queued(const Peer& peer, const proto::RegisterQueued& op);
+  // What a registration by a peer shares with every other: the registry, the
+  // peer as owner, and the watch secured before any entry exists (an owner
+  // the broker could not watch would keep its entries after death).
+  struct Registration {
+    std::uint32_t registry = 0;
+    shm::OwnerIdentity owner;
+    UniqueFd watch_fd;  // empty when the peer is already watched
+  };
+  std::expected<Registration, proto::OpResult> begin_registration(const Peer& peer, const std::string& registry);
+  // Runs insert(); if the segment holds the peer's pid under another
+  // identity, that process is dead (two live processes never share a pid),
+  // its exit just not yet handled: reap it, then run insert() again.
+  template <class Insert>
+  auto insert_reaping_stale(const Peer& peer, Insert&& insert) {
+    auto r = insert();
+    if (!r && r.error() == shm::Errc::stale_owner) {
+      reap(peer.pid, "pid recycled by a new registering process");
+      r = insert();
+    }
+    return r;
+  }
   // A duplicate of the peer's pidfd to watch it with, taken BEFORE its first
   // entry is inserted (empty when it is already watched); fails when the
   // broker is out of descriptors, and then the op must fail too.
@@ -505,24 +526,24 @@ proto::OpResult Broker::Impl::create_registry(const proto::CreateRegistry& op) {
   return semantics->create_registry(spec, op.meta);
 }
 
-proto::OpResult Broker::Impl::register_key(const Peer& peer, const proto::RegisterKey& op) {
-  auto id = writer->find_registry(op.registry);
-  if (!id) return error_result(id.error());
-  const shm::OwnerIdentity owner{static_cast<std::uint32_t>(peer.pid), static_cast<std::uint32_t>(peer.uid),
-                                 peer.identity.kind, peer.identity.value};
-  // The watch is secured before the entry exists: an owner the broker could
-  // not watch would keep its entries after death.
+std::expected<Broker::Impl::Registration, proto::OpResult> Broker::Impl::begin_registration(
+    const Peer& peer, const std::string& registry) {
+  auto id = writer->find_registry(registry);
+  if (!id) return std::unexpected(error_result(id.error()));
   auto watch_fd = watch_fd_for(peer);
-  if (!watch_fd) return proto::OpResult{proto::Status::internal_error, 0, watch_fd.error(), {}};
+  if (!watch_fd) return std::unexpected(proto::OpResult{proto::Status::internal_error, 0, watch_fd.error(), {}});
+  return Registration{*id,
+                      shm::OwnerIdentity{static_cast<std::uint32_t>(peer.pid), static_cast<std::uint32_t>(peer.uid),
+                                         peer.identity.kind, peer.identity.value},
+                      std::move(*watch_fd)};
+}
+
+proto::OpResult Broker::Impl::register_key(const Peer& peer, const proto::RegisterKey& op) {
+  auto reg = begin_registration(peer, op.registry);
+  if (!reg) return std::move(reg.error());
   std::uint32_t conflict = 0;
-  auto r = writer->insert(*id, op.key, op.value, owner, &conflict);
-  if (!r && r.error() == shm::Errc::stale_owner) {
-    // The segment holds this pid under another identity: that process is
-    // dead (two live processes never share a pid), its exit just not yet
-    // handled. Reap it now, then register the caller.
-    reap(peer.pid, "pid recycled by a new registering process");
-    r = writer->insert(*id, op.key, op.value, owner, &conflict);
-  }
+  auto r = insert_reaping_stale(
+      peer, [&] { return writer->insert(reg->registry, op.key, op.value, reg->owner, &conflict); });
   if (!r) {
     proto::OpResult res = error_result(r.error());
     if (r.error() == shm::Errc::already_registered) {
@@ -531,7 +552,7 @@ proto::OpResult Broker::Impl::register_key(const Peer& peer, const proto::Regist
     }
     return res;
   }
-  ensure_watched(peer, std::move(*watch_fd));
+  ensure_watched(peer, std::move(reg->watch_fd));
   return proto::OpResult{proto::Status::ok, r->version, {}};
 }
 
@@ -559,19 +580,12 @@ void Broker::Impl::ensure_watched(const Peer& peer, UniqueFd fd) {
 }
 
 proto::OpResult Broker::Impl::register_queued(const Peer& peer, const proto::RegisterQueued& op) {
-  auto id = writer->find_registry(op.registry);
-  if (!id) return error_result(id.error());
-  const shm::OwnerIdentity owner{static_cast<std::uint32_t>(peer.pid), static_cast<std::uint32_t>(peer.uid),
-                                 peer.identity.kind, peer.identity.value};
-  auto watch_fd = watch_fd_for(peer);
-  if (!watch_fd) return proto::OpResult{proto::Status::internal_error, 0, watch_fd.error(), {}};
-  auto r = writer->insert_queued(*id, op.key, op.value, owner, op.flags);
-  if (!r && r.error() == shm::Errc::stale_owner) {
-    reap(peer.pid, "pid recycled by a new registering process");
-    r = writer->insert_queued(*id, op.key, op.value, owner, op.flags);
-  }
+  auto reg = begin_registration(peer, op.registry);
+  if (!reg) return std::move(reg.error());
+  auto r = insert_reaping_stale(
+      peer, [&] { return writer->insert_queued(reg->registry, op.key, op.value, reg->owner, op.flags); });
   if (!r) return error_result(r.error());
-  if (r->reply != shm::QueueReply::exists) ensure_watched(peer, std::move(*watch_fd));
+  if (r->reply != shm::QueueReply::exists) ensure_watched(peer, std::move(reg->watch_fd));
   return proto::OpResult{proto::Status::ok,
                          proto::pack_queue_reply(static_cast<std::uint32_t>(r->reply), r->owner_pid), {}, {}};
 }
