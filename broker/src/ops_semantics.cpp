@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <set>
+#include <unordered_set>
 
 #include "shmreg/proto/pattern.hpp"
 #include "target.hpp"
@@ -217,11 +218,17 @@ std::expected<std::vector<std::uint32_t>, OpResult> SemanticOps::owners_of(const
   if (!rdr) return std::unexpected(rdr.error());
   auto view = (*rdr)->registry(registry);
   if (!view) return std::unexpected(hooks_.error_result(view.error()));
-  auto entries = (*rdr)->lookup_copy(*view, key);
-  if (!entries) return std::unexpected(hooks_.error_result(entries.error()));
+  // Zero-copy: only the pids are needed, not the values. fn runs again over
+  // fresh views if a write tore them, so it starts afresh each time.
   std::vector<std::uint32_t> pids;
-  for (const shm::Entry& e : *entries)
-    if (std::find(pids.begin(), pids.end(), e.pid) == pids.end()) pids.push_back(e.pid);
+  std::unordered_set<std::uint32_t> seen;
+  auto n = (*rdr)->lookup(*view, key, [&](std::span<const shm::EntryView> views) {
+    pids.clear();
+    seen.clear();
+    for (const shm::EntryView& e : views)
+      if (seen.insert(e.pid).second) pids.push_back(e.pid);
+  });
+  if (!n) return std::unexpected(hooks_.error_result(n.error()));
   return pids;
 }
 
