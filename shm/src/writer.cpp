@@ -643,13 +643,17 @@ Result<QueueResult> SegmentWriter::insert_queued(std::uint32_t id, std::string_v
   }
   const std::uint32_t pi = static_cast<std::uint32_t>(*found) - 1;
   RecordHeader& primary = w.rec(d, pi);
-  if (primary.owner_pid == owner.pid) {
+  // A caller already in place (primary or waiting) only has its flags updated.
+  auto set_flags = [&](RecordHeader& r) {
     w.txn_begin(kOpInsert);
     {
-      SeqWriteGuard g(primary.seq);
-      store_relaxed(primary.aux, stored);
+      SeqWriteGuard g(r.seq);
+      store_relaxed(r.aux, stored);
     }
     w.txn_end();
+  };
+  if (primary.owner_pid == owner.pid) {
+    set_flags(primary);
     return QueueResult{QueueReply::already_owner, primary.version, owner.pid};
   }
   const bool replace = (primary.aux & kQueueAllowReplacement) && (flags & kQueueReplaceExisting);
@@ -660,12 +664,7 @@ Result<QueueResult> SegmentWriter::insert_queued(std::uint32_t id, std::string_v
     for (std::uint32_t q = primary.key_next; q != 0; q = w.rec(d, q - 1).key_next) {
       RecordHeader& qr = w.rec(d, q - 1);
       if (qr.owner_pid == owner.pid) {
-        w.txn_begin(kOpInsert);
-        {
-          SeqWriteGuard g(qr.seq);
-          store_relaxed(qr.aux, stored);
-        }
-        w.txn_end();
+        set_flags(qr);
         return QueueResult{QueueReply::in_queue, qr.version, primary.owner_pid};
       }
       tail = q;
