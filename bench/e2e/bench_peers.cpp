@@ -16,7 +16,6 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <systemd/sd-bus.h>
 #include <unistd.h>
 
@@ -394,10 +393,7 @@ pid_t start_echo_service(const std::string& name, std::string& error) {
   const bool ready = pid > 0 && await_ready(fds[0], 1, 10000);
   ::close(fds[0]);
   if (ready) return pid;
-  if (pid > 0) {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
-  }
+  kill_and_reap(pid);
   error = "the D-Bus echo service did not start";
   return -1;
 }
@@ -412,11 +408,7 @@ void bm_dbus_method_call(benchmark::State& state, Placement p) {
   if (service < 0) return state.SkipWithError(error.c_str());
   struct Reaper {
     pid_t pid;
-    ~Reaper() {
-      ::kill(pid, SIGKILL);
-      while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-      }
-    }
+    ~Reaper() { kill_and_reap(pid); }
   } reaper{service};
   PlacementGuard guard(p, peer_pid(sd_bus_get_fd(client.get())));
   if (!guard.error().empty()) return state.SkipWithError(guard.error().c_str());
