@@ -106,7 +106,12 @@ bool known_status(std::uint16_t s) noexcept {
     case Status::no_mailbox:
     case Status::mailbox_full:
     case Status::message_too_large:
-    case Status::mailbox_exists: return true;
+    case Status::mailbox_exists:
+    case Status::meta_too_large:
+    case Status::stale_owner:
+    case Status::segment_corrupt:
+    case Status::busy:
+    case Status::io_error: return true;
   }
   return false;
 }
@@ -262,6 +267,11 @@ std::string_view to_string(Status s) noexcept {
     case Status::mailbox_full: return "mailbox full";
     case Status::message_too_large: return "message too large";
     case Status::mailbox_exists: return "mailbox exists";
+    case Status::meta_too_large: return "meta too large";
+    case Status::stale_owner: return "stale owner";
+    case Status::segment_corrupt: return "segment corrupt";
+    case Status::busy: return "busy";
+    case Status::io_error: return "I/O error";
   }
   return "unknown status";
 }

@@ -105,6 +105,13 @@ enum class Status : std::uint16_t {
   mailbox_full = 17,       // send_message: every owner's mailbox is full; nothing was delivered
   message_too_large = 18,  // send_message: body larger than kMaxMessageBody
   mailbox_exists = 19,     // open_mailbox: the process has a mailbox open on another connection
+  // Outcomes of the segment writer that reach the client as themselves (the
+  // broker maps every shm::Errc to exactly one Status, broker/src/status.cpp).
+  meta_too_large = 20,     // put_meta / create's meta: the registry's meta block cannot hold it
+  stale_owner = 21,        // the pid is recorded under another identity (pid reuse not yet reaped)
+  segment_corrupt = 22,    // the broker found its own segment corrupt; it exits and repairs at restart
+  busy = 23,               // the broker's reads kept racing; try again
+  io_error = 24,           // the OS failed the broker while it served the op
 };
 
 std::string_view to_string(Status s) noexcept;
