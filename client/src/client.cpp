@@ -116,6 +116,13 @@ Error error_from(const proto::OpResult& r) {
     case proto::Status::mailbox_full: code = Errc::mailbox_full; break;
     case proto::Status::message_too_large: code = Errc::message_too_large; break;
     case proto::Status::mailbox_exists: code = Errc::mailbox_exists; break;
+    // The broker does not send these yet; the client's error contract gives
+    // each its own code in the architecture change that follows.
+    case proto::Status::meta_too_large:
+    case proto::Status::stale_owner:
+    case proto::Status::io_error: code = Errc::io_error; break;
+    case proto::Status::segment_corrupt: code = Errc::corrupt_segment; break;
+    case proto::Status::busy: code = Errc::busy; break;
   }
   Error e{code, r.message.empty() ? std::string(proto::to_string(r.status)) : r.message};
   if (r.status == proto::Status::already_registered) e.pid = static_cast<std::uint32_t>(r.value);
