@@ -3,6 +3,8 @@
 
 #include <cstring>
 
+#include "shmreg/shm/meta_codec.hpp"
+
 namespace shmreg::shm {
 
 namespace {
@@ -346,20 +348,8 @@ Result<std::vector<std::pair<std::string, std::string>>> SegmentReader::meta(con
     fence_acquire();
     if (load_relaxed(reg.desc_->meta_seq) != s1) continue;
     if (!len_ok) return fail(Errc::corrupt);
-    std::vector<std::pair<std::string, std::string>> out;
-    const auto* b = reinterpret_cast<const char*>(block.data());
-    std::uint64_t off = 0;
-    while (off < len) {
-      if (len - off < 8) return fail(Errc::corrupt);
-      std::uint32_t kl, vl;
-      std::memcpy(&kl, b + off, 4);
-      std::memcpy(&vl, b + off + 4, 4);
-      off += 8;
-      if (pad8(kl) > len - off || pad8(vl) > len - off - pad8(kl)) return fail(Errc::corrupt);
-      out.emplace_back(std::string(b + off, kl), std::string(b + off + pad8(kl), vl));
-      off += pad8(kl) + pad8(vl);
-    }
-    return out;
+    // R: the private copy is consistent; a block that does not decode is corrupt.
+    return decode_meta(std::span<const std::byte>(reinterpret_cast<const std::byte*>(block.data()), len));
   }
   return fail(Errc::retry_exhausted);
 }

@@ -6,10 +6,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <vector>
 
 #include "shmreg/shm/hash.hpp"
+#include "shmreg/shm/meta_codec.hpp"
 #include "writer_impl.hpp"
 
 namespace shmreg::shm {
@@ -147,13 +149,7 @@ Result<std::uint32_t> SegmentWriter::create_registry(const RegistrySpec& s) noex
       break;
     }
   if (id == kMaxRegistries) return fail(Errc::too_many_registries);
-  for (std::size_t i = 0; i < s.meta.size(); ++i) {
-    const std::string& k = s.meta[i].first;
-    if (k.empty() || k.size() > kMaxMetaKeyLen) return fail(Errc::invalid_argument);
-    for (std::size_t j = 0; j < i; ++j)
-      if (s.meta[j].first == k) return fail(Errc::invalid_argument);
-  }
-  if (meta_size(s.meta) > kMetaBlockSize) return fail(Errc::meta_too_large);
+  if (auto ok = check_meta(s.meta); !ok) return fail(ok.error());
 
   const RegistryGeometry g = geometry_for(s);
   const std::uint64_t used = load_relaxed(w.hdr->arena_used);
@@ -186,9 +182,9 @@ Result<std::uint32_t> SegmentWriter::create_registry(const RegistrySpec& s) noex
   std::memcpy(d.name, s.name.data(), s.name.size());
   if (!s.meta.empty()) {
     // Block 0, active from the start: in place before the registry is Live.
-    const std::vector<std::uint64_t> block = encode_meta(s.meta);
-    std::memcpy(w.base + d.meta_offset, block.data(), pad8(meta_size(s.meta)));
-    d.meta_len[0] = static_cast<std::uint32_t>(meta_size(s.meta));
+    // check_meta passed above, so the encoding cannot fail.
+    const auto len = encode_meta(s.meta, std::span<std::byte, kMetaBlockSize>(w.base + d.meta_offset, kMetaBlockSize));
+    d.meta_len[0] = len.value_or(0);
   }
   w.regs[id] = RegistryState{};
   store_release(w.hdr->arena_used, start + g.total());
@@ -860,88 +856,60 @@ Result<std::uint64_t> SegmentWriter::update_value(std::uint32_t id, std::string_
 
 // -- meta ------------------------------------------------------------------------------------------
 
-MetaMap parse_meta(const std::byte* block, std::uint32_t len) {
-  MetaMap out;
-  std::uint64_t off = 0;
-  while (off + 8 <= len) {
-    std::uint32_t kl, vl;
-    std::memcpy(&kl, block + off, 4);
-    std::memcpy(&vl, block + off + 4, 4);
-    off += 8;
-    if (pad8(kl) + pad8(vl) > len - off) break;
-    out.emplace_back(std::string(reinterpret_cast<const char*>(block + off), kl),
-                     std::string(reinterpret_cast<const char*>(block + off + pad8(kl)), vl));
-    off += pad8(kl) + pad8(vl);
-  }
-  return out;
-}
-
-std::uint64_t meta_size(const MetaMap& m) {
-  std::uint64_t n = 0;
-  for (const auto& [k, v] : m) n += 8 + pad8(k.size()) + pad8(v.size());
-  return n;
-}
-
-std::vector<std::uint64_t> encode_meta(const MetaMap& m) {
-  std::vector<std::uint64_t> buf(kMetaBlockSize / 8, 0);
-  auto* bytes = reinterpret_cast<std::byte*>(buf.data());
-  std::uint64_t off = 0;
-  for (const auto& [k, v] : m) {
-    const auto kl = static_cast<std::uint32_t>(k.size()), vl = static_cast<std::uint32_t>(v.size());
-    std::memcpy(bytes + off, &kl, 4);
-    std::memcpy(bytes + off + 4, &vl, 4);
-    std::memcpy(bytes + off + 8, k.data(), kl);
-    std::memcpy(bytes + off + 8 + pad8(kl), v.data(), vl);
-    off += 8 + pad8(kl) + pad8(vl);
-  }
-  return buf;
-}
-
-Status SegmentWriter::Impl::write_meta(RegistryDesc& d, const MetaMap& m) noexcept {
+// W: the whole list is encoded in private memory first, so a list that does
+// not fit changes nothing.
+Status SegmentWriter::Impl::write_meta(RegistryDesc& d, const MetaPairs& m) noexcept {
   Impl& w = *this;
-  const std::uint64_t size = meta_size(m);
-  if (size > kMetaBlockSize) return fail(Errc::meta_too_large);
-  const std::vector<std::uint64_t> buf = encode_meta(m);
+  alignas(8) std::array<std::byte, kMetaBlockSize> buf;
+  const auto size = encode_meta(m, buf);
+  if (!size) return fail(size.error());
   const std::uint32_t target = (d.meta_active & 1u) ^ 1u;
   auto* dst = reinterpret_cast<std::uint64_t*>(w.base + d.meta_offset + std::uint64_t{target} * kMetaBlockSize);
   w.txn_begin(kOpMeta);
   {
     SeqWriteGuard g(d.meta_seq);
-    racy_store_bytes(dst, buf.data(), pad8(size));
-    store_relaxed(d.meta_len[target], static_cast<std::uint32_t>(size));
+    racy_store_bytes(dst, buf.data(), pad8(*size));
+    store_relaxed(d.meta_len[target], *size);
     store_relaxed(d.meta_active, target);
   }
   w.txn_end();
   return {};
 }
 
+// The writer's own block is never torn, so a block that does not decode is
+// corrupt: the caller must not build a new list on half of the old one.
+Result<MetaPairs> SegmentWriter::Impl::current_meta(const RegistryDesc& d) const {
+  const std::uint32_t active = d.meta_active & 1u;
+  if (d.meta_len[active] > kMetaBlockSize) return fail(Errc::corrupt);
+  return decode_meta(std::span<const std::byte>(base + d.meta_offset + std::uint64_t{active} * kMetaBlockSize,
+                                                d.meta_len[active]));
+}
+
 Status SegmentWriter::put_meta(std::uint32_t id, std::string_view key, std::string_view value) noexcept {
   Impl& w = *impl_;
   RegistryDesc* d = w.live_registry(id);
   if (d == nullptr) return fail(Errc::registry_not_found);
-  if (key.empty() || key.size() > kMaxMetaKeyLen) return fail(Errc::invalid_argument);
-  const std::uint32_t active = d->meta_active & 1u;
-  MetaMap m = parse_meta(w.base + d->meta_offset + std::uint64_t{active} * kMetaBlockSize,
-                         std::min(d->meta_len[active], kMetaBlockSize));
-  auto it = std::find_if(m.begin(), m.end(), [&](const auto& kv) { return kv.first == key; });
-  if (it != m.end())
+  if (key.empty() || key.size() > kMaxMetaKey) return fail(Errc::invalid_argument);
+  auto m = w.current_meta(*d);
+  if (!m) return fail(m.error());
+  auto it = std::find_if(m->begin(), m->end(), [&](const auto& kv) { return kv.first == key; });
+  if (it != m->end())
     it->second = std::string(value);
   else
-    m.emplace_back(std::string(key), std::string(value));
-  return w.write_meta(*d, m);
+    m->emplace_back(std::string(key), std::string(value));
+  return w.write_meta(*d, *m);
 }
 
 Status SegmentWriter::delete_meta(std::uint32_t id, std::string_view key) noexcept {
   Impl& w = *impl_;
   RegistryDesc* d = w.live_registry(id);
   if (d == nullptr) return fail(Errc::registry_not_found);
-  const std::uint32_t active = d->meta_active & 1u;
-  MetaMap m = parse_meta(w.base + d->meta_offset + std::uint64_t{active} * kMetaBlockSize,
-                         std::min(d->meta_len[active], kMetaBlockSize));
-  auto it = std::find_if(m.begin(), m.end(), [&](const auto& kv) { return kv.first == key; });
-  if (it == m.end()) return fail(Errc::not_found);
-  m.erase(it);
-  return w.write_meta(*d, m);
+  auto m = w.current_meta(*d);
+  if (!m) return fail(m.error());
+  auto it = std::find_if(m->begin(), m->end(), [&](const auto& kv) { return kv.first == key; });
+  if (it == m->end()) return fail(Errc::not_found);
+  m->erase(it);
+  return w.write_meta(*d, *m);
 }
 
 std::vector<OwnerRecord> SegmentWriter::owners() const {

@@ -19,21 +19,12 @@
 
 #include "shmreg/shm/atomics.hpp"
 #include "shmreg/shm/layout.hpp"
+#include "shmreg/shm/meta_codec.hpp"
 #include "shmreg/shm/writer.hpp"
 
 namespace shmreg::shm {
 
 using Clock = std::chrono::steady_clock;
-
-
-using MetaMap = std::vector<std::pair<std::string, std::string>>;
-
-// Meta blocks (writer.cpp): repeated [u32 key_len][u32 value_len][key, pad8][value, pad8].
-MetaMap parse_meta(const std::byte* block, std::uint32_t len);
-std::uint64_t meta_size(const MetaMap& m);
-// The block image of m, kMetaBlockSize bytes. REQUIRES: meta_size(m) <= kMetaBlockSize.
-std::vector<std::uint64_t> encode_meta(const MetaMap& m);
-inline constexpr std::size_t kMaxMetaKeyLen = 255;
 
 struct FreedSlot {
   std::uint32_t record;
@@ -224,7 +215,8 @@ struct SegmentWriter::Impl {
   // The primary entry whose owner queue holds record `queued`.
   std::uint32_t primary_of(const RegistryDesc& d, std::uint32_t queued) const noexcept;
 
-  Status write_meta(RegistryDesc& d, const MetaMap& m) noexcept;
+  Status write_meta(RegistryDesc& d, const MetaPairs& m) noexcept;
+  Result<MetaPairs> current_meta(const RegistryDesc& d) const;
 
   // -- attach and repair (writer_repair.cpp) ----------------------------------------
   void rebuild_private_state() noexcept;
