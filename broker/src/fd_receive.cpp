@@ -19,7 +19,7 @@ namespace {
 
 class ReadWithFds : public std::enable_shared_from_this<ReadWithFds> {
  public:
-  ReadWithFds(asio::local::stream_protocol::socket& socket, asio::mutable_buffer buffer, std::vector<UniqueFd>* fds,
+  ReadWithFds(asio::local::stream_protocol::socket& socket, asio::mutable_buffer buffer, std::vector<sys::UniqueFd>* fds,
               std::size_t max_fds, ReadHandler handler)
       : socket_(socket), buffer_(buffer), fds_(fds), max_fds_(max_fds), handler_(std::move(handler)) {}
 
@@ -61,7 +61,7 @@ class ReadWithFds : public std::enable_shared_from_this<ReadWithFds> {
       for (std::size_t i = 0; i < count; ++i) {
         int fd = -1;
         std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-        UniqueFd owned(fd);
+        sys::UniqueFd owned(fd);
         if (fds_->size() < max_fds_) fds_->push_back(std::move(owned));
       }
     }
@@ -73,7 +73,7 @@ class ReadWithFds : public std::enable_shared_from_this<ReadWithFds> {
 
   asio::local::stream_protocol::socket& socket_;
   asio::mutable_buffer buffer_;
-  std::vector<UniqueFd>* fds_;
+  std::vector<sys::UniqueFd>* fds_;
   std::size_t max_fds_;
   ReadHandler handler_;
   std::size_t done_ = 0;
@@ -82,7 +82,7 @@ class ReadWithFds : public std::enable_shared_from_this<ReadWithFds> {
 }  // namespace
 
 void async_read_with_fds(asio::local::stream_protocol::socket& socket, asio::mutable_buffer buffer,
-                         std::vector<UniqueFd>* fds, std::size_t max_fds, ReadHandler handler) {
+                         std::vector<sys::UniqueFd>* fds, std::size_t max_fds, ReadHandler handler) {
   std::make_shared<ReadWithFds>(socket, buffer, fds, max_fds, std::move(handler))->step();
 }
 

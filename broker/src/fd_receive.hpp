@@ -23,7 +23,7 @@
 #include <functional>
 #include <vector>
 
-#include "peer.hpp"
+#include "shmreg/sys/unique_fd.hpp"
 
 namespace shmreg::broker {
 
@@ -35,6 +35,6 @@ using ReadHandler = std::function<void(const boost::system::error_code&, std::si
 // gets asio::error::eof if the peer closes first. REQUIRES: socket, buffer
 // and *fds outlive the operation (the session keeps itself alive in handler).
 void async_read_with_fds(boost::asio::local::stream_protocol::socket& socket, boost::asio::mutable_buffer buffer,
-                         std::vector<UniqueFd>* fds, std::size_t max_fds, ReadHandler handler);
+                         std::vector<sys::UniqueFd>* fds, std::size_t max_fds, ReadHandler handler);
 
 }  // namespace shmreg::broker

@@ -51,12 +51,12 @@ Mailboxes::Slot* Mailboxes::usable(std::uint32_t pid) {
   if (sink->hung_up()) return nullptr;
   // The entries under pid belong to the process the broker watches; a
   // mailbox opened by another process with that pid is not theirs.
-  auto watch = watch_of_(static_cast<pid_t>(pid));
-  if (!watch || watch->identity.value != sink->mailbox_owner().identity.value) return nullptr;
+  auto watched = watched_.watched_identity(static_cast<pid_t>(pid));
+  if (!watched || watched->value != sink->mailbox_owner().identity.value) return nullptr;
   return &it->second;
 }
 
-OpResult Mailboxes::send(const Peer& sender, const proto::SendMessage& op, std::span<const std::uint32_t> owner_pids,
+OpResult Mailboxes::send(const Caller& sender, const proto::SendMessage& op, std::span<const std::uint32_t> owner_pids,
                          std::size_t& data_budget) {
   if (op.body.size() > proto::kMaxMessageBody)
     return fail(Status::message_too_large, "message of " + std::to_string(op.body.size()) +

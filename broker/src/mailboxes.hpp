@@ -8,7 +8,7 @@
 // kill); nothing else closes it.
 //
 // Routing. send_message names (registry, key); the broker reads the key's
-// owners from the segment (SemanticOps::owners_of) and, for each distinct
+// owners from the segment (ops_mailboxes.cpp) and, for each distinct
 // owner process, queues one message frame on that process's mailbox
 // connection. A mailbox is used only if its connection is still open at the
 // client's end and its peer is the process the broker watches under that pid
@@ -34,16 +34,14 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <memory>
-#include <optional>
 #include <span>
 #include <unordered_map>
 #include <vector>
 
-#include "ops_semantics.hpp"
-#include "peer.hpp"
+#include "caller.hpp"
 #include "shmreg/proto/wire.hpp"
+#include "watched_identities.hpp"
 
 namespace shmreg::broker {
 
@@ -66,21 +64,19 @@ class MailboxSink {
 
 class Mailboxes {
  public:
-  // watch_of: the broker's watch of a pid, to check a mailbox owner's identity.
-  explicit Mailboxes(std::function<std::optional<OwnerWatchInfo>(pid_t)> watch_of)
-      : watch_of_(std::move(watch_of)) {}
+  // watched: the processes the broker watches, to check a mailbox owner's
+  // identity. REQUIRES: watched outlives this object.
+  explicit Mailboxes(const WatchedIdentities& watched) : watched_(watched) {}
 
-  proto::OpResult open(const std::shared_ptr<MailboxSink>& sink);
+  [[nodiscard]] proto::OpResult open(const std::shared_ptr<MailboxSink>& sink);
   // Forgets sink's mailbox, if it has one (its connection is closing).
   void close(const MailboxSink* sink) noexcept;
   // Routes op to the mailboxes of owner_pids (the key's owners). The send
   // report goes in the result's data, which may take at most data_budget
   // bytes (else reply_too_large, and nothing is sent); the bytes it takes are
   // subtracted.
-  proto::OpResult send(const Peer& sender, const proto::SendMessage& op, std::span<const std::uint32_t> owner_pids,
+  [[nodiscard]] proto::OpResult send(const Caller& sender, const proto::SendMessage& op, std::span<const std::uint32_t> owner_pids,
                        std::size_t& data_budget);
-
-  std::size_t open_count() const noexcept { return slots_.size(); }
 
  private:
   struct Slot {
@@ -90,7 +86,7 @@ class Mailboxes {
   // The live mailbox of pid that belongs to the process watched under pid.
   Slot* usable(std::uint32_t pid);
 
-  std::function<std::optional<OwnerWatchInfo>(pid_t)> watch_of_;
+  const WatchedIdentities& watched_;
   std::unordered_map<pid_t, Slot> slots_;
 };
 

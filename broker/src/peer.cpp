@@ -5,7 +5,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,6 +13,7 @@
 #include <sstream>
 
 #include "shmreg/shm/layout.hpp"
+#include "shmreg/sys/pidfd.hpp"
 
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77  // Linux 6.5; Debian 12's headers predate it
@@ -53,25 +53,6 @@ std::expected<std::uint64_t, std::string> start_time_of(pid_t pid) {
 
 }  // namespace
 
-UniqueFd& UniqueFd::operator=(UniqueFd&& o) noexcept {
-  if (this != &o) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = o.release();
-  }
-  return *this;
-}
-
-UniqueFd::~UniqueFd() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
-int open_pidfd(pid_t pid) noexcept { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
-
-bool pidfd_exited(int pidfd) noexcept {
-  pollfd p{pidfd, POLLIN, 0};
-  return ::poll(&p, 1, 0) != 0;  // readable (or an error) means the process is gone
-}
-
 std::expected<ProcessIdentity, std::string> identity_of(int pidfd, pid_t pid, std::uint32_t kind) {
   if (kind == 0) kind = is_pidfs(pidfd) ? shm::kIdentityPidfsInode : shm::kIdentityStartTime;
   ProcessIdentity id{kind, 0};
@@ -89,7 +70,7 @@ std::expected<ProcessIdentity, std::string> identity_of(int pidfd, pid_t pid, st
   }
   // The pidfd pins the process we mean; if it is still alive now, the /proc
   // read above was of that process and not of a successor with the same pid.
-  if (pidfd_exited(pidfd)) return std::unexpected(std::string("process has exited"));
+  if (sys::pidfd_exited(pidfd)) return std::unexpected(std::string("process has exited"));
   return id;
 }
 
@@ -106,10 +87,10 @@ std::expected<Peer, std::string> peer_of(int socket_fd) {
   int fd = -1;
   len = sizeof fd;
   if (::getsockopt(socket_fd, SOL_SOCKET, SO_PEERPIDFD, &fd, &len) == 0 && fd >= 0) {
-    peer.pidfd = UniqueFd(fd);
+    peer.pidfd = sys::UniqueFd(fd);
     peer.from_peerpidfd = true;
   } else if (errno == ENOPROTOOPT || errno == EINVAL || errno == EOPNOTSUPP) {
-    peer.pidfd = UniqueFd(open_pidfd(peer.pid));
+    peer.pidfd = sys::open_pidfd(peer.pid);
     if (!peer.pidfd) return std::unexpected(errno == ESRCH ? std::string("peer has exited") : errno_text("pidfd_open"));
     // The pid might have been recycled between connect and pidfd_open. The
     // original peer's socket end closes when it dies, so an open connection
@@ -120,7 +101,7 @@ std::expected<Peer, std::string> peer_of(int socket_fd) {
   } else {
     return std::unexpected(errno == ESRCH ? std::string("peer has exited") : errno_text("SO_PEERPIDFD"));
   }
-  if (pidfd_exited(peer.pidfd.get())) return std::unexpected(std::string("peer has exited"));
+  if (sys::pidfd_exited(peer.pidfd.get())) return std::unexpected(std::string("peer has exited"));
   auto id = identity_of(peer.pidfd.get(), peer.pid);
   if (!id) return std::unexpected(id.error());
   peer.identity = *id;

@@ -21,27 +21,9 @@
 #include <expected>
 #include <string>
 
+#include "shmreg/sys/unique_fd.hpp"
+
 namespace shmreg::broker {
-
-// An owned file descriptor.
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) noexcept : fd_(fd) {}
-  UniqueFd(UniqueFd&& o) noexcept : fd_(o.release()) {}
-  UniqueFd& operator=(UniqueFd&& o) noexcept;
-  ~UniqueFd();
-  int get() const noexcept { return fd_; }
-  int release() noexcept {
-    int f = fd_;
-    fd_ = -1;
-    return f;
-  }
-  explicit operator bool() const noexcept { return fd_ >= 0; }
-
- private:
-  int fd_ = -1;
-};
 
 struct ProcessIdentity {
   std::uint32_t kind = 0;  // shm::kIdentityPidfsInode or shm::kIdentityStartTime
@@ -52,23 +34,17 @@ struct Peer {
   pid_t pid = 0;
   uid_t uid = 0;
   gid_t gid = 0;
-  UniqueFd pidfd;
+  sys::UniqueFd pidfd;
   ProcessIdentity identity;
   bool from_peerpidfd = false;  // false: the pidfd_open fallback was used
 };
 
 // Credentials of the peer of a connected Unix socket. Fails (with a reason
 // for the log) if the peer has already exited.
-std::expected<Peer, std::string> peer_of(int socket_fd);
-
-// pidfd_open(2); -1 with errno set on failure.
-int open_pidfd(pid_t pid) noexcept;
+[[nodiscard]] std::expected<Peer, std::string> peer_of(int socket_fd);
 
 // The identity of the live process behind pidfd, of the given kind (0: the
 // best this kernel offers). Fails if the process has exited.
-std::expected<ProcessIdentity, std::string> identity_of(int pidfd, pid_t pid, std::uint32_t kind = 0);
-
-// True when the process behind pidfd has exited.
-bool pidfd_exited(int pidfd) noexcept;
+[[nodiscard]] std::expected<ProcessIdentity, std::string> identity_of(int pidfd, pid_t pid, std::uint32_t kind = 0);
 
 }  // namespace shmreg::broker

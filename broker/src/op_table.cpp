@@ -1,0 +1,100 @@
+// The op table (see op_table.hpp).
+#include "op_table.hpp"
+
+#include <exception>
+#include <type_traits>
+#include <variant>
+
+#include "status.hpp"
+
+namespace shmreg::broker {
+
+namespace {
+
+template <class... F>
+struct Overloaded : F... {
+  using F::operator()...;
+};
+
+// The table: one line per proto::Op alternative. It has no generic case, so
+// a new op that is given no handler here does not compile.
+proto::OpResult dispatch(OpContext& c, Request& r, const proto::Op& op) {
+  return std::visit(
+      Overloaded{
+          // registries (ops_registries.cpp)
+          [&](const proto::Ping& o) { return ping(c, r, o); },
+          [&](const proto::CreateRegistry& o) { return create_registry(c, r, o); },
+          // registration (ops_registration.cpp)
+          [&](const proto::RegisterKey& o) { return register_key(c, r, o); },
+          [&](const proto::RegisterOnBehalf& o) { return register_on_behalf(c, r, o); },
+          [&](const proto::RegisterQueued& o) { return register_queued(c, r, o); },
+          [&](const proto::Unregister& o) { return unregister(c, r, o); },
+          [&](const proto::UnregisterAll& o) { return unregister_all(c, r, o); },
+          [&](const proto::UnregisterMatch& o) { return unregister_match(c, r, o); },
+          // values (ops_values.cpp)
+          [&](const proto::UpdateValue& o) { return update_value(c, r, o); },
+          [&](const proto::PutMeta& o) { return put_meta(c, r, o); },
+          [&](const proto::DeleteMeta& o) { return delete_meta(c, r, o); },
+          // lookups (ops_lookups.cpp)
+          [&](const proto::LookupConsistent& o) { return lookup_consistent(c, r, o); },
+          // mailboxes (ops_mailboxes.cpp)
+          [&](const proto::OpenMailbox& o) { return open_mailbox(c, r, o); },
+          [&](const proto::SendMessage& o) { return send_message(c, r, o); },
+      },
+      op);
+}
+
+constexpr const char* kOpNames[] = {"ping",         "create_registry", "register",         "unregister",
+                                    "unregister_all", "update_value",  "put_meta",         "delete_meta",
+                                    "unregister_match", "lookup_consistent", "register_on_behalf",
+                                    "register_queued", "open_mailbox", "send_message"};
+static_assert(std::size(kOpNames) == std::variant_size_v<proto::Op>, "every op has a name for the log");
+
+// "put_meta on registry 'svc', key 'k'": as much as the op names.
+std::string describe(const proto::Op& op) {
+  std::string text = kOpNames[op.index()];
+  std::visit(
+      [&](const auto& o) {
+        if constexpr (requires { o.registry; }) text += " on registry '" + o.registry + "'";
+        if constexpr (requires { o.name; }) text += " on registry '" + o.name + "'";
+        if constexpr (requires { o.key; }) text += ", key '" + o.key + "'";
+      },
+      op);
+  return text;
+}
+
+}  // namespace
+
+std::expected<void, proto::OpResult> authorize(const Caller&, const proto::Op&) { return {}; }
+
+std::vector<proto::OpResult> OpTable::execute(const Peer& peer, std::span<const sys::UniqueFd> passed_pidfds,
+                                              const std::vector<proto::Op>& ops,
+                                              const std::shared_ptr<MailboxSink>& connection) {
+  const Caller caller = Caller::of(peer, passed_pidfds);
+  Request req{caller, connection};
+  std::vector<proto::OpResult> out;
+  out.reserve(ops.size());
+  for (const proto::Op& op : ops) out.push_back(run(req, op));
+  return out;
+}
+
+proto::OpResult OpTable::run(Request& req, const proto::Op& op) {
+  if (shutdown_.halting())
+    return refusal(proto::Status::segment_corrupt, "the broker found its segment corrupt and is restarting");
+  if (auto allowed = authorize(req.caller, op); !allowed) return std::move(allowed.error());
+  proto::OpResult res;
+  try {
+    res = dispatch(ctx_, req, op);
+  } catch (const std::exception& e) {
+    // Handlers run inside the io_context: an exception (out of memory) must
+    // become an error reply, not unwind through io_context::run.
+    return refusal(proto::Status::internal_error, std::string("internal error: ") + e.what());
+  }
+  if (res.status == proto::Status::segment_corrupt)
+    shutdown_.broken_invariant(describe(op) + " from pid " + std::to_string(req.caller.pid) + ": " + res.message);
+  return res;
+}
+
+void OpTable::connection_closed(const MailboxSink& connection) noexcept { ctx_.mailboxes.close(&connection); }
+
+}  // namespace shmreg::broker

@@ -1,0 +1,87 @@
+// The op handlers, grouped by op family, and what every handler works with.
+//
+// Each handler answers one proto::Op alternative for one caller; the op table
+// (op_table.cpp) is the only caller of these functions and has already
+// authorized the op. A handler reports every failure as an OpResult (built by
+// status.hpp), never by throwing on purpose; the op table turns a stray
+// exception (out of memory) into internal_error, and a segment_corrupt result
+// into a broken invariant.
+//
+// Who an op acts for. An op whose `target` is 0 acts for the caller; a
+// target n acts for the process of the n-th pidfd passed with the frame, if
+// target_of() (target.hpp) allows it (owner_for below). Before touching a
+// pid's entries, handlers settle it (OwnerWatches::settle): if the broker
+// watches that pid under another identity, the old owner is dead and is
+// reaped first.
+//
+// Thread-safety: single-threaded, on the broker's io_context.
+#pragma once
+
+#include <cstddef>
+#include <expected>
+#include <memory>
+#include <optional>
+
+#include "caller.hpp"
+#include "config.hpp"
+#include "log.hpp"
+#include "mailboxes.hpp"
+#include "owner_watches.hpp"
+#include "shmreg/proto/wire.hpp"
+#include "shmreg/shm/reader.hpp"
+#include "shmreg/shm/writer.hpp"
+
+namespace shmreg::broker {
+
+// The broker's state the handlers share. REQUIRES: the referenced objects
+// outlive it.
+struct OpContext {
+  const BrokerConfig& config;
+  shm::SegmentWriter& writer;
+  OwnerWatches& owners;
+  Mailboxes& mailboxes;
+  const BrokerLog& log;
+  // The broker's own read-only mapping of its segment (it reads like any
+  // client where an op needs a reader's view); opened at first use.
+  std::optional<shm::SegmentReader> reader{};
+};
+
+// One request frame: who sent it, on which connection, and how much of the
+// reply's data is still free.
+struct Request {
+  const Caller& caller;
+  const std::shared_ptr<MailboxSink>& connection;
+  std::size_t data_budget = proto::kMaxReplyData;
+};
+
+// -- shared by the families (ops.cpp) --
+// The broker's reader, or an internal_error reply if it cannot map its segment.
+[[nodiscard]] std::expected<const shm::SegmentReader*, proto::OpResult> own_reader(OpContext& ctx);
+// The process an op with this target acts for (see above).
+[[nodiscard]] std::expected<Owner, proto::OpResult> owner_for(const Request& req, std::uint8_t target);
+
+// -- registries (ops_registries.cpp) --
+[[nodiscard]] proto::OpResult ping(OpContext& ctx, Request& req, const proto::Ping& op);
+[[nodiscard]] proto::OpResult create_registry(OpContext& ctx, Request& req, const proto::CreateRegistry& op);
+
+// -- registration (ops_registration.cpp) --
+[[nodiscard]] proto::OpResult register_key(OpContext& ctx, Request& req, const proto::RegisterKey& op);
+[[nodiscard]] proto::OpResult register_on_behalf(OpContext& ctx, Request& req, const proto::RegisterOnBehalf& op);
+[[nodiscard]] proto::OpResult register_queued(OpContext& ctx, Request& req, const proto::RegisterQueued& op);
+[[nodiscard]] proto::OpResult unregister(OpContext& ctx, Request& req, const proto::Unregister& op);
+[[nodiscard]] proto::OpResult unregister_all(OpContext& ctx, Request& req, const proto::UnregisterAll& op);
+[[nodiscard]] proto::OpResult unregister_match(OpContext& ctx, Request& req, const proto::UnregisterMatch& op);
+
+// -- values (ops_values.cpp) --
+[[nodiscard]] proto::OpResult update_value(OpContext& ctx, Request& req, const proto::UpdateValue& op);
+[[nodiscard]] proto::OpResult put_meta(OpContext& ctx, Request& req, const proto::PutMeta& op);
+[[nodiscard]] proto::OpResult delete_meta(OpContext& ctx, Request& req, const proto::DeleteMeta& op);
+
+// -- lookups (ops_lookups.cpp) --
+[[nodiscard]] proto::OpResult lookup_consistent(OpContext& ctx, Request& req, const proto::LookupConsistent& op);
+
+// -- mailboxes (ops_mailboxes.cpp) --
+[[nodiscard]] proto::OpResult open_mailbox(OpContext& ctx, Request& req, const proto::OpenMailbox& op);
+[[nodiscard]] proto::OpResult send_message(OpContext& ctx, Request& req, const proto::SendMessage& op);
+
+}  // namespace shmreg::broker

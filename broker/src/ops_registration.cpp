@@ -1,0 +1,141 @@
+// The registration family: register (for the caller or, pidfd-proven, for
+// another process), owner queues, unregister, unregister_all and
+// unregister_match.
+#include <set>
+#include <string>
+
+#include "ops.hpp"
+#include "shmreg/proto/pattern.hpp"
+#include "status.hpp"
+
+namespace shmreg::broker {
+
+namespace {
+
+// What every registration shares: the registry, the owner as the segment
+// records it, and the watch secured before any entry exists (an owner the
+// broker could not watch would keep its entries after death).
+struct Registration {
+  std::uint32_t registry = 0;
+  shm::OwnerIdentity owner;
+  sys::UniqueFd watch_fd;  // empty when the owner is already watched
+};
+
+std::expected<Registration, proto::OpResult> begin_registration(OpContext& ctx, const Owner& owner,
+                                                                const std::string& registry) {
+  auto id = ctx.writer.find_registry(registry);
+  if (!id) return std::unexpected(error_result(id.error()));
+  auto watch_fd = ctx.owners.watch_fd_for(owner);
+  if (!watch_fd) return std::unexpected(refusal(proto::Status::internal_error, watch_fd.error()));
+  return Registration{*id,
+                      shm::OwnerIdentity{static_cast<std::uint32_t>(owner.pid), static_cast<std::uint32_t>(owner.uid),
+                                         owner.identity.kind, owner.identity.value},
+                      std::move(*watch_fd)};
+}
+
+// Runs insert(); if the segment holds the owner's pid under another
+// identity, that process is dead (two live processes never share a pid),
+// its exit just not yet handled: reap it, then run insert() again.
+template <class Insert>
+auto insert_reaping_stale(OpContext& ctx, const Owner& owner, Insert&& insert) {
+  auto r = insert();
+  if (!r && r.error() == shm::Errc::stale_owner) {
+    ctx.owners.reap(owner.pid, "pid recycled by a new registering process");
+    r = insert();
+  }
+  return r;
+}
+
+proto::OpResult register_for(OpContext& ctx, const Owner& owner, const std::string& registry, const std::string& key,
+                             const std::string& value) {
+  auto reg = begin_registration(ctx, owner, registry);
+  if (!reg) return std::move(reg.error());
+  std::uint32_t conflict = 0;
+  auto r = insert_reaping_stale(
+      ctx, owner, [&] { return ctx.writer.insert(reg->registry, key, value, reg->owner, &conflict); });
+  if (!r && r.error() == shm::Errc::already_registered) {
+    proto::OpResult res = error_result(r.error(), "already registered by PID " + std::to_string(conflict));
+    res.value = conflict;
+    return res;
+  }
+  if (!r) return error_result(r.error());
+  ctx.owners.ensure_watched(owner, std::move(reg->watch_fd));
+  return success(r->version);
+}
+
+}  // namespace
+
+proto::OpResult register_key(OpContext& ctx, Request& req, const proto::RegisterKey& op) {
+  return register_for(ctx, req.caller.as_owner(), op.registry, op.key, op.value);
+}
+
+proto::OpResult register_on_behalf(OpContext& ctx, Request& req, const proto::RegisterOnBehalf& op) {
+  if (op.target == 0)
+    return refusal(proto::Status::invalid_argument,
+                   "no pidfd #0 came with this request; pass the target's pidfd with SCM_RIGHTS");
+  auto owner = owner_for(req, op.target);
+  if (!owner) return std::move(owner.error());
+  return register_for(ctx, *owner, op.registry, op.key, op.value);
+}
+
+proto::OpResult register_queued(OpContext& ctx, Request& req, const proto::RegisterQueued& op) {
+  const Owner owner = req.caller.as_owner();
+  auto reg = begin_registration(ctx, owner, op.registry);
+  if (!reg) return std::move(reg.error());
+  auto r = insert_reaping_stale(
+      ctx, owner, [&] { return ctx.writer.insert_queued(reg->registry, op.key, op.value, reg->owner, op.flags); });
+  if (!r) return error_result(r.error());
+  if (r->reply != shm::QueueReply::exists) ctx.owners.ensure_watched(owner, std::move(reg->watch_fd));
+  return success(proto::pack_queue_reply(static_cast<std::uint32_t>(r->reply), r->owner_pid));
+}
+
+proto::OpResult unregister(OpContext& ctx, Request& req, const proto::Unregister& op) {
+  auto id = ctx.writer.find_registry(op.registry);
+  if (!id) return error_result(id.error());
+  auto n = ctx.writer.remove(*id, op.key, static_cast<std::uint32_t>(req.caller.pid));
+  if (!n) return error_result(n.error());
+  return success(*n);
+}
+
+proto::OpResult unregister_all(OpContext& ctx, Request& req, const proto::UnregisterAll&) {
+  auto n = ctx.writer.remove_owner(static_cast<std::uint32_t>(req.caller.pid));
+  if (!n) return error_result(n.error());
+  return success(*n);
+}
+
+// Removes the target's entries under key whose values match, in one
+// all-or-nothing write (SegmentWriter::remove_if): all of them, or some of
+// them while the target's others under key stay. The one limit: a partial
+// removal of more than shm::kMaxRemoveSome entries is refused with
+// invalid_argument and changes nothing.
+proto::OpResult unregister_match(OpContext& ctx, Request& req, const proto::UnregisterMatch& op) {
+  auto matcher = proto::Matcher::compile(op.pattern, op.guards);
+  if (!matcher) return refusal(proto::Status::invalid_argument, matcher.error());
+  auto owner = owner_for(req, op.target);
+  if (!owner) return std::move(owner.error());
+  ctx.owners.settle(*owner);
+  auto id = ctx.writer.find_registry(op.registry);
+  if (!id) return error_result(id.error());
+  auto rdr = own_reader(ctx);
+  if (!rdr) return std::move(rdr.error());
+  auto view = (*rdr)->registry(op.registry);
+  if (!view) return error_result(view.error());
+  const auto pid = static_cast<std::uint32_t>(owner->pid);
+  auto entries = (*rdr)->values(*view, op.key, pid);
+  if (!entries) return error_result(entries.error());
+  // Matching (JSON parsing, which may throw) happens here, before the
+  // writer's all-or-nothing removal, whose predicate only looks values up.
+  std::set<std::string, std::less<>> matching;
+  for (const shm::Entry& e : *entries)
+    if (matcher->matches(e.value)) matching.insert(e.value);
+  if (matching.empty()) return success(0);
+  auto n = ctx.writer.remove_if(*id, op.key, pid, [&](std::string_view v) { return matching.count(v) != 0; });
+  if (!n && n.error() == shm::Errc::invalid_argument)
+    return error_result(n.error(), "more than " + std::to_string(shm::kMaxRemoveSome) +
+                                       " of one process's entries under a key match while others do not; "
+                                       "nothing was removed");
+  if (!n) return error_result(n.error());
+  return success(*n);
+}
+
+}  // namespace shmreg::broker

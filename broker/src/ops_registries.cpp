@@ -1,0 +1,55 @@
+// The registries family: ping and create_registry with its initial meta.
+#include <unistd.h>
+
+#include "ops.hpp"
+#include "shmreg/shm/meta_codec.hpp"
+#include "status.hpp"
+
+namespace shmreg::broker {
+
+namespace {
+
+// The text of a meta list check_meta refused; the status is its own.
+std::string meta_refusal(const shm::MetaPairs& meta, shm::Errc e) {
+  if (e == shm::Errc::meta_too_large)
+    return "the meta takes " + std::to_string(shm::meta_size(meta)) + " bytes, more than the " +
+           std::to_string(shm::kMetaBlockSize) + " a registry holds (8 per pair, key and value each padded to 8)";
+  for (std::size_t i = 0; i < meta.size(); ++i) {
+    const std::string& k = meta[i].first;
+    if (k.empty() || k.size() > shm::kMaxMetaKey)
+      return "a meta key is 1 to " + std::to_string(shm::kMaxMetaKey) + " bytes";
+    for (std::size_t j = 0; j < i; ++j)
+      if (meta[j].first == k) return "meta key '" + k + "' is given twice";
+  }
+  return std::string(shm::to_string(e));
+}
+
+}  // namespace
+
+proto::OpResult ping(OpContext&, Request&, const proto::Ping&) {
+  return success(static_cast<std::uint64_t>(::getpid()));
+}
+
+// The meta is checked in full first, and written with the creation, in the
+// same write, only if this call creates the registry: readers see the
+// registry with it or not at all. An existing registry (same options) keeps
+// the meta it has.
+proto::OpResult create_registry(OpContext& ctx, Request&, const proto::CreateRegistry& op) {
+  if (auto ok = shm::check_meta(op.meta); !ok) return error_result(ok.error(), meta_refusal(op.meta, ok.error()));
+  shm::RegistrySpec spec;
+  spec.name = op.name;
+  spec.kind = op.kind == 2 ? shm::RegistryKind::duplicate : shm::RegistryKind::unique;
+  spec.partitions = op.partitions;
+  spec.max_key = op.max_key != 0 ? op.max_key : ctx.config.default_max_key;
+  spec.max_value = op.max_value != 0 ? op.max_value : ctx.config.default_max_value;
+  spec.capacity = op.capacity != 0 ? op.capacity : ctx.config.default_capacity;
+  spec.meta = op.meta;
+  const bool existed = ctx.writer.find_registry(spec.name).has_value();
+  auto id = ctx.writer.create_registry(spec);
+  if (!id) return error_result(id.error());
+  proto::OpResult res = success(*id);
+  if (existed && !op.meta.empty()) res.message = "the registry exists; its meta was left as it is";
+  return res;
+}
+
+}  // namespace shmreg::broker

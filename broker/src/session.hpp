@@ -1,0 +1,115 @@
+// One client connection: bytes in, frames out, and back-pressure. It knows
+// nothing of ops.
+//
+// A Session reads request frames (header, then the payload in chunks, with
+// any pidfds passed alongside: fd_receive.hpp), decodes the ops, hands them
+// with the peer's identity and the frame's pidfds to its RequestHandler (the
+// op table), and queues the encoded reply. Replies leave in request order.
+//
+// Back-pressure: a client that pipelines requests without reading replies is
+// paused once kMaxQueuedReplies frames wait to be written, and resumed when
+// the queue is back to half of that, so its unread replies cost the broker a
+// bounded amount of memory.
+//
+// Mailbox: once the client opened a mailbox on this connection, the session
+// is its MailboxSink, and message frames are queued between its replies,
+// within the per-mailbox bounds and the broker-wide MailboxBacklog.
+//
+// Closing a connection removes nothing: entries belong to processes.
+//
+// Thread-safety: single-threaded, on the broker's io_context. A Session keeps
+// itself alive (shared_from_this) while an operation on its socket is pending.
+#pragma once
+
+#include <array>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "log.hpp"
+#include "mailboxes.hpp"
+#include "peer.hpp"
+#include "shmreg/proto/wire.hpp"
+#include "shmreg/sys/unique_fd.hpp"
+
+namespace shmreg::broker {
+
+// What a session does with a decoded request: the op table's interface.
+class RequestHandler {
+ public:
+  virtual ~RequestHandler() = default;
+  // One result per op, in order. passed_pidfds: what came with the frame;
+  // the handler duplicates what it keeps. connection: the session itself
+  // (open_mailbox makes it a mailbox).
+  [[nodiscard]] virtual std::vector<proto::OpResult> execute(const Peer& peer,
+                                                             std::span<const sys::UniqueFd> passed_pidfds,
+                                                             const std::vector<proto::Op>& ops,
+                                                             const std::shared_ptr<MailboxSink>& connection) = 0;
+  // The connection is closing (its mailbox, if any, must go).
+  virtual void connection_closed(const MailboxSink& connection) noexcept = 0;
+};
+
+// Bytes of message frames queued on all mailbox connections, not yet written.
+struct MailboxBacklog {
+  std::size_t bytes = 0;
+};
+
+class Session final : public MailboxSink, public std::enable_shared_from_this<Session> {
+ public:
+  static constexpr std::size_t kMaxQueuedReplies = 256;
+
+  // REQUIRES: handler, backlog and log outlive the session.
+  Session(boost::asio::local::stream_protocol::socket socket, Peer peer, std::uint64_t id, RequestHandler& handler,
+          MailboxBacklog& backlog, const BrokerLog& log)
+      : socket_(std::move(socket)), peer_(std::move(peer)), id_(id), handler_(handler), backlog_(backlog), log_(log) {}
+  ~Session() override { backlog_.bytes -= message_bytes_; }
+
+  void start() { read_header(); }
+
+  // True while the session waits for its client to read replies before it
+  // reads another request.
+  [[nodiscard]] bool paused() const noexcept { return paused_; }
+
+  [[nodiscard]] const Peer& mailbox_owner() const noexcept override { return peer_; }
+  [[nodiscard]] bool deliver(std::vector<std::uint8_t> frame) override;
+  [[nodiscard]] bool hung_up() noexcept override;
+
+ private:
+  void read_header();
+  void on_header();
+  void read_payload_chunk();
+  void on_payload();
+  void queue(std::vector<std::uint8_t> frame, bool message = false);
+  void write_next();
+  void on_written();
+  void drop(const std::string& reason);
+
+  struct OutFrame {
+    std::vector<std::uint8_t> bytes;
+    bool message = false;  // a mailbox message (counted in the MailboxBacklog)
+  };
+
+  boost::asio::local::stream_protocol::socket socket_;
+  const Peer peer_;
+  const std::uint64_t id_;
+  RequestHandler& handler_;
+  MailboxBacklog& backlog_;
+  const BrokerLog& log_;
+  std::array<std::uint8_t, proto::kHeaderSize> header_{};
+  std::vector<std::uint8_t> payload_;
+  std::size_t expected_ = 0;           // payload length the current frame announced
+  std::vector<sys::UniqueFd> pidfds_;  // came with the frame being read
+  std::uint32_t request_id_ = 0;
+  std::deque<OutFrame> out_;
+  std::size_t out_bytes_ = 0;      // queued in out_, not yet written
+  std::size_t message_bytes_ = 0;  // of which message frames
+  bool paused_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace shmreg::broker
