@@ -1,0 +1,156 @@
+// A Session (broker/src/session.hpp) over a real socketpair and a real Asio
+// io_context, with a stand-in for the op table: back-pressure on a client
+// that pipelines without reading, and the bounds of a mailbox backlog.
+#include "session.hpp"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <cstring>
+
+#include "shmreg/sys/io.hpp"
+#include "shmreg/sys/unique_fd.hpp"
+
+namespace shmreg::broker {
+namespace {
+
+namespace asio = boost::asio;
+using asio::local::stream_protocol;
+
+// Answers every op with a reply big enough that a few fill the socket.
+class CountingHandler final : public RequestHandler {
+ public:
+  std::vector<proto::OpResult> execute(const Peer&, std::span<const sys::UniqueFd>, const std::vector<proto::Op>& ops,
+                                       const std::shared_ptr<MailboxSink>&) override {
+    ++executed;
+    return std::vector<proto::OpResult>(ops.size(), proto::OpResult{proto::Status::ok, 0, std::string(1000, 'r')});
+  }
+  void connection_closed(const MailboxSink&) noexcept override { ++closed; }
+
+  std::size_t executed = 0;
+  std::size_t closed = 0;
+};
+
+class SessionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    int sv[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    // The smallest send buffer the kernel allows: replies pile up in the
+    // session, not in the kernel, after a handful.
+    const int small = 1;
+    ASSERT_EQ(::setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+    client_.reset(sv[1]);
+    Peer peer;
+    peer.pid = ::getpid();
+    peer.uid = ::getuid();
+    session_ = std::make_shared<Session>(stream_protocol::socket(io_, stream_protocol(), sv[0]), std::move(peer), 1,
+                                         handler_, backlog_, log_);
+  }
+
+  // Runs every handler that is ready, and the ones they make ready, without blocking.
+  void pump() {
+    do io_.restart();
+    while (io_.poll() > 0);
+  }
+
+  void send_pings(std::size_t n) {
+    std::vector<std::uint8_t> bytes;
+    const std::vector<proto::Op> ping{proto::Ping{}};
+    for (std::uint32_t id = 1; id <= n; ++id) {
+      auto frame = proto::encode_request(id, ping);
+      bytes.insert(bytes.end(), frame.begin(), frame.end());
+    }
+    ASSERT_TRUE(sys::write_all(client_.get(), bytes.data(), bytes.size()));
+  }
+
+  // Reads replies as the session writes them, pumping the io_context, until
+  // n have arrived or nothing moves any more; returns their request ids.
+  std::vector<std::uint32_t> read_replies(std::size_t n) {
+    ::fcntl(client_.get(), F_SETFL, O_NONBLOCK);
+    std::vector<std::uint8_t> in;
+    std::vector<std::uint32_t> ids;
+    for (int idle = 0; ids.size() < n && idle < 1000;) {
+      std::uint8_t buf[65536];
+      const ssize_t got = ::read(client_.get(), buf, sizeof buf);
+      if (got > 0) in.insert(in.end(), buf, buf + got);
+      const std::size_t ran = (io_.restart(), io_.poll());
+      idle = (got > 0 || ran > 0) ? 0 : idle + 1;
+      while (in.size() >= proto::kHeaderSize) {
+        auto h = proto::parse_header(in);
+        if (!h || in.size() < proto::kHeaderSize + h->payload_len) break;
+        ids.push_back(h->request_id);
+        in.erase(in.begin(), in.begin() + static_cast<long>(proto::kHeaderSize + h->payload_len));
+      }
+    }
+    return ids;
+  }
+
+  asio::io_context io_;
+  CountingHandler handler_;
+  MailboxBacklog backlog_;
+  BrokerLog log_{"session-test"};
+  sys::UniqueFd client_;
+  std::shared_ptr<Session> session_;
+};
+
+TEST_F(SessionTest, AClientThatPipelinesWithoutReadingIsPausedAtTheBoundAndResumedWhenItReads) {
+  const std::size_t n = Session::kMaxQueuedReplies * 2;
+  session_->start();
+  send_pings(n);
+  pump();
+  EXPECT_TRUE(session_->paused());
+  const std::size_t at_pause = handler_.executed;
+  EXPECT_GE(at_pause, Session::kMaxQueuedReplies);
+  EXPECT_LT(at_pause, n);
+  pump();
+  EXPECT_EQ(handler_.executed, at_pause) << "a paused session reads no further request";
+
+  const std::vector<std::uint32_t> ids = read_replies(n);
+  ASSERT_EQ(ids.size(), n);
+  for (std::uint32_t i = 0; i < n; ++i) ASSERT_EQ(ids[i], i + 1) << "replies leave in request order";
+  EXPECT_EQ(handler_.executed, n);
+  EXPECT_FALSE(session_->paused());
+}
+
+TEST_F(SessionTest, AMailboxConnectionTakesMessagesUpToItsByteBound) {
+  const std::vector<std::uint8_t> frame(64 * 1024, 0x5a);
+  std::size_t accepted = 0;
+  while (accepted <= MailboxSink::kMaxBacklogBytes / frame.size() && session_->deliver(frame)) ++accepted;
+  EXPECT_EQ(accepted, MailboxSink::kMaxBacklogBytes / frame.size());
+  EXPECT_EQ(backlog_.bytes, accepted * frame.size());
+}
+
+TEST_F(SessionTest, AMailboxConnectionTakesMessagesUpToItsFrameBound) {
+  const std::vector<std::uint8_t> frame(1, 0x5a);
+  std::size_t accepted = 0;
+  while (accepted <= MailboxSink::kMaxBacklogFrames && session_->deliver(frame)) ++accepted;
+  EXPECT_EQ(accepted, MailboxSink::kMaxBacklogFrames);
+}
+
+TEST_F(SessionTest, AMessageThatWouldPassTheBrokerWideBacklogBoundIsRefused) {
+  backlog_.bytes = MailboxSink::kMaxTotalBacklogBytes - 100;
+  EXPECT_FALSE(session_->deliver(std::vector<std::uint8_t>(200, 1)));
+  EXPECT_TRUE(session_->deliver(std::vector<std::uint8_t>(50, 1)));
+  EXPECT_EQ(backlog_.bytes, MailboxSink::kMaxTotalBacklogBytes - 50);
+}
+
+TEST_F(SessionTest, AClosedConnectionClosesItsMailboxAndGivesItsBacklogBack) {
+  session_->start();
+  ASSERT_TRUE(session_->deliver(std::vector<std::uint8_t>(64 * 1024, 1)));
+  EXPECT_GT(backlog_.bytes, 0u);
+  client_.reset();
+  pump();
+  EXPECT_TRUE(session_->hung_up());
+  EXPECT_EQ(handler_.closed, 1u);
+  EXPECT_FALSE(session_->deliver(std::vector<std::uint8_t>(10, 1)));
+  session_.reset();
+  pump();
+  EXPECT_EQ(backlog_.bytes, 0u);
+}
+
+}  // namespace
+}  // namespace shmreg::broker
