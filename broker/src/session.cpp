@@ -37,13 +37,16 @@ bool Session::hung_up() noexcept {
 }
 
 // Reads go through async_read_with_fds, since a frame may bring pidfds.
-void Session::read_header() {
-  async_read_with_fds(socket_, asio::buffer(header_), &pidfds_, proto::kMaxFramePidfds,
-                      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
-                        if (ec) return self->drop(ec == asio::error::eof ? "" : ec.message());
-                        self->on_header();
+void Session::read(asio::mutable_buffer into, const char* at_eof, void (Session::*then)()) {
+  async_read_with_fds(socket_, into, &pidfds_, proto::kMaxFramePidfds,
+                      [self = shared_from_this(), at_eof, then](const boost::system::error_code& ec, std::size_t) {
+                        if (ec) return self->drop(ec == asio::error::eof ? at_eof : ec.message());
+                        ((*self).*then)();
                       });
 }
+
+// A client that closes between frames just leaves: nothing to log.
+void Session::read_header() { read(asio::buffer(header_), "", &Session::on_header); }
 
 void Session::on_header() {
   auto h = proto::parse_header(header_);
@@ -60,11 +63,7 @@ void Session::read_payload_chunk() {
   if (have == expected_) return on_payload();
   const std::size_t n = std::min(kPayloadChunk, expected_ - have);
   payload_.resize(have + n);
-  async_read_with_fds(socket_, asio::buffer(payload_.data() + have, n), &pidfds_, proto::kMaxFramePidfds,
-                      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
-                        if (ec) return self->drop(ec == asio::error::eof ? "truncated frame" : ec.message());
-                        self->read_payload_chunk();
-                      });
+  read(asio::buffer(payload_.data() + have, n), "truncated frame", &Session::read_payload_chunk);
 }
 
 void Session::on_payload() {

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <array>
+#include <boost/asio/buffer.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <cstddef>
 #include <cstdint>
@@ -80,6 +81,9 @@ class Session final : public MailboxSink, public std::enable_shared_from_this<Se
   [[nodiscard]] bool hung_up() noexcept override;
 
  private:
+  // Reads into `into` (with any pidfds), then runs then; drops the
+  // connection on an error, logging at_eof if the client closed first.
+  void read(boost::asio::mutable_buffer into, const char* at_eof, void (Session::*then)());
   void read_header();
   void on_header();
   void read_payload_chunk();

@@ -42,6 +42,6 @@ struct TargetError {
 };
 
 // The process behind pidfd, if caller_uid may act for it.
-std::expected<TargetProcess, TargetError> target_of(int pidfd, uid_t caller_uid);
+[[nodiscard]] std::expected<TargetProcess, TargetError> target_of(int pidfd, uid_t caller_uid);
 
 }  // namespace shmreg::broker
