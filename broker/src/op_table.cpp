@@ -44,10 +44,12 @@ proto::OpResult dispatch(OpContext& c, Request& r, const proto::Op& op) {
       op);
 }
 
-constexpr const char* kOpNames[] = {"ping",         "create_registry", "register",         "unregister",
-                                    "unregister_all", "update_value",  "put_meta",         "delete_meta",
-                                    "unregister_match", "lookup_consistent", "register_on_behalf",
-                                    "register_queued", "open_mailbox", "send_message"};
+// The ops' names for the log, in the order of the proto::Op alternatives.
+constexpr const char* kOpNames[] = {
+    "ping",         "create_registry",  "register",          "unregister",         "unregister_all",
+    "update_value", "put_meta",         "delete_meta",       "unregister_match",   "lookup_consistent",
+    "register_on_behalf", "register_queued", "open_mailbox", "send_message",
+};
 static_assert(std::size(kOpNames) == std::variant_size_v<proto::Op>, "every op has a name for the log");
 
 // "put_meta on registry 'svc', key 'k'": as much as the op names.
