@@ -67,12 +67,12 @@ CLI::App* CommandTable::add(const std::string& name, const std::string& help, Ru
   return sub;
 }
 
-int CommandTable::run_parsed(const Globals& g) const {
+int CommandTable::run_parsed() const {
   for (const Command& c : commands_) {
     if (!c.subcommand->parsed()) continue;
-    if (!g.exec_cmd.empty() && c.trailing == TrailingCommand::refused)
+    if (!g_.exec_cmd.empty() && c.trailing == TrailingCommand::refused)
       return usage_error("'-- CMD' is only valid with register");
-    return c.run();
+    return c.run(g_);
   }
   return kExitError;
 }

@@ -15,6 +15,7 @@
 #include <CLI/CLI.hpp>
 #include <expected>
 #include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
@@ -71,21 +72,40 @@ enum class TrailingCommand { refused, accepted };
 // adds its commands here; main parses, then calls run_parsed once.
 class CommandTable {
  public:
-  using Run = std::function<int()>;
+  using Run = std::function<int(const Globals&)>;
 
-  explicit CommandTable(CLI::App& app) : app_(app) {}
+  // A command just added: its subcommand, to which the caller adds options
+  // that fill args, and the args that its run function will read.
+  template <class Args>
+  struct Added {
+    CLI::App* cmd;
+    Args& args;
+  };
+
+  // g is read when a command runs, so it must outlive run_parsed.
+  CommandTable(CLI::App& app, const Globals& g) : app_(app), g_(g) {}
   CommandTable(const CommandTable&) = delete;
   CommandTable& operator=(const CommandTable&) = delete;
 
-  // Adds subcommand `name` to the app; the caller adds its options to the
-  // returned subcommand, whose values run reads when it is called.
+  // Adds subcommand `name`, run by run(g) once parsed.
   CLI::App* add(const std::string& name, const std::string& help, Run run,
                 TrailingCommand trailing = TrailingCommand::refused);
+
+  // Adds subcommand `name` with arguments of its own, run by run(g, args)
+  // once parsed.
+  template <class Args, class RunWithArgs>
+  Added<Args> add(const std::string& name, const std::string& help, RunWithArgs run,
+                  TrailingCommand trailing = TrailingCommand::refused) {
+    auto args = std::make_shared<Args>();
+    CLI::App* cmd = add(
+        name, help, [args, run = std::move(run)](const Globals& g) { return run(g, *args); }, trailing);
+    return {cmd, *args};
+  }
 
   // REQUIRES: the app parsed without error. The exit code of the command that
   // was parsed, or kExitError (with the reason on stderr) when "-- CMD" was
   // given to a command that refuses it.
-  [[nodiscard]] int run_parsed(const Globals& g) const;
+  [[nodiscard]] int run_parsed() const;
 
  private:
   struct Command {
@@ -94,6 +114,7 @@ class CommandTable {
     TrailingCommand trailing;
   };
   CLI::App& app_;
+  const Globals& g_;
   std::vector<Command> commands_;
 };
 

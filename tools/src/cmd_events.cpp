@@ -8,7 +8,6 @@
 #include <chrono>
 #include <cmath>
 #include <iostream>
-#include <memory>
 #include <optional>
 
 #include "commands.hpp"
@@ -70,15 +69,14 @@ int run_watch(const Globals& g, const WatchArgs& a) {
   return kExitOk;
 }
 
-void add_watch(CommandTable& table, const Globals& g) {
-  auto a = std::make_shared<WatchArgs>();
-  auto* c = table.add("watch", "print REG's events as they happen (one per line), optionally only KEY's",
-                      [a, &g] { return run_watch(g, *a); });
-  c->add_option("REG", a->reg, "registry name")->required();
-  c->add_option("KEY", a->key, "only this key's events");
-  c->add_option("--from", a->from, "start at this sequence (default: the next event)");
-  c->add_option("--count", a->count, "stop after this many events");
-  c->add_option("--timeout", a->timeout_s, "stop after this many seconds");
+void add_watch(CommandTable& table) {
+  auto [c, a] = table.add<WatchArgs>(
+      "watch", "print REG's events as they happen (one per line), optionally only KEY's", run_watch);
+  c->add_option("REG", a.reg, "registry name")->required();
+  c->add_option("KEY", a.key, "only this key's events");
+  c->add_option("--from", a.from, "start at this sequence (default: the next event)");
+  c->add_option("--count", a.count, "stop after this many events");
+  c->add_option("--timeout", a.timeout_s, "stop after this many seconds");
 }
 
 struct AwaitArgs {
@@ -95,13 +93,12 @@ int run_await(const Globals& g, const AwaitArgs& a) {
   return *got ? kExitOk : kExitNotFound;
 }
 
-void add_await(CommandTable& table, const Globals& g) {
-  auto a = std::make_shared<AwaitArgs>();
-  auto* c = table.add("await", "wait until KEY is registered in REG; exit 0 then, 1 on timeout",
-                      [a, &g] { return run_await(g, *a); });
-  c->add_option("REG", a->reg, "registry name")->required();
-  c->add_option("KEY", a->key, "key")->required();
-  c->add_option("--timeout", a->timeout_s, "give up after this many seconds (default: wait for ever)");
+void add_await(CommandTable& table) {
+  auto [c, a] =
+      table.add<AwaitArgs>("await", "wait until KEY is registered in REG; exit 0 then, 1 on timeout", run_await);
+  c->add_option("REG", a.reg, "registry name")->required();
+  c->add_option("KEY", a.key, "key")->required();
+  c->add_option("--timeout", a.timeout_s, "give up after this many seconds (default: wait for ever)");
 }
 
 struct QueueArgs {
@@ -125,20 +122,19 @@ int run_queue(const Globals& g, const QueueArgs& a) {
   return q->empty() ? kExitNotFound : kExitOk;
 }
 
-void add_queue(CommandTable& table, const Globals& g) {
-  auto a = std::make_shared<QueueArgs>();
-  auto* c = table.add("queue", "print KEY's owner queue: PID<TAB>VALUE<TAB>primary|queued; exit 1 if none",
-                      [a, &g] { return run_queue(g, *a); });
-  c->add_option("REG", a->reg, "registry name")->required();
-  c->add_option("KEY", a->key, "key")->required();
+void add_queue(CommandTable& table) {
+  auto [c, a] = table.add<QueueArgs>(
+      "queue", "print KEY's owner queue: PID<TAB>VALUE<TAB>primary|queued; exit 1 if none", run_queue);
+  c->add_option("REG", a.reg, "registry name")->required();
+  c->add_option("KEY", a.key, "key")->required();
 }
 
 }  // namespace
 
-void add_events_commands(CommandTable& table, const Globals& g) {
-  add_watch(table, g);
-  add_await(table, g);
-  add_queue(table, g);
+void add_events_commands(CommandTable& table) {
+  add_watch(table);
+  add_await(table);
+  add_queue(table);
 }
 
 }  // namespace shmreg::tools

@@ -13,7 +13,6 @@
 // broker is down. A malformed pattern, guard or spec exits 2 with the reason
 // on stderr.
 #include <iostream>
-#include <memory>
 #include <vector>
 
 #include "commands.hpp"
@@ -52,6 +51,16 @@ struct LookupArgs {
   std::string pattern_json() const { return pattern == "_" ? std::string("\"_\"") : pattern; }
 };
 
+// The entries that read finds in REG, printed by print_entries.
+template <class Read>
+int print_read_entries(const Globals& g, const LookupArgs& a, bool with_pid, Read read) {
+  auto r = open_registry(g, a.reg);
+  if (!r) return r.error();
+  auto entries = read(*r);
+  if (!entries) return report_error(g, entries.error());
+  return print_entries(g, *entries, with_pid);
+}
+
 int run_lookup(const Globals& g, const LookupArgs& a) {
   if (a.consistent) {
     auto c = open_client(g);
@@ -60,11 +69,7 @@ int run_lookup(const Globals& g, const LookupArgs& a) {
     if (!entries) return report_error(g, entries.error());
     return print_entries(g, *entries, true);
   }
-  auto r = open_registry(g, a.reg);
-  if (!r) return r.error();
-  auto entries = r->lookup(a.key);
-  if (!entries) return report_error(g, entries.error());
-  return print_entries(g, *entries, true);
+  return print_read_entries(g, a, true, [&](const Registry& r) { return r.lookup(a.key); });
 }
 
 int run_keys(const Globals& g, const LookupArgs& a) {
@@ -95,19 +100,11 @@ int run_list(const Globals& g, const LookupArgs& a) {
 }
 
 int run_match(const Globals& g, const LookupArgs& a) {
-  auto r = open_registry(g, a.reg);
-  if (!r) return r.error();
-  auto entries = r->match(a.key, a.pattern_json(), a.guards);
-  if (!entries) return report_error(g, entries.error());
-  return print_entries(g, *entries, true);
+  return print_read_entries(g, a, true, [&](const Registry& r) { return r.match(a.key, a.pattern_json(), a.guards); });
 }
 
 int run_values(const Globals& g, const LookupArgs& a) {
-  auto r = open_registry(g, a.reg);
-  if (!r) return r.error();
-  auto entries = r->values(a.key, a.pid);
-  if (!entries) return report_error(g, entries.error());
-  return print_entries(g, *entries, false);
+  return print_read_entries(g, a, false, [&](const Registry& r) { return r.values(a.key, a.pid); });
 }
 
 int run_select(const Globals& g, const LookupArgs& a) {
@@ -147,71 +144,65 @@ int run_count(const Globals& g, const LookupArgs& a, Counted what) {
   return kExitOk;
 }
 
-// A command over REG with arguments of its own, which run reads once parsed;
-// the caller adds the rest of its arguments.
-struct RegistryCommand {
-  CLI::App* cmd;
-  LookupArgs& args;
-};
-RegistryCommand add_registry_command(CommandTable& table, const Globals& g, const std::string& name,
-                                     const std::string& help,
-                                     std::function<int(const Globals&, const LookupArgs&)> run) {
-  auto a = std::make_shared<LookupArgs>();
-  auto* c = table.add(name, help, [a, &g, run = std::move(run)] { return run(g, *a); });
-  c->add_option("REG", a->reg, "registry name")->required();
-  return {c, *a};
+// A command over REG with arguments of its own; the caller adds the rest.
+template <class RunWithArgs>
+CommandTable::Added<LookupArgs> add_registry_command(CommandTable& table, const std::string& name,
+                                                     const std::string& help, RunWithArgs run) {
+  auto added = table.add<LookupArgs>(name, help, std::move(run));
+  added.cmd->add_option("REG", added.args.reg, "registry name")->required();
+  return added;
 }
 
-void add_entry_lookups(CommandTable& table, const Globals& g) {
-  auto [lookup, la] = add_registry_command(table, g, "lookup", "print PID<TAB>VALUE per entry; exit 1 if none",
+void add_entry_lookups(CommandTable& table) {
+  auto [lookup, la] = add_registry_command(table, "lookup", "print PID<TAB>VALUE per entry; exit 1 if none",
                                            run_lookup);
   lookup->add_option("KEY", la.key, "key")->required();
   lookup->add_flag("--consistent", la.consistent,
                    "ask the broker, which returns only entries whose owners it has just checked alive");
 
-  auto [keys, ka] = add_registry_command(table, g, "keys", "print the keys PID holds in REG; exit 1 if none", run_keys);
+  auto [keys, ka] = add_registry_command(table, "keys", "print the keys PID holds in REG; exit 1 if none", run_keys);
   keys->add_option("PID", ka.pid, "process id")->required();
 
-  add_registry_command(table, g, "count", "print the number of entries in REG",
-                       [](const Globals& gl, const LookupArgs& a) { return run_count(gl, a, Counted::all); });
-  add_registry_command(table, g, "list", "print KEY<TAB>PID<TAB>VALUE per entry; exit 1 if none", run_list);
+  add_registry_command(table, "count", "print the number of entries in REG",
+                       [](const Globals& g, const LookupArgs& a) { return run_count(g, a, Counted::all); });
+  add_registry_command(table, "list", "print KEY<TAB>PID<TAB>VALUE per entry; exit 1 if none", run_list);
 }
 
-void add_queries(CommandTable& table, const Globals& g) {
+void add_queries(CommandTable& table) {
   auto [match, ma] = add_registry_command(
-      table, g, "match", "print PID<TAB>VALUE per entry under KEY whose value matches; exit 1 if none", run_match);
+      table, "match", "print PID<TAB>VALUE per entry under KEY whose value matches; exit 1 if none", run_match);
   match->add_option("KEY", ma.key, "key")->required();
   match->add_option("PATTERN", ma.pattern, "JSON pattern: \"_\" (or a bare _) matches all, \"$1\" binds")->required();
   match->add_option("GUARDS", ma.guards, "JSON array of guards, e.g. '[[\">\", \"$1\", 1]]'");
 
   auto [count_match, cma] =
-      add_registry_command(table, g, "count-match", "print how many entries under KEY match",
-                           [](const Globals& gl, const LookupArgs& a) { return run_count(gl, a, Counted::matching); });
+      add_registry_command(table, "count-match", "print how many entries under KEY match",
+                           [](const Globals& g, const LookupArgs& a) { return run_count(g, a, Counted::matching); });
   count_match->add_option("KEY", cma.key, "key")->required();
   count_match->add_option("PATTERN", cma.pattern, "JSON pattern")->required();
   count_match->add_option("GUARDS", cma.guards, "JSON array of guards");
 
   auto [select, sa] = add_registry_command(
-      table, g, "select", "print one JSON result per selected entry (--json: an array); exit 1 if none", run_select);
+      table, "select", "print one JSON result per selected entry (--json: an array); exit 1 if none", run_select);
   select->add_option("SPEC", sa.spec, "select spec: [{\"match\": {...}, \"guards\": [...], \"return\": ...}]")
       ->required();
 
   auto [count_select, csa] =
-      add_registry_command(table, g, "count-select", "print how many entries SPEC selects",
-                           [](const Globals& gl, const LookupArgs& a) { return run_count(gl, a, Counted::selected); });
+      add_registry_command(table, "count-select", "print how many entries SPEC selects",
+                           [](const Globals& g, const LookupArgs& a) { return run_count(g, a, Counted::selected); });
   count_select->add_option("SPEC", csa.spec, "select spec")->required();
 
   auto [values, va] = add_registry_command(
-      table, g, "values", "print the values PID holds under KEY, one per line; exit 1 if none", run_values);
+      table, "values", "print the values PID holds under KEY, one per line; exit 1 if none", run_values);
   values->add_option("KEY", va.key, "key")->required();
   values->add_option("PID", va.pid, "process id")->required();
 }
 
 }  // namespace
 
-void add_lookups_commands(CommandTable& table, const Globals& g) {
-  add_entry_lookups(table, g);
-  add_queries(table, g);
+void add_lookups_commands(CommandTable& table) {
+  add_entry_lookups(table);
+  add_queries(table);
 }
 
 }  // namespace shmreg::tools

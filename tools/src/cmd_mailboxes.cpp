@@ -17,7 +17,6 @@
 #include <cmath>
 #include <iostream>
 #include <iterator>
-#include <memory>
 #include <optional>
 
 #include "commands.hpp"
@@ -62,14 +61,13 @@ int run_send(const Globals& g, const SendArgs& a) {
   return kExitOk;
 }
 
-void add_send(CommandTable& table, const Globals& g) {
-  auto a = std::make_shared<SendArgs>();
-  auto* c = table.add("send", "send MESSAGE to the mailbox of KEY's owner in REG; exit 1 if nobody owns KEY",
-                      [a, &g] { return run_send(g, *a); });
-  c->add_option("REG", a->reg, "registry name")->required();
-  c->add_option("KEY", a->key, "key")->required();
-  c->add_option("MESSAGE", a->message, "the message (at most 64 KiB)");
-  c->add_flag("--stdin", a->from_stdin, "send the bytes of stdin instead of MESSAGE");
+void add_send(CommandTable& table) {
+  auto [c, a] = table.add<SendArgs>(
+      "send", "send MESSAGE to the mailbox of KEY's owner in REG; exit 1 if nobody owns KEY", run_send);
+  c->add_option("REG", a.reg, "registry name")->required();
+  c->add_option("KEY", a.key, "key")->required();
+  c->add_option("MESSAGE", a.message, "the message (at most 64 KiB)");
+  c->add_flag("--stdin", a.from_stdin, "send the bytes of stdin instead of MESSAGE");
 }
 
 // A stop signal (SIGINT/SIGTERM) as a descriptor, so that receive can wait
@@ -169,23 +167,22 @@ int run_receive(const Globals& g, const ReceiveArgs& a) {
   return a.count != 0 && seen < a.count && !stopped ? kExitNotFound : kExitOk;
 }
 
-void add_receive(CommandTable& table, const Globals& g) {
-  auto a = std::make_shared<ReceiveArgs>();
-  auto* c = table.add("receive",
-                      "open this process's mailbox, register KEY in REG, print SENDER_PID<TAB>BODY per message",
-                      [a, &g] { return run_receive(g, *a); });
-  c->add_option("REG", a->reg, "registry name")->required();
-  c->add_option("KEY", a->key, "key to register (owned by this command while it runs)")->required();
-  c->add_option("VALUE", a->value, "value of the entry (default: empty)");
-  c->add_option("--count", a->count, "stop after this many messages");
-  c->add_option("--timeout", a->timeout_s, "stop after this many seconds");
+void add_receive(CommandTable& table) {
+  auto [c, a] = table.add<ReceiveArgs>(
+      "receive", "open this process's mailbox, register KEY in REG, print SENDER_PID<TAB>BODY per message",
+      run_receive);
+  c->add_option("REG", a.reg, "registry name")->required();
+  c->add_option("KEY", a.key, "key to register (owned by this command while it runs)")->required();
+  c->add_option("VALUE", a.value, "value of the entry (default: empty)");
+  c->add_option("--count", a.count, "stop after this many messages");
+  c->add_option("--timeout", a.timeout_s, "stop after this many seconds");
 }
 
 }  // namespace
 
-void add_mailboxes_commands(CommandTable& table, const Globals& g) {
-  add_send(table, g);
-  add_receive(table, g);
+void add_mailboxes_commands(CommandTable& table) {
+  add_send(table);
+  add_receive(table);
 }
 
 }  // namespace shmreg::tools

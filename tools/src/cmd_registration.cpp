@@ -21,7 +21,6 @@
 #include <cerrno>
 #include <cstring>
 #include <iostream>
-#include <memory>
 #include <optional>
 
 #include "commands.hpp"
@@ -130,24 +129,22 @@ int run_register(const Globals& g, const RegisterArgs& a) {
   return kExitOk;
 }
 
-void add_register(CommandTable& table, const Globals& g) {
-  auto a = std::make_shared<RegisterArgs>();
-  auto* c = table.add("register",
-                      "register KEY for this process; with -- CMD, exec CMD (the entry lives as long as CMD), "
-                      "else hold it until SIGINT/SIGTERM",
-                      [a, &g] { return run_register(g, *a); }, TrailingCommand::accepted);
-  c->add_option("REG", a->reg, "registry name")->required();
-  c->add_option("KEY", a->key, "key")->required();
-  c->add_option("VALUE", a->value, "value")->required();
+void add_register(CommandTable& table) {
+  auto [c, a] = table.add<RegisterArgs>("register",
+                                        "register KEY for this process; with -- CMD, exec CMD (the entry lives as "
+                                        "long as CMD), else hold it until SIGINT/SIGTERM",
+                                        run_register, TrailingCommand::accepted);
+  c->add_option("REG", a.reg, "registry name")->required();
+  c->add_option("KEY", a.key, "key")->required();
+  c->add_option("VALUE", a.value, "value")->required();
   c->footer("Usage: shmreg register REG KEY VALUE [-- CMD [ARG...]]");
-  a->pid_option = c->add_option("--pid", a->pid,
+  a.pid_option = c->add_option("--pid", a.pid,
                                 "register for this process instead, and exit: the entry lives as long as PID "
                                 "(your own process, or any as root)");
-  c->add_flag("--queue", a->queue, "D-Bus rules: wait in the owner queue if KEY is taken");
-  c->add_flag("--allow-replacement", a->allow_replacement,
-              "D-Bus rules: let a later --replace-existing take KEY over");
-  c->add_flag("--replace-existing", a->replace_existing, "D-Bus rules: take KEY over if its owner allows replacement");
-  c->add_flag("--do-not-queue", a->do_not_queue, "D-Bus rules: fail (exit 3) instead of queueing");
+  c->add_flag("--queue", a.queue, "D-Bus rules: wait in the owner queue if KEY is taken");
+  c->add_flag("--allow-replacement", a.allow_replacement, "D-Bus rules: let a later --replace-existing take KEY over");
+  c->add_flag("--replace-existing", a.replace_existing, "D-Bus rules: take KEY over if its owner allows replacement");
+  c->add_flag("--do-not-queue", a.do_not_queue, "D-Bus rules: fail (exit 3) instead of queueing");
 }
 
 struct UnregisterMatchArgs {
@@ -168,23 +165,22 @@ int run_unregister_match(const Globals& g, const UnregisterMatchArgs& a) {
   return kExitOk;
 }
 
-void add_unregister_match(CommandTable& table, const Globals& g) {
-  auto a = std::make_shared<UnregisterMatchArgs>();
-  auto* c = table.add("unregister-match",
-                      "remove PID's entries under KEY whose value matches PATTERN and GUARDS; print how many",
-                      [a, &g] { return run_unregister_match(g, *a); });
-  c->add_option("REG", a->reg, "registry name")->required();
-  c->add_option("KEY", a->key, "key")->required();
-  c->add_option("PATTERN", a->pattern, "JSON pattern: \"_\" matches all, \"$1\" binds")->required();
-  c->add_option("GUARDS", a->guards, "JSON array of guards, e.g. '[[\">\", \"$1\", 1]]'");
-  c->add_option("--pid", a->pid, "the owner of the entries");
+void add_unregister_match(CommandTable& table) {
+  auto [c, a] = table.add<UnregisterMatchArgs>(
+      "unregister-match", "remove PID's entries under KEY whose value matches PATTERN and GUARDS; print how many",
+      run_unregister_match);
+  c->add_option("REG", a.reg, "registry name")->required();
+  c->add_option("KEY", a.key, "key")->required();
+  c->add_option("PATTERN", a.pattern, "JSON pattern: \"_\" matches all, \"$1\" binds")->required();
+  c->add_option("GUARDS", a.guards, "JSON array of guards, e.g. '[[\">\", \"$1\", 1]]'");
+  c->add_option("--pid", a.pid, "the owner of the entries");
 }
 
 }  // namespace
 
-void add_registration_commands(CommandTable& table, const Globals& g) {
-  add_register(table, g);
-  add_unregister_match(table, g);
+void add_registration_commands(CommandTable& table) {
+  add_register(table);
+  add_unregister_match(table);
 }
 
 }  // namespace shmreg::tools

@@ -4,7 +4,6 @@
 //          [--max-value N] [--capacity N] [--meta KEY=VALUE]...
 // Both talk to the broker.
 #include <iostream>
-#include <memory>
 
 #include "commands.hpp"
 
@@ -51,20 +50,18 @@ std::pair<std::string, std::string> meta_pair(const std::string& text) {
   return {text.substr(0, eq), text.substr(eq + 1)};
 }
 
-void add_create(CommandTable& table, const Globals& g) {
-  auto a = std::make_shared<CreateArgs>();
-  auto* c = table.add("create", "create a registry (idempotent with the same options)",
-                      [a, &g] { return run_create(g, *a); });
-  c->add_option("REG", a->reg, "registry name")->required();
-  c->add_option("--keys", a->keys, "unique or duplicate")->check(CLI::IsMember({"unique", "duplicate"}));
-  c->add_option("--partitions", a->options.partitions, "number of partitions")->check(CLI::Range(1u, 64u));
-  c->add_option("--max-key", a->options.max_key, "max key length in bytes (default: the broker's)");
-  c->add_option("--max-value", a->options.max_value, "max value length in bytes (default: the broker's)");
-  c->add_option("--capacity", a->options.capacity, "max entries (default: the broker's)");
+void add_create(CommandTable& table) {
+  auto [c, a] = table.add<CreateArgs>("create", "create a registry (idempotent with the same options)", run_create);
+  c->add_option("REG", a.reg, "registry name")->required();
+  c->add_option("--keys", a.keys, "unique or duplicate")->check(CLI::IsMember({"unique", "duplicate"}));
+  c->add_option("--partitions", a.options.partitions, "number of partitions")->check(CLI::Range(1u, 64u));
+  c->add_option("--max-key", a.options.max_key, "max key length in bytes (default: the broker's)");
+  c->add_option("--max-value", a.options.max_value, "max value length in bytes (default: the broker's)");
+  c->add_option("--capacity", a.options.capacity, "max entries (default: the broker's)");
   c->add_option_function<std::vector<std::string>>(
        "--meta",
-       [a](const std::vector<std::string>& pairs) {
-         for (const auto& p : pairs) a->options.meta.push_back(meta_pair(p));
+       [&meta = a.options.meta](const std::vector<std::string>& pairs) {
+         for (const auto& p : pairs) meta.push_back(meta_pair(p));
        },
        "initial meta KEY=VALUE (repeatable), set together with the creation; an existing registry keeps "
        "its own meta")
@@ -73,9 +70,9 @@ void add_create(CommandTable& table, const Globals& g) {
 
 }  // namespace
 
-void add_registries_commands(CommandTable& table, const Globals& g) {
-  table.add("ping", "exit 0 when the broker answers", [&g] { return run_ping(g); });
-  add_create(table, g);
+void add_registries_commands(CommandTable& table) {
+  table.add("ping", "exit 0 when the broker answers", run_ping);
+  add_create(table);
 }
 
 }  // namespace shmreg::tools

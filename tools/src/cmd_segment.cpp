@@ -95,7 +95,8 @@ void print_dump_text(const json& out, const shm::HeaderInfo& h) {
     std::cout << "registry " << jr["name"].get<std::string>() << ": " << jr["keys"].get<std::string>() << ", "
               << jr["partitions"] << " partitions, max key " << jr["max_key"] << ", max value " << jr["max_value"]
               << ", capacity " << jr["capacity"] << ", " << jr["count"] << " entries\n";
-    for (const auto& [k, val] : jr["meta"].items()) std::cout << "  meta " << k << " = " << val.get<std::string>() << "\n";
+    for (const auto& [k, val] : jr["meta"].items())
+      std::cout << "  meta " << k << " = " << val.get<std::string>() << "\n";
     if (jr["entries"].is_array())
       for (const auto& e : jr["entries"])
         std::cout << "  " << e["key"].get<std::string>() << "\t" << e["pid"] << "\t" << e["value"].get<std::string>()
@@ -150,9 +151,9 @@ int run_fsck(const Globals& g) {
 
 }  // namespace
 
-void add_segment_commands(CommandTable& table, const Globals& g) {
-  table.add("dump", "print header, registries, owners and entries", [&g] { return run_dump(g); });
-  table.add("fsck", "check every invariant of the segment; exit 1 if any is broken", [&g] { return run_fsck(g); });
+void add_segment_commands(CommandTable& table) {
+  table.add("dump", "print header, registries, owners and entries", run_dump);
+  table.add("fsck", "check every invariant of the segment; exit 1 if any is broken", run_fsck);
 }
 
 }  // namespace shmreg::tools

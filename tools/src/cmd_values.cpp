@@ -11,7 +11,6 @@
 // registered itself with `shmreg register --pid $$`. meta reads the segment
 // alone; the others talk to the broker.
 #include <iostream>
-#include <memory>
 
 #include "commands.hpp"
 
@@ -54,22 +53,21 @@ int run_update(const Globals& g, const UpdateArgs& a) {
   return kExitOk;
 }
 
-void add_update(CommandTable& table, const Globals& g) {
-  auto a = std::make_shared<UpdateArgs>();
-  auto* c = table.add("update",
-                      "set the value of PID's entry under KEY (a unique registry); "
-                      "exit 1 if PID has none, 4 on a version conflict",
-                      [a, &g] { return run_update(g, *a); });
-  c->add_option("REG", a->reg, "registry name")->required();
-  c->add_option("KEY", a->key, "key")->required();
-  c->add_option("VALUE", a->value, "the new value")->required();
-  c->add_option("--pid", a->pid, "the owner of the entry");
-  a->expect_version_option =
-      c->add_option("--expect-version", a->expect_version, "update only if the entry is at this version");
+void add_update(CommandTable& table) {
+  auto [c, a] = table.add<UpdateArgs>("update",
+                                      "set the value of PID's entry under KEY (a unique registry); "
+                                      "exit 1 if PID has none, 4 on a version conflict",
+                                      run_update);
+  c->add_option("REG", a.reg, "registry name")->required();
+  c->add_option("KEY", a.key, "key")->required();
+  c->add_option("VALUE", a.value, "the new value")->required();
+  c->add_option("--pid", a.pid, "the owner of the entry");
+  a.expect_version_option =
+      c->add_option("--expect-version", a.expect_version, "update only if the entry is at this version");
 }
 
 struct MetaArgs {
-  std::string reg, key, value;
+  std::string reg, key;
   CLI::Option* key_option = nullptr;
 };
 
@@ -100,7 +98,11 @@ int run_meta(const Globals& g, const MetaArgs& a) {
   return all->empty() ? kExitNotFound : kExitOk;
 }
 
-int run_put_meta(const Globals& g, const MetaArgs& a) {
+struct PutMetaArgs {
+  std::string reg, key, value;
+};
+
+int run_put_meta(const Globals& g, const PutMetaArgs& a) {
   auto c = open_client(g);
   if (!c) return c.error();
   if (auto r = c->put_meta(a.reg, a.key, a.value); !r) return report_error(g, r.error());
@@ -108,7 +110,11 @@ int run_put_meta(const Globals& g, const MetaArgs& a) {
   return kExitOk;
 }
 
-int run_delete_meta(const Globals& g, const MetaArgs& a) {
+struct DeleteMetaArgs {
+  std::string reg, key;
+};
+
+int run_delete_meta(const Globals& g, const DeleteMetaArgs& a) {
   auto c = open_client(g);
   if (!c) return c.error();
   auto deleted = c->delete_meta(a.reg, a.key);
@@ -117,29 +123,28 @@ int run_delete_meta(const Globals& g, const MetaArgs& a) {
   return kExitOk;
 }
 
-void add_meta_commands(CommandTable& table, const Globals& g) {
-  auto a = std::make_shared<MetaArgs>();
-  auto* meta = table.add("meta", "print KEY<TAB>VALUE per meta pair of REG, or the value of KEY; exit 1 if none",
-                         [a, &g] { return run_meta(g, *a); });
-  meta->add_option("REG", a->reg, "registry name")->required();
-  a->key_option = meta->add_option("KEY", a->key, "meta key");
+void add_meta_commands(CommandTable& table) {
+  auto [meta, ma] = table.add<MetaArgs>(
+      "meta", "print KEY<TAB>VALUE per meta pair of REG, or the value of KEY; exit 1 if none", run_meta);
+  meta->add_option("REG", ma.reg, "registry name")->required();
+  ma.key_option = meta->add_option("KEY", ma.key, "meta key");
 
-  auto* put = table.add("put-meta", "set a meta pair of REG", [a, &g] { return run_put_meta(g, *a); });
-  put->add_option("REG", a->reg, "registry name")->required();
-  put->add_option("KEY", a->key, "meta key (1-255 bytes)")->required();
-  put->add_option("VALUE", a->value, "meta value")->required();
+  auto [put, pa] = table.add<PutMetaArgs>("put-meta", "set a meta pair of REG", run_put_meta);
+  put->add_option("REG", pa.reg, "registry name")->required();
+  put->add_option("KEY", pa.key, "meta key (1-255 bytes)")->required();
+  put->add_option("VALUE", pa.value, "meta value")->required();
 
-  auto* del = table.add("delete-meta", "remove a meta pair of REG (exit 0 also if it was not there)",
-                        [a, &g] { return run_delete_meta(g, *a); });
-  del->add_option("REG", a->reg, "registry name")->required();
-  del->add_option("KEY", a->key, "meta key")->required();
+  auto [del, da] = table.add<DeleteMetaArgs>(
+      "delete-meta", "remove a meta pair of REG (exit 0 also if it was not there)", run_delete_meta);
+  del->add_option("REG", da.reg, "registry name")->required();
+  del->add_option("KEY", da.key, "meta key")->required();
 }
 
 }  // namespace
 
-void add_values_commands(CommandTable& table, const Globals& g) {
-  add_update(table, g);
-  add_meta_commands(table, g);
+void add_values_commands(CommandTable& table) {
+  add_update(table);
+  add_meta_commands(table);
 }
 
 }  // namespace shmreg::tools

@@ -12,20 +12,19 @@
 //   mailboxes     send, receive                           (cmd_mailboxes.cpp)
 //   segment       dump, fsck                              (cmd_segment.cpp)
 //
-// Thread-safety: for main's thread. The commands read g when they run, so g
-// must outlive the table's run_parsed.
+// Thread-safety: for main's thread.
 #pragma once
 
 #include "cli.hpp"
 
 namespace shmreg::tools {
 
-void add_registries_commands(cli::CommandTable& table, const cli::Globals& g);
-void add_registration_commands(cli::CommandTable& table, const cli::Globals& g);
-void add_lookups_commands(cli::CommandTable& table, const cli::Globals& g);
-void add_values_commands(cli::CommandTable& table, const cli::Globals& g);
-void add_events_commands(cli::CommandTable& table, const cli::Globals& g);
-void add_mailboxes_commands(cli::CommandTable& table, const cli::Globals& g);
-void add_segment_commands(cli::CommandTable& table, const cli::Globals& g);
+void add_registries_commands(cli::CommandTable& table);
+void add_registration_commands(cli::CommandTable& table);
+void add_lookups_commands(cli::CommandTable& table);
+void add_values_commands(cli::CommandTable& table);
+void add_events_commands(cli::CommandTable& table);
+void add_mailboxes_commands(cli::CommandTable& table);
+void add_segment_commands(cli::CommandTable& table);
 
 }  // namespace shmreg::tools

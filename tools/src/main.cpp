@@ -48,14 +48,14 @@ int main(int argc, char** argv) {
 
   CLI::App app{"shmreg: inspect and use a shmreg namespace"};
   add_global_options(app, g);
-  cli::CommandTable commands(app);
-  add_registries_commands(commands, g);
-  add_registration_commands(commands, g);
-  add_lookups_commands(commands, g);
-  add_values_commands(commands, g);
-  add_events_commands(commands, g);
-  add_mailboxes_commands(commands, g);
-  add_segment_commands(commands, g);
+  cli::CommandTable commands(app, g);
+  add_registries_commands(commands);
+  add_registration_commands(commands);
+  add_lookups_commands(commands);
+  add_values_commands(commands);
+  add_events_commands(commands);
+  add_mailboxes_commands(commands);
+  add_segment_commands(commands);
 
   try {
     app.parse(cli_argc, argv);
@@ -69,5 +69,5 @@ int main(int argc, char** argv) {
     (void)app.exit(e);
     return cli::kExitError;
   }
-  return commands.run_parsed(g);
+  return commands.run_parsed();
 }
