@@ -75,7 +75,8 @@ class CommandTable {
   using Run = std::function<int(const Globals&)>;
 
   // A command just added: its subcommand, to which the caller adds options
-  // that fill args, and the args that its run function will read.
+  // that fill args, and those args (owned by the table, so they live as long
+  // as it does) that its run function will read.
   template <class Args>
   struct Added {
     CLI::App* cmd;
