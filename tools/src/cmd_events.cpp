@@ -1,18 +1,16 @@
-// The CLI's event and owner-queue commands (see cmd_events.hpp).
-#include "cmd_events.hpp"
-
-#include "cli_output.hpp"
-
-#include <signal.h>
-#include <unistd.h>
-
-#include <cerrno>
+// The events family of the CLI; each reads the segment alone (futex waits
+// on it), so it works while the broker is down.
+//   watch REG [KEY] [--from SEQ] [--count N] [--timeout S]
+//         one event per line: SEQ<TAB>TYPE<TAB>KEY<TAB>PID[<TAB>OLD_PID]
+//   await REG KEY [--timeout S]   exit 0 once KEY is registered, 1 on timeout
+//   queue REG KEY                 PID<TAB>VALUE<TAB>primary|queued; exit 1 if none
+// (register's owner-queue flags are with register, in cmd_registration.cpp.)
+#include <chrono>
 #include <cmath>
-#include <cstring>
 #include <iostream>
-#include <nlohmann/json.hpp>
+#include <optional>
 
-#include "shmreg/shmreg.hpp"
+#include "commands.hpp"
 
 namespace shmreg::tools {
 
@@ -22,137 +20,97 @@ using nlohmann::json;
 
 using namespace cli;
 
-int report(bool as_json, const Error& e) { return report_error(as_json, e); }
-
-std::optional<Registry> open_registry(const std::string& ns, const std::string& socket, const std::string& name,
-                                      bool as_json, int& rc) {
-  auto c = Client::open({ns, socket});
-  if (!c) {
-    rc = report(as_json, c.error());
-    return std::nullopt;
-  }
-  auto r = c->registry(name);
-  if (!r) {
-    rc = report(as_json, r.error());
-    return std::nullopt;
-  }
-  return std::move(*r);
-}
-
+// A negative or non-finite timeout waits for ever (a century, in practice).
 std::chrono::nanoseconds to_duration(double seconds) {
   if (seconds < 0 || !std::isfinite(seconds)) return std::chrono::hours(24 * 365 * 100);
   return std::chrono::nanoseconds(static_cast<std::int64_t>(seconds * 1e9));
 }
 
-}  // namespace
+struct WatchArgs {
+  std::string reg, key;
+  std::optional<std::uint64_t> from;
+  std::uint64_t count = 0;
+  double timeout_s = -1;
+};
 
-int hold_or_exec(const std::vector<std::string>& cmd, const std::function<void()>& on_stop) {
-  if (!cmd.empty()) {
-    std::vector<char*> argv;
-    for (const auto& a : cmd) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execvp(argv[0], argv.data());
-    std::cerr << "shmreg: cannot run " << cmd[0] << ": " << std::strerror(errno) << "\n";
-    return 127;
+void print_event(const Globals& g, const Event& e) {
+  if (g.json) {
+    std::cout << to_json_text({{"seq", e.seq},
+                               {"type", std::string(to_string(e.type))},
+                               {"key", e.key},
+                               {"pid", e.pid},
+                               {"old_pid", e.old_pid},
+                               {"version", e.version},
+                               {"time_ns", e.time_ns}})
+              << std::endl;
+  } else {
+    std::cout << e.seq << '\t' << to_string(e.type) << '\t' << e.key << '\t' << e.pid;
+    if (e.type == EventType::owner_changed) std::cout << '\t' << e.old_pid;
+    std::cout << std::endl;
   }
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
-  int sig = 0;
-  sigwait(&stop, &sig);
-  on_stop();
-  return kExitOk;
 }
 
-EventCommands::EventCommands(CLI::App& app, CLI::App* register_cmd, const std::string& reg, const std::string& key,
-                             const std::string& value)
-    : register_(register_cmd), register_reg_(reg), register_key_(key), register_value_(value) {
-  watch_ = app.add_subcommand("watch", "print REG's events as they happen (one per line), optionally only KEY's");
-  watch_->add_option("REG", reg_, "registry name")->required();
-  watch_->add_option("KEY", key_, "only this key's events");
-  watch_->add_option("--from", from_, "start at this sequence (default: the next event)");
-  watch_->add_option("--count", count_, "stop after this many events");
-  watch_->add_option("--timeout", timeout_s_, "stop after this many seconds");
-
-  await_ = app.add_subcommand("await", "wait until KEY is registered in REG; exit 0 then, 1 on timeout");
-  await_->add_option("REG", reg_, "registry name")->required();
-  await_->add_option("KEY", key_, "key")->required();
-  await_->add_option("--timeout", timeout_s_, "give up after this many seconds (default: wait for ever)");
-
-  queue_ = app.add_subcommand("queue", "print KEY's owner queue: PID<TAB>VALUE<TAB>primary|queued; exit 1 if none");
-  queue_->add_option("REG", reg_, "registry name")->required();
-  queue_->add_option("KEY", key_, "key")->required();
-
-  register_cmd->add_flag("--queue", queue_flag_, "D-Bus rules: wait in the owner queue if KEY is taken");
-  register_cmd->add_flag("--allow-replacement", allow_replacement_,
-                         "D-Bus rules: let a later --replace-existing take KEY over");
-  register_cmd->add_flag("--replace-existing", replace_existing_,
-                         "D-Bus rules: take KEY over if its owner allows replacement");
-  register_cmd->add_flag("--do-not-queue", do_not_queue_, "D-Bus rules: fail (exit 3) instead of queueing");
-}
-
-std::optional<int> EventCommands::run(const std::string& ns, const std::string& socket, bool json,
-                                      const std::vector<std::string>& exec_cmd) const {
-  if (watch_->parsed()) return watch(ns, json);
-  if (await_->parsed()) return await(ns, json);
-  if (queue_->parsed()) return queue(ns, json);
-  if (register_->parsed() && (queue_flag_ || allow_replacement_ || replace_existing_ || do_not_queue_))
-    return request_name(ns, socket, json, exec_cmd);
-  return std::nullopt;
-}
-
-int EventCommands::watch(const std::string& ns, bool as_json) const {
-  int rc = 0;
-  auto reg = open_registry(ns, {}, reg_, as_json, rc);
-  if (!reg) return rc;
-  Watcher w = reg->watch(key_.empty() ? std::nullopt : std::optional<std::string>(key_), from_);
-  const auto deadline = std::chrono::steady_clock::now() + to_duration(timeout_s_);
+int run_watch(const Globals& g, const WatchArgs& a) {
+  auto reg = open_registry(g, a.reg);
+  if (!reg) return reg.error();
+  Watcher w = reg->watch(a.key.empty() ? std::nullopt : std::optional<std::string>(a.key), a.from);
+  const auto deadline = std::chrono::steady_clock::now() + to_duration(a.timeout_s);
   std::uint64_t seen = 0;
-  while (count_ == 0 || seen < count_) {
+  while (a.count == 0 || seen < a.count) {
     const auto now = std::chrono::steady_clock::now();
     if (now >= deadline) break;
     auto events = w.next(std::min<std::chrono::nanoseconds>(deadline - now, std::chrono::seconds(1)));
-    if (!events) return report(as_json, events.error());
+    if (!events) return report_error(g, events.error());
     for (const Event& e : *events) {
-      if (as_json) {
-        std::cout << to_json_text({{"seq", e.seq},
-                           {"type", std::string(to_string(e.type))},
-                           {"key", e.key},
-                           {"pid", e.pid},
-                           {"old_pid", e.old_pid},
-                           {"version", e.version},
-                           {"time_ns", e.time_ns}})
-                  << std::endl;
-      } else {
-        std::cout << e.seq << '\t' << to_string(e.type) << '\t' << e.key << '\t' << e.pid;
-        if (e.type == EventType::owner_changed) std::cout << '\t' << e.old_pid;
-        std::cout << std::endl;
-      }
-      if (count_ != 0 && ++seen >= count_) break;
+      print_event(g, e);
+      if (a.count != 0 && ++seen >= a.count) break;
     }
   }
   return kExitOk;
 }
 
-int EventCommands::await(const std::string& ns, bool as_json) const {
-  int rc = 0;
-  auto reg = open_registry(ns, {}, reg_, as_json, rc);
-  if (!reg) return rc;
-  auto got = reg->await(key_, to_duration(timeout_s_));
-  if (!got) return report(as_json, got.error());
-  if (as_json) std::cout << to_json_text({{"registry", reg_}, {"key", key_}, {"registered", *got}}) << "\n";
+void add_watch(CommandTable& table) {
+  auto [c, a] = table.add<WatchArgs>(
+      "watch", "print REG's events as they happen (one per line), optionally only KEY's", run_watch);
+  c->add_option("REG", a.reg, "registry name")->required();
+  c->add_option("KEY", a.key, "only this key's events");
+  c->add_option("--from", a.from, "start at this sequence (default: the next event)");
+  c->add_option("--count", a.count, "stop after this many events");
+  c->add_option("--timeout", a.timeout_s, "stop after this many seconds");
+}
+
+struct AwaitArgs {
+  std::string reg, key;
+  double timeout_s = -1;
+};
+
+int run_await(const Globals& g, const AwaitArgs& a) {
+  auto reg = open_registry(g, a.reg);
+  if (!reg) return reg.error();
+  auto got = reg->await(a.key, to_duration(a.timeout_s));
+  if (!got) return report_error(g, got.error());
+  if (g.json) std::cout << to_json_text({{"registry", a.reg}, {"key", a.key}, {"registered", *got}}) << "\n";
   return *got ? kExitOk : kExitNotFound;
 }
 
-int EventCommands::queue(const std::string& ns, bool as_json) const {
-  int rc = 0;
-  auto reg = open_registry(ns, {}, reg_, as_json, rc);
-  if (!reg) return rc;
-  auto q = reg->owner_queue(key_);
-  if (!q) return report(as_json, q.error());
-  if (as_json) {
+void add_await(CommandTable& table) {
+  auto [c, a] =
+      table.add<AwaitArgs>("await", "wait until KEY is registered in REG; exit 0 then, 1 on timeout", run_await);
+  c->add_option("REG", a.reg, "registry name")->required();
+  c->add_option("KEY", a.key, "key")->required();
+  c->add_option("--timeout", a.timeout_s, "give up after this many seconds (default: wait for ever)");
+}
+
+struct QueueArgs {
+  std::string reg, key;
+};
+
+int run_queue(const Globals& g, const QueueArgs& a) {
+  auto reg = open_registry(g, a.reg);
+  if (!reg) return reg.error();
+  auto q = reg->owner_queue(a.key);
+  if (!q) return report_error(g, q.error());
+  if (g.json) {
     json arr = json::array();
     for (std::size_t i = 0; i < q->size(); ++i)
       arr.push_back({{"pid", (*q)[i].pid}, {"value", (*q)[i].value}, {"role", i == 0 ? "primary" : "queued"}});
@@ -164,32 +122,19 @@ int EventCommands::queue(const std::string& ns, bool as_json) const {
   return q->empty() ? kExitNotFound : kExitOk;
 }
 
-int EventCommands::request_name(const std::string& ns, const std::string& socket, bool as_json,
-                                const std::vector<std::string>& exec_cmd) const {
-  auto c = Client::open({ns, socket});
-  if (!c) return report(as_json, c.error());
-  std::uint8_t flags = 0;
-  if (allow_replacement_) flags |= kAllowReplacement;
-  if (replace_existing_) flags |= kReplaceExisting;
-  if (do_not_queue_) flags |= kDoNotQueue;
-  auto r = c->request_name(register_reg_, register_key_, register_value_, flags);
-  if (!r) return report(as_json, r.error());
-  if (r->reply == QueueReply::exists) {
-    if (as_json)
-      std::cerr << to_json_text({{"error", "already_registered"}, {"pid", r->owner_pid}, {"reply", "exists"}}) << "\n";
-    else
-      std::cerr << "already registered by PID " << r->owner_pid << "\n";
-    return kExitAlreadyRegistered;
-  }
-  if (exec_cmd.empty()) {
-    if (as_json)
-      std::cout << to_json_text({{"reply", std::string(to_string(r->reply))}, {"owner_pid", r->owner_pid}, {"pid", ::getpid()}})
-                << std::endl;
-    else
-      std::cout << to_string(r->reply) << " (owner pid " << r->owner_pid << ")" << std::endl;
-  }
-  const std::string reg = register_reg_, key = register_key_;
-  return hold_or_exec(exec_cmd, [&] { (void)c->unregister(reg, key); });
+void add_queue(CommandTable& table) {
+  auto [c, a] = table.add<QueueArgs>(
+      "queue", "print KEY's owner queue: PID<TAB>VALUE<TAB>primary|queued; exit 1 if none", run_queue);
+  c->add_option("REG", a.reg, "registry name")->required();
+  c->add_option("KEY", a.key, "key")->required();
+}
+
+}  // namespace
+
+void add_events_commands(CommandTable& table) {
+  add_watch(table);
+  add_await(table);
+  add_queue(table);
 }
 
 }  // namespace shmreg::tools

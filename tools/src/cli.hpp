@@ -1,0 +1,122 @@
+// What every `shmreg` command shares: the global options, the exit codes of
+// the CLI contract and the one mapping from a client error to them, the one
+// format of error messages, JSON text that survives non-UTF-8 bytes, and the
+// table through which each command family adds its subcommands and main runs
+// the one command that was parsed.
+//
+// Exit codes (scripts depend on them):
+//   0 success; 1 not found / none; 2 usage or any other error;
+//   3 already registered ("already registered by PID <n>" on stderr);
+//   4 version conflict (update --expect-version).
+//
+// Thread-safety: for main's thread only (writes to std::cout and std::cerr).
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <expected>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "shmreg/shmreg.hpp"
+
+namespace shmreg::tools::cli {
+
+// The options before the command, and what followed "--".
+struct Globals {
+  std::string ns;                     // --namespace; empty: $SHMREG_NAMESPACE or "default"
+  std::string socket;                 // --socket; empty: $SHMREG_SOCKET or the standard path
+  bool json = false;                  // --json
+  std::vector<std::string> exec_cmd;  // after "--": the command that register execs
+};
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitNotFound = 1;
+inline constexpr int kExitError = 2;
+inline constexpr int kExitAlreadyRegistered = 3;
+inline constexpr int kExitVersionConflict = 4;
+
+// Why update and unregister-match insist on --pid.
+inline constexpr const char* kNeedOwnerPid =
+    "a shmreg process owns no entries of its own: name the owner with --pid PID "
+    "(one of your processes, or any as root), e.g. the child of `shmreg register ... -- CMD`";
+
+// The CLI contract's exit code for a client error: the one place that maps them.
+[[nodiscard]] int exit_code_of(Errc code) noexcept;
+
+// Prints e on stderr (text, or JSON with --json) and returns exit_code_of(e.code).
+int report_error(const Globals& g, const Error& e);
+
+// Prints "shmreg: <message>" on stderr and returns kExitError.
+int usage_error(const std::string& message);
+
+// Values are bytes: invalid UTF-8 is replaced rather than thrown on.
+[[nodiscard]] std::string to_json_text(const nlohmann::json& j, int indent = -1);
+
+// {"pid", "value", "version"} and, with_key, "key".
+[[nodiscard]] nlohmann::json entry_json(const Entry& e, bool with_key);
+
+// The client of g's namespace, or the exit code once the error is printed.
+[[nodiscard]] std::expected<Client, int> open_client(const Globals& g);
+// One registry of g's namespace (it keeps its client alive), or the exit code
+// once the error is printed.
+[[nodiscard]] std::expected<Registry, int> open_registry(const Globals& g, const std::string& name);
+
+// Whether a command accepts "-- CMD" after its arguments.
+enum class TrailingCommand { refused, accepted };
+
+// The subcommands of the CLI, each with the function that runs it. A family
+// adds its commands here; main parses, then calls run_parsed once.
+class CommandTable {
+ public:
+  using Run = std::function<int(const Globals&)>;
+
+  // A command just added: its subcommand, to which the caller adds options
+  // that fill args, and those args (owned by the table, so they live as long
+  // as it does) that its run function will read.
+  template <class Args>
+  struct Added {
+    CLI::App* cmd;
+    Args& args;
+  };
+
+  // g is read when a command runs, so it must outlive run_parsed.
+  CommandTable(CLI::App& app, const Globals& g) : app_(app), g_(g) {}
+  CommandTable(const CommandTable&) = delete;
+  CommandTable& operator=(const CommandTable&) = delete;
+
+  // Adds subcommand `name`, run by run(g) once parsed.
+  CLI::App* add(const std::string& name, const std::string& help, Run run,
+                TrailingCommand trailing = TrailingCommand::refused);
+
+  // Adds subcommand `name` with arguments of its own, run by run(g, args)
+  // once parsed.
+  template <class Args, class RunWithArgs>
+  Added<Args> add(const std::string& name, const std::string& help, RunWithArgs run,
+                  TrailingCommand trailing = TrailingCommand::refused) {
+    auto args = std::make_shared<Args>();
+    CLI::App* cmd = add(
+        name, help, [args, run = std::move(run)](const Globals& g) { return run(g, *args); }, trailing);
+    return {cmd, *args};
+  }
+
+  // REQUIRES: the app parsed without error. The exit code of the command that
+  // was parsed, or kExitError (with the reason on stderr) when "-- CMD" was
+  // given to a command that refuses it.
+  [[nodiscard]] int run_parsed() const;
+
+ private:
+  struct Command {
+    CLI::App* subcommand;
+    Run run;
+    TrailingCommand trailing;
+  };
+  CLI::App& app_;
+  const Globals& g_;
+  std::vector<Command> commands_;
+};
+
+}  // namespace shmreg::tools::cli

@@ -1,0 +1,159 @@
+// The segment family of the CLI: views beneath the client API, straight to
+// the shm reader, so they work while the broker is down.
+//   dump   header, registries (with meta and entries) and owners; 0, or 2 on error
+//   fsck   runs shm::validate; 0 when clean, 1 when problems were found, 2 on error
+#include <iostream>
+#include <optional>
+
+#include "commands.hpp"
+#include "shmreg/proto/paths.hpp"
+#include "shmreg/shm/reader.hpp"
+#include "shmreg/shm/validate.hpp"
+
+namespace shmreg::tools {
+
+namespace {
+
+using nlohmann::json;
+
+using namespace cli;
+
+// The reader of the namespace g names (its resolved name in ns), or nullopt
+// once the reason is printed.
+std::optional<shm::SegmentReader> open_reader(const Globals& g, std::string& ns) {
+  ns = proto::resolve_namespace(g.ns);
+  auto r = shm::SegmentReader::open(ns);
+  if (!r) {
+    const std::string msg = "namespace '" + ns + "': " + std::string(shm::to_string(r.error()));
+    if (g.json)
+      std::cerr << to_json_text({{"error", "open_failed"}, {"message", msg}}) << "\n";
+    else
+      std::cerr << "shmreg: " << msg << "\n";
+    return std::nullopt;
+  }
+  return std::move(*r);
+}
+
+json header_json(const shm::HeaderInfo& h) {
+  return {{"layout_version", h.layout_version}, {"abi_signature", h.abi_signature},
+          {"segment_size", h.segment_size},     {"created_unix_ns", h.created_unix_ns},
+          {"generation", h.generation},         {"commit_seq", h.commit_seq},
+          {"writer_pid", h.writer_pid},         {"txn_state", h.txn_state},
+          {"registry_count", h.registry_count}, {"owner_capacity", h.owner_capacity},
+          {"owner_count", h.owner_count},       {"arena_size", h.arena_size},
+          {"arena_used", h.arena_used}};
+}
+
+const char* kind_name(shm::RegistryKind k) { return k == shm::RegistryKind::unique ? "unique" : "duplicate"; }
+
+// One registry with its meta and entries; a part the reader could not read
+// is null.
+json registry_json(const shm::SegmentReader& r, const shm::RegistryView& v) {
+  json entries = json::array();
+  auto n = r.for_each(v, [&](const shm::Entry& e) {
+    entries.push_back({{"key", e.key}, {"pid", e.pid}, {"value", e.value}, {"version", e.version}});
+  });
+  auto count = r.count(v);
+  auto meta = r.meta(v);
+  json jmeta = json::object();
+  if (meta)
+    for (const auto& [k, val] : *meta) jmeta[k] = val;
+  return {{"name", std::string(v.name())},
+          {"keys", kind_name(v.kind())},
+          {"partitions", v.partitions()},
+          {"max_key", v.max_key()},
+          {"max_value", v.max_value()},
+          {"capacity", v.capacity()},
+          {"count", count ? json(*count) : json(nullptr)},
+          {"meta", jmeta},
+          {"entries", n ? entries : json(nullptr)}};
+}
+
+json owners_json(const shm::SegmentReader& r) {
+  json jowners = json::array();
+  if (auto owners = r.owners()) {
+    for (const auto& o : *owners)
+      jowners.push_back({{"pid", o.pid},
+                         {"uid", o.uid},
+                         {"identity_kind", o.identity_kind == shm::kIdentityPidfsInode ? "pidfs_inode"
+                                           : o.identity_kind == shm::kIdentityStartTime ? "start_time"
+                                                                                        : "none"},
+                         {"identity", o.identity},
+                         {"entries", o.entry_count}});
+  }
+  return jowners;
+}
+
+void print_dump_text(const json& out, const shm::HeaderInfo& h) {
+  std::cout << "namespace " << out["namespace"].get<std::string>() << "\n";
+  std::cout << "header: layout v" << h.layout_version << ", " << h.segment_size << " bytes, generation "
+            << h.generation << ", commit " << h.commit_seq << ", writer pid " << h.writer_pid
+            << (h.txn_state != 0 ? ", WRITE IN PROGRESS" : "") << "\n";
+  std::cout << "        arena " << h.arena_used << "/" << h.arena_size << " bytes used, " << h.registry_count
+            << " registries, " << h.owner_count << "/" << h.owner_capacity << " owners\n";
+  for (const auto& jr : out["registries"]) {
+    std::cout << "registry " << jr["name"].get<std::string>() << ": " << jr["keys"].get<std::string>() << ", "
+              << jr["partitions"] << " partitions, max key " << jr["max_key"] << ", max value " << jr["max_value"]
+              << ", capacity " << jr["capacity"] << ", " << jr["count"] << " entries\n";
+    for (const auto& [k, val] : jr["meta"].items())
+      std::cout << "  meta " << k << " = " << val.get<std::string>() << "\n";
+    if (jr["entries"].is_array())
+      for (const auto& e : jr["entries"])
+        std::cout << "  " << e["key"].get<std::string>() << "\t" << e["pid"] << "\t" << e["value"].get<std::string>()
+                  << "\n";
+  }
+  for (const auto& o : out["owners"])
+    std::cout << "owner pid " << o["pid"] << " uid " << o["uid"] << ": " << o["entries"] << " entries ("
+              << o["identity_kind"].get<std::string>() << " " << o["identity"] << ")\n";
+}
+
+int run_dump(const Globals& g) {
+  std::string ns;
+  auto r = open_reader(g, ns);
+  if (!r) return kExitError;
+  const shm::HeaderInfo h = r->header();
+  auto regs = r->registries();
+  if (!regs) {
+    std::cerr << "shmreg: " << shm::to_string(regs.error()) << "\n";
+    return kExitError;
+  }
+  json out;
+  out["namespace"] = ns;
+  out["header"] = header_json(h);
+  json jregs = json::array();
+  for (const auto& v : *regs) jregs.push_back(registry_json(*r, v));
+  out["registries"] = jregs;
+  out["owners"] = owners_json(*r);
+  if (g.json)
+    std::cout << to_json_text(out) << "\n";
+  else
+    print_dump_text(out, h);
+  return kExitOk;
+}
+
+int run_fsck(const Globals& g) {
+  std::string ns;
+  auto r = open_reader(g, ns);
+  if (!r) return kExitError;
+  const auto problems = shm::validate(*r);
+  if (g.json) {
+    json arr = json::array();
+    for (const auto& p : problems) arr.push_back({{"where", p.where}, {"what", p.what}});
+    std::cout << to_json_text({{"namespace", ns}, {"ok", problems.empty()}, {"problems", arr}}) << "\n";
+  } else if (problems.empty()) {
+    std::cout << "namespace " << ns << ": segment is consistent\n";
+  } else {
+    for (const auto& p : problems) std::cout << p.where << ": " << p.what << "\n";
+    std::cout << problems.size() << " problem(s) found\n";
+  }
+  return problems.empty() ? kExitOk : kExitNotFound;
+}
+
+}  // namespace
+
+void add_segment_commands(CommandTable& table) {
+  table.add("dump", "print header, registries, owners and entries", run_dump);
+  table.add("fsck", "check every invariant of the segment; exit 1 if any is broken", run_fsck);
+}
+
+}  // namespace shmreg::tools

@@ -1,0 +1,30 @@
+// The command families of the `shmreg` CLI, one file each. Each family adds
+// its subcommands to the table, every command with its options, flags, help
+// and run function together; main calls them in this order, which is the
+// order of `shmreg --help`.
+//
+//   registries    ping, create                            (cmd_registries.cpp)
+//   registration  register, unregister-match              (cmd_registration.cpp)
+//   lookups       lookup, keys, count, list, match, count-match, select,
+//                 count-select, values                    (cmd_lookups.cpp)
+//   values        update, meta, put-meta, delete-meta     (cmd_values.cpp)
+//   events        watch, await, queue                     (cmd_events.cpp)
+//   mailboxes     send, receive                           (cmd_mailboxes.cpp)
+//   segment       dump, fsck                              (cmd_segment.cpp)
+//
+// Thread-safety: for main's thread.
+#pragma once
+
+#include "cli.hpp"
+
+namespace shmreg::tools {
+
+void add_registries_commands(cli::CommandTable& table);
+void add_registration_commands(cli::CommandTable& table);
+void add_lookups_commands(cli::CommandTable& table);
+void add_values_commands(cli::CommandTable& table);
+void add_events_commands(cli::CommandTable& table);
+void add_mailboxes_commands(cli::CommandTable& table);
+void add_segment_commands(cli::CommandTable& table);
+
+}  // namespace shmreg::tools
