@@ -13,14 +13,14 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "clock.hpp"
+#include "percentiles.hpp"
 #include "shmreg/shm/events.hpp"
 #include "shmreg/shm/reader.hpp"
 #include "shmreg/shm/writer.hpp"
@@ -29,17 +29,13 @@ namespace {
 
 using namespace shmreg;
 
-std::uint64_t now_ns() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return std::uint64_t(ts.tv_sec) * 1'000'000'000ULL + std::uint64_t(ts.tv_nsec);
-}
+using bench::now_ns;
 
-void report(benchmark::State& state, std::vector<double>& samples) {
+void report(benchmark::State& state, const std::vector<std::int64_t>& samples) {
   if (samples.empty()) return;
-  std::sort(samples.begin(), samples.end());
-  state.counters["p50_us"] = samples[samples.size() / 2] / 1000.0;
-  state.counters["p99_us"] = samples[std::min(samples.size() - 1, samples.size() * 99 / 100)] / 1000.0;
+  const bench::Stats s = bench::stats_of(samples);
+  state.counters["p50_us"] = s.p50 / 1000.0;
+  state.counters["p99_us"] = s.p99 / 1000.0;
 }
 
 // The child: for each round, wait until woken, then send its wake time.
@@ -51,7 +47,7 @@ pid_t spawn_waiter(int ready_fd, int out_fd, int rounds, Wait wait_once) {
   for (int r = 0; r < rounds; ++r) {
     (void)!::write(ready_fd, "r", 1);
     wait_once(r);
-    const std::uint64_t t = now_ns();
+    const std::int64_t t = now_ns();
     (void)!::write(out_fd, &t, sizeof t);
   }
   ::_exit(0);
@@ -68,18 +64,18 @@ void BM_RawFutexWakeAcrossProcesses(benchmark::State& state) {
     while (__atomic_load_n(word, __ATOMIC_ACQUIRE) == static_cast<std::uint32_t>(r))
       ::syscall(SYS_futex, word, FUTEX_WAIT, r, nullptr, nullptr, 0);
   });
-  std::vector<double> samples;
+  std::vector<std::int64_t> samples;
   for (auto _ : state) {
     for (int r = 0; r < rounds; ++r) {
       char c;
       if (::read(ready[0], &c, 1) != 1) break;
       ::usleep(200);  // let the child reach its futex wait
-      const std::uint64_t t0 = now_ns();
+      const std::int64_t t0 = now_ns();
       __atomic_store_n(word, static_cast<std::uint32_t>(r + 1), __ATOMIC_RELEASE);
       ::syscall(SYS_futex, word, FUTEX_WAKE, 1, nullptr, nullptr, 0);
-      std::uint64_t t1 = 0;
+      std::int64_t t1 = 0;
       if (::read(out[0], &t1, sizeof t1) != sizeof t1) break;
-      samples.push_back(static_cast<double>(t1 - t0));
+      samples.push_back(t1 - t0);
     }
   }
   ::waitpid(child, nullptr, 0);
@@ -111,26 +107,26 @@ void BM_WatcherWakeAfterRegister(benchmark::State& state) {
       key += std::to_string(i);
       (void)!::write(ready[1], "r", 1);
       auto got = shm::await_key(*r, *reg, key, std::chrono::seconds(30));
-      const std::uint64_t t = now_ns();
+      const std::int64_t t = now_ns();
       if (!got || !*got) ::_exit(4);
       (void)!::write(out[1], &t, sizeof t);
     }
     ::_exit(0);
   }
   const shm::OwnerIdentity owner{1, 0, shm::kIdentityStartTime, 1};
-  std::vector<double> samples;
+  std::vector<std::int64_t> samples;
   for (auto _ : state) {
     for (int i = 0; i < rounds; ++i) {
       char c;
       if (::read(ready[0], &c, 1) != 1) break;
       ::usleep(200);  // let the child reach its futex wait
-      const std::uint64_t t0 = now_ns();
+      const std::int64_t t0 = now_ns();
       std::string key = "k";
       key += std::to_string(i);
       (void)w->insert(*id, key, "v", owner);
-      std::uint64_t t1 = 0;
+      std::int64_t t1 = 0;
       if (::read(out[0], &t1, sizeof t1) != sizeof t1) break;
-      samples.push_back(static_cast<double>(t1 - t0));
+      samples.push_back(t1 - t0);
     }
   }
   ::waitpid(child, nullptr, 0);
