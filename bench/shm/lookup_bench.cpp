@@ -55,6 +55,18 @@ bool g_case_failed = false;
 
 enum class Mode { tput, lat, chain };
 
+// The world `build` returns, or nullptr once the case is skipped with the
+// reason it could not be built.
+template <class Build>
+auto* world_or_skip(benchmark::State& st, Build build) {
+  try {
+    return &build();
+  } catch (const std::exception& e) {
+    st.SkipWithError(e.what());
+    return static_cast<decltype(&build())>(nullptr);
+  }
+}
+
 // Runs one lookup benchmark over `get` (1 found, 0 absent, -1 error).
 template <class Get>
 void run_lookups(benchmark::State& st, Plan& p, KeySet set, Mode mode, Get&& get) {
@@ -124,13 +136,8 @@ void run_lookups(benchmark::State& st, Plan& p, KeySet set, Mode mode, Get&& get
 }
 
 void bm_shm(benchmark::State& st, std::uint32_t n, KeySet set, Mode mode, bool churn) {
-  ShmWorld* w = nullptr;
-  try {
-    w = &shm_world(n);
-  } catch (const std::exception& e) {
-    st.SkipWithError(e.what());
-    return;
-  }
+  ShmWorld* w = world_or_skip(st, [&]() -> ShmWorld& { return shm_world(n); });
+  if (w == nullptr) return;
   std::optional<ChurnWriter> writer;
   if (churn) writer.emplace(*w);
   const auto t0 = std::chrono::steady_clock::now();
@@ -157,13 +164,8 @@ void bm_shm(benchmark::State& st, std::uint32_t n, KeySet set, Mode mode, bool c
 // lookups themselves still go through lookup_value with full validation, so a
 // wrong prefetch could only cost time, never correctness.
 void bm_shm_pipelined(benchmark::State& st, std::uint32_t n, KeySet set, std::uint32_t depth) {
-  ShmWorld* w = nullptr;
-  try {
-    w = &shm_world(n);
-  } catch (const std::exception& e) {
-    st.SkipWithError(e.what());
-    return;
-  }
+  ShmWorld* w = world_or_skip(st, [&]() -> ShmWorld& { return shm_world(n); });
+  if (w == nullptr) return;
   using shm::ReaderAccess;
   const shm::RegistryView& v = w->view;
   const std::uint32_t buckets = ReaderAccess::buckets(v);
@@ -220,13 +222,8 @@ void bm_shm_pipelined(benchmark::State& st, std::uint32_t n, KeySet set, std::ui
 }
 
 void bm_lmdb(benchmark::State& st, std::uint32_t n, KeySet set, Mode mode) {
-  LmdbStore* s = nullptr;
-  try {
-    s = &lmdb_world(n);
-  } catch (const std::exception& e) {
-    st.SkipWithError(e.what());
-    return;
-  }
+  LmdbStore* s = world_or_skip(st, [&]() -> LmdbStore& { return lmdb_world(n); });
+  if (s == nullptr) return;
   run_lookups(st, plan(n), set, mode, [s](std::string_view key, std::string& value) { return s->get(key, value); });
   if (mode == Mode::tput && set == KeySet::hit) {
     const LmdbStore::Shape& shape = world_info(n).lmdb;
@@ -238,13 +235,8 @@ void bm_lmdb(benchmark::State& st, std::uint32_t n, KeySet set, Mode mode) {
 }
 
 void bm_chase(benchmark::State& st, std::uint32_t n, ChaseNodes nodes, ChaseBacking backing, bool timed) {
-  ChaseBuffer* b = nullptr;
-  try {
-    b = &chase_buffer(n, nodes, backing);
-  } catch (const std::exception& e) {
-    st.SkipWithError(e.what());
-    return;
-  }
+  ChaseBuffer* b = world_or_skip(st, [&]() -> ChaseBuffer& { return chase_buffer(n, nodes, backing); });
+  if (b == nullptr) return;
   void* const* p = b->start();
   static volatile std::uint64_t opaque_zero = 0;
   const std::uint64_t zero = opaque_zero;

@@ -61,6 +61,97 @@ void verify(const Plan& p, const std::function<int(std::string_view, std::string
   }
 }
 
+std::unique_ptr<ShmWorld> build_shm_world(std::uint32_t n) {
+  Plan& p = plan(n);
+  auto w = std::make_unique<ShmWorld>();
+  static int counter = 0;
+  const std::string ns = "bench-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+  w->n = n;
+  w->churn_keys = std::clamp<std::uint32_t>(n / 8, 64, 4096);
+  const std::uint32_t capacity = n + w->churn_keys + 64;
+  // Records are 192 bytes (64 head + 32 key + 64 value, line-padded); the
+  // index has two buffers of at most 64 bytes per entry of capacity each.
+  shm::CreateOptions opt;
+  opt.size = (std::size_t{capacity} * (192 + 128) + (std::size_t{8} << 20) + (std::size_t{1} << 20) - 1) &
+             ~((std::size_t{1} << 20) - 1);
+  opt.owner_capacity = 1024;
+  auto sw = shm::SegmentWriter::create(ns, opt);
+  if (!sw) setup_error("create segment", sw.error());
+  w->object = shm::segment_object_name(ns);
+  cleanup_register(CleanupKind::shm_object, w->object);
+  w->writer.emplace(std::move(*sw));
+  auto id = w->writer->create_registry({.name = "bench",
+                                        .max_key = static_cast<std::uint32_t>(kKeyLen),
+                                        .max_value = static_cast<std::uint32_t>(kValueLen),
+                                        .capacity = capacity});
+  if (!id) setup_error("create registry", id.error());
+  w->registry = *id;
+  Key k;
+  Value v;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    make_key(k, KeySet::hit, i);
+    make_value(v, i, p.next[i]);
+    if (auto r = w->writer->insert(w->registry, k.view(), v.view(), reader_owner(i)); !r)
+      setup_error("insert", r.error());
+  }
+  w->churn_present.assign(w->churn_keys, 0);
+
+  auto sr = shm::SegmentReader::open(ns);
+  if (!sr) setup_error("open reader", sr.error());
+  w->reader.emplace(std::move(*sr));
+  auto view = w->reader->registry("bench");
+  if (!view) setup_error("reader registry", view.error());
+  w->view = *view;
+  // Map every page of the read-only mapping now, so that no lookup pays a
+  // page fault inside the timed loop.
+  std::uint64_t sum = 0;
+  const auto* base = w->reader->data();
+  for (std::size_t off = 0; off < w->reader->size(); off += 4096)
+    sum += static_cast<std::uint8_t>(*reinterpret_cast<const volatile std::byte*>(base + off));
+  benchmark::DoNotOptimize(sum);
+
+  const auto* d = reinterpret_cast<const shm::RegistryDesc*>(base + shm::kHeaderSize) + w->registry;
+  WorldInfo& info = g_info[n];
+  info.segment_bytes = w->reader->size();
+  info.shm_working_set = std::size_t{d->record_capacity} * d->record_size +
+                         std::size_t{d->index_buckets} * sizeof(shm::IndexBucket);
+  info.churn_keys = w->churn_keys;
+  const ShmWorld& cw = *w;
+  verify(p, [&cw](std::string_view key, std::string& value) { return cw.get(key, value); }, "shm");
+  return w;
+}
+
+std::unique_ptr<LmdbStore> build_lmdb_world(std::uint32_t n) {
+  const Plan& p = plan(n);
+  std::vector<std::pair<Key, Value>> rows(n);
+  for (std::uint32_t i = 0; i < n; ++i) {
+    make_key(rows[i].first, KeySet::hit, i);
+    make_value(rows[i].second, i, p.next[i]);
+  }
+  auto store = std::make_unique<LmdbStore>(tmp_parent(), std::size_t{n} * (kKeyLen + kValueLen + 32));
+  store->load(rows);
+  store->begin_read();
+  g_info[n].lmdb = store->shape();
+  const LmdbStore& cs = *store;
+  verify(p, [&cs](std::string_view key, std::string& value) { return cs.get(key, value); }, "lmdb");
+  return store;
+}
+
+// The world cached under n, built by build() the first time. A failed build
+// is remembered, and its error thrown again to every later caller.
+template <class T, class Build>
+T& cached(std::map<std::uint32_t, std::unique_ptr<T>>& cache, std::uint32_t n, const char* what, Build build) {
+  if (auto it = cache.find(n); it != cache.end()) return *it->second;
+  const std::string name = std::string(what) + " keys:" + std::to_string(n);
+  if (auto f = g_failed.find(name); f != g_failed.end()) throw std::runtime_error(f->second);
+  try {
+    return *(cache[n] = build(n));
+  } catch (const std::exception& e) {
+    g_failed[name] = name + ": " + e.what();
+    throw std::runtime_error(g_failed[name]);
+  }
+}
+
 }  // namespace
 
 Plan& plan(std::uint32_t n) {
@@ -82,75 +173,6 @@ Plan& plan(std::uint32_t n) {
   slot = std::move(p);
   return *slot;
 }
-
-ShmWorld& shm_world(std::uint32_t n) {
-  if (auto it = g_shm.find(n); it != g_shm.end()) return *it->second;
-  const std::string what = "shm world keys:" + std::to_string(n);
-  if (auto f = g_failed.find(what); f != g_failed.end()) throw std::runtime_error(f->second);
-  try {
-    Plan& p = plan(n);
-    auto w = std::make_unique<ShmWorld>();
-    static int counter = 0;
-    const std::string ns = "bench-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
-    w->n = n;
-    w->churn_keys = std::clamp<std::uint32_t>(n / 8, 64, 4096);
-    const std::uint32_t capacity = n + w->churn_keys + 64;
-    // Records are 192 bytes (64 head + 32 key + 64 value, line-padded); the
-    // index has two buffers of at most 64 bytes per entry of capacity each.
-    shm::CreateOptions opt;
-    opt.size = (std::size_t{capacity} * (192 + 128) + (std::size_t{8} << 20) + (std::size_t{1} << 20) - 1) &
-               ~((std::size_t{1} << 20) - 1);
-    opt.owner_capacity = 1024;
-    auto sw = shm::SegmentWriter::create(ns, opt);
-    if (!sw) setup_error("create segment", sw.error());
-    w->object = shm::segment_object_name(ns);
-    cleanup_register(CleanupKind::shm_object, w->object);
-    w->writer.emplace(std::move(*sw));
-    auto id = w->writer->create_registry({.name = "bench",
-                                          .max_key = static_cast<std::uint32_t>(kKeyLen),
-                                          .max_value = static_cast<std::uint32_t>(kValueLen),
-                                          .capacity = capacity});
-    if (!id) setup_error("create registry", id.error());
-    w->registry = *id;
-    Key k;
-    Value v;
-    for (std::uint32_t i = 0; i < n; ++i) {
-      make_key(k, KeySet::hit, i);
-      make_value(v, i, p.next[i]);
-      if (auto r = w->writer->insert(w->registry, k.view(), v.view(), reader_owner(i)); !r)
-        setup_error("insert", r.error());
-    }
-    w->churn_present.assign(w->churn_keys, 0);
-
-    auto sr = shm::SegmentReader::open(ns);
-    if (!sr) setup_error("open reader", sr.error());
-    w->reader.emplace(std::move(*sr));
-    auto view = w->reader->registry("bench");
-    if (!view) setup_error("reader registry", view.error());
-    w->view = *view;
-    // Map every page of the read-only mapping now, so that no lookup pays a
-    // page fault inside the timed loop.
-    std::uint64_t sum = 0;
-    const auto* base = w->reader->data();
-    for (std::size_t off = 0; off < w->reader->size(); off += 4096)
-      sum += static_cast<std::uint8_t>(*reinterpret_cast<const volatile std::byte*>(base + off));
-    benchmark::DoNotOptimize(sum);
-
-    const auto* d = reinterpret_cast<const shm::RegistryDesc*>(base + shm::kHeaderSize) + w->registry;
-    WorldInfo& info = g_info[n];
-    info.segment_bytes = w->reader->size();
-    info.shm_working_set = std::size_t{d->record_capacity} * d->record_size +
-                           std::size_t{d->index_buckets} * sizeof(shm::IndexBucket);
-    info.churn_keys = w->churn_keys;
-    const ShmWorld& cw = *w;
-    verify(p, [&cw](std::string_view key, std::string& value) { return cw.get(key, value); }, "shm");
-    return *(g_shm[n] = std::move(w));
-  } catch (const std::exception& e) {
-    g_failed[what] = what + ": " + e.what();
-    throw std::runtime_error(g_failed[what]);
-  }
-}
-
 
 void ChurnWriter::run() {
   Rng rng(kSeed ^ (seed_ << 20));
@@ -180,30 +202,6 @@ void ChurnWriter::run() {
   }
 }
 
-LmdbStore& lmdb_world(std::uint32_t n) {
-  if (auto it = g_lmdb.find(n); it != g_lmdb.end()) return *it->second;
-  const std::string what = "lmdb world keys:" + std::to_string(n);
-  if (auto f = g_failed.find(what); f != g_failed.end()) throw std::runtime_error(f->second);
-  try {
-    const Plan& p = plan(n);
-    std::vector<std::pair<Key, Value>> rows(n);
-    for (std::uint32_t i = 0; i < n; ++i) {
-      make_key(rows[i].first, KeySet::hit, i);
-      make_value(rows[i].second, i, p.next[i]);
-    }
-    auto store = std::make_unique<LmdbStore>(tmp_parent(), std::size_t{n} * (kKeyLen + kValueLen + 32));
-    store->load(rows);
-    store->begin_read();
-    g_info[n].lmdb = store->shape();
-    const LmdbStore& cs = *store;
-    verify(p, [&cs](std::string_view key, std::string& value) { return cs.get(key, value); }, "lmdb");
-    return *(g_lmdb[n] = std::move(store));
-  } catch (const std::exception& e) {
-    g_failed[what] = what + ": " + e.what();
-    throw std::runtime_error(g_failed[what]);
-  }
-}
-
 // -- Chase buffers -----------------------------------------------------------------------
 
 ChaseBuffer& chase_buffer(std::uint32_t n, ChaseNodes nodes, ChaseBacking backing) {
@@ -219,6 +217,10 @@ ChaseBuffer& chase_buffer(std::uint32_t n, ChaseNodes nodes, ChaseBacking backin
   auto b = std::make_unique<ChaseBuffer>(g_info[n].shm_working_set, nodes, backing, kSeed ^ n);
   return *(g_chase[key] = std::move(b));
 }
+
+ShmWorld& shm_world(std::uint32_t n) { return cached(g_shm, n, "shm world", build_shm_world); }
+
+LmdbStore& lmdb_world(std::uint32_t n) { return cached(g_lmdb, n, "lmdb world", build_lmdb_world); }
 
 const WorldInfo& world_info(std::uint32_t n) { return g_info[n]; }
 
