@@ -99,7 +99,6 @@ void bm_register(benchmark::State& state, Placement p) {
     samples.push_back(t1 - t0);
     state.SetIterationTime(static_cast<double>(t1 - t0) * 1e-9);
   }
-  const std::string key = "register/client_api/" + std::string(to_string(p));
   meter.finish(state, samples.size());
   unregister_all();
   if (!error.empty()) return state.SkipWithError(error.c_str());

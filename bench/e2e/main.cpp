@@ -1,14 +1,6 @@
 // shmreg-bench-e2e: see e2e.hpp for what it measures and
 // scripts/bench-e2e.sh for how to run it with its peers (it also prints the
-// summary, through scripts/bench-check.py e2e).
-//
-//   shmreg-bench-e2e [benchmark flags] [--broker=PATH] [--cli=PATH] [--helper=PATH]
-//                    [--namespace=NAME] [--redis-socket=PATH] [--dbus-address=ADDRESS]
-//                    [--placements=any,same,split] [--rt-ops=N] [--lookup-ops=N]
-//                    [--keys=N] [--reap-rounds=N] [--handover-rounds=N] [--mass-owners=N]
-//                    [--mass-rounds=N] [--broker-nice=N] [--broker-rt=PRIO] [--broker-log=PATH]
-//                    [--broker-verbose] [--keep-tmp]
-//
+// summary, through scripts/bench-check.py e2e). Its own flags are in kUsage.
 // --broker-nice, --broker-rt, --broker-log and --broker-verbose are for
 // experiments (what the deployment could change); the default run uses none.
 //
