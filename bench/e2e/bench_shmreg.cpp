@@ -2,7 +2,6 @@
 // register (and ping), lookup, reaping of one killed owner, owner-queue
 // handover from a killed primary owner, and mass death.
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -516,19 +515,10 @@ pid_t spawn_cli_owner(const std::string& key, const std::string& value, pid_t pg
   const Broker& b = broker();
   // The command it execs is the victim helper: small, and it dies with the
   // benchmark (PR_SET_PDEATHSIG) should the benchmark itself be killed.
-  std::vector<std::string> args{"shmreg", "--namespace", b.ns, "--socket", b.socket, "register",
-                                std::string(kRegMass), key, value, "--", options().helper_path, "victim", "0"};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-  posix_spawnattr_setpgroup(&attr, pgid);
-  pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, options().cli_path.c_str(), nullptr, &attr, argv.data(), environ);
-  posix_spawnattr_destroy(&attr);
-  return rc == 0 ? pid : -1;
+  return spawn_process(options().cli_path, {"shmreg", "--namespace", b.ns, "--socket", b.socket, "register",
+                                            std::string(kRegMass), key, value, "--", options().helper_path, "victim",
+                                            "0"},
+                       pgid, -1);
 }
 
 // Spawns `n` owners of kRegMass keys into the group of `leader`.

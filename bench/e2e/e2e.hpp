@@ -84,6 +84,11 @@ struct HelperSpec {
   std::string reply_key{};       // echo: where it sends back what it receives
 };
 
+// posix_spawn of path with args (args[0] included) in process group pgid
+// (-1: ours, 0: a new group it leads), with ready_fd (if >= 0) as its fd 3.
+// Returns its pid, or -1.
+pid_t spawn_process(const std::string& path, std::vector<std::string> args, pid_t pgid, int ready_fd);
+
 // Starts a helper in process group pgid (-1: ours, 0: a new group it leads),
 // with ready_fd as its fd 3. Returns its pid, or -1.
 pid_t spawn_helper(const HelperSpec& spec, pid_t pgid, int ready_fd);

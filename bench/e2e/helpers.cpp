@@ -58,26 +58,28 @@ std::vector<std::string> helper_args(const HelperSpec& spec) {
 
 }  // namespace
 
-pid_t spawn_helper(const HelperSpec& spec, pid_t pgid, int ready_fd) {
-  std::vector<std::string> args = helper_args(spec);
+pid_t spawn_process(const std::string& path, std::vector<std::string> args, pid_t pgid, int ready_fd) {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t attr;
   posix_spawn_file_actions_init(&fa);
   posix_spawnattr_init(&attr);
-  posix_spawn_file_actions_adddup2(&fa, ready_fd, 3);
+  if (ready_fd >= 0) posix_spawn_file_actions_adddup2(&fa, ready_fd, 3);
   if (pgid >= 0) {
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
     posix_spawnattr_setpgroup(&attr, pgid);
   }
   pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, options().helper_path.c_str(), &fa, &attr, argv.data(), environ);
+  const int rc = ::posix_spawn(&pid, path.c_str(), &fa, &attr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   return rc == 0 ? pid : -1;
+}
+
+pid_t spawn_helper(const HelperSpec& spec, pid_t pgid, int ready_fd) {
+  return spawn_process(options().helper_path, helper_args(spec), pgid, ready_fd);
 }
 
 bool await_ready(int fd, std::size_t count, int timeout_ms) {
