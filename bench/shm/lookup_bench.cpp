@@ -42,7 +42,7 @@
 
 #include "clock.hpp"
 #include "cleanup.hpp"
-#include "percentiles.hpp"
+#include "counters.hpp"
 #include "worlds.hpp"
 
 namespace shmreg::bench {
@@ -101,14 +101,7 @@ void run_lookups(benchmark::State& st, Plan& p, KeySet set, Mode mode, Get&& get
       found += r > 0;
       errors += r < 0;
     }
-    const double tpns = ticks_per_ns();
-    const auto s = samples.summarize(overhead, tpns);
-    st.counters["p50_ns"] = s.p50;
-    st.counters["p90_ns"] = s.p90;
-    st.counters["p99_ns"] = s.p99;
-    st.counters["p999_ns"] = s.p999;
-    st.counters["mean_ns"] = s.mean;
-    st.counters["timer_ns"] = overhead / tpns;
+    report_ticks(st, samples, overhead);
   } else {
     std::uint64_t cur = idx[pos];
     for (auto _ : st) {
@@ -266,11 +259,7 @@ void bm_chase(benchmark::State& st, std::uint32_t n, ChaseNodes nodes, ChaseBack
       const std::uint64_t t1 = timer_stop();
       samples.add(t1 - t0);
     }
-    const double tpns = ticks_per_ns();
-    const auto s = samples.summarize(overhead, tpns);
-    st.counters["p50_ns"] = s.p50;
-    st.counters["p99_ns"] = s.p99;
-    st.counters["mean_ns"] = s.mean;
+    report_ticks(st, samples, overhead);
   }
   st.counters["MiB"] = double(b->bytes()) / double(1 << 20);
   if (backing == ChaseBacking::huge_pages) st.counters["huge_pct"] = 100.0 * b->huge_fraction();

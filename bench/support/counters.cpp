@@ -4,7 +4,7 @@
 #include <fstream>
 #include <string>
 
-#include "percentiles.hpp"
+#include "clock.hpp"
 
 namespace shmreg::bench {
 
@@ -13,6 +13,17 @@ void report_latency(benchmark::State& state, const std::vector<std::int64_t>& sa
   state.counters["p50_ns"] = benchmark::Counter(st.p50);
   state.counters["p99_ns"] = benchmark::Counter(st.p99);
   state.counters["max_ns"] = benchmark::Counter(st.max);
+}
+
+void report_ticks(benchmark::State& state, const LatencySamples& samples, double overhead_ticks) {
+  const double tpns = ticks_per_ns();
+  const LatencySamples::Summary s = samples.summarize(overhead_ticks, tpns);
+  state.counters["p50_ns"] = s.p50;
+  state.counters["p90_ns"] = s.p90;
+  state.counters["p99_ns"] = s.p99;
+  state.counters["p999_ns"] = s.p999;
+  state.counters["mean_ns"] = s.mean;
+  state.counters["timer_ns"] = overhead_ticks / tpns;
 }
 
 Sched sched_of(pid_t pid) {

@@ -13,10 +13,16 @@
 
 #include <benchmark/benchmark.h>
 
+#include "percentiles.hpp"
+
 namespace shmreg::bench {
 
 // Sets p50_ns, p99_ns and max_ns from per-operation samples in ns.
 void report_latency(benchmark::State& state, const std::vector<std::int64_t>& samples);
+
+// Sets p50_ns, p90_ns, p99_ns, p999_ns, mean_ns and timer_ns from cycle-counter
+// samples, the cost of an empty bracket (overhead_ticks) subtracted.
+void report_ticks(benchmark::State& state, const LatencySamples& samples, double overhead_ticks);
 
 // One task's scheduler accounting, from /proc/<pid>/schedstat (pid 0: the
 // calling thread): ns on CPU, ns runnable but waiting for a CPU, times run.
