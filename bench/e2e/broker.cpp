@@ -1,11 +1,8 @@
 // The broker under test (see e2e.hpp): one private shmreg-broker process for
-// the whole run, with the registries the cases use.
-#include <fcntl.h>
+// the whole run, started and stopped by the tests' harness (BrokerProcess),
+// with the registries the cases use.
 #include <sched.h>
-#include <signal.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,12 +10,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 
+#include "broker_process.hpp"
 #include "e2e.hpp"
 #include "shmreg/shm/segment.hpp"
-#include "shmreg/sys/paths.hpp"
 
 namespace shmreg::bench::e2e {
 
@@ -26,25 +21,17 @@ namespace {
 
 Broker g_broker;
 bool g_started = false;
-std::string g_tmpdir, g_log_path;
-
-std::string log_tail(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  std::string out;
-  for (std::size_t i = lines.size() > 5 ? lines.size() - 5 : 0; i < lines.size(); ++i) out += "\n  " + lines[i];
-  return out;
-}
+std::optional<test::TempDir> g_dir;
+std::optional<test::BrokerProcess> g_process;
+std::string g_log_path;
 
 // Room for a thousand owners: the segment's owner table and the fds (one
 // connection and two pidfds per connected owner).
-std::vector<std::string> broker_argv(const Broker& b) {
+std::vector<std::string> broker_args() {
   const Options& o = options();
-  std::vector<std::string> argv{"shmreg-broker", "--namespace", b.ns, "--socket", b.socket, "--owner-capacity",
-                                std::to_string(std::max<std::uint32_t>(16384, 4 * o.mass_owners))};
-  if (o.broker_verbose) argv.emplace_back("-v");
-  return argv;
+  std::vector<std::string> args{"--owner-capacity", std::to_string(std::max<std::uint32_t>(16384, 4 * o.mass_owners))};
+  if (o.broker_verbose) args.emplace_back("-v");
+  return args;
 }
 
 // The experiments of --broker-nice and --broker-rt.
@@ -60,51 +47,34 @@ void apply_scheduling(pid_t pid) {
   }
 }
 
-// Forks and execs the broker with its output in the log; -1 on failure.
-pid_t spawn_broker(const Broker& b) {
-  std::vector<std::string> args = broker_argv(b);
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t pid = ::fork();
-  if (pid != 0) return pid;
-  // If the benchmark dies, the broker stops (cleanly: SIGTERM) too.
-  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-  const int log = ::open(g_log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (log >= 0) {
-    ::dup2(log, STDOUT_FILENO);
-    ::dup2(log, STDERR_FILENO);
-  }
-  ::execv(options().broker_path.c_str(), argv.data());
-  ::_exit(127);
+// Where the broker's output goes: --broker-log, else beside the temporary
+// directory when it is to be kept (--keep-tmp), else inside it.
+std::string log_path() {
+  const Options& o = options();
+  if (!o.broker_log.empty()) return o.broker_log;
+  if (!o.keep_tmp) return g_dir->path() + "/broker.log";
+  const char* tmp = std::getenv("TMPDIR");
+  return std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/shmreg-e2e-broker." +
+         std::to_string(::getpid()) + ".log";
 }
 
-// Starts the broker and waits until it answers a ping; empty on success.
+// Starts the broker and opens this process's client; empty on success.
 std::string launch(Broker& b) {
-  const char* tmp = std::getenv("TMPDIR");
-  std::string tmpl = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/shmreg-e2e.XXXXXX";
-  if (::mkdtemp(tmpl.data()) == nullptr) return std::string("mkdtemp: ") + std::strerror(errno);
-  g_tmpdir = tmpl;
-  b.socket = g_tmpdir + "/broker.sock";
-  g_log_path = options().broker_log.empty() ? g_tmpdir + "/broker.log" : options().broker_log;
-  if (::access(options().broker_path.c_str(), X_OK) != 0)
-    return "no broker binary at '" + options().broker_path + "' (pass --broker=PATH)";
-  b.pid = spawn_broker(b);
-  if (b.pid < 0) return std::string("fork: ") + std::strerror(errno);
-  apply_scheduling(b.pid);
-  for (const std::int64_t deadline = now_ns() + 10'000'000'000; now_ns() < deadline; ::usleep(2000)) {
-    if (::waitpid(b.pid, nullptr, WNOHANG) == b.pid) {
-      b.pid = -1;
-      return "the broker exited at start; its log:" + log_tail(g_log_path);
-    }
-    if (::access(b.socket.c_str(), F_OK) != 0) continue;
-    auto c = shmreg::Client::open({b.ns, b.socket});
-    if (c && c->ping()) {
-      b.client.emplace(std::move(*c));
-      return {};
-    }
+  try {
+    g_dir.emplace();
+  } catch (const std::exception& e) {
+    return std::string("temporary directory: ") + e.what();
   }
-  return "the broker did not answer within 10 s; its log:" + log_tail(g_log_path);
+  b.socket = g_dir->path() + "/broker.sock";
+  g_log_path = log_path();
+  g_process.emplace(b.ns, b.socket, g_log_path);
+  if (auto started = g_process->start(broker_args()); !started) return started.error();
+  b.pid = g_process->pid();
+  apply_scheduling(b.pid);
+  auto c = shmreg::Client::open({b.ns, b.socket});
+  if (!c) return "open a client: " + c.error().message;
+  b.client.emplace(std::move(*c));
+  return {};
 }
 
 std::string create_registries(const shmreg::Client& c) {
@@ -139,8 +109,8 @@ Broker& broker() {
     b.error = "invalid namespace '" + b.ns + "'";
     return b;
   }
-  // A segment left by an earlier run that was killed: start afresh.
-  (void)shm::MappedSegment::remove(shm::segment_object_name(b.ns));
+  // Files left by an earlier run that was killed: start afresh.
+  test::remove_namespace_files(b.ns);
   b.error = launch(b);
   if (b.error.empty()) b.error = create_registries(*b.client);
   return b;
@@ -150,28 +120,18 @@ void stop_broker() {
   if (!g_started) return;
   Broker& b = g_broker;
   b.client.reset();
-  if (b.pid > 0) {
-    ::kill(b.pid, SIGTERM);
-    const std::int64_t deadline = now_ns() + 5'000'000'000;
-    while (::waitpid(b.pid, nullptr, WNOHANG) == 0) {
-      if (now_ns() > deadline) {
-        kill_and_reap(b.pid);
-        break;
-      }
-      ::usleep(2000);
+  if (g_process && g_process->running()) {
+    if (auto stopped = g_process->stop(); !stopped) {
+      std::fprintf(stderr, "shmreg-bench-e2e: %s\n", stopped.error().c_str());
+      g_process->kill_hard();
     }
-    b.pid = -1;
   }
-  if (!b.ns.empty()) {
-    (void)shm::MappedSegment::remove(shm::segment_object_name(b.ns));
-    ::unlink(sys::namespace_lock_path(b.ns).c_str());
-  }
-  if (g_tmpdir.empty()) return;
-  std::error_code ec;
-  if (options().keep_tmp)
+  b.pid = -1;
+  if (!b.ns.empty() && shm::validate_namespace(b.ns)) test::remove_namespace_files(b.ns);
+  if (options().keep_tmp && options().broker_log.empty())
     std::fprintf(stderr, "shmreg-bench-e2e: kept the broker's log in %s\n", g_log_path.c_str());
-  else
-    std::filesystem::remove_all(g_tmpdir, ec);
+  g_process.reset();
+  g_dir.reset();
 }
 
 }  // namespace shmreg::bench::e2e

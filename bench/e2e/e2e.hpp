@@ -36,7 +36,6 @@ namespace shmreg::bench::e2e {
 // -- Options -----------------------------------------------------------------------------
 
 struct Options {
-  std::string broker_path;   // the shmreg-broker binary
   std::string cli_path;      // the shmreg CLI (mass death through `shmreg register ... -- CMD`)
   std::string helper_path;   // shmreg-bench-e2e-helper: victims and owners
   std::string ns;            // the broker's namespace; empty: e2e-<pid>

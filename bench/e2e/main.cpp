@@ -4,8 +4,9 @@
 // --broker-nice, --broker-rt, --broker-log and --broker-verbose are for
 // experiments (what the deployment could change); the default run uses none.
 //
-// Environment defaults: SHMREG_E2E_BROKER, SHMREG_E2E_CLI, SHMREG_E2E_HELPER,
-// SHMREG_E2E_REDIS_SOCKET, SHMREG_E2E_DBUS_ADDRESS.
+// The broker is the one of this build tree (the tests' harness starts it);
+// the CLI defaults to that build's too. Environment defaults: SHMREG_E2E_CLI,
+// SHMREG_E2E_HELPER, SHMREG_E2E_REDIS_SOCKET, SHMREG_E2E_DBUS_ADDRESS.
 #include <signal.h>
 
 #include <cstdlib>
@@ -13,14 +14,9 @@
 #include <iostream>
 #include <sstream>
 
+#include "broker_process.hpp"
 #include "e2e.hpp"
 
-#ifndef SHMREG_E2E_BROKER
-#define SHMREG_E2E_BROKER ""
-#endif
-#ifndef SHMREG_E2E_CLI
-#define SHMREG_E2E_CLI ""
-#endif
 #ifndef SHMREG_E2E_HELPER
 #define SHMREG_E2E_HELPER ""
 #endif
@@ -31,7 +27,7 @@ using namespace shmreg::bench;
 using namespace shmreg::bench::e2e;
 
 const char* kUsage =
-    "usage: shmreg-bench-e2e [benchmark flags] [--broker=PATH] [--cli=PATH] [--helper=PATH]\n"
+    "usage: shmreg-bench-e2e [benchmark flags] [--cli=PATH] [--helper=PATH]\n"
     "         [--namespace=NAME] [--redis-socket=PATH] [--dbus-address=ADDRESS]\n"
     "         [--placements=any,same,split] [--rt-ops=N] [--lookup-ops=N] [--keys=N]\n"
     "         [--reap-rounds=N] [--handover-rounds=N] [--mass-owners=N] [--mass-rounds=N]\n"
@@ -65,10 +61,8 @@ enum class Flag { ok, bad_value, unknown };
 // Applies one of our flags to o.
 Flag apply_flag(const std::string& name, const std::string& value, Options& o) {
   const std::pair<const char*, std::string*> strings[] = {
-      {"--broker", &o.broker_path},        {"--cli", &o.cli_path},
-      {"--helper", &o.helper_path},        {"--namespace", &o.ns},
-      {"--broker-log", &o.broker_log},     {"--redis-socket", &o.redis_socket},
-      {"--dbus-address", &o.dbus_address},
+      {"--cli", &o.cli_path},          {"--helper", &o.helper_path},         {"--namespace", &o.ns},
+      {"--broker-log", &o.broker_log}, {"--redis-socket", &o.redis_socket}, {"--dbus-address", &o.dbus_address},
   };
   const std::pair<const char*, std::uint32_t*> counts[] = {
       {"--rt-ops", &o.rt_ops},           {"--lookup-ops", &o.lookup_ops},   {"--keys", &o.keys},
@@ -103,8 +97,7 @@ Flag apply_flag(const std::string& name, const std::string& value, Options& o) {
 // Parses our own flags (Google Benchmark has removed its own by then).
 bool parse_flags(int argc, char** argv) {
   Options& o = options();
-  o.broker_path = env_or("SHMREG_E2E_BROKER", SHMREG_E2E_BROKER);
-  o.cli_path = env_or("SHMREG_E2E_CLI", SHMREG_E2E_CLI);
+  o.cli_path = env_or("SHMREG_E2E_CLI", shmreg::test::cli_binary().c_str());
   o.helper_path = env_or("SHMREG_E2E_HELPER", SHMREG_E2E_HELPER);
   o.redis_socket = env_or("SHMREG_E2E_REDIS_SOCKET", "");
   o.dbus_address = env_or("SHMREG_E2E_DBUS_ADDRESS", "");
