@@ -6,9 +6,10 @@
 # It installs what is missing (Debian packages, via apt-get, only when
 # dpkg-query says they are absent), builds the Release benchmark, starts a
 # private redis-server and a private dbus-daemon on Unix sockets in a
-# temporary directory (both stopped on exit), prints the machine, and runs the
-# benchmark with the peers' addresses. The benchmark starts its own
-# shmreg-broker on a private namespace and socket.
+# temporary directory (both stopped on exit), prints the machine, runs the
+# benchmark with the peers' addresses, and prints the summary (ratios between
+# cases of the run, and the bars) with scripts/bench-check.py e2e. The
+# benchmark starts its own shmreg-broker on a private namespace and socket.
 #
 # Options:
 #   --build-dir DIR   build directory (default: build-e2e in the repository)
@@ -177,7 +178,8 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 # -- Run ------------------------------------------------------------------------------------------
 
-out_args=()
-[[ -n "$out" ]] && out_args=("--benchmark_out=$out" "--benchmark_out_format=json")
+# The JSON goes to --out, or to the temporary directory; the summary is read from it.
+json=${out:-$tmp/e2e.json}
 log "running: shmreg-bench-e2e ${peer_args[*]:+(peers) }${bench_args[*]}"
-"$bench" "--namespace=$ns" "${peer_args[@]}" "${out_args[@]}" "${bench_args[@]}"
+"$bench" "--namespace=$ns" "${peer_args[@]}" "--benchmark_out=$json" "--benchmark_out_format=json" "${bench_args[@]}"
+python3 "$repo/scripts/bench-check.py" e2e "$json"

@@ -24,8 +24,10 @@
 #include <memory>
 
 #include "e2e.hpp"
+#include "shmreg/sys/io.hpp"
+#include "shmreg/sys/unique_fd.hpp"
 
-namespace shmreg::e2e {
+namespace shmreg::bench::e2e {
 
 namespace {
 
@@ -36,9 +38,6 @@ class Resp {
   Resp() = default;
   Resp(const Resp&) = delete;
   Resp& operator=(const Resp&) = delete;
-  ~Resp() {
-    if (fd_ >= 0) ::close(fd_);
-  }
 
   // Empty on success, else the reason.
   std::string connect(const std::string& path) {
@@ -46,13 +45,13 @@ class Resp {
     addr.sun_family = AF_UNIX;
     if (path.size() >= sizeof addr.sun_path) return "socket path too long";
     std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd_ < 0 || ::connect(fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
+    fd_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd_ || ::connect(fd_.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
       return "cannot connect to redis at " + path + ": " + std::strerror(errno);
     return {};
   }
 
-  int fd() const noexcept { return fd_; }
+  int fd() const noexcept { return fd_.get(); }
 
   // Sends one command and reads its reply. The reply's type byte goes to
   // *type and its payload (simple string, error, integer text or bulk
@@ -69,7 +68,7 @@ class Resp {
       out_.append(a);
       out_ += "\r\n";
     }
-    if (!write_all(fd_, out_.data(), out_.size())) return false;
+    if (!sys::write_all(fd_.get(), out_.data(), out_.size())) return false;
     in_.clear();
     // Header line first, then (for a bulk string) the announced length.
     std::size_t eol = std::string::npos;
@@ -97,7 +96,7 @@ class Resp {
   bool fill() {
     char buf[4096];
     for (;;) {
-      const ssize_t n = ::read(fd_, buf, sizeof buf);
+      const ssize_t n = ::read(fd_.get(), buf, sizeof buf);
       if (n > 0) {
         in_.append(buf, static_cast<std::size_t>(n));
         return true;
@@ -107,7 +106,7 @@ class Resp {
     }
   }
 
-  int fd_ = -1;
+  sys::UniqueFd fd_;
   std::string out_, in_;
 };
 
@@ -139,8 +138,8 @@ void bm_redis_get(benchmark::State& state, Placement p) {
   char t = 0;
   std::string_view pl;
   for (std::uint32_t i = 0; i < nkeys; ++i) {
-    keys.push_back(make_key("lookup/", i));
-    if (!r->command({"SET", keys.back(), make_value(i)}, &t, &pl) || t != '+')
+    keys.push_back(key_string("lookup/", i));
+    if (!r->command({"SET", keys.back(), value_string(i)}, &t, &pl) || t != '+')
       return state.SkipWithError("Redis SET of the key set failed");
   }
   PlacementGuard guard(p, peer_pid(r->fd()));
@@ -152,21 +151,10 @@ void bm_redis_get(benchmark::State& state, Placement p) {
   samples.reserve(idx.size());
   std::size_t i = 0;
   CpuMeter meter(peer_pid(r->fd()));
-  for (auto _ : state) {
-    const std::string& key = keys[idx[i++ % idx.size()]];
-    const std::int64_t t0 = now_ns();
-    const bool ok = r->command({"GET", key}, &t, &pl);
-    const std::int64_t t1 = now_ns();
-    if (!ok || t != '$' || pl.size() != kValueLen) {
-      state.SkipWithError("Redis GET failed or returned the wrong value");
-      return;
-    }
-    samples.push_back(t1 - t0);
-    state.SetIterationTime(static_cast<double>(t1 - t0) * 1e-9);
-  }
-  const std::string key = "redis/GET/" + std::string(to_string(p));
-  meter.finish(state, key, samples.size());
-  report(state, key, samples);
+  auto get = [&] { return r->command({"GET", keys[idx[i++ % idx.size()]]}, &t, &pl) && t == '$' && pl.size() == kValueLen; };
+  if (!time_each(state, samples, get)) return state.SkipWithError("Redis GET failed or returned the wrong value");
+  meter.finish(state, samples.size());
+  report_latency(state, samples);
 }
 
 void bm_redis_set(benchmark::State& state, Placement p) {
@@ -176,8 +164,8 @@ void bm_redis_set(benchmark::State& state, Placement p) {
   ++run;
   std::vector<std::string> keys;
   for (std::uint32_t i = 0; i < options().rt_ops; ++i)
-    keys.push_back(make_key("set/" + std::to_string(run) + "/", i));
-  const std::string value = make_value(run);
+    keys.push_back(key_string("set/" + std::to_string(run) + "/", i));
+  const std::string value = value_string(run);
   PlacementGuard guard(p, peer_pid(r->fd()));
   if (!guard.error().empty()) return state.SkipWithError(guard.error().c_str());
   char t = 0;
@@ -188,20 +176,10 @@ void bm_redis_set(benchmark::State& state, Placement p) {
   samples.reserve(keys.size());
   std::size_t i = 0;
   CpuMeter meter(peer_pid(r->fd()));
-  for (auto _ : state) {
-    const std::int64_t t0 = now_ns();
-    const bool ok = r->command({"SET", keys[i++], value}, &t, &pl);
-    const std::int64_t t1 = now_ns();
-    if (!ok || t != '+') {
-      state.SkipWithError("Redis SET failed");
-      return;
-    }
-    samples.push_back(t1 - t0);
-    state.SetIterationTime(static_cast<double>(t1 - t0) * 1e-9);
-  }
-  const std::string key = "redis/SET/" + std::string(to_string(p));
-  meter.finish(state, key, samples.size());
-  report(state, key, samples);
+  auto set = [&] { return r->command({"SET", keys[i++], value}, &t, &pl) && t == '+'; };
+  if (!time_each(state, samples, set)) return state.SkipWithError("Redis SET failed");
+  meter.finish(state, samples.size());
+  report_latency(state, samples);
 }
 
 // -- D-Bus through sd-bus -------------------------------------------------------------------------------------
@@ -298,21 +276,11 @@ void bm_dbus_get_name_owner(benchmark::State& state, Placement p) {
   samples.reserve(idx.size());
   std::size_t i = 0;
   CpuMeter meter(peer_pid(sd_bus_get_fd(client.get())));
-  for (auto _ : state) {
-    const std::string& name = names[idx[i++ % idx.size()]];
-    const std::int64_t t0 = now_ns();
-    const bool ok = get_owner(name, got);
-    const std::int64_t t1 = now_ns();
-    if (!ok || got != expected) {
-      state.SkipWithError("D-Bus GetNameOwner failed or named the wrong owner");
-      return;
-    }
-    samples.push_back(t1 - t0);
-    state.SetIterationTime(static_cast<double>(t1 - t0) * 1e-9);
-  }
-  const std::string key = "dbus/GetNameOwner/" + std::string(to_string(p));
-  meter.finish(state, key, samples.size());
-  report(state, key, samples);
+  auto lookup = [&] { return get_owner(names[idx[i++ % idx.size()]], got) && got == expected; };
+  if (!time_each(state, samples, lookup))
+    return state.SkipWithError("D-Bus GetNameOwner failed or named the wrong owner");
+  meter.finish(state, samples.size());
+  report_latency(state, samples);
 }
 
 void bm_dbus_request_name(benchmark::State& state, Placement p) {
@@ -345,9 +313,8 @@ void bm_dbus_request_name(benchmark::State& state, Placement p) {
     state.SetIterationTime(static_cast<double>(t1 - t0) * 1e-9);
     drain(bus.get());
   }
-  const std::string key = "dbus/RequestName/" + std::string(to_string(p));
-  meter.finish(state, key, samples.size());
-  report(state, key, samples);
+  meter.finish(state, samples.size());
+  report_latency(state, samples);
 }
 
 // The service of dbus/MethodCall: a forked process with a connection of its
@@ -366,22 +333,22 @@ const sd_bus_vtable kEchoVtable[] = {
 
 // Forks the service; its pid once it owns the name, or -1 (and `error`).
 pid_t start_echo_service(const std::string& name, std::string& error) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) {
+  sys::Pipe ready = sys::Pipe::make();
+  if (!ready.read) {
     error = std::string("pipe: ") + std::strerror(errno);
     return -1;
   }
   const pid_t pid = ::fork();
   if (pid == 0) {
-    ::close(fds[0]);
+    ready.read.reset();
     std::string e;
     BusPtr bus = bus_connect(e);
     const bool ok = bus && sd_bus_add_object_vtable(bus.get(), nullptr, "/org/shmreg/e2e", "org.shmreg.e2e.Echo",
                                                     kEchoVtable, nullptr) >= 0 &&
                     request_name(bus.get(), name);
     const char c = ok ? '1' : '0';
-    (void)!::write(fds[1], &c, 1);
-    ::close(fds[1]);
+    (void)sys::write_all(ready.write.get(), &c, 1);
+    ready.write.reset();
     if (!ok) ::_exit(3);
     for (;;) {
       const int r = sd_bus_process(bus.get(), nullptr);
@@ -389,10 +356,8 @@ pid_t start_echo_service(const std::string& name, std::string& error) {
       if (r == 0 && sd_bus_wait(bus.get(), UINT64_MAX) < 0) ::_exit(5);
     }
   }
-  ::close(fds[1]);
-  const bool ready = pid > 0 && await_ready(fds[0], 1, 10000);
-  ::close(fds[0]);
-  if (ready) return pid;
+  ready.write.reset();
+  if (pid > 0 && await_ready(ready.read.get(), 1, 10000)) return pid;
   kill_and_reap(pid);
   error = "the D-Bus echo service did not start";
   return -1;
@@ -430,54 +395,25 @@ void bm_dbus_method_call(benchmark::State& state, Placement p) {
   std::vector<std::int64_t> samples;
   samples.reserve(options().rt_ops);
   CpuMeter meter(peer_pid(sd_bus_get_fd(client.get())));
-  for (auto _ : state) {
-    const std::int64_t t0 = now_ns();
-    const bool ok = call();
-    const std::int64_t t1 = now_ns();
-    if (!ok) return state.SkipWithError("D-Bus Echo call failed");
-    samples.push_back(t1 - t0);
-    state.SetIterationTime(static_cast<double>(t1 - t0) * 1e-9);
-  }
-  const std::string key = "dbus/MethodCall/" + std::string(to_string(p));
-  meter.finish(state, key, samples.size());
-  report(state, key, samples);
+  if (!time_each(state, samples, call)) return state.SkipWithError("D-Bus Echo call failed");
+  meter.finish(state, samples.size());
+  report_latency(state, samples);
 }
 
 }  // namespace
 
 void register_peer_cases(Group g, Placement p) {
   const Options& o = options();
-  std::string suffix = "/";
-  suffix += to_string(p);
+  const std::string sp(to_string(p));
   switch (g) {
     case Group::round_trip:
-      benchmark::RegisterBenchmark((std::string("e2e/redis/SET") += suffix).c_str(),
-                                   [p](benchmark::State& s) { bm_redis_set(s, p); })
-          ->UseManualTime()
-          ->Iterations(o.rt_ops)
-          ->Unit(benchmark::kMicrosecond);
-      benchmark::RegisterBenchmark((std::string("e2e/dbus/RequestName") += suffix).c_str(),
-                                   [p](benchmark::State& s) { bm_dbus_request_name(s, p); })
-          ->UseManualTime()
-          ->Iterations(o.rt_ops)
-          ->Unit(benchmark::kMicrosecond);
-      benchmark::RegisterBenchmark((std::string("e2e/dbus/MethodCall") += suffix).c_str(),
-                                   [p](benchmark::State& s) { bm_dbus_method_call(s, p); })
-          ->UseManualTime()
-          ->Iterations(o.rt_ops)
-          ->Unit(benchmark::kMicrosecond);
+      add_case("redis/SET/" + sp, [p](auto& s) { bm_redis_set(s, p); }, o.rt_ops);
+      add_case("dbus/RequestName/" + sp, [p](auto& s) { bm_dbus_request_name(s, p); }, o.rt_ops);
+      add_case("dbus/MethodCall/" + sp, [p](auto& s) { bm_dbus_method_call(s, p); }, o.rt_ops);
       break;
     case Group::lookup:
-      benchmark::RegisterBenchmark((std::string("e2e/redis/GET") += suffix).c_str(),
-                                   [p](benchmark::State& s) { bm_redis_get(s, p); })
-          ->UseManualTime()
-          ->Iterations(o.rt_ops)
-          ->Unit(benchmark::kMicrosecond);
-      benchmark::RegisterBenchmark((std::string("e2e/dbus/GetNameOwner") += suffix).c_str(),
-                                   [p](benchmark::State& s) { bm_dbus_get_name_owner(s, p); })
-          ->UseManualTime()
-          ->Iterations(o.rt_ops)
-          ->Unit(benchmark::kMicrosecond);
+      add_case("redis/GET/" + sp, [p](auto& s) { bm_redis_get(s, p); }, o.rt_ops);
+      add_case("dbus/GetNameOwner/" + sp, [p](auto& s) { bm_dbus_get_name_owner(s, p); }, o.rt_ops);
       break;
     case Group::reap:
     case Group::mass_death:
@@ -485,4 +421,4 @@ void register_peer_cases(Group g, Placement p) {
   }
 }
 
-}  // namespace shmreg::e2e
+}  // namespace shmreg::bench::e2e

@@ -37,8 +37,11 @@
 
 #include "e2e.hpp"
 #include "shmreg/proto/wire.hpp"
+#include "shmreg/sys/io.hpp"
+#include "shmreg/sys/pidfd.hpp"
+#include "shmreg/sys/unique_fd.hpp"
 
-namespace shmreg::e2e {
+namespace shmreg::bench::e2e {
 
 namespace {
 
@@ -49,22 +52,13 @@ struct FrameSizes {
 };
 
 FrameSizes register_frame_sizes() {
-  const proto::Op op = proto::RegisterKey{std::string(kRegRegister), make_key("reg/1/", 0), make_value(1)};
+  const proto::Op op = proto::RegisterKey{std::string(kRegRegister), key_string("reg/1/", 0), value_string(1)};
   const proto::OpResult res{proto::Status::ok, 123456, {}};
   return {proto::encode_request(1, std::span<const proto::Op>(&op, 1)).size(),
           proto::encode_reply(1, std::span<const proto::OpResult>(&res, 1)).size()};
 }
 
 enum class EchoKind { blocking, shaped, lean };
-
-const char* echo_name(EchoKind k) {
-  switch (k) {
-    case EchoKind::blocking: return "echo";
-    case EchoKind::shaped: return "shaped";
-    case EchoKind::lean: return "lean";
-  }
-  return "?";
-}
 
 // Reads exactly n bytes from a non-blocking socket, sleeping in epoll_wait
 // whenever a read would block.
@@ -89,7 +83,7 @@ bool recv_nb(int fd, int ep, char* p, std::size_t n) {
 [[noreturn]] void echo_server(int fd, EchoKind kind, FrameSizes sz) {
   std::vector<char> in(sz.request), out(sz.reply, 'r');
   if (kind == EchoKind::blocking) {
-    while (read_all(fd, in.data(), in.size()) && write_all(fd, out.data(), out.size())) {
+    while (sys::read_full(fd, in.data(), in.size()) && sys::write_all(fd, out.data(), out.size())) {
     }
     ::_exit(0);
   }
@@ -167,34 +161,23 @@ void bm_raw_rt(benchmark::State& state, EchoKind kind, Placement p) {
       }
       if (kind == EchoKind::blocking)
         return ::send(fd, out.data(), out.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(out.size()) &&
-               read_all(fd, in.data(), in.size());
+               sys::read_full(fd, in.data(), in.size());
       pollfd pf{fd, POLLIN | POLLRDHUP, 0};
       if (::poll(&pf, 1, 0) != 0) return false;
       return ::send(fd, out.data(), out.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(out.size()) &&
-             read_all(fd, in.data(), proto::kHeaderSize) &&
-             read_all(fd, in.data() + proto::kHeaderSize, in.size() - proto::kHeaderSize);
+             sys::read_full(fd, in.data(), proto::kHeaderSize) &&
+             sys::read_full(fd, in.data() + proto::kHeaderSize, in.size() - proto::kHeaderSize);
     };
     for (int i = 0; i < 50; ++i) (void)round_trip();
 
     std::vector<std::int64_t> samples;
     samples.reserve(options().rt_ops);
-    bool ok = true;
     CpuMeter meter(server);
-    for (auto _ : state) {
-      const std::int64_t t0 = now_ns();
-      ok = round_trip();
-      const std::int64_t t1 = now_ns();
-      if (!ok) break;
-      samples.push_back(t1 - t0);
-      state.SetIterationTime(static_cast<double>(t1 - t0) * 1e-9);
-    }
-    const std::string key =
-        std::string("raw_rt/") + echo_name(kind) + "/" + std::string(to_string(p));
-    if (!ok) {
+    if (!time_each(state, samples, round_trip)) {
       state.SkipWithError("the echo server went away");
     } else {
-      meter.finish(state, key, samples.size());
-      report(state, key, samples);
+      meter.finish(state, samples.size());
+      report_latency(state, samples);
     }
     state.counters["req_bytes"] = benchmark::Counter(static_cast<double>(sz.request));
     state.counters["rep_bytes"] = benchmark::Counter(static_cast<double>(sz.reply));
@@ -207,41 +190,30 @@ void bm_raw_rt(benchmark::State& state, EchoKind kind, Placement p) {
 
 // A victim helper (a small fresh process, see HelperSpec), running and asleep.
 pid_t spawn_victim(std::uint32_t rss_mb, pid_t pgid = -1) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return -1;
-  const pid_t pid = spawn_helper({HelperSpec::Mode::victim, rss_mb, {}, {}}, pgid, fds[1]);
-  ::close(fds[1]);
-  const bool ok = pid > 0 && await_ready(fds[0], 1, 10000);
-  ::close(fds[0]);
-  if (!ok) {
-    kill_and_reap(pid);
-    return -1;
-  }
-  return pid;
+  std::string error;
+  return start_ready_helper({HelperSpec::Mode::victim, rss_mb, {}, {}}, error, pgid);
 }
 
 void bm_reap_floor_poll(benchmark::State& state, std::uint32_t rss_mb) {
   std::vector<std::int64_t> samples;
   for (auto _ : state) {
     const pid_t v = spawn_victim(rss_mb);
-    const int pfd = v > 0 ? pidfd_open(v) : -1;
-    if (pfd < 0) {
+    const sys::UniqueFd pfd = v > 0 ? sys::open_pidfd(v) : sys::UniqueFd();
+    if (!pfd) {
       kill_and_reap(v);
       return state.SkipWithError("spawn or pidfd_open failed");
     }
     ::usleep(200);
     const std::int64_t t0 = now_ns();
     ::kill(v, SIGKILL);
-    pollfd p{pfd, POLLIN, 0};
+    pollfd p{pfd.get(), POLLIN, 0};
     ::poll(&p, 1, 5000);
     const std::int64_t t1 = now_ns();
-    ::close(pfd);
     ::waitpid(v, nullptr, 0);
     samples.push_back(t1 - t0);
     state.SetIterationTime(static_cast<double>(t1 - t0) * 1e-9);
   }
-  report(state, rss_mb == 0 ? std::string("reap_floor/pidfd_poll") : "reap_floor/pidfd_poll/rss" + std::to_string(rss_mb) + "M",
-         samples);
+  report_latency(state, samples);
 }
 
 void bm_reap_floor_watcher(benchmark::State& state, Placement placement) {
@@ -249,35 +221,35 @@ void bm_reap_floor_watcher(benchmark::State& state, Placement placement) {
   void* page = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (page == MAP_FAILED) return state.SkipWithError("mmap failed");
   auto* flag = new (page) std::atomic<std::uint64_t>(0);
-  int cmd[2], ack[2];
-  if (::pipe2(cmd, O_CLOEXEC) != 0 || ::pipe2(ack, O_CLOEXEC) != 0) return state.SkipWithError("pipe failed");
+  sys::Pipe cmd = sys::Pipe::make(), ack = sys::Pipe::make();
+  if (!cmd.read || !ack.read) return state.SkipWithError("pipe failed");
+  struct Cmd {
+    pid_t pid;
+    std::uint64_t round;
+  };
   const pid_t watcher = ::fork();
   if (watcher == 0) {
-    ::close(cmd[1]);
-    ::close(ack[0]);
-    const int ep = ::epoll_create1(EPOLL_CLOEXEC);
-    struct Cmd {
-      pid_t pid;
-      std::uint64_t round;
-    } c{};
-    while (read_all(cmd[0], &c, sizeof c)) {
-      const int pfd = pidfd_open(c.pid);
+    cmd.write.reset();
+    ack.read.reset();
+    const sys::UniqueFd ep(::epoll_create1(EPOLL_CLOEXEC));
+    Cmd c{};
+    while (sys::read_full(cmd.read.get(), &c, sizeof c)) {
+      const sys::UniqueFd pfd = sys::open_pidfd(c.pid);
       epoll_event ev{};
       ev.events = EPOLLIN;
-      ::epoll_ctl(ep, EPOLL_CTL_ADD, pfd, &ev);
-      const char ok = pfd >= 0 ? '1' : '0';
-      (void)write_all(ack[1], &ok, 1);
+      ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, pfd.get(), &ev);
+      const char ok = pfd ? '1' : '0';
+      (void)sys::write_all(ack.write.get(), &ok, 1);
       epoll_event got{};
-      while (::epoll_wait(ep, &got, 1, -1) < 1) {
+      while (::epoll_wait(ep.get(), &got, 1, -1) < 1) {
       }
       flag->store(c.round, std::memory_order_release);
-      ::epoll_ctl(ep, EPOLL_CTL_DEL, pfd, nullptr);
-      ::close(pfd);
+      ::epoll_ctl(ep.get(), EPOLL_CTL_DEL, pfd.get(), nullptr);
     }
     ::_exit(0);
   }
-  ::close(cmd[0]);
-  ::close(ack[1]);
+  cmd.read.reset();
+  ack.write.reset();
 
   std::vector<std::int64_t> samples;
   std::uint64_t round = 0;
@@ -288,12 +260,10 @@ void bm_reap_floor_watcher(benchmark::State& state, Placement placement) {
     for (auto _ : state) {
       if (!error.empty()) break;
       const pid_t v = spawn_victim(0);
-      struct {
-        pid_t pid;
-        std::uint64_t round;
-      } c{v, ++round};
+      const Cmd c{v, ++round};
       char ok = 0;
-      if (v <= 0 || !write_all(cmd[1], &c, sizeof c) || !read_all(ack[0], &ok, 1) || ok != '1') {
+      if (v <= 0 || !sys::write_all(cmd.write.get(), &c, sizeof c) || !sys::read_full(ack.read.get(), &ok, 1) ||
+          ok != '1') {
         kill_and_reap(v);
         error = "the watcher could not watch the victim";
         break;
@@ -317,12 +287,12 @@ void bm_reap_floor_watcher(benchmark::State& state, Placement placement) {
       state.SetIterationTime(static_cast<double>(t1 - t0) * 1e-9);
     }
   }
-  ::close(cmd[1]);
-  ::close(ack[0]);
+  cmd.write.reset();
+  ack.read.reset();
   ::waitpid(watcher, nullptr, 0);
   ::munmap(page, 4096);
   if (!error.empty()) return state.SkipWithError(error.c_str());
-  report(state, "reap_floor/pidfd_watcher/" + std::string(to_string(placement)), samples);
+  report_latency(state, samples);
 }
 
 void bm_mass_floor(benchmark::State& state) {
@@ -336,25 +306,24 @@ void bm_mass_floor(benchmark::State& state) {
       break;
     }
     std::vector<pid_t> pids;
-    std::vector<int> fds;
-    const int ep = ::epoll_create1(EPOLL_CLOEXEC);
-    int ready[2];
-    if (::pipe2(ready, O_CLOEXEC) != 0) error = "pipe failed";
+    std::vector<sys::UniqueFd> fds;
+    const sys::UniqueFd ep(::epoll_create1(EPOLL_CLOEXEC));
+    sys::Pipe ready = sys::Pipe::make();
+    if (!ready.read) error = "pipe failed";
     for (std::uint32_t i = 0; error.empty() && i < n; ++i) {
-      const pid_t v = spawn_helper({HelperSpec::Mode::victim, 0, {}, {}}, leader, ready[1]);
+      const pid_t v = spawn_helper({HelperSpec::Mode::victim, 0, {}, {}}, leader, ready.write.get());
       if (v <= 0) break;
       pids.push_back(v);
-      const int fd = pidfd_open(v);
+      sys::UniqueFd fd = sys::open_pidfd(v);
       epoll_event ev{};
       ev.events = EPOLLIN;
       ev.data.u32 = i;
-      if (fd < 0 || ::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) break;
-      fds.push_back(fd);
+      if (!fd || ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, fd.get(), &ev) != 0) break;
+      fds.push_back(std::move(fd));
     }
-    ::close(ready[1]);
-    if (error.empty() && (fds.size() != n || !await_ready(ready[0], n, 120000)))
+    ready.write.reset();
+    if (error.empty() && (fds.size() != n || !await_ready(ready.read.get(), n, 120000)))
       error = "could not spawn and watch every victim";
-    ::close(ready[0]);
     ::usleep(20000);
 
     const std::int64_t t0 = now_ns();
@@ -363,26 +332,23 @@ void bm_mass_floor(benchmark::State& state) {
     std::uint32_t seen = 0;
     epoll_event evs[256];
     while (error.empty() && seen < n) {
-      const int k = ::epoll_wait(ep, evs, 256, 5000);
+      const int k = ::epoll_wait(ep.get(), evs, 256, 5000);
       if (k <= 0) {
         error = "victims' pidfds did not all turn readable";
         break;
       }
-      for (int j = 0; j < k; ++j) ::epoll_ctl(ep, EPOLL_CTL_DEL, fds[evs[j].data.u32], nullptr);
+      for (int j = 0; j < k; ++j) ::epoll_ctl(ep.get(), EPOLL_CTL_DEL, fds[evs[j].data.u32].get(), nullptr);
       seen += static_cast<std::uint32_t>(k);
     }
     const std::int64_t t1 = now_ns();
     for (pid_t pid : pids) ::waitpid(pid, nullptr, 0);
     ::waitpid(leader, nullptr, 0);
-    for (int fd : fds) ::close(fd);
-    ::close(ep);
     if (!error.empty()) break;
     all.push_back(t1 - t0);
     state.SetIterationTime(static_cast<double>(t1 - t0) * 1e-9);
   }
   if (!error.empty()) return state.SkipWithError(error.c_str());
-  report(state, "mass_death_floor/pidfd", all);
-  pool("mass_death_floor/pidfd/kill_syscall", kill_call);
+  report_latency(state, all);
   state.counters["kill_ns"] = benchmark::Counter(stats_of(kill_call).p50);
   state.counters["owners"] = benchmark::Counter(n);
 }
@@ -391,55 +357,28 @@ void bm_mass_floor(benchmark::State& state) {
 
 void register_raw_cases(Group g, Placement p) {
   const Options& o = options();
+  const std::string sp(to_string(p));
   switch (g) {
     case Group::round_trip:
-      {
-        benchmark::RegisterBenchmark(("e2e/raw_rt/echo/" + std::string(to_string(p))).c_str(),
-                                     [p](benchmark::State& s) { bm_raw_rt(s, EchoKind::blocking, p); })
-            ->UseManualTime()
-            ->Iterations(o.rt_ops)
-            ->Unit(benchmark::kMicrosecond);
-        benchmark::RegisterBenchmark(("e2e/raw_rt/shaped/" + std::string(to_string(p))).c_str(),
-                                     [p](benchmark::State& s) { bm_raw_rt(s, EchoKind::shaped, p); })
-            ->UseManualTime()
-            ->Iterations(o.rt_ops)
-            ->Unit(benchmark::kMicrosecond);
-        benchmark::RegisterBenchmark(("e2e/raw_rt/lean/" + std::string(to_string(p))).c_str(),
-                                     [p](benchmark::State& s) { bm_raw_rt(s, EchoKind::lean, p); })
-            ->UseManualTime()
-            ->Iterations(o.rt_ops)
-            ->Unit(benchmark::kMicrosecond);
-      }
+      add_case("raw_rt/echo/" + sp, [p](auto& s) { bm_raw_rt(s, EchoKind::blocking, p); }, o.rt_ops);
+      add_case("raw_rt/shaped/" + sp, [p](auto& s) { bm_raw_rt(s, EchoKind::shaped, p); }, o.rt_ops);
+      add_case("raw_rt/lean/" + sp, [p](auto& s) { bm_raw_rt(s, EchoKind::lean, p); }, o.rt_ops);
       break;
     case Group::lookup:
       break;
     case Group::reap:
       if (p == Placement::same) break;
       if (p == Placement::any) {
-        benchmark::RegisterBenchmark("e2e/reap_floor/pidfd_poll",
-                                     [](benchmark::State& s) { bm_reap_floor_poll(s, 0); })
-            ->UseManualTime()
-            ->Iterations(o.reap_rounds)
-            ->Unit(benchmark::kMicrosecond);
-        benchmark::RegisterBenchmark("e2e/reap_floor/pidfd_poll/rss64M",
-                                     [](benchmark::State& s) { bm_reap_floor_poll(s, 64); })
-            ->UseManualTime()
-            ->Iterations(std::max<std::uint32_t>(o.reap_rounds / 3, 1))
-            ->Unit(benchmark::kMicrosecond);
+        add_case("reap_floor/pidfd_poll", [](auto& s) { bm_reap_floor_poll(s, 0); }, o.reap_rounds);
+        add_case("reap_floor/pidfd_poll/rss64M", [](auto& s) { bm_reap_floor_poll(s, 64); },
+                 std::max<std::uint32_t>(o.reap_rounds / 3, 1));
       }
-      benchmark::RegisterBenchmark(("e2e/reap_floor/pidfd_watcher/" + std::string(to_string(p))).c_str(),
-                                   [p](benchmark::State& s) { bm_reap_floor_watcher(s, p); })
-          ->UseManualTime()
-          ->Iterations(o.reap_rounds)
-          ->Unit(benchmark::kMicrosecond);
+      add_case("reap_floor/pidfd_watcher/" + sp, [p](auto& s) { bm_reap_floor_watcher(s, p); }, o.reap_rounds);
       break;
     case Group::mass_death:
-      benchmark::RegisterBenchmark("e2e/mass_death_floor/pidfd", bm_mass_floor)
-          ->UseManualTime()
-          ->Iterations(o.mass_rounds)
-          ->Unit(benchmark::kMillisecond);
+      add_case("mass_death_floor/pidfd", bm_mass_floor, o.mass_rounds, benchmark::kMillisecond);
       break;
   }
 }
 
-}  // namespace shmreg::e2e
+}  // namespace shmreg::bench::e2e

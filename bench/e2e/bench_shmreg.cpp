@@ -1,10 +1,7 @@
 // shmreg through its public client API, against a real broker process:
 // register (and ping), lookup, reaping of one killed owner, owner-queue
 // handover from a killed primary owner, and mass death.
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,8 +13,9 @@
 #include "e2e.hpp"
 #include "shmreg/mailbox.hpp"
 #include "shmreg/shm/reader.hpp"
+#include "shmreg/sys/unique_fd.hpp"
 
-namespace shmreg::e2e {
+namespace shmreg::bench::e2e {
 
 namespace {
 
@@ -38,6 +36,17 @@ std::uint64_t next_run() {
   return ++run;
 }
 
+// The broker's own CPU time over each round, from the kill to the entry gone
+// (its work, plus closing the dead owners' connections), and how long it was
+// runnable but waiting for a CPU.
+void report_broker_cpu(benchmark::State& state, const std::vector<std::int64_t>& cpu,
+                       const std::vector<std::int64_t>& wait) {
+  const Stats w = stats_of(wait);
+  state.counters["brk_cpu_ns"] = benchmark::Counter(stats_of(cpu).p50);
+  state.counters["brk_wait_ns"] = benchmark::Counter(w.p50);
+  state.counters["brk_wait_p99_ns"] = benchmark::Counter(w.p99);
+}
+
 // -- register and ping --------------------------------------------------------------------------
 
 void bm_register(benchmark::State& state, Placement p) {
@@ -49,7 +58,7 @@ void bm_register(benchmark::State& state, Placement p) {
 
   const std::uint64_t run = next_run();
   const std::string prefix = "reg/" + std::to_string(run) + "/";
-  const std::string value = make_value(run);
+  const std::string value = value_string(run);
   for (int i = 0; i < 50; ++i) (void)c.ping();  // warm the connection and both caches
 
   // Keys are registered kRegisterChunk at a time, then unregistered between
@@ -78,7 +87,7 @@ void bm_register(benchmark::State& state, Placement p) {
       unregister_all();
       meter.resume();
     }
-    keys.push_back(make_key(prefix, i++));
+    keys.push_back(key_string(prefix, i++));
     const std::int64_t t0 = now_ns();
     auto r = c.register_key(kRegRegister, keys.back(), value);
     const std::int64_t t1 = now_ns();
@@ -89,12 +98,11 @@ void bm_register(benchmark::State& state, Placement p) {
     samples.push_back(t1 - t0);
     state.SetIterationTime(static_cast<double>(t1 - t0) * 1e-9);
   }
-  const std::string key = "register/client_api/" + std::string(to_string(p));
-  meter.finish(state, key, samples.size());
+  meter.finish(state, samples.size());
   unregister_all();
   if (!error.empty()) return state.SkipWithError(error.c_str());
-  report(state, key, samples);
-  pool("unregister/client_api/" + std::string(to_string(p)), unreg);
+  report_latency(state, samples);
+  state.counters["unreg_p50_ns"] = benchmark::Counter(stats_of(unreg).p50);
 }
 
 void bm_ping(benchmark::State& state, Placement p) {
@@ -108,17 +116,15 @@ void bm_ping(benchmark::State& state, Placement p) {
   std::vector<std::int64_t> samples;
   samples.reserve(options().rt_ops);
   CpuMeter meter(b.pid);
-  for (auto _ : state) {
-    const std::int64_t t0 = now_ns();
+  std::string error;
+  auto ping = [&] {
     auto r = c.ping();
-    const std::int64_t t1 = now_ns();
-    if (!r) return state.SkipWithError(("ping: " + r.error().message).c_str());
-    samples.push_back(t1 - t0);
-    state.SetIterationTime(static_cast<double>(t1 - t0) * 1e-9);
-  }
-  const std::string key = "ping/client_api/" + std::string(to_string(p));
-  meter.finish(state, key, samples.size());
-  report(state, key, samples);
+    if (!r) error = "ping: " + r.error().message;
+    return r.has_value();
+  };
+  if (!time_each(state, samples, ping)) return state.SkipWithError(error.c_str());
+  meter.finish(state, samples.size());
+  report_latency(state, samples);
 }
 
 // -- lookup -----------------------------------------------------------------------------------------
@@ -130,8 +136,8 @@ const std::vector<std::string>* lookup_keys(benchmark::State& state) {
   if (ready) return &keys;
   const shmreg::Client& c = *broker().client;
   for (std::uint32_t i = 0; i < options().keys; ++i) {
-    keys.push_back(make_key("lookup/", i));
-    auto r = c.register_key(kRegLookup, keys.back(), make_value(i));
+    keys.push_back(key_string("lookup/", i));
+    auto r = c.register_key(kRegLookup, keys.back(), value_string(i));
     if (!r && r.error().code != shmreg::Errc::already_registered) {
       state.SkipWithError(("registering the lookup keys: " + r.error().message).c_str());
       keys.clear();
@@ -228,9 +234,7 @@ void bm_lookup(benchmark::State& state, LookupKind kind) {
   }
   benchmark::DoNotOptimize(bytes);
   if (misses != 0) return state.SkipWithError("a registered key was not found");
-  const std::string key = lookup_key(kind);
-  report(state, key, samples);
-  pool(key + "/batch64_mean", batched);
+  report_latency(state, samples);
   state.counters["batch_mean_ns"] = benchmark::Counter(stats_of(batched).p50);
   state.counters["clock_ns"] = benchmark::Counter(static_cast<double>(clock_overhead_ns()));
 }
@@ -257,18 +261,10 @@ void bm_reap(benchmark::State& state, Placement p, std::uint32_t rss_mb) {
   std::string error;
   for (auto _ : state) {
     HelperSpec spec{HelperSpec::Mode::owner, rss_mb, std::string(kRegReap),
-                    make_key("reap/" + std::to_string(run) + "/", round++)};
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) {
-      error = std::string("pipe: ") + std::strerror(errno);
-      break;
-    }
-    const pid_t owner = spawn_helper(spec, -1, fds[1]);
-    ::close(fds[1]);
-    const bool ready = owner > 0 && await_ready(fds[0], 1, 10000);
-    ::close(fds[0]);
+                    key_string("reap/" + std::to_string(run) + "/", round++)};
+    const pid_t owner = start_ready_helper(spec, error);
     auto seen = reg->lookup(spec.key, noop);
-    if (!ready || !seen || *seen != 1) {
+    if (owner < 0 || !seen || *seen != 1) {
       kill_and_reap(owner);
       error = "the owner process could not register its key";
       break;
@@ -301,16 +297,8 @@ void bm_reap(benchmark::State& state, Placement p, std::uint32_t rss_mb) {
     state.SetIterationTime(static_cast<double>(t1 - t0) * 1e-9);
   }
   if (!error.empty()) return state.SkipWithError(error.c_str());
-  std::string key = "reap/broker/" + std::string(to_string(p));
-  if (rss_mb > 0) key += "/rss" + std::to_string(rss_mb) + "M";
-  report(state, key, samples);
-  // The broker's own CPU time from the kill to the entry gone (its reaping
-  // work, plus closing the dead owner's connection), and how long it was
-  // runnable but waiting for a CPU.
-  state.counters["brk_cpu_ns"] = benchmark::Counter(stats_of(broker_cpu).p50);
-  state.counters["brk_wait_p99_ns"] = benchmark::Counter(stats_of(broker_wait).p99);
-  pool(key + "/broker_cpu", broker_cpu);
-  pool(key + "/broker_runq_wait", broker_wait);
+  report_latency(state, samples);
+  report_broker_cpu(state, broker_cpu, broker_wait);
 }
 
 // -- handover: an owner queue's primary killed ---------------------------------------------------------
@@ -337,47 +325,6 @@ void bm_reap(benchmark::State& state, Placement p, std::uint32_t rss_mb) {
 // the broker has finished with the round before the next one starts.
 
 enum class HandoverWait { watcher, spin };
-
-// A helper process of this module: SIGKILLed and reaped when it goes out of scope.
-class HelperProcess {
- public:
-  explicit HelperProcess(pid_t pid) noexcept : pid_(pid) {}
-  ~HelperProcess() { kill_and_reap(pid_); }
-  HelperProcess(const HelperProcess&) = delete;
-  HelperProcess& operator=(const HelperProcess&) = delete;
-  pid_t pid() const noexcept { return pid_; }
-  // Reaps it after the caller has killed it (a reaped pid may be reused: forget it).
-  void reap() noexcept {
-    if (pid_ <= 0) return;
-    while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
-    }
-    pid_ = -1;
-  }
-
- private:
-  pid_t pid_;
-};
-
-// Starts a helper and waits for it to be ready; -1 (and `error`) if it is not.
-pid_t start_ready_helper(const HelperSpec& spec, std::string& error) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) {
-    error = std::string("pipe: ") + std::strerror(errno);
-    return -1;
-  }
-  const pid_t pid = spawn_helper(spec, -1, fds[1]);
-  ::close(fds[1]);
-  const bool ready = pid > 0 && await_ready(fds[0], 1, 10000);
-  ::close(fds[0]);
-  if (ready) return pid;
-  kill_and_reap(pid);
-  switch (spec.mode) {
-    case HelperSpec::Mode::queue_primary: error = "the first helper process did not become the key's primary owner"; break;
-    case HelperSpec::Mode::queue_waiter: error = "the second helper process was not queued behind the primary owner"; break;
-    default: error = "the helper process did not get ready"; break;
-  }
-  return -1;
-}
 
 // Reads the watcher's events until one of `type` from `pid`; `t1` is when it
 // was read. An event that shows the key leaving instead, or events lost, fail.
@@ -480,7 +427,7 @@ void bm_handover(benchmark::State& state, Placement p, HandoverWait wait) {
   std::uint64_t round = 0, empty_reads = 0;
   for (auto _ : state) {
     HandoverSample s;
-    const std::string error = handover_round(*reg, make_key(prefix, round++), guard.server_cpu(), wait, s);
+    const std::string error = handover_round(*reg, key_string(prefix, round++), guard.server_cpu(), wait, s);
     if (!error.empty()) return state.SkipWithError(error.c_str());
     samples.push_back(s.latency);
     broker_cpu.push_back(s.broker_cpu);
@@ -488,13 +435,8 @@ void bm_handover(benchmark::State& state, Placement p, HandoverWait wait) {
     empty_reads += s.empty_reads;
     state.SetIterationTime(static_cast<double>(s.latency) * 1e-9);
   }
-  std::string key = "handover/broker/" + std::string(to_string(p));
-  if (wait == HandoverWait::spin) key += "/spin";
-  report(state, key, samples);
-  state.counters["brk_cpu_ns"] = benchmark::Counter(stats_of(broker_cpu).p50);
-  state.counters["brk_wait_p99_ns"] = benchmark::Counter(stats_of(broker_wait).p99);
-  pool(key + "/broker_cpu", broker_cpu);
-  pool(key + "/broker_runq_wait", broker_wait);
+  report_latency(state, samples);
+  report_broker_cpu(state, broker_cpu, broker_wait);
   if (wait == HandoverWait::spin) state.counters["empty_reads"] = benchmark::Counter(static_cast<double>(empty_reads));
   // The handover is one step for readers (docs/events-and-queues.md): a
   // lookup that found the key empty is a broken invariant, not noise.
@@ -550,17 +492,10 @@ void bm_send_rt(benchmark::State& state, Placement p) {
   std::vector<std::int64_t> samples;
   samples.reserve(options().rt_ops);
   CpuMeter meter(b.pid);
-  for (auto _ : state) {
-    const std::int64_t t0 = now_ns();
-    const std::string e = round();
-    const std::int64_t t1 = now_ns();
-    if (!e.empty()) return state.SkipWithError(e.c_str());
-    samples.push_back(t1 - t0);
-    state.SetIterationTime(static_cast<double>(t1 - t0) * 1e-9);
-  }
-  const std::string key = "send_rt/client_api/" + std::string(to_string(p));
-  meter.finish(state, key, samples.size());
-  report(state, key, samples);
+  std::string e;
+  if (!time_each(state, samples, [&] { return (e = round()).empty(); })) return state.SkipWithError(e.c_str());
+  meter.finish(state, samples.size());
+  report_latency(state, samples);
 }
 
 // -- mass death ----------------------------------------------------------------------------------------------
@@ -580,46 +515,36 @@ pid_t spawn_cli_owner(const std::string& key, const std::string& value, pid_t pg
   const Broker& b = broker();
   // The command it execs is the victim helper: small, and it dies with the
   // benchmark (PR_SET_PDEATHSIG) should the benchmark itself be killed.
-  std::vector<std::string> args{"shmreg", "--namespace", b.ns, "--socket", b.socket, "register",
-                                std::string(kRegMass), key, value, "--", options().helper_path, "victim", "0"};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-  posix_spawnattr_setpgroup(&attr, pgid);
-  pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, options().cli_path.c_str(), nullptr, &attr, argv.data(), environ);
-  posix_spawnattr_destroy(&attr);
-  return rc == 0 ? pid : -1;
+  return spawn_process(options().cli_path, {"shmreg", "--namespace", b.ns, "--socket", b.socket, "register",
+                                            std::string(kRegMass), key, value, "--", options().helper_path, "victim",
+                                            "0"},
+                       pgid, -1);
 }
 
 // Spawns `n` owners of kRegMass keys into the group of `leader`.
 bool spawn_mass(MassKind kind, const std::string& prefix, std::uint32_t n, pid_t leader,
                 const shmreg::Registry& reg, std::vector<pid_t>& pids, std::string& error) {
   if (kind == MassKind::client_api) {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) {
+    sys::Pipe ready = sys::Pipe::make();
+    if (!ready.read) {
       error = std::string("pipe: ") + std::strerror(errno);
       return false;
     }
     for (std::uint32_t i = 0; i < n; ++i) {
-      const pid_t pid =
-          spawn_helper({HelperSpec::Mode::owner, 0, std::string(kRegMass), make_key(prefix, i)}, leader, fds[1]);
+      const HelperSpec spec{HelperSpec::Mode::owner, 0, std::string(kRegMass), key_string(prefix, i)};
+      const pid_t pid = spawn_helper(spec, leader, ready.write.get());
       if (pid < 0) break;
       pids.push_back(pid);
     }
-    ::close(fds[1]);
-    const bool ok = pids.size() == n && await_ready(fds[0], n, 120000);
-    ::close(fds[0]);
+    ready.write.reset();
+    const bool ok = pids.size() == n && await_ready(ready.read.get(), n, 120000);
     if (!ok) error = "not every owner process could register (spawn or register failed)";
     return ok;
   }
-  const std::string value = make_value(0);
+  const std::string value = value_string(0);
   const std::uint32_t batch = 100;  // a thousand CLI start-ups at once would only measure the scheduler
   for (std::uint32_t i = 0; i < n; ++i) {
-    const pid_t pid = spawn_cli_owner(make_key(prefix, i), value, leader);
+    const pid_t pid = spawn_cli_owner(key_string(prefix, i), value, leader);
     if (pid < 0) {
       error = std::string("posix_spawn of the shmreg CLI failed");
       return false;
@@ -669,23 +594,15 @@ void bm_mass_death(benchmark::State& state, MassKind kind) {
       error = "the mass registry is not empty before a round";
       break;
     }
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) {
-      error = std::string("pipe: ") + std::strerror(errno);
-      break;
-    }
-    const pid_t leader = spawn_helper({HelperSpec::Mode::victim, 0, {}, {}}, 0, fds[1]);
-    ::close(fds[1]);
-    const bool leader_ok = leader > 0 && await_ready(fds[0], 1, 10000);
-    ::close(fds[0]);
+    const pid_t leader = start_ready_helper({HelperSpec::Mode::victim, 0, {}, {}}, error, 0);
     std::vector<pid_t> pids;
     pids.reserve(n);
     const std::string prefix = "mass/" + std::to_string(run) + "." + std::to_string(round++) + "/";
-    if (!leader_ok || !spawn_mass(kind, prefix, n, leader, *reg, pids, error)) {
+    if (leader < 0 || !spawn_mass(kind, prefix, n, leader, *reg, pids, error)) {
       if (leader > 0) ::kill(-leader, SIGKILL);
       for (pid_t pid : pids) ::waitpid(pid, nullptr, 0);
       if (leader > 0) ::waitpid(leader, nullptr, 0);
-      if (error.empty()) error = "could not start the group leader";
+      if (leader < 0) error = "could not start the group leader";
       break;
     }
     auto cnt = reg->count();
@@ -720,91 +637,47 @@ void bm_mass_death(benchmark::State& state, MassKind kind) {
     state.SetIterationTime(static_cast<double>(t1 - t0) * 1e-9);
   }
   if (!error.empty()) return state.SkipWithError(error.c_str());
-  const std::string key = kind == MassKind::client_api ? "mass_death/client_api" : "mass_death/cli_exec";
-  report(state, key, all);
-  const Stats f = stats_of(first);
-  state.counters["first_p50_ns"] = benchmark::Counter(f.p50);
+  report_latency(state, all);
+  state.counters["first_p50_ns"] = benchmark::Counter(stats_of(first).p50);
   state.counters["owners"] = benchmark::Counter(n);
-  pool(key + "/first_gone", first);
   // kill(-pgid) itself: the kernel waking every owner to deliver SIGKILL.
-  pool(key + "/kill_syscall", kill_call);
-  // The broker's CPU time and run-queue wait from the kill to the last entry gone.
-  pool(key + "/broker_cpu", broker_cpu);
-  pool(key + "/broker_runq_wait", broker_wait);
   state.counters["kill_ns"] = benchmark::Counter(stats_of(kill_call).p50);
-  state.counters["brk_cpu_ns"] = benchmark::Counter(stats_of(broker_cpu).p50);
-  state.counters["brk_wait_ns"] = benchmark::Counter(stats_of(broker_wait).p50);
+  report_broker_cpu(state, broker_cpu, broker_wait);
 }
 
 }  // namespace
 
 void register_shmreg_cases(Group g, Placement p) {
   const Options& o = options();
+  const std::string sp(to_string(p));
   switch (g) {
     case Group::round_trip:
-      {
-        benchmark::RegisterBenchmark(("e2e/ping/client_api/" + std::string(to_string(p))).c_str(),
-                                     [p](benchmark::State& s) { bm_ping(s, p); })
-            ->UseManualTime()
-            ->Iterations(o.rt_ops)
-            ->Unit(benchmark::kMicrosecond);
-        benchmark::RegisterBenchmark(("e2e/register/client_api/" + std::string(to_string(p))).c_str(),
-                                     [p](benchmark::State& s) { bm_register(s, p); })
-            ->UseManualTime()
-            ->Iterations(o.rt_ops)
-            ->Unit(benchmark::kMicrosecond);
-        benchmark::RegisterBenchmark(("e2e/send_rt/client_api/" + std::string(to_string(p))).c_str(),
-                                     [p](benchmark::State& s) { bm_send_rt(s, p); })
-            ->UseManualTime()
-            ->Iterations(o.rt_ops)
-            ->Unit(benchmark::kMicrosecond);
-      }
+      add_case("ping/client_api/" + sp, [p](auto& s) { bm_ping(s, p); }, o.rt_ops);
+      add_case("register/client_api/" + sp, [p](auto& s) { bm_register(s, p); }, o.rt_ops);
+      add_case("send_rt/client_api/" + sp, [p](auto& s) { bm_send_rt(s, p); }, o.rt_ops);
       break;
     case Group::lookup:
       for (LookupKind k : {LookupKind::value, LookupKind::view, LookupKind::shm_value, LookupKind::shm_view})
-        benchmark::RegisterBenchmark((std::string("e2e/") + lookup_key(k)).c_str(),
-                                     [k](benchmark::State& s) { bm_lookup(s, k); })
-            ->UseManualTime()
-            ->Iterations(o.lookup_ops)
-            ->Unit(benchmark::kNanosecond);
+        add_case(lookup_key(k), [k](auto& s) { bm_lookup(s, k); }, o.lookup_ops, benchmark::kNanosecond);
       break;
     case Group::reap:
       if (p == Placement::same) break;  // a spinner sharing the broker's CPU times only itself
-      benchmark::RegisterBenchmark(("e2e/reap/broker/" + std::string(to_string(p))).c_str(),
-                                   [p](benchmark::State& s) { bm_reap(s, p, 0); })
-          ->UseManualTime()
-          ->Iterations(o.reap_rounds)
-          ->Unit(benchmark::kMicrosecond);
+      add_case("reap/broker/" + sp, [p](auto& s) { bm_reap(s, p, 0); }, o.reap_rounds);
       if (p == Placement::any)
-        benchmark::RegisterBenchmark("e2e/reap/broker/any/rss64M", [](benchmark::State& s) { bm_reap(s, Placement::any, 64); })
-            ->UseManualTime()
-            ->Iterations(std::max<std::uint32_t>(o.reap_rounds / 3, 1))
-            ->Unit(benchmark::kMicrosecond);
-      benchmark::RegisterBenchmark(("e2e/handover/broker/" + std::string(to_string(p))).c_str(),
-                                   [p](benchmark::State& s) { bm_handover(s, p, HandoverWait::watcher); })
-          ->UseManualTime()
-          ->Iterations(o.handover_rounds)
-          ->Unit(benchmark::kMicrosecond);
+        add_case("reap/broker/any/rss64M", [](auto& s) { bm_reap(s, Placement::any, 64); },
+                 std::max<std::uint32_t>(o.reap_rounds / 3, 1));
+      add_case("handover/broker/" + sp, [p](auto& s) { bm_handover(s, p, HandoverWait::watcher); }, o.handover_rounds);
       if (p == Placement::split)
-        benchmark::RegisterBenchmark("e2e/handover/broker/split/spin",
-                                     [](benchmark::State& s) { bm_handover(s, Placement::split, HandoverWait::spin); })
-            ->UseManualTime()
-            ->Iterations(o.handover_rounds)
-            ->Unit(benchmark::kMicrosecond);
+        add_case("handover/broker/split/spin", [](auto& s) { bm_handover(s, Placement::split, HandoverWait::spin); },
+                 o.handover_rounds);
       break;
     case Group::mass_death:
-      benchmark::RegisterBenchmark("e2e/mass_death/client_api",
-                                   [](benchmark::State& s) { bm_mass_death(s, MassKind::client_api); })
-          ->UseManualTime()
-          ->Iterations(o.mass_rounds)
-          ->Unit(benchmark::kMillisecond);
-      benchmark::RegisterBenchmark("e2e/mass_death/cli_exec",
-                                   [](benchmark::State& s) { bm_mass_death(s, MassKind::cli_exec); })
-          ->UseManualTime()
-          ->Iterations(o.mass_rounds)
-          ->Unit(benchmark::kMillisecond);
+      add_case("mass_death/client_api", [](auto& s) { bm_mass_death(s, MassKind::client_api); }, o.mass_rounds,
+               benchmark::kMillisecond);
+      add_case("mass_death/cli_exec", [](auto& s) { bm_mass_death(s, MassKind::cli_exec); }, o.mass_rounds,
+               benchmark::kMillisecond);
       break;
   }
 }
 
-}  // namespace shmreg::e2e
+}  // namespace shmreg::bench::e2e

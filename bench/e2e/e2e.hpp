@@ -3,10 +3,10 @@
 // round trip, raw pidfd readiness) and next to peers (Redis, D-Bus).
 //
 // Every case times each operation on its own (CLOCK_MONOTONIC through the
-// vDSO), keeps every sample, and reports p50 and p99 as user counters in
-// nanoseconds. The samples are also kept for the whole run, so that main()
-// can print ratios between cases measured in the same run and check the bars
-// of the issue.
+// vDSO) and reports p50, p99 and max as user counters in nanoseconds, with
+// whatever else the summary needs (the broker's CPU time, the batch mean of a
+// lookup) as further counters. scripts/bench-check.py e2e reads the JSON
+// output and prints the ratios between cases of the same run and the bars.
 //
 // Thread-safety: single-threaded. The benchmark forks echo servers and a
 // watcher, spawns helper processes (owners, victims, owner-queue members) and
@@ -14,10 +14,9 @@
 #pragma once
 
 #include <sys/types.h>
-#include <time.h>
 
 #include <cstdint>
-#include <map>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -25,14 +24,18 @@
 
 #include <benchmark/benchmark.h>
 
+#include "clock.hpp"
+#include "counters.hpp"
+#include "keys.hpp"
+#include "percentiles.hpp"
+#include "pinning.hpp"
 #include "shmreg/shmreg.hpp"
 
-namespace shmreg::e2e {
+namespace shmreg::bench::e2e {
 
 // -- Options -----------------------------------------------------------------------------
 
 struct Options {
-  std::string broker_path;   // the shmreg-broker binary
   std::string cli_path;      // the shmreg CLI (mass death through `shmreg register ... -- CMD`)
   std::string helper_path;   // shmreg-bench-e2e-helper: victims and owners
   std::string ns;            // the broker's namespace; empty: e2e-<pid>
@@ -49,116 +52,13 @@ struct Options {
   std::uint32_t handover_rounds = 200; // primary owners killed with a process waiting in their queue
   std::uint32_t mass_owners = 1000;    // owners killed at once
   std::uint32_t mass_rounds = 5;       // rounds of mass death
-  std::vector<std::string> placements{"any", "same", "split"};
+  std::vector<Placement> placements{Placement::any, Placement::same, Placement::split};
   bool keep_tmp = false;
 };
 
 Options& options();
 
-// -- Time and samples ------------------------------------------------------------------------
-
-inline std::int64_t now_ns() noexcept {
-  timespec ts;
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
-// The cost of one now_ns() pair: the floor under every sample.
-std::int64_t clock_overhead_ns();
-
-struct Stats {
-  std::size_t n = 0;
-  double p50 = 0, p99 = 0, mean = 0, min = 0, max = 0;  // nanoseconds
-};
-
-Stats stats_of(std::vector<std::int64_t> samples);
-
-// Records the samples of one case: sets p50_ns/p99_ns (and a few more)
-// counters on `state`, and pools them under `key` for the summary.
-void report(benchmark::State& state, const std::string& key, const std::vector<std::int64_t>& samples);
-
-// Pools samples under `key` for the summary only (no counters).
-void pool(const std::string& key, const std::vector<std::int64_t>& samples);
-
-// Pooled samples of every case run so far, by key.
-const std::map<std::string, std::vector<std::int64_t>>& all_samples();
-
-// One task's scheduler accounting, from /proc/<pid>/schedstat (pid 0: the
-// calling thread): ns on CPU, ns runnable but waiting for a CPU, times run.
-struct Sched {
-  std::int64_t cpu = 0, wait = 0, slices = 0;
-};
-Sched sched_of(pid_t pid);
-
-// CPU time per operation on each side of a round trip, from the kernel's
-// per-task accounting (/proc/<pid>/schedstat: nanoseconds on CPU, nanoseconds
-// runnable but waiting for a CPU, times scheduled in). Started before the
-// timed loop; finish() sets the counters cli_cpu_ns, srv_cpu_ns, srv_wait_ns,
-// cli_runs and srv_runs (per operation) and keeps them for the summary.
-class CpuMeter {
- public:
-  explicit CpuMeter(pid_t server);  // starts measuring
-  void pause();                     // untimed work follows
-  void resume();
-  void finish(benchmark::State& state, const std::string& key, std::size_t ops);
-
- private:
-  pid_t server_;
-  bool running_ = false;
-  std::int64_t cli_start_ = 0, srv_start_ = 0, wait_start_ = 0;
-  std::int64_t cli_slices_start_ = 0, srv_slices_start_ = 0;
-  std::int64_t cli_cpu_ = 0, srv_cpu_ = 0, srv_wait_ = 0;  // accumulated
-  std::int64_t cli_slices_ = 0, srv_slices_ = 0;
-};
-
-struct CpuSplit {
-  double client_cpu = 0, server_cpu = 0, server_wait = 0;  // ns per operation
-  double client_slices = 0, server_slices = 0;             // times scheduled in, per operation
-};
-const std::map<std::string, CpuSplit>& cpu_splits();
-
-// -- Placement of client and server on CPUs ----------------------------------------------------
-//
-// any:   nobody is pinned; the scheduler decides (the default of a deployment).
-// same:  client and server pinned to one CPU: a round trip is two context switches.
-// split: client on one CPU and server on another: a round trip is two cross-CPU
-//        wake-ups (on a VM, each can be a halted vCPU being woken by the host).
-enum class Placement { any, same, split };
-
-std::string_view to_string(Placement p) noexcept;
-std::optional<Placement> placement_from(std::string_view s) noexcept;
-std::vector<Placement> placements();
-
-// Applies a placement to the calling thread and to the server process for the
-// guard's lifetime; restores both to every allowed CPU on destruction.
-class PlacementGuard {
- public:
-  PlacementGuard(Placement p, pid_t server);
-  ~PlacementGuard();
-  PlacementGuard(const PlacementGuard&) = delete;
-  PlacementGuard& operator=(const PlacementGuard&) = delete;
-  // Empty on success, else why it could not be applied.
-  const std::string& error() const noexcept { return error_; }
-  // The CPU the server was pinned to, or -1 (placement any).
-  int server_cpu() const noexcept { return server_cpu_; }
-
- private:
-  pid_t server_;
-  int server_cpu_ = -1;
-  std::string error_;
-};
-
-// Pins another process to one CPU (for helpers that must share the server's).
-bool pin_process(pid_t pid, int cpu) noexcept;
-
 // -- Processes ----------------------------------------------------------------------------------
-
-// Writes and reads all of n bytes, retrying on EINTR and short transfers.
-bool write_all(int fd, const void* p, std::size_t n) noexcept;
-bool read_all(int fd, void* p, std::size_t n) noexcept;
-
-// pidfd_open(2) and a blocking wait for the pidfd to turn readable.
-int pidfd_open(pid_t pid) noexcept;
 
 // The pid of the process at the other end of a connected Unix socket.
 pid_t peer_pid(int socket_fd) noexcept;
@@ -183,12 +83,51 @@ struct HelperSpec {
   std::string reply_key{};       // echo: where it sends back what it receives
 };
 
+// posix_spawn of path with args (args[0] included) in process group pgid
+// (-1: ours, 0: a new group it leads), with ready_fd (if >= 0) as its fd 3.
+// Returns its pid, or -1.
+pid_t spawn_process(const std::string& path, std::vector<std::string> args, pid_t pgid, int ready_fd);
+
 // Starts a helper in process group pgid (-1: ours, 0: a new group it leads),
 // with ready_fd as its fd 3. Returns its pid, or -1.
 pid_t spawn_helper(const HelperSpec& spec, pid_t pgid, int ready_fd);
 
 // Reads `count` readiness bytes from fd; true when all are '1'.
 bool await_ready(int fd, std::size_t count, int timeout_ms);
+
+// Starts one helper in pgid and waits until it is ready; -1 (and `error`)
+// if it is not.
+pid_t start_ready_helper(const HelperSpec& spec, std::string& error, pid_t pgid = -1);
+
+// A helper process: SIGKILLed and reaped when it goes out of scope.
+class HelperProcess {
+ public:
+  explicit HelperProcess(pid_t pid) noexcept : pid_(pid) {}
+  ~HelperProcess() { kill_and_reap(pid_); }
+  HelperProcess(const HelperProcess&) = delete;
+  HelperProcess& operator=(const HelperProcess&) = delete;
+  pid_t pid() const noexcept { return pid_; }
+  // Reaps it after the caller has killed it (a reaped pid may be reused: forget it).
+  void reap() noexcept;
+
+ private:
+  pid_t pid_;
+};
+
+// Times each iteration's op() (true: it succeeded) with one clock pair,
+// keeping every sample; returns false at the first failed op.
+template <class Op>
+bool time_each(benchmark::State& state, std::vector<std::int64_t>& samples, Op&& op) {
+  for (auto _ : state) {
+    const std::int64_t t0 = now_ns();
+    const bool ok = op();
+    const std::int64_t t1 = now_ns();
+    if (!ok) return false;
+    samples.push_back(t1 - t0);
+    state.SetIterationTime(static_cast<double>(t1 - t0) * 1e-9);
+  }
+  return true;
+}
 
 // -- The broker under test ------------------------------------------------------------------------
 
@@ -197,13 +136,12 @@ struct Broker {
   pid_t pid = -1;
   std::string ns;
   std::string socket;
-  std::string tmpdir;
-  std::string log_path;
   std::optional<shmreg::Client> client;  // the benchmark process's own client
   std::string error;                     // why it is unavailable, if it is
 };
 
-// Starts the broker (once); later calls return the same one.
+// Starts the broker (once) and creates the registries below; later calls
+// return the same one.
 Broker& broker();
 // Stops it and removes its segment, lock file and temporary directory.
 void stop_broker();
@@ -216,15 +154,6 @@ inline constexpr std::string_view kRegMass = "e2e_mass";
 inline constexpr std::string_view kRegHandover = "e2e_handover";
 inline constexpr std::string_view kRegSend = "e2e_send";
 
-// Key and value shapes shared by shmreg and the peers: 32-byte keys, 64-byte values.
-inline constexpr std::size_t kKeyLen = 32;
-inline constexpr std::size_t kValueLen = 64;
-std::string make_key(std::string_view prefix, std::uint64_t i);
-std::string make_value(std::uint64_t i);
-
-// A uniform random sequence of indexes in [0, n), built before timing.
-std::vector<std::uint32_t> random_indexes(std::uint32_t n, std::size_t count, std::uint64_t seed);
-
 // -- Case registration ----------------------------------------------------------------------------
 //
 // Google Benchmark runs cases in registration order; main() registers group by
@@ -234,8 +163,13 @@ std::vector<std::uint32_t> random_indexes(std::uint32_t n, std::size_t count, st
 // group reap, right after the reap they are built on.
 enum class Group { round_trip, lookup, reap, mass_death };
 
+// Registers "e2e/<name>": timed per operation (manual time), a fixed number
+// of iterations.
+void add_case(const std::string& name, std::function<void(benchmark::State&)> fn, std::uint32_t iterations,
+              benchmark::TimeUnit unit = benchmark::kMicrosecond);
+
 void register_shmreg_cases(Group g, Placement p);
 void register_raw_cases(Group g, Placement p);
 void register_peer_cases(Group g, Placement p);
 
-}  // namespace shmreg::e2e
+}  // namespace shmreg::bench::e2e

@@ -13,77 +13,89 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "clock.hpp"
+#include "percentiles.hpp"
 #include "shmreg/shm/events.hpp"
 #include "shmreg/shm/reader.hpp"
 #include "shmreg/shm/writer.hpp"
+#include "shmreg/sys/io.hpp"
+#include "shmreg/sys/unique_fd.hpp"
 
 namespace {
 
 using namespace shmreg;
 
-std::uint64_t now_ns() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return std::uint64_t(ts.tv_sec) * 1'000'000'000ULL + std::uint64_t(ts.tv_nsec);
-}
+using bench::now_ns;
 
-void report(benchmark::State& state, std::vector<double>& samples) {
+void report(benchmark::State& state, const std::vector<std::int64_t>& samples) {
   if (samples.empty()) return;
-  std::sort(samples.begin(), samples.end());
-  state.counters["p50_us"] = samples[samples.size() / 2] / 1000.0;
-  state.counters["p99_us"] = samples[std::min(samples.size() - 1, samples.size() * 99 / 100)] / 1000.0;
+  const bench::Stats s = bench::stats_of(samples);
+  state.counters["p50_us"] = s.p50 / 1000.0;
+  state.counters["p99_us"] = s.p99 / 1000.0;
 }
 
-// The child: for each round, wait until woken, then send its wake time.
-// `wait_once` returns once it has seen round r's change.
-template <class Wait>
-pid_t spawn_waiter(int ready_fd, int out_fd, int rounds, Wait wait_once) {
-  const pid_t pid = ::fork();
-  if (pid != 0) return pid;
-  for (int r = 0; r < rounds; ++r) {
-    (void)!::write(ready_fd, "r", 1);
-    wait_once(r);
-    const std::uint64_t t = now_ns();
-    (void)!::write(out_fd, &t, sizeof t);
+// A waiter process and the rounds that wake it. The child runs prepare(),
+// then for each round r says it is ready, waits (wait_once(r) returns once
+// it has seen round r's change; false on failure) and sends its wake time.
+// The parent reads the clock, then wake(r) makes the change. One sample per
+// round.
+template <class Prepare, class Wait, class Wake>
+void run_rounds(benchmark::State& state, Prepare prepare, Wait wait_once, Wake wake) {
+  const int rounds = static_cast<int>(state.range(0));
+  sys::Pipe ready = sys::Pipe::make(), out = sys::Pipe::make();
+  if (!ready.read || !out.read) return state.SkipWithError("pipe");
+  const pid_t child = ::fork();
+  if (child == 0) {
+    if (!prepare()) ::_exit(2);
+    for (int r = 0; r < rounds; ++r) {
+      (void)sys::write_all(ready.write.get(), "r", 1);
+      if (!wait_once(r)) ::_exit(4);
+      const std::int64_t t = now_ns();
+      (void)sys::write_all(out.write.get(), &t, sizeof t);
+    }
+    ::_exit(0);
   }
-  ::_exit(0);
+  ready.write.reset();
+  out.write.reset();
+  std::vector<std::int64_t> samples;
+  for (auto _ : state) {
+    for (int r = 0; r < rounds; ++r) {
+      char c;
+      if (!sys::read_full(ready.read.get(), &c, 1)) break;
+      ::usleep(200);  // let the child reach its futex wait
+      const std::int64_t t0 = now_ns();
+      wake(r);
+      std::int64_t t1 = 0;
+      if (!sys::read_full(out.read.get(), &t1, sizeof t1)) break;
+      samples.push_back(t1 - t0);
+    }
+  }
+  ::waitpid(child, nullptr, 0);
+  report(state, samples);
 }
 
 void BM_RawFutexWakeAcrossProcesses(benchmark::State& state) {
   auto* word = static_cast<std::uint32_t*>(
       ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
   *word = 0;
-  const int rounds = static_cast<int>(state.range(0));
-  int ready[2], out[2];
-  if (::pipe(ready) != 0 || ::pipe(out) != 0) return state.SkipWithError("pipe");
-  const pid_t child = spawn_waiter(ready[1], out[1], rounds, [&](int r) {
-    while (__atomic_load_n(word, __ATOMIC_ACQUIRE) == static_cast<std::uint32_t>(r))
-      ::syscall(SYS_futex, word, FUTEX_WAIT, r, nullptr, nullptr, 0);
-  });
-  std::vector<double> samples;
-  for (auto _ : state) {
-    for (int r = 0; r < rounds; ++r) {
-      char c;
-      if (::read(ready[0], &c, 1) != 1) break;
-      ::usleep(200);  // let the child reach its futex wait
-      const std::uint64_t t0 = now_ns();
-      __atomic_store_n(word, static_cast<std::uint32_t>(r + 1), __ATOMIC_RELEASE);
-      ::syscall(SYS_futex, word, FUTEX_WAKE, 1, nullptr, nullptr, 0);
-      std::uint64_t t1 = 0;
-      if (::read(out[0], &t1, sizeof t1) != sizeof t1) break;
-      samples.push_back(static_cast<double>(t1 - t0));
-    }
-  }
-  ::waitpid(child, nullptr, 0);
-  report(state, samples);
+  run_rounds(
+      state, [] { return true; },
+      [&](int r) {
+        while (__atomic_load_n(word, __ATOMIC_ACQUIRE) == static_cast<std::uint32_t>(r))
+          ::syscall(SYS_futex, word, FUTEX_WAIT, r, nullptr, nullptr, 0);
+        return true;
+      },
+      [&](int r) {
+        __atomic_store_n(word, static_cast<std::uint32_t>(r + 1), __ATOMIC_RELEASE);
+        ::syscall(SYS_futex, word, FUTEX_WAKE, 1, nullptr, nullptr, 0);
+      });
   ::munmap(word, 4096);
 }
 
@@ -96,45 +108,26 @@ void BM_WatcherWakeAfterRegister(benchmark::State& state) {
   spec.capacity = 4096;
   auto id = w->create_registry(spec);
   if (!id) return state.SkipWithError("cannot create the registry");
-  const int rounds = static_cast<int>(state.range(0));
-  int ready[2], out[2];
-  if (::pipe(ready) != 0 || ::pipe(out) != 0) return state.SkipWithError("pipe");
-  const pid_t child = ::fork();
-  if (child == 0) {
-    // A reader with its own read-only mapping, like any watcher.
-    auto r = shm::SegmentReader::open(ns);
-    if (!r) ::_exit(2);
-    auto reg = r->registry("r");
-    if (!reg) ::_exit(3);
-    for (int i = 0; i < rounds; ++i) {
-      std::string key = "k";
-      key += std::to_string(i);
-      (void)!::write(ready[1], "r", 1);
-      auto got = shm::await_key(*r, *reg, key, std::chrono::seconds(30));
-      const std::uint64_t t = now_ns();
-      if (!got || !*got) ::_exit(4);
-      (void)!::write(out[1], &t, sizeof t);
-    }
-    ::_exit(0);
-  }
+  // The child's reader, with its own read-only mapping like any watcher.
+  std::optional<shm::SegmentReader> reader;
+  std::optional<shm::RegistryView> reg;
+  auto key = [](int r) { return "k" + std::to_string(r); };
   const shm::OwnerIdentity owner{1, 0, shm::kIdentityStartTime, 1};
-  std::vector<double> samples;
-  for (auto _ : state) {
-    for (int i = 0; i < rounds; ++i) {
-      char c;
-      if (::read(ready[0], &c, 1) != 1) break;
-      ::usleep(200);  // let the child reach its futex wait
-      const std::uint64_t t0 = now_ns();
-      std::string key = "k";
-      key += std::to_string(i);
-      (void)w->insert(*id, key, "v", owner);
-      std::uint64_t t1 = 0;
-      if (::read(out[0], &t1, sizeof t1) != sizeof t1) break;
-      samples.push_back(static_cast<double>(t1 - t0));
-    }
-  }
-  ::waitpid(child, nullptr, 0);
-  report(state, samples);
+  run_rounds(
+      state,
+      [&] {
+        auto r = shm::SegmentReader::open(ns);
+        if (!r) return false;
+        reader.emplace(std::move(*r));
+        auto v = reader->registry("r");
+        if (v) reg.emplace(*v);
+        return v.has_value();
+      },
+      [&](int r) {
+        auto got = shm::await_key(*reader, *reg, key(r), std::chrono::seconds(30));
+        return got && *got;
+      },
+      [&](int r) { (void)w->insert(*id, key(r), "v", owner); });
   (void)shm::MappedSegment::remove(shm::segment_object_name(ns));
 }
 

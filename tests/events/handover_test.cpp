@@ -5,10 +5,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "broker_harness.hpp"
+#include "broker_test.hpp"
 #include "shmreg/shmreg.hpp"
 
-namespace shmreg::integration {
+namespace shmreg::test {
 namespace {
 
 using nlohmann::json;
@@ -127,4 +127,4 @@ TEST_F(Handover, AWatcherThatFallsBehindTheRingIsToldItLagged) {
 }
 
 }  // namespace
-}  // namespace shmreg::integration
+}  // namespace shmreg::test

@@ -11,11 +11,11 @@
 
 #include <fstream>
 
-#include "broker_harness.hpp"
+#include "broker_test.hpp"
 #include "owner_process.hpp"
 #include "shmreg/proto/wire.hpp"
 
-namespace shmreg::integration {
+namespace shmreg::test {
 namespace {
 
 // Far below what the owners below need: stdio, the lock, the epoll set, the
@@ -41,8 +41,8 @@ class BrokerLimitsTest : public BrokerTest {
 };
 
 TEST_F(BrokerLimitsTest, RegistrationTheBrokerCannotWatchFailsInsteadOfOutlivingItsOwner) {
-  ASSERT_TRUE(broker().stop());
-  ASSERT_TRUE(broker().start({}, kTightFileLimit));
+  ASSERT_TRUE(stop_broker());
+  ASSERT_TRUE(start_broker({}, kTightFileLimit));
 
   std::vector<OwnerProcess> owners;
   int registered = 0;
@@ -72,7 +72,7 @@ TEST_F(BrokerLimitsTest, RestartShortOfFileDescriptorsNeverReapsLiveOwners) {
     ASSERT_TRUE(owners.back().registers("svc", "k" + std::to_string(i), "v"));
   }
   ASSERT_EQ(cli_count("svc"), kOwners);
-  ASSERT_TRUE(broker().stop());
+  ASSERT_TRUE(stop_broker());
 
   // It may serve, or give up and exit; either way every owner is alive, so
   // every entry must still be there.
@@ -113,4 +113,4 @@ TEST_F(BrokerLimitsTest, AnnouncedPayloadsThatNeverArriveDoNotCostTheBrokerMemor
 }
 
 }  // namespace
-}  // namespace shmreg::integration
+}  // namespace shmreg::test

@@ -7,10 +7,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "broker_harness.hpp"
+#include "broker_test.hpp"
 #include "owner_process.hpp"
 
-namespace shmreg::integration {
+namespace shmreg::test {
 namespace {
 
 using Lookup = std::vector<std::pair<pid_t, std::string>>;
@@ -41,12 +41,12 @@ TEST_F(BrokerRestartTest, RestartKeepsLiveOwnersEntriesAndReapsOwnersThatDiedMea
   ASSERT_NO_FATAL_FAILURE(register_pair(survivor, "alive"));
   ASSERT_NO_FATAL_FAILURE(register_pair(casualty, "dead"));
 
-  ASSERT_TRUE(broker().stop());
+  ASSERT_TRUE(stop_broker());
   ASSERT_TRUE(casualty.process().kill_and_wait());
   // Nobody reaps while the broker is down: readers still see the dead owner.
   EXPECT_EQ(cli_lookup("svc", "dead"), (Lookup{{casualty.pid(), "u-dead"}}));
 
-  ASSERT_TRUE(broker().start());
+  ASSERT_TRUE(start_broker());
   // The broker reconciles the owner table before it listens, so once it
   // answers a ping the dead owner is gone: no polling here.
   EXPECT_EQ(cli_lookup("svc", "dead"), Lookup{});
@@ -69,7 +69,7 @@ TEST_F(BrokerRestartTest, CrashedBrokerLeavesEntriesAndTheNextBrokerTakesOver) {
   broker().kill_hard();  // no clean shutdown: the socket file and the lock file stay
   EXPECT_EQ(cli_lookup("svc", "one"), (Lookup{{owner.pid(), "u-one"}}));
 
-  ASSERT_TRUE(broker().start());
+  ASSERT_TRUE(start_broker());
   EXPECT_EQ(cli_lookup("svc", "one"), (Lookup{{owner.pid(), "u-one"}}));
   // The owner's Client finds the new broker on its next write.
   ASSERT_TRUE(owner.registers("svc", "two", "u-two"));
@@ -87,7 +87,7 @@ TEST_F(BrokerRestartTest, LookupsKeepAnsweringFromTheSegmentWhileTheBrokerIsStop
   cli_ok({"create", "empty"});
   const std::string pid = std::to_string(owner.pid());
 
-  ASSERT_TRUE(broker().stop());
+  ASSERT_TRUE(stop_broker());
 
   RunResult lookup = cli({"lookup", "svc", "held"});
   EXPECT_EQ(lookup.exit_code(), 0) << lookup.describe();
@@ -137,8 +137,8 @@ TEST_F(BrokerRestartTest, ClientReconnectsToARestartedBrokerOnItsNextWrite) {
   const auto broker_before = client->ping();
   ASSERT_TRUE(broker_before);
 
-  ASSERT_TRUE(broker().stop());
-  ASSERT_TRUE(broker().start());
+  ASSERT_TRUE(stop_broker());
+  ASSERT_TRUE(start_broker());
 
   // The same Client object: its connection went away with the old broker.
   auto r = client->register_key("svc", "after", "2");
@@ -157,18 +157,18 @@ TEST_F(BrokerRestartTest, WriteWhileTheBrokerIsDownFailsCleanlyAndTheNextOneAfte
   ASSERT_TRUE(client) << client.error().message;
   ASSERT_TRUE(client->ping());
 
-  ASSERT_TRUE(broker().stop());
+  ASSERT_TRUE(stop_broker());
   auto down = client->register_key("svc", "k", "v");
   ASSERT_FALSE(down);
   EXPECT_EQ(down.error().code, shmreg::Errc::broker_unavailable) << down.error().message;
   EXPECT_FALSE(down.error().maybe_applied);
   EXPECT_EQ(cli_lookup("svc", "k"), Lookup{});
 
-  ASSERT_TRUE(broker().start());
+  ASSERT_TRUE(start_broker());
   auto up = client->register_key("svc", "k", "v");
   ASSERT_TRUE(up) << up.error().message;
   EXPECT_EQ(cli_lookup("svc", "k"), (Lookup{{::getpid(), "v"}}));
 }
 
 }  // namespace
-}  // namespace shmreg::integration
+}  // namespace shmreg::test

@@ -11,11 +11,11 @@
 #include <filesystem>
 #include <random>
 
-#include "broker_harness.hpp"
+#include "broker_test.hpp"
 #include "owner_process.hpp"
 #include "shmreg/proto/wire.hpp"
 
-namespace shmreg::integration {
+namespace shmreg::test {
 namespace {
 
 using Bytes = std::vector<std::uint8_t>;
@@ -275,4 +275,4 @@ TEST_F(BrokerRobustnessTest, SecondBrokerOnTheSameNamespaceIsRefused) {
 }
 
 }  // namespace
-}  // namespace shmreg::integration
+}  // namespace shmreg::test

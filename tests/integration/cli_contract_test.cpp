@@ -11,9 +11,9 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "broker_harness.hpp"
+#include "broker_test.hpp"
 
-namespace shmreg::integration {
+namespace shmreg::test {
 namespace {
 
 using nlohmann::json;
@@ -74,7 +74,7 @@ TEST_F(CliContractTest, PingExitsZeroAndNamesTheBroker) {
 }
 
 TEST_F(CliContractTest, PingWithoutABrokerExitsTwo) {
-  ASSERT_TRUE(broker().stop());
+  ASSERT_TRUE(stop_broker());
   RunResult text = cli({"ping"});
   EXPECT_EQ(text.exit_code(), 2) << text.describe();
   EXPECT_FALSE(text.err.empty());
@@ -343,4 +343,4 @@ TEST_F(CliContractTest, UsageErrorsExitTwo) {
 }
 
 }  // namespace
-}  // namespace shmreg::integration
+}  // namespace shmreg::test

@@ -14,10 +14,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "broker_harness.hpp"
+#include "broker_test.hpp"
 #include "owner_process.hpp"
 
-namespace shmreg::integration {
+namespace shmreg::test {
 namespace {
 
 #ifdef SHMREG_STRESS
@@ -41,7 +41,7 @@ TEST_F(MASS_DEATH_SUITE, OwnersKilledAllAtOnceLoseEveryEntry) {
 
   // Each owner reports one fixed-size record on a shared pipe (atomic below
   // PIPE_BUF): 'o' registered, 'e' failed. Then it waits to be killed.
-  Pipe reports = Pipe::make();
+  sys::Pipe reports = make_pipe();
   std::vector<pid_t> pids;
   pid_t group = 0;
   const std::string ns_name = ns(), socket = socket_path();
@@ -113,4 +113,4 @@ TEST_F(MASS_DEATH_SUITE, OwnersKilledAllAtOnceLoseEveryEntry) {
 }
 
 }  // namespace
-}  // namespace shmreg::integration
+}  // namespace shmreg::test

@@ -22,10 +22,10 @@
 #include <string>
 #include <vector>
 
-#include "broker_harness.hpp"
+#include "broker_test.hpp"
 #include "shmreg/shmreg.hpp"
 
-namespace shmreg::integration {
+namespace shmreg::test {
 
 inline std::vector<std::string> split_words(const std::string& line) {
   std::vector<std::string> out;
@@ -129,4 +129,4 @@ class OwnerProcess {
   bool ready_ = false;
 };
 
-}  // namespace shmreg::integration
+}  // namespace shmreg::test

@@ -8,10 +8,10 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "broker_harness.hpp"
+#include "broker_test.hpp"
 #include "owner_process.hpp"
 
-namespace shmreg::integration {
+namespace shmreg::test {
 namespace {
 
 using Lookup = std::vector<std::pair<pid_t, std::string>>;
@@ -161,4 +161,4 @@ TEST_F(ReapingTest, RegisterWithCommandPassesOnTheCommandsExitCodeAndDropsTheEnt
 }
 
 }  // namespace
-}  // namespace shmreg::integration
+}  // namespace shmreg::test

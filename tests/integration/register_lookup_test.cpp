@@ -11,10 +11,10 @@
 
 #include <algorithm>
 
-#include "broker_harness.hpp"
+#include "broker_test.hpp"
 #include "owner_process.hpp"
 
-namespace shmreg::integration {
+namespace shmreg::test {
 namespace {
 
 using Lookup = std::vector<std::pair<pid_t, std::string>>;
@@ -164,7 +164,7 @@ TEST_F(RegisterLookupTest, ClosingTheConnectionKeepsTheEntriesUntilTheProcessExi
 // one that happens to write on the socket.
 TEST_F(RegisterLookupTest, RegistrationOverAnInheritedConnectionBelongsToTheProcessThatConnected) {
   ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);  // the grandchild comes back to us
-  Pipe hold = Pipe::make();                         // the grandchild lives until we close it
+  sys::Pipe hold = make_pipe();                         // the grandchild lives until we close it
   ForkedChild connector = ForkedChild::start(
       [&](ChildChannel& ch) {
         auto c = open_client(ns(), socket_path());
@@ -210,7 +210,7 @@ TEST_F(RegisterLookupTest, RegistrationOverAnInheritedConnectionBelongsToTheProc
 // lookup in process B, already running and told through a pipe, sees it.
 TEST_F(RegisterLookupTest, WriteReturnedInOneProcessIsVisibleAtOnceInAnother) {
   constexpr int kRounds = 400;
-  Pipe a_to_b = Pipe::make(), b_to_a = Pipe::make();
+  sys::Pipe a_to_b = make_pipe(), b_to_a = make_pipe();
 
   ForkedChild b = ForkedChild::start(
       [&](ChildChannel& ch) {
@@ -275,4 +275,4 @@ TEST_F(RegisterLookupTest, WriteReturnedInOneProcessIsVisibleAtOnceInAnother) {
 }
 
 }  // namespace
-}  // namespace shmreg::integration
+}  // namespace shmreg::test

@@ -12,7 +12,6 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,11 +21,12 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "broker_harness.hpp"
+#include "broker_test.hpp"
 #include "shmreg/shm/reader.hpp"
 #include "shmreg/shm/writer.hpp"
+#include "shmreg/sys/pidfd.hpp"
 
-namespace shmreg::integration {
+namespace shmreg::test {
 namespace {
 
 using Lookup = std::vector<std::pair<pid_t, std::string>>;
@@ -35,7 +35,7 @@ constexpr long kPidfsMagic = 0x50494446;
 
 // The pidfs inode of a live process, or nullopt where the kernel has no pidfs.
 std::optional<std::uint64_t> pidfs_inode(pid_t pid) {
-  Fd fd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  const sys::UniqueFd fd = sys::open_pidfd(pid);
   if (!fd) return std::nullopt;
   struct statfs sfs{};
   struct stat st{};
@@ -75,7 +75,7 @@ TEST_F(SegmentAccessTest, OwnerRecordedUnderAnotherIdentityIsReapedAtStartupWhil
   // A real owner, registered through the broker.
   Subprocess real = Subprocess::spawn(cli_argv({"register", "svc", "real", "r", "--", "sleep", "600"}));
   ASSERT_TRUE(wait_until([&] { return !cli_lookup("svc", "real").empty(); })) << broker().log();
-  ASSERT_TRUE(broker().stop());
+  ASSERT_TRUE(stop_broker());
 
   // Live processes whose pids the segment will claim for someone else: their
   // recorded identities are those of earlier processes with the same pid.
@@ -114,7 +114,7 @@ TEST_F(SegmentAccessTest, OwnerRecordedUnderAnotherIdentityIsReapedAtStartupWhil
   }
   EXPECT_EQ(cli_count("svc"), inode ? 4 : 3);
 
-  ASSERT_TRUE(broker().start());
+  ASSERT_TRUE(start_broker());
   // Reconciled before the broker listens: no polling.
   EXPECT_EQ(cli_lookup("svc", "recycled-start"), Lookup{});
   EXPECT_EQ(cli_lookup("svc", "recycled-inode"), Lookup{});
@@ -181,7 +181,7 @@ TEST_F(SegmentAccessTest, UnprivilegedProcessCanReadButNotOpenTheSegmentForWriti
 TEST_F(SegmentAccessTest, FsckExitsOneAndNamesTheProblemOnADamagedSegment) {
   Subprocess owner = Subprocess::spawn(cli_argv({"register", "svc", "k", "v", "--", "sleep", "600"}));
   ASSERT_TRUE(wait_until([&] { return cli_count("svc") == 1; })) << broker().log();
-  ASSERT_TRUE(broker().stop());
+  ASSERT_TRUE(stop_broker());
   std::uint32_t id = 0;
   {
     auto r = shm::SegmentReader::open(ns());
@@ -191,7 +191,7 @@ TEST_F(SegmentAccessTest, FsckExitsOneAndNamesTheProblemOnADamagedSegment) {
     id = reg->id();
   }
   {
-    Fd fd(::open(("/dev/shm/shmreg." + ns()).c_str(), O_RDWR | O_CLOEXEC));
+    sys::UniqueFd fd(::open(("/dev/shm/shmreg." + ns()).c_str(), O_RDWR | O_CLOEXEC));
     ASSERT_TRUE(fd) << std::strerror(errno);
     const std::size_t len = shm::kHeaderSize + (std::size_t{id} + 1) * sizeof(shm::RegistryDesc);
     void* m = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
@@ -221,4 +221,4 @@ TEST_F(SegmentAccessTest, FsckExitsOneAndNamesTheProblemOnADamagedSegment) {
 }
 
 }  // namespace
-}  // namespace shmreg::integration
+}  // namespace shmreg::test

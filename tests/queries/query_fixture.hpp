@@ -18,13 +18,13 @@
 #include <string>
 #include <vector>
 
-#include "broker_harness.hpp"
+#include "broker_test.hpp"
 #include "shmreg/shmreg.hpp"
 
 namespace shmreg::queries {
 
-using integration::ChildChannel;
-using integration::ForkedChild;
+using test::ChildChannel;
+using test::ForkedChild;
 
 inline constexpr const char* kRegistry = "q";
 
@@ -84,7 +84,7 @@ class Owner {
 
   static int serve(ChildChannel& ch, const std::string& ns, const std::string& socket) {
     auto client = Client::open({ns, socket});
-    if (!client) return integration::child_report(ch, describe(client.error()));
+    if (!client) return test::child_report(ch, describe(client.error()));
     ch.send("ready");
     while (auto line = ch.receive()) {
       const auto space = line->find(' ');
@@ -112,7 +112,7 @@ class Owner {
   bool ready_ = false;
 };
 
-class QueryTest : public integration::BrokerTest, public ::testing::WithParamInterface<Shape> {
+class QueryTest : public test::BrokerTest, public ::testing::WithParamInterface<Shape> {
  protected:
   void SetUp() override {
     BrokerTest::SetUp();

@@ -426,7 +426,7 @@ TEST_P(RegistryQuery, QueriesStopSeeingAProcessOnceItIsKilled) {
   const std::uint32_t pid = victim.pid();
   ASSERT_TRUE(victim.process().kill_and_wait().has_value());
   const std::string spec = R"([{"match": {"pid": )" + std::to_string(pid) + "}}]";
-  const bool gone = shmreg::integration::wait_until([&] {
+  const bool gone = shmreg::test::wait_until([&] {
     auto m = reg().match("topic", R"({"n":"$1"})");
     auto s = reg().select(spec);
     auto keys = reg().keys(pid);

@@ -46,13 +46,13 @@
 #include <thread>
 #include <vector>
 
-#include "broker_harness.hpp"
+#include "broker_test.hpp"
 #include "shmreg/mailbox.hpp"
 #include "shmreg/shmreg.hpp"
 
 namespace shmreg::semantics_test {
 
-using namespace shmreg::integration;
+using namespace shmreg::test;
 
 inline std::vector<std::string> split_fields(const std::string& line) {
   std::vector<std::string> out;

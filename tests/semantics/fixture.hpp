@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "actor.hpp"
-#include "broker_harness.hpp"
+#include "broker_test.hpp"
 #include "shmreg/shmreg.hpp"
 
 namespace shmreg::semantics_test {

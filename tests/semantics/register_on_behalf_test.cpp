@@ -183,8 +183,8 @@ TEST_F(RegisterOnBehalf, ARestartedBrokerStillReapsATargetOwner) {
   Actor a = Actor::start(ns(), socket_path());
   ASSERT_TRUE(a.ready());
   ASSERT_TRUE(is_ok(a.ask({"register_for", std::to_string(target.pid()), "svc", "db", "v"})));
-  ASSERT_TRUE(broker().stop());
-  ASSERT_TRUE(broker().start());
+  ASSERT_TRUE(stop_broker());
+  ASSERT_TRUE(start_broker());
   EXPECT_EQ(entries("svc", "db"), (Pairs{{static_cast<std::uint32_t>(target.pid()), "v"}}));
   ASSERT_TRUE(target.kill_and_wait());
   EXPECT_TRUE(entries_become("svc", "db", {}));
@@ -203,7 +203,7 @@ TEST_F(RegisterOnBehalf, WithoutAPassedPidfdIsAnInvalidArgument) {
 
 TEST_F(RegisterOnBehalf, ADescriptorThatIsNotAPidfdIsRefusedAndClosed) {
   create("svc", true);
-  Pipe pipe = Pipe::make();
+  sys::Pipe pipe = make_pipe();
   auto results = raw_call({proto::RegisterOnBehalf{"svc", "db", "v", 1}}, {pipe.write.get()});
   ASSERT_TRUE(results);
   EXPECT_EQ(results->front().status, proto::Status::invalid_argument);
@@ -213,7 +213,7 @@ TEST_F(RegisterOnBehalf, ADescriptorThatIsNotAPidfdIsRefusedAndClosed) {
 }
 
 TEST_F(RegisterOnBehalf, DescriptorsThatNoOpNamesAreClosedByTheBroker) {
-  Pipe pipe = Pipe::make();
+  sys::Pipe pipe = make_pipe();
   auto results = raw_call({proto::Ping{}}, {pipe.write.get()});
   ASSERT_TRUE(results);
   EXPECT_EQ(results->front().status, proto::Status::ok);
@@ -222,10 +222,10 @@ TEST_F(RegisterOnBehalf, DescriptorsThatNoOpNamesAreClosedByTheBroker) {
 }
 
 TEST_F(RegisterOnBehalf, MoreDescriptorsThanAFrameMayCarryAreAllClosed) {
-  std::vector<Pipe> pipes;
+  std::vector<sys::Pipe> pipes;
   std::vector<int> fds;
   for (int i = 0; i < proto::kMaxFramePidfds + 8; ++i) {
-    pipes.push_back(Pipe::make());
+    pipes.push_back(make_pipe());
     fds.push_back(pipes.back().write.get());
   }
   auto results = raw_call({proto::Ping{}}, fds);

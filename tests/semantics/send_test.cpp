@@ -239,8 +239,8 @@ TEST_F(Send, OneMailboxPerProcessAndAClosedOneTakesNothing) {
 TEST_F(Send, TheMailboxReopensAfterABrokerRestart) {
   create("svc", true);
   Actor r = receiver("svc", "k");
-  ASSERT_TRUE(broker().stop());
-  ASSERT_TRUE(broker().start());
+  ASSERT_TRUE(stop_broker());
+  ASSERT_TRUE(start_broker());
   EXPECT_EQ(r.ask({"receive", "500"}), (std::vector<std::string>{"ok", "none"}));
   EXPECT_EQ(r.ask({"reopened"}), (std::vector<std::string>{"ok", "1"}));
   auto c = client();

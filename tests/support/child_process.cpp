@@ -1,4 +1,4 @@
-// Child processes for the integration suites (see child_process.hpp).
+// Child processes for the tests and benchmarks (see child_process.hpp).
 #include "child_process.hpp"
 
 #include <fcntl.h>
@@ -6,7 +6,6 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,7 +16,10 @@
 #include <stdexcept>
 #include <thread>
 
-namespace shmreg::integration {
+#include "shmreg/sys/io.hpp"
+#include "shmreg/sys/pidfd.hpp"
+
+namespace shmreg::test {
 
 namespace {
 
@@ -50,23 +52,11 @@ std::vector<char*> c_argv(const std::vector<std::string>& argv) {
   return out;
 }
 
-Fd open_output(const std::string& path) {
+sys::UniqueFd open_output(const std::string& path) {
   const char* p = path.empty() ? "/dev/null" : path.c_str();
-  Fd fd(::open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+  sys::UniqueFd fd(::open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
   if (!fd) fail_setup("open " + std::string(p));
   return fd;
-}
-
-bool write_all(int fd, const void* data, std::size_t n) {
-  const auto* p = static_cast<const std::uint8_t*>(data);
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
-  return true;
 }
 
 }  // namespace
@@ -85,33 +75,20 @@ int poll_timeout_ms(Clock::time_point deadline) {
   return static_cast<int>(std::clamp<long long>(left, 0, 60'000));
 }
 
-// -- Fd, Pipe, TempDir, LineReader ---------------------------------------------------------------
+// -- Pipes, TempDir, LineReader ------------------------------------------------------------------
 
-Fd& Fd::operator=(Fd&& o) noexcept {
-  if (this != &o) {
-    reset();
-    fd_ = o.release();
-  }
-  return *this;
-}
-
-void Fd::reset() noexcept {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
-}
-
-Pipe Pipe::make() {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) fail_setup("pipe2");
-  return Pipe{Fd(fds[0]), Fd(fds[1])};
+sys::Pipe make_pipe() {
+  sys::Pipe p = sys::Pipe::make();
+  if (!p.read) fail_setup("pipe2");
+  return p;
 }
 
 TempDir::TempDir() {
   std::string base = "/tmp";
   std::error_code ec;
-  const auto sys = std::filesystem::temp_directory_path(ec);
+  const auto system_tmp = std::filesystem::temp_directory_path(ec);
   // A socket path must fit sockaddr_un (108 bytes); keep the directory short.
-  if (!ec && sys.string().size() < 48) base = sys.string();
+  if (!ec && system_tmp.string().size() < 48) base = system_tmp.string();
   std::string tmpl = base + "/shmreg-it-XXXXXX";
   if (::mkdtemp(tmpl.data()) == nullptr) fail_setup("mkdtemp");
   path_ = tmpl;
@@ -192,9 +169,8 @@ ChildProcess::~ChildProcess() {
 void ChildProcess::adopt(pid_t pid) {
   pid_ = pid;
   reaped_ = false;
-  pidfd_ = Fd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  pidfd_ = sys::open_pidfd(pid);
   if (!pidfd_) fail_setup("pidfd_open");
-  ::fcntl(pidfd_.get(), F_SETFD, FD_CLOEXEC);
 }
 
 bool ChildProcess::signal(int sig) const noexcept { return !reaped_ && ::kill(pid_, sig) == 0; }
@@ -233,13 +209,13 @@ std::optional<int> ChildProcess::kill_and_wait(std::chrono::milliseconds timeout
 
 Subprocess Subprocess::spawn(const std::vector<std::string>& argv, const SpawnOptions& options) {
   std::vector<char*> args = c_argv(argv);
-  Fd out_file, err_file = open_output(options.stderr_path), null_in(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-  std::optional<Pipe> out_pipe, in_pipe;
+  sys::UniqueFd out_file, err_file = open_output(options.stderr_path), null_in(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  std::optional<sys::Pipe> out_pipe, in_pipe;
   if (options.stdout_pipe)
-    out_pipe = Pipe::make();
+    out_pipe = make_pipe();
   else
     out_file = open_output(options.stdout_path);
-  if (options.stdin_pipe) in_pipe = Pipe::make();
+  if (options.stdin_pipe) in_pipe = make_pipe();
   const int in_fd = in_pipe ? in_pipe->read.get() : null_in.get();
   const int out_fd = out_pipe ? out_pipe->write.get() : out_file.get();
   const pid_t parent = ::getpid();
@@ -281,8 +257,8 @@ std::string RunResult::describe() const {
 
 RunResult run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
   std::vector<char*> args = c_argv(argv);
-  Pipe out = Pipe::make(), err = Pipe::make();
-  Fd null_in(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  sys::Pipe out = make_pipe(), err = make_pipe();
+  sys::UniqueFd null_in(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) fail_setup("fork");
@@ -349,13 +325,13 @@ RunResult run(const std::vector<std::string>& argv, std::chrono::milliseconds ti
 bool ChildChannel::send(std::string_view line) {
   std::string l(line);
   l.push_back('\n');
-  return write_all(out_, l.data(), l.size());
+  return sys::write_all(out_, l.data(), l.size());
 }
 
 std::optional<std::string> ChildChannel::receive() { return reader_.read_line(std::chrono::hours(24)); }
 
 ForkedChild ForkedChild::start(const std::function<int(ChildChannel&)>& body, std::vector<int> keep_fds) {
-  Pipe down = Pipe::make(), up = Pipe::make();
+  sys::Pipe down = make_pipe(), up = make_pipe();
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) fail_setup("fork");
@@ -383,7 +359,7 @@ ForkedChild ForkedChild::start(const std::function<int(ChildChannel&)>& body, st
 bool ForkedChild::send(std::string_view line) {
   std::string l(line);
   l.push_back('\n');
-  return write_all(to_child_.get(), l.data(), l.size());
+  return sys::write_all(to_child_.get(), l.data(), l.size());
 }
 
 std::optional<std::string> ForkedChild::receive(std::chrono::milliseconds timeout) {
@@ -396,4 +372,4 @@ std::optional<std::string> ForkedChild::request(std::string_view line, std::chro
   return receive(timeout);
 }
 
-}  // namespace shmreg::integration
+}  // namespace shmreg::test

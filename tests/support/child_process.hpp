@@ -1,5 +1,5 @@
-// Child processes for the integration suites, with deadlines and no fixed
-// sleeps.
+// Child processes for the tests and benchmarks, with deadlines and no fixed
+// sleeps. No GoogleTest in here: benchmarks link it too.
 //
 // - run(): runs a short-lived process (the CLI) to completion and captures its
 //   exit status, stdout and stderr.
@@ -27,7 +27,9 @@
 #include <string_view>
 #include <vector>
 
-namespace shmreg::integration {
+#include "shmreg/sys/unique_fd.hpp"
+
+namespace shmreg::test {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
@@ -43,33 +45,9 @@ bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds tim
 // The milliseconds left until deadline, as poll(2) takes them (0 when past).
 int poll_timeout_ms(Clock::time_point deadline);
 
-// An owned file descriptor.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) noexcept : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(o.release()) {}
-  Fd& operator=(Fd&& o) noexcept;
-  ~Fd() { reset(); }
-  int get() const noexcept { return fd_; }
-  int release() noexcept {
-    const int f = fd_;
-    fd_ = -1;
-    return f;
-  }
-  void reset() noexcept;
-  explicit operator bool() const noexcept { return fd_ >= 0; }
-
- private:
-  int fd_ = -1;
-};
-
-// A pipe whose both ends are O_CLOEXEC.
-struct Pipe {
-  Fd read;
-  Fd write;
-  static Pipe make();
-};
+// sys::Pipe::make(), throwing std::runtime_error when pipe2 fails: a test
+// cannot go on without its pipe.
+sys::Pipe make_pipe();
 
 // A directory from mkdtemp, removed with its contents at destruction.
 class TempDir {
@@ -122,7 +100,7 @@ class ChildProcess {
 
  private:
   pid_t pid_ = -1;
-  Fd pidfd_;
+  sys::UniqueFd pidfd_;
   bool reaped_ = true;
 };
 
@@ -145,8 +123,8 @@ class Subprocess : public ChildProcess {
   int stdin_fd() const { return stdin_.get(); }
 
  private:
-  Fd stdin_;
-  Fd stdout_;
+  sys::UniqueFd stdin_;
+  sys::UniqueFd stdout_;
   std::optional<LineReader> stdout_reader_;
 };
 
@@ -196,9 +174,9 @@ class ForkedChild : public ChildProcess {
   std::optional<std::string> request(std::string_view line, std::chrono::milliseconds timeout = kTimeout);
 
  private:
-  Fd to_child_;
-  Fd from_child_;
+  sys::UniqueFd to_child_;
+  sys::UniqueFd from_child_;
   std::optional<LineReader> reader_;
 };
 
-}  // namespace shmreg::integration
+}  // namespace shmreg::test

@@ -12,7 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "bench_support.hpp"
+#include "keys.hpp"
+#include "shmreg/sys/unique_fd.hpp"
 
 namespace shmreg::bench {
 
@@ -31,14 +32,10 @@ constexpr std::size_t kHugePage = std::size_t{2} << 20;
 ChaseBuffer::ChaseBuffer(std::size_t bytes, ChaseNodes nodes, ChaseBacking backing, std::uint64_t seed) {
   bytes_ = (std::max(bytes, kPage) + kPage - 1) / kPage * kPage;
   if (backing == ChaseBacking::small_pages) {
-    const int fd = ::memfd_create("shmreg-bench-chase", MFD_CLOEXEC);
-    if (fd < 0) die("memfd_create");
-    if (::ftruncate(fd, static_cast<off_t>(bytes_)) != 0) {
-      ::close(fd);
-      die("ftruncate");
-    }
-    void* p = ::mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    ::close(fd);
+    const sys::UniqueFd fd(::memfd_create("shmreg-bench-chase", MFD_CLOEXEC));
+    if (!fd) die("memfd_create");
+    if (::ftruncate(fd.get(), static_cast<off_t>(bytes_)) != 0) die("ftruncate");
+    void* p = ::mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
     if (p == MAP_FAILED) die("mmap");
     map_ = static_cast<std::byte*>(p);
     map_len_ = bytes_;

@@ -143,49 +143,20 @@ void check(bool ok, benchmark::State& state) {
   state.SkipWithError("query failed");
 }
 
-void BM_lookup_copy(benchmark::State& state) {
-  for (auto _ : state) {
-    auto r = g_world->big->lookup("all");
-    check(r && r->size() == kBigEntries, state);
-    benchmark::DoNotOptimize(r);
-  }
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * kBigEntries);
+// Keeps a query's result from being optimised away; true if it succeeded.
+template <class Result>
+bool kept(Result&& r) {
+  benchmark::DoNotOptimize(r);
+  return r.has_value();
 }
 
-void BM_match(benchmark::State& state, const char* pattern, const char* guards) {
-  for (auto _ : state) {
-    auto r = g_world->big->match("all", pattern, guards);
-    check(r.has_value(), state);
-    benchmark::DoNotOptimize(r);
-  }
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * kBigEntries);
-}
-
-void BM_count_match(benchmark::State& state) {
-  for (auto _ : state) {
-    auto r = g_world->big->count_match("all", kSubset, "");
-    check(r.has_value(), state);
-    benchmark::DoNotOptimize(r);
-  }
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * kBigEntries);
-}
-
-void BM_select(benchmark::State& state, const char* spec) {
-  for (auto _ : state) {
-    auto r = g_world->big->select(spec);
-    check(r.has_value(), state);
-    benchmark::DoNotOptimize(r);
-  }
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * kBigEntries);
-}
-
-void BM_count_select(benchmark::State& state) {
-  for (auto _ : state) {
-    auto r = g_world->big->count_select(kScanSpec);
-    check(r.has_value(), state);
-    benchmark::DoNotOptimize(r);
-  }
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * kBigEntries);
+// Registers one query over the 100k entries of "big".
+template <class Query>
+void add_big(const char* name, Query query) {
+  benchmark::RegisterBenchmark(name, [query](benchmark::State& state) {
+    for (auto _ : state) check(query(*g_world->big), state);
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * kBigEntries);
+  })->Unit(benchmark::kMillisecond);
 }
 
 void BM_lookup_views(benchmark::State& state) {
@@ -218,14 +189,18 @@ void BM_dispatch(benchmark::State& state, bool parallel) {
 }
 
 void register_all() {
-  benchmark::RegisterBenchmark("lookup_copy", BM_lookup_copy)->Unit(benchmark::kMillisecond);
-  benchmark::RegisterBenchmark("match/wildcard", BM_match, R"("_")", "")->Unit(benchmark::kMillisecond);
-  benchmark::RegisterBenchmark("match/subset", BM_match, kSubset, "")->Unit(benchmark::kMillisecond);
-  benchmark::RegisterBenchmark("match/guard", BM_match, kLoadPattern, kLoadGuard)->Unit(benchmark::kMillisecond);
-  benchmark::RegisterBenchmark("count_match/subset", BM_count_match)->Unit(benchmark::kMillisecond);
-  benchmark::RegisterBenchmark("select/scan", BM_select, kScanSpec)->Unit(benchmark::kMillisecond);
-  benchmark::RegisterBenchmark("select/literal_key", BM_select, kLiteralSpec)->Unit(benchmark::kMillisecond);
-  benchmark::RegisterBenchmark("count_select/scan", BM_count_select)->Unit(benchmark::kMillisecond);
+  using shmreg::Registry;
+  add_big("lookup_copy", [](const Registry& r) {
+    auto v = r.lookup("all");
+    return kept(v) && v->size() == kBigEntries;
+  });
+  add_big("match/wildcard", [](const Registry& r) { return kept(r.match("all", R"("_")", "")); });
+  add_big("match/subset", [](const Registry& r) { return kept(r.match("all", kSubset, "")); });
+  add_big("match/guard", [](const Registry& r) { return kept(r.match("all", kLoadPattern, kLoadGuard)); });
+  add_big("count_match/subset", [](const Registry& r) { return kept(r.count_match("all", kSubset, "")); });
+  add_big("select/scan", [](const Registry& r) { return kept(r.select(kScanSpec)); });
+  add_big("select/literal_key", [](const Registry& r) { return kept(r.select(kLiteralSpec)); });
+  add_big("count_select/scan", [](const Registry& r) { return kept(r.count_select(kScanSpec)); });
   benchmark::RegisterBenchmark("lookup_views", BM_lookup_views)->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("dispatch/serial", BM_dispatch, false)->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("dispatch/parallel", BM_dispatch, true)->Unit(benchmark::kMicrosecond);

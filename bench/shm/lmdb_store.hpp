@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "bench_support.hpp"
+#include "keys.hpp"
 
 namespace shmreg::bench {
 

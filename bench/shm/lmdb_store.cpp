@@ -8,6 +8,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "cleanup.hpp"
+
 namespace shmreg::bench {
 
 namespace {

@@ -1,5 +1,5 @@
-// A broker per test for the integration suites (see broker_harness.hpp).
-#include "broker_harness.hpp"
+// A real broker per test or benchmark (see broker_process.hpp).
+#include "broker_process.hpp"
 
 #include <poll.h>
 #include <signal.h>
@@ -13,13 +13,14 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iostream>
 #include <regex>
 #include <sstream>
 
 #include "shmreg/proto/wire.hpp"
+#include "shmreg/sys/io.hpp"
+#include "shmreg/sys/paths.hpp"
 
-namespace shmreg::integration {
+namespace shmreg::test {
 
 namespace {
 
@@ -42,7 +43,7 @@ std::string unique_namespace() {
 
 void remove_namespace_files(const std::string& ns) {
   ::unlink(("/dev/shm/shmreg." + ns).c_str());
-  ::unlink(("/dev/shm/shmreg-lock." + ns).c_str());
+  ::unlink(sys::namespace_lock_path(ns).c_str());
 }
 
 void remove_namespaces_of_dead_tests() {
@@ -60,7 +61,7 @@ void remove_namespaces_of_dead_tests() {
 // -- RawConnection -------------------------------------------------------------------------------
 
 std::optional<RawConnection> RawConnection::connect(const std::string& path) {
-  Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sys::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd) return std::nullopt;
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -71,14 +72,7 @@ std::optional<RawConnection> RawConnection::connect(const std::string& path) {
 }
 
 bool RawConnection::send(std::span<const std::uint8_t> bytes) {
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t w = ::send(fd_.get(), bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    done += static_cast<std::size_t>(w);
-  }
-  return true;
+  return sys::send_all(fd_.get(), bytes.data(), bytes.size());
 }
 
 std::optional<std::vector<std::uint8_t>> RawConnection::receive(std::size_t n, std::chrono::milliseconds timeout) {
@@ -146,8 +140,8 @@ std::vector<std::string> BrokerProcess::argv(const std::vector<std::string>& ext
   return a;
 }
 
-::testing::AssertionResult BrokerProcess::start(const std::vector<std::string>& extra_args, unsigned max_open_files) {
-  if (process_.running()) return ::testing::AssertionFailure() << "a broker of this test is already running";
+std::expected<void, std::string> BrokerProcess::start(const std::vector<std::string>& extra_args, unsigned max_open_files) {
+  if (process_.running()) return std::unexpected("a broker of this object is already running");
   SpawnOptions o;
   o.max_open_files = max_open_files;
   o.stdout_path = log_path_;
@@ -168,86 +162,26 @@ std::vector<std::string> BrokerProcess::argv(const std::vector<std::string>& ext
   });
   if (exited) {
     const auto status = process_.wait(1s);
-    return ::testing::AssertionFailure() << "the broker "
-                                         << (status ? describe_wait_status(*status) : std::string("exited"))
-                                         << " before answering; its log:\n"
-                                         << log();
+    return std::unexpected("the broker " + (status ? describe_wait_status(*status) : std::string("exited")) +
+                           " before answering; its log:\n" + log());
   }
   if (!answered)
-    return ::testing::AssertionFailure() << "the broker did not answer a ping on " << socket_ << "; its log:\n" << log();
-  return ::testing::AssertionSuccess();
+    return std::unexpected("the broker did not answer a ping on " + socket_ + "; its log:\n" + log());
+  return {};
 }
 
-::testing::AssertionResult BrokerProcess::stop() {
-  if (!process_.signal(SIGTERM)) return ::testing::AssertionFailure() << "no broker to stop";
+std::expected<void, std::string> BrokerProcess::stop() {
+  if (!process_.signal(SIGTERM)) return std::unexpected("no broker to stop");
   const auto status = process_.wait();
-  if (!status) return ::testing::AssertionFailure() << "the broker ignored SIGTERM; its log:\n" << log();
+  if (!status) return std::unexpected("the broker ignored SIGTERM; its log:\n" + log());
   if (!WIFEXITED(*status) || WEXITSTATUS(*status) != 0)
-    return ::testing::AssertionFailure() << "the broker " << describe_wait_status(*status)
-                                         << " on SIGTERM (want exit 0); its log:\n"
-                                         << log();
-  return ::testing::AssertionSuccess();
+    return std::unexpected("the broker " + describe_wait_status(*status) + " on SIGTERM (want exit 0); its log:\n" +
+                           log());
+  return {};
 }
 
 void BrokerProcess::kill_hard() { (void)process_.kill_and_wait(); }
 
 std::string BrokerProcess::log() const { return started_ ? read_file(log_path_) : std::string(); }
 
-// -- BrokerTest ----------------------------------------------------------------------------------
-
-BrokerTest::BrokerTest() : ns_(unique_namespace()), socket_(dir_.path() + "/broker.sock") {
-  remove_namespaces_of_dead_tests();
-  remove_namespace_files(ns_);
-  broker_.emplace(ns_, socket_, dir_.path() + "/broker.log");
-}
-
-BrokerTest::~BrokerTest() {
-  broker_.reset();  // kills a broker that is still there
-  remove_namespace_files(ns_);
-}
-
-void BrokerTest::SetUp() { ASSERT_TRUE(broker().start(broker_args())); }
-
-void BrokerTest::TearDown() {
-  if (broker().running()) {
-    EXPECT_TRUE(broker().stop());
-  }
-  if (HasFailure()) std::cerr << "--- broker log of namespace " << ns_ << ":\n" << broker().log();
-}
-
-std::vector<std::string> BrokerTest::cli_argv(const std::vector<std::string>& args) const {
-  std::vector<std::string> a = {cli_binary(), "--namespace", ns_, "--socket", socket_};
-  a.insert(a.end(), args.begin(), args.end());
-  return a;
-}
-
-std::string BrokerTest::cli_ok(const std::vector<std::string>& args) const {
-  RunResult r = cli(args);
-  EXPECT_EQ(r.exit_code(), 0) << "shmreg " << ::testing::PrintToString(args) << ": " << r.describe();
-  return r.out;
-}
-
-std::vector<std::pair<pid_t, std::string>> BrokerTest::cli_lookup(const std::string& reg, const std::string& key) const {
-  RunResult r = cli({"lookup", reg, key});
-  std::vector<std::pair<pid_t, std::string>> out;
-  std::istringstream lines(r.out);
-  std::string line;
-  while (std::getline(lines, line)) {
-    const auto tab = line.find('\t');
-    if (tab == std::string::npos) continue;
-    out.emplace_back(static_cast<pid_t>(std::stol(line.substr(0, tab))), line.substr(tab + 1));
-  }
-  return out;
-}
-
-long BrokerTest::cli_count(const std::string& reg) const {
-  RunResult r = cli({"count", reg});
-  if (r.exit_code() != 0) return -1;
-  try {
-    return std::stol(r.out);
-  } catch (...) {
-    return -1;
-  }
-}
-
-}  // namespace shmreg::integration
+}  // namespace shmreg::test
