@@ -12,14 +12,14 @@
 #include <fstream>
 #include <iterator>
 
-#include "broker_harness.hpp"
+#include "broker_process.hpp"
 #include "shmreg/shm/layout.hpp"
 #include "shmreg/sys/unique_fd.hpp"
 
 namespace shmreg::broker {
 namespace {
 
-namespace it = shmreg::integration;
+namespace it = shmreg::test;
 using proto::Status;
 
 class CorruptSegment : public ::testing::Test {
