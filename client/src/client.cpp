@@ -15,11 +15,7 @@ Result<std::vector<proto::OpResult>> ClientState::call_batch(const std::vector<p
                                                              std::span<const int> pidfds) {
   std::lock_guard<std::mutex> guard(mu);
   auto r = conn.call(ops, pidfds);
-  if (!r) {
-    Error e{Errc::broker_unavailable, std::move(r.error().message)};
-    e.maybe_applied = r.error().maybe_applied;
-    return std::unexpected(std::move(e));
-  }
+  if (!r) return std::unexpected(error_from_connection(std::move(r.error())));
   return std::move(*r);
 }
 

@@ -96,12 +96,12 @@ std::expected<std::vector<proto::OpResult>, ConnectionError> Connection::call(co
     }
     if (h.kind != proto::FrameKind::reply || h.request_id != id) {
       close();
-      return std::unexpected(ConnectionError{true, "malformed reply from the broker"});
+      return std::unexpected(ConnectionError{true, "malformed reply from the broker", true});
     }
     auto results = proto::decode_reply(payload);
     if (!results || results->size() != ops.size()) {
       close();
-      return std::unexpected(ConnectionError{true, "malformed reply from the broker"});
+      return std::unexpected(ConnectionError{true, "malformed reply from the broker", true});
     }
     return std::move(*results);
   }

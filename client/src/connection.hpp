@@ -34,6 +34,7 @@ namespace shmreg::client_detail {
 struct ConnectionError {
   bool maybe_applied = false;  // the request was sent but no reply came back
   std::string message;
+  bool malformed_reply = false;  // a reply came back that did not parse (an unknown status, say)
 };
 
 class Connection {

@@ -106,6 +106,12 @@ Errc from_status(proto::Status s) noexcept {
 
 Error error_from_shm(shm::Errc e) { return Error{from_shm(e), std::string(shm::to_string(e))}; }
 
+Error error_from_connection(ConnectionError&& c) {
+  Error e{c.malformed_reply ? Errc::protocol_error : Errc::broker_unavailable, std::move(c.message)};
+  e.maybe_applied = c.maybe_applied;
+  return e;
+}
+
 Error error_from_reply(const proto::OpResult& r) {
   Error e{from_status(r.status), r.message.empty() ? std::string(proto::to_string(r.status)) : r.message};
   if (r.status == proto::Status::already_registered) e.pid = static_cast<std::uint32_t>(r.value);

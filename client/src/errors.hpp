@@ -13,6 +13,7 @@
 #include <string>
 #include <utility>
 
+#include "connection.hpp"
 #include "shmreg/error.hpp"
 #include "shmreg/proto/wire.hpp"
 #include "shmreg/shm/errc.hpp"
@@ -25,6 +26,10 @@ namespace shmreg::client_detail {
 
 // The public error for a reader outcome, its text as the message.
 [[nodiscard]] Error error_from_shm(shm::Errc e);
+// The public error for a failed exchange with the broker: protocol_error when
+// its reply did not parse, else broker_unavailable; either way maybe_applied
+// says whether the request had been sent.
+[[nodiscard]] Error error_from_connection(ConnectionError&& e);
 // The public error for a broker result whose status is not ok: the broker's
 // message, and the owner's pid for already_registered.
 [[nodiscard]] Error error_from_reply(const proto::OpResult& r);

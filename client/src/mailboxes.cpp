@@ -22,7 +22,7 @@ Result<void> open_on_connection(MailboxState& state) {
   std::vector<proto::Op> ops;
   ops.emplace_back(proto::OpenMailbox{});
   auto r = state.conn.call(ops);
-  if (!r) return std::unexpected(Error{Errc::broker_unavailable, std::move(r.error().message)});
+  if (!r) return std::unexpected(client_detail::error_from_connection(std::move(r.error())));
   if (r->front().status != proto::Status::ok) {
     // Not a mailbox: drop the connection, so that the next receive tries again.
     state.conn.close();

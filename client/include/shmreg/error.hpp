@@ -40,7 +40,7 @@ enum class Errc : int {
   value_too_long = 13,
   registry_full = 14,        // no entry slot left in the registry
   owner_table_full = 15,     // the segment tracks as many owner processes as it can
-  protocol_error = 16,       // the broker's answer made no sense to this client
+  protocol_error = 16,       // the broker's answer made no sense to this client (maybe_applied: see Error)
   not_found = 17,            // no such entry of the process the write acts for
   version_conflict = 18,     // set_value: the entry is at another version; update_value: it kept changing
   reply_too_large = 19,      // lookup_consistent: the entries would not fit in one reply
@@ -64,7 +64,7 @@ struct Error {
   Errc code{};
   std::string message;
   std::uint32_t pid = 0;       // already_registered: the pid that owns the key
-  bool maybe_applied = false;  // broker_unavailable after sending: the write may have applied
+  bool maybe_applied = false;  // broker_unavailable or protocol_error after sending: the write may have applied
 };
 
 template <class T>
