@@ -80,9 +80,9 @@ Result<Registry> Client::registry(std::string_view name) const noexcept {
 }
 
 Registry::Registry(std::unique_ptr<client_detail::RegistryState> state) noexcept : state_(std::move(state)) {}
-Registry::Registry(const Registry& o) : state_(std::make_unique<client_detail::RegistryState>(*o.state_)) {}
+Registry::Registry(const Registry& o) : state_(client_detail::clone(o.state_)) {}
 Registry& Registry::operator=(const Registry& o) {
-  if (this != &o) state_ = std::make_unique<client_detail::RegistryState>(*o.state_);
+  if (this != &o) state_ = client_detail::clone(o.state_);
   return *this;
 }
 Registry::Registry(Registry&&) noexcept = default;

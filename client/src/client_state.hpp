@@ -74,6 +74,13 @@ struct MailboxState {
   std::uint64_t reopened = 0;
 };
 
+// A deep copy of a handle's state, for the handles' copy operations; empty
+// stays empty.
+template <class T>
+std::unique_ptr<T> clone(const std::unique_ptr<T>& state) {
+  return state ? std::make_unique<T>(*state) : nullptr;
+}
+
 inline Entry to_entry(shm::Entry&& e) { return Entry{std::move(e.key), std::move(e.value), e.pid, e.version}; }
 
 }  // namespace shmreg::client_detail

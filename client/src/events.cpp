@@ -52,10 +52,9 @@ Watcher Registry::watch(std::optional<std::string> key, std::optional<std::uint6
 }
 
 Watcher::Watcher(std::unique_ptr<client_detail::WatcherState> state) noexcept : state_(std::move(state)) {}
-Watcher::Watcher(const Watcher& o)
-    : state_(o.state_ ? std::make_unique<client_detail::WatcherState>(*o.state_) : nullptr) {}
+Watcher::Watcher(const Watcher& o) : state_(client_detail::clone(o.state_)) {}
 Watcher& Watcher::operator=(const Watcher& o) {
-  if (this != &o) state_ = o.state_ ? std::make_unique<client_detail::WatcherState>(*o.state_) : nullptr;
+  if (this != &o) state_ = client_detail::clone(o.state_);
   return *this;
 }
 Watcher::Watcher(Watcher&&) noexcept = default;

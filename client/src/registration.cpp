@@ -102,10 +102,9 @@ Result<std::uint32_t> Client::unregister_match(std::string_view registry, std::s
 }
 
 WriteBatch::WriteBatch() noexcept = default;
-WriteBatch::WriteBatch(const WriteBatch& o)
-    : state_(o.state_ ? std::make_unique<client_detail::WriteBatchState>(*o.state_) : nullptr) {}
+WriteBatch::WriteBatch(const WriteBatch& o) : state_(client_detail::clone(o.state_)) {}
 WriteBatch& WriteBatch::operator=(const WriteBatch& o) {
-  if (this != &o) state_ = o.state_ ? std::make_unique<client_detail::WriteBatchState>(*o.state_) : nullptr;
+  if (this != &o) state_ = client_detail::clone(o.state_);
   return *this;
 }
 WriteBatch::WriteBatch(WriteBatch&&) noexcept = default;
