@@ -10,61 +10,24 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <thread>
 
-#include "fd_passing.hpp"
+#include "shmreg/sys/io.hpp"
 
 namespace shmreg::client_detail {
 
-namespace {
-
-// The first send also carries pidfds, if any: the kernel attaches them to
-// the first byte it takes, which the broker reads as part of this frame.
-bool write_all(int fd, const std::uint8_t* p, std::size_t n, std::span<const int> pidfds = {}) {
-  while (n > 0) {
-    const ssize_t w = pidfds.empty() ? ::send(fd, p, n, MSG_NOSIGNAL) : send_with_fds(fd, p, n, pidfds);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    pidfds = {};
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
-  return true;
-}
-
-bool read_all(int fd, std::uint8_t* p, std::size_t n) {
-  while (n > 0) {
-    const ssize_t r = ::recv(fd, p, n, 0);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;
-    p += r;
-    n -= static_cast<std::size_t>(r);
-  }
-  return true;
-}
-
-void sleep_ms(long ms) {
-  timespec ts{ms / 1000, (ms % 1000) * 1'000'000};
-  while (::nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-  }
-}
-
-}  // namespace
-
 Connection::~Connection() { close(); }
 
-void Connection::close() noexcept {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
-}
+void Connection::close() noexcept { fd_.reset(); }
 
 bool Connection::read_frame(proto::FrameHeader& header, std::vector<std::uint8_t>& payload) {
   std::uint8_t bytes[proto::kHeaderSize];
-  if (!read_all(fd_, bytes, sizeof bytes)) return false;
+  if (!sys::read_full(fd_.get(), bytes, sizeof bytes)) return false;
   auto h = proto::parse_header(bytes);
   if (!h) return false;
   header = *h;
   payload.resize(h->payload_len);
-  return read_all(fd_, payload.data(), payload.size());
+  return sys::read_full(fd_.get(), payload.data(), payload.size());
 }
 
 // Readable with no request outstanding: either messages (a mailbox) or the
@@ -72,7 +35,7 @@ bool Connection::read_frame(proto::FrameHeader& header, std::vector<std::uint8_t
 // connection is gone.
 bool Connection::drain_unsolicited() {
   for (;;) {
-    pollfd p{fd_, POLLIN | POLLRDHUP, 0};
+    pollfd p{fd_.get(), POLLIN | POLLRDHUP, 0};
     if (::poll(&p, 1, 0) <= 0) return true;
     if ((p.revents & POLLIN) == 0) return (p.revents & (POLLHUP | POLLRDHUP | POLLERR)) == 0;
     proto::FrameHeader h;
@@ -83,27 +46,26 @@ bool Connection::drain_unsolicited() {
 }
 
 std::expected<void, std::string> Connection::ensure_connected() {
-  if (fd_ >= 0 && drain_unsolicited()) return {};
+  if (fd_ && drain_unsolicited()) return {};
   close();
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path_.size() >= sizeof addr.sun_path) return std::unexpected("socket path too long: " + path_);
   std::memcpy(addr.sun_path, path_.c_str(), path_.size() + 1);
   int last_errno = 0;
-  long delay = 5;
+  auto delay = std::chrono::milliseconds(5);
   for (int attempt = 0; attempt < kConnectAttempts; ++attempt) {
     if (attempt > 0) {
-      sleep_ms(delay);
+      std::this_thread::sleep_for(delay);
       delay *= 2;
     }
-    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return std::unexpected(std::string("socket: ") + std::strerror(errno));
-    if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0) {
-      fd_ = fd;
+    sys::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd) return std::unexpected(std::string("socket: ") + std::strerror(errno));
+    if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0) {
+      fd_ = std::move(fd);
       return {};
     }
     last_errno = errno;
-    ::close(fd);
     if (last_errno == EACCES || last_errno == EPERM) break;  // backoff cannot fix permissions
   }
   return std::unexpected("cannot connect to the broker at " + path_ + ": " + std::strerror(last_errno));
@@ -118,7 +80,7 @@ std::expected<std::vector<proto::OpResult>, ConnectionError> Connection::call(co
   // At most two tries, and the second only if the first was never sent.
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (auto ok = ensure_connected(); !ok) return std::unexpected(ConnectionError{false, ok.error()});
-    if (!write_all(fd_, frame.data(), frame.size(), pidfds)) {
+    if (!sys::send_all(fd_.get(), frame.data(), frame.size(), pidfds)) {
       close();
       continue;
     }
@@ -134,12 +96,12 @@ std::expected<std::vector<proto::OpResult>, ConnectionError> Connection::call(co
     }
     if (h.kind != proto::FrameKind::reply || h.request_id != id) {
       close();
-      return std::unexpected(ConnectionError{true, "malformed reply from the broker"});
+      return std::unexpected(ConnectionError{true, "malformed reply from the broker", true});
     }
     auto results = proto::decode_reply(payload);
     if (!results || results->size() != ops.size()) {
       close();
-      return std::unexpected(ConnectionError{true, "malformed reply from the broker"});
+      return std::unexpected(ConnectionError{true, "malformed reply from the broker", true});
     }
     return std::move(*results);
   }
@@ -153,10 +115,10 @@ std::expected<std::optional<std::vector<std::uint8_t>>, ConnectionError> Connect
     kept_.pop_front();
     return m;
   }
-  if (fd_ < 0) return std::unexpected(ConnectionError{false, "not connected to the broker"});
+  if (!fd_) return std::unexpected(ConnectionError{false, "not connected to the broker"});
   // One deadline: a signal (EINTR) resumes the wait with what is left of it.
   const auto deadline = std::chrono::steady_clock::now() + std::max(timeout, std::chrono::nanoseconds::zero());
-  pollfd p{fd_, POLLIN | POLLRDHUP, 0};
+  pollfd p{fd_.get(), POLLIN | POLLRDHUP, 0};
   int n = 0;
   for (;;) {
     const auto left = std::max(deadline - std::chrono::steady_clock::now(), std::chrono::nanoseconds::zero());

@@ -27,12 +27,14 @@
 #include <vector>
 
 #include "shmreg/proto/wire.hpp"
+#include "shmreg/sys/unique_fd.hpp"
 
 namespace shmreg::client_detail {
 
 struct ConnectionError {
   bool maybe_applied = false;  // the request was sent but no reply came back
   std::string message;
+  bool malformed_reply = false;  // a reply came back that did not parse (an unknown status, say)
 };
 
 class Connection {
@@ -56,8 +58,8 @@ class Connection {
       std::chrono::nanoseconds timeout);
   // Messages kept by call() and not yet handed out.
   std::size_t kept_messages() const noexcept { return kept_.size(); }
-  bool connected() const noexcept { return fd_ >= 0; }
-  int fd() const noexcept { return fd_; }
+  bool connected() const noexcept { return static_cast<bool>(fd_); }
+  int fd() const noexcept { return fd_.get(); }
 
   const std::string& path() const noexcept { return path_; }
   void close() noexcept;
@@ -71,7 +73,7 @@ class Connection {
   bool read_frame(proto::FrameHeader& header, std::vector<std::uint8_t>& payload);
 
   std::string path_;
-  int fd_ = -1;
+  sys::UniqueFd fd_;
   std::uint32_t next_id_ = 1;
   std::deque<std::vector<std::uint8_t>> kept_;  // message payloads, oldest first
 };

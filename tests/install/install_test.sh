@@ -9,7 +9,9 @@
 #      executables and the systemd units are there, that the units start the
 #      installed broker, and that no installed public header includes Boost;
 #   3. configures, builds and runs consumer/ with find_package(shmreg);
-#   4. compiles and runs the same main.cpp with `pkg-config --cflags --libs`.
+#   4. compiles and runs the same main.cpp with `pkg-config --cflags --libs`,
+#      and compiles each public header on its own, warning-free, with those
+#      flags.
 #
 # Exits 0 when every step passed; otherwise prints what failed and exits 1.
 set -euo pipefail
@@ -60,7 +62,10 @@ DESTDIR="$stage" "$cmake" --install "$build_dir" "${config_args[@]}" \
 (cd "$stage" && find . -type f -o -type l | sed 's|^\./|  /|' | sort)
 
 step "check the installed package"
-[[ -f "$prefix/include/shmreg/shmreg.hpp" ]] || fail "include/shmreg/shmreg.hpp not installed"
+public_headers=(shmreg.hpp error.hpp client.hpp registry.hpp events.hpp mailbox.hpp)
+for h in "${public_headers[@]}"; do
+  [[ -f "$prefix/include/shmreg/$h" ]] || fail "include/shmreg/$h not installed"
+done
 config_file=$(find "$prefix" -path '*/cmake/shmreg/shmregConfig.cmake' | head -n 1)
 [[ -n "$config_file" ]] || fail "no shmregConfig.cmake under $prefix"
 pc_file=$(find "$prefix" -path '*/pkgconfig/shmreg.pc' | head -n 1)
@@ -124,5 +129,13 @@ echo "  pkg-config --cflags --libs shmreg: $pc_flags"
 "$cxx" $san_flags "$consumer/main.cpp" -o "$work_dir/app-pkg-config" $pc_flags -Wl,-rpath,"$pc_libdir" \
   || fail "compile with pkg-config flags"
 "$work_dir/app-pkg-config" || fail "consumer (pkg-config) did not see segment_not_found"
+
+step "each public header compiles on its own"
+for h in "${public_headers[@]}"; do
+  # shellcheck disable=SC2046 # flags are words on purpose
+  echo "#include <shmreg/$h>" | "$cxx" -Wall -Wextra -Wpedantic -Werror -x c++ -fsyntax-only - \
+    $("${pc[@]}" --cflags shmreg) \
+    || fail "shmreg/$h does not compile on its own"
+done
 
 echo "install test passed"

@@ -1,7 +1,7 @@
-// The select-spec language (proto/select.hpp) on its own, entry by entry.
+// The select-spec language (client/src/select.hpp) on its own, entry by entry.
 // The registry-level behaviour, over real processes, is in
 // registry_query_test.cpp.
-#include "shmreg/proto/select.hpp"
+#include "select.hpp"
 
 #include <gtest/gtest.h>
 
@@ -11,7 +11,7 @@ namespace select_spec_test {
 namespace {
 
 using nlohmann::json;
-using shmreg::proto::SelectSpec;
+using shmreg::client_detail::SelectSpec;
 
 SelectSpec compile(const std::string& spec) {
   auto s = SelectSpec::compile(spec);

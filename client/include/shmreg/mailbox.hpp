@@ -30,9 +30,14 @@
 #include <optional>
 #include <string>
 
-#include "shmreg/shmreg.hpp"
+#include "shmreg/client.hpp"
+#include "shmreg/error.hpp"
 
 namespace shmreg {
+
+namespace client_detail {
+struct MailboxState;
+}
 
 struct Message {
   std::string registry;  // the name it was sent to
@@ -47,7 +52,7 @@ class Mailbox {
  public:
   // Opens the calling process's mailbox on a new connection to client's
   // broker. mailbox_exists if the process has one open already.
-  static Result<Mailbox> open(const Client& client) noexcept;
+  [[nodiscard]] static Result<Mailbox> open(const Client& client) noexcept;
 
   Mailbox(Mailbox&&) noexcept;
   Mailbox& operator=(Mailbox&&) noexcept;
@@ -60,19 +65,18 @@ class Mailbox {
   // is one request to the broker: a broker that accepts but does not answer
   // (stopped with SIGSTOP, say) holds it past the timeout, as it holds any
   // write, and the connect backoff may add up to about 0.3 s.
-  Result<std::optional<Message>> receive(std::chrono::nanoseconds timeout) noexcept;
+  [[nodiscard]] Result<std::optional<Message>> receive(std::chrono::nanoseconds timeout) noexcept;
 
   // Readable when messages may be waiting, for poll/epoll; then call
   // receive(0) until it returns nullopt. The descriptor changes when the
   // mailbox reopens: read it again after each receive. -1 while closed.
-  int fd() const noexcept;
+  [[nodiscard]] int fd() const noexcept;
   // How many times the mailbox was reopened after losing the broker.
-  std::uint64_t reopened() const noexcept;
+  [[nodiscard]] std::uint64_t reopened() const noexcept;
 
  private:
-  struct Impl;
-  explicit Mailbox(std::unique_ptr<Impl> impl) noexcept;
-  std::unique_ptr<Impl> impl_;
+  explicit Mailbox(std::unique_ptr<client_detail::MailboxState> state) noexcept;
+  std::unique_ptr<client_detail::MailboxState> state_;
 };
 
 }  // namespace shmreg

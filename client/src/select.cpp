@@ -1,17 +1,17 @@
-// Select specs (see select.hpp), on the pattern machinery of pattern.cpp.
-#include "shmreg/proto/select.hpp"
+// Select specs (see select.hpp), on the pattern machinery of proto/src/pattern.cpp.
+#include "select.hpp"
 
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "pattern_internal.hpp"
 
-namespace shmreg::proto {
+namespace shmreg::client_detail {
 
 namespace {
 
 using nlohmann::json;
-namespace pi = pattern_internal;
+namespace pi = proto::pattern_internal;
 
 constexpr int kMaxTemplateDepth = 64;
 
@@ -237,4 +237,4 @@ const std::vector<std::string>* SelectSpec::literal_keys() const noexcept {
   return impl_->keys_are_literal ? &impl_->keys : nullptr;
 }
 
-}  // namespace shmreg::proto
+}  // namespace shmreg::client_detail

@@ -1,4 +1,5 @@
-// Select specs: Elixir's Registry.select/2 match specifications, in JSON.
+// Select specs: Elixir's Registry.select/2 match specifications, in JSON. The
+// client evaluates them over the segment; they never cross the wire.
 //
 // A spec is a JSON array of clauses, tried in order for every entry; the first
 // clause that matches the entry gives the entry's one result:
@@ -11,9 +12,10 @@
 //      variable, a string, or {"$literal": string}
 //   P  a pattern over the owner's pid, seen as a JSON integer: "_", a
 //      variable, or a non-negative integer
-//   V  a pattern over the value, as in pattern.hpp: the value parsed as JSON;
-//      a value that is not JSON only matches "_"
-//   g  guards as in pattern.hpp, over the variables that K, P and V bind
+//   V  a pattern over the value, as in shmreg/proto/pattern.hpp: the value
+//      parsed as JSON; a value that is not JSON only matches "_"
+//   g  guards as in shmreg/proto/pattern.hpp, over the variables that K, P
+//      and V bind
 //   R  the result: "$n" (a bound variable), "$_" (the whole entry as
 //      {"key": .., "pid": .., "value": ..}), "$$" (the bound variables as an
 //      array, in order of their numbers), {"$literal": v}, or arrays and
@@ -39,7 +41,7 @@
 #include <string_view>
 #include <vector>
 
-namespace shmreg::proto {
+namespace shmreg::client_detail {
 
 class SelectSpec {
  public:
@@ -68,4 +70,4 @@ class SelectSpec {
   std::shared_ptr<const Impl> impl_;
 };
 
-}  // namespace shmreg::proto
+}  // namespace shmreg::client_detail
