@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "pattern_internal.hpp"
+#include "shmreg/proto/pattern_machinery.hpp"
 
 namespace shmreg::client_detail {
 

@@ -6,7 +6,7 @@
 #include <set>
 #include <type_traits>
 
-#include "pattern_internal.hpp"
+#include "shmreg/proto/pattern_machinery.hpp"
 
 namespace shmreg::proto {
 
@@ -271,7 +271,7 @@ bool Matcher::matches(std::string_view value) const {
   return true;
 }
 
-// The same functions, for select.cpp (pattern_internal.hpp).
+// The same functions, for select.cpp (shmreg/proto/pattern_machinery.hpp).
 namespace pattern_internal {
 
 static_assert(std::is_same_v<Bindings, proto::Bindings> && kMaxVariable == kMaxVar,

@@ -13,9 +13,36 @@ int exit_code_of(Errc code) noexcept {
     case Errc::not_found: return kExitNotFound;
     case Errc::version_conflict: return kExitVersionConflict;
     // The contract gives every other outcome the one code of "any other
-    // error"; the message on stderr names it.
-    default: return kExitError;
+    // error"; the message on stderr names it. Listed one by one, without a
+    // default, so that a new code is a compile error until it is placed.
+    case Errc::segment_not_found:
+    case Errc::permission_denied:
+    case Errc::incompatible_segment:
+    case Errc::corrupt_segment:
+    case Errc::registry_not_found:
+    case Errc::invalid_argument:
+    case Errc::busy:
+    case Errc::io_error:
+    case Errc::broker_unavailable:
+    case Errc::registry_exists:
+    case Errc::key_too_long:
+    case Errc::value_too_long:
+    case Errc::registry_full:
+    case Errc::owner_table_full:
+    case Errc::protocol_error:
+    case Errc::reply_too_large:
+    case Errc::no_mailbox:
+    case Errc::mailbox_full:
+    case Errc::message_too_large:
+    case Errc::mailbox_exists:
+    case Errc::segment_full:
+    case Errc::too_many_registries:
+    case Errc::meta_too_large:
+    case Errc::stale_owner:
+    case Errc::out_of_memory:
+    case Errc::internal_error: return kExitError;
   }
+  return kExitError;  // a value outside the enum
 }
 
 int report_error(const Globals& g, const Error& e) {

@@ -1,5 +1,7 @@
-// The pattern machinery of pattern.cpp, shared with select.cpp so that match
-// patterns, guards and select specs keep one meaning. Private to proto/.
+// The pattern machinery behind pattern.hpp: binding variables, checking and
+// matching patterns, evaluating guards. The client's select specs are built
+// on it so that match patterns, guards and select specs keep one meaning.
+// Building blocks for those two users, not an API for applications.
 //
 // Thread-safety: pure functions over their arguments.
 #pragma once
