@@ -11,8 +11,8 @@
 
 #include <fstream>
 
+#include "actor.hpp"
 #include "broker_test.hpp"
-#include "owner_process.hpp"
 #include "shmreg/proto/wire.hpp"
 
 namespace shmreg::test {
@@ -44,16 +44,16 @@ TEST_F(BrokerLimitsTest, RegistrationTheBrokerCannotWatchFailsInsteadOfOutliving
   ASSERT_TRUE(stop_broker());
   ASSERT_TRUE(start_broker({}, kTightFileLimit));
 
-  std::vector<OwnerProcess> owners;
+  std::vector<Actor> owners;
   int registered = 0;
   for (int i = 0; i < kOwners; ++i) {
-    owners.push_back(OwnerProcess::start(ns(), socket_path()));
+    owners.push_back(Actor::start(ns(), socket_path()));
     ASSERT_TRUE(owners.back().ready());
-    auto answer = owners.back().request("register svc k" + std::to_string(i) + " v");
-    ASSERT_TRUE(answer);
-    if (answer->rfind("ok", 0) == 0) ++registered;
+    const auto answer = owners.back().ask({"register", "svc", "k" + std::to_string(i), "v"});
+    ASSERT_NE(answer, std::vector<std::string>{"no answer"});
+    if (answer[0] == "ok") ++registered;
     // Hang up, so that only the owner watches hold the broker's descriptors.
-    ASSERT_TRUE(owners.back().expect_ok("close"));
+    ASSERT_TRUE(owners.back().expect_ok({"close"}));
   }
   ASSERT_TRUE(broker().running()) << broker().log();
   std::cerr << registered << " of " << kOwners << " registrations succeeded\n";
@@ -65,9 +65,9 @@ TEST_F(BrokerLimitsTest, RegistrationTheBrokerCannotWatchFailsInsteadOfOutliving
 }
 
 TEST_F(BrokerLimitsTest, RestartShortOfFileDescriptorsNeverReapsLiveOwners) {
-  std::vector<OwnerProcess> owners;
+  std::vector<Actor> owners;
   for (int i = 0; i < kOwners; ++i) {
-    owners.push_back(OwnerProcess::start(ns(), socket_path()));
+    owners.push_back(Actor::start(ns(), socket_path()));
     ASSERT_TRUE(owners.back().ready());
     ASSERT_TRUE(owners.back().registers("svc", "k" + std::to_string(i), "v"));
   }

@@ -7,8 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "actor.hpp"
 #include "broker_test.hpp"
-#include "owner_process.hpp"
 
 namespace shmreg::test {
 namespace {
@@ -23,7 +23,7 @@ class BrokerRestartTest : public BrokerTest {
     cli_ok({"create", "pool", "--keys", "duplicate"});
   }
 
-  void register_pair(OwnerProcess& o, const std::string& tag) {
+  void register_pair(Actor& o, const std::string& tag) {
     ASSERT_TRUE(o.registers("svc", tag, "u-" + tag));
     ASSERT_TRUE(o.registers("pool", "member", tag));
   }
@@ -35,8 +35,8 @@ class BrokerRestartTest : public BrokerTest {
 };
 
 TEST_F(BrokerRestartTest, RestartKeepsLiveOwnersEntriesAndReapsOwnersThatDiedMeanwhile) {
-  OwnerProcess survivor = OwnerProcess::start(ns(), socket_path());
-  OwnerProcess casualty = OwnerProcess::start(ns(), socket_path());
+  Actor survivor = Actor::start(ns(), socket_path());
+  Actor casualty = Actor::start(ns(), socket_path());
   ASSERT_TRUE(survivor.ready() && casualty.ready());
   ASSERT_NO_FATAL_FAILURE(register_pair(survivor, "alive"));
   ASSERT_NO_FATAL_FAILURE(register_pair(casualty, "dead"));
@@ -62,7 +62,7 @@ TEST_F(BrokerRestartTest, RestartKeepsLiveOwnersEntriesAndReapsOwnersThatDiedMea
 }
 
 TEST_F(BrokerRestartTest, CrashedBrokerLeavesEntriesAndTheNextBrokerTakesOver) {
-  OwnerProcess owner = OwnerProcess::start(ns(), socket_path());
+  Actor owner = Actor::start(ns(), socket_path());
   ASSERT_TRUE(owner.ready());
   ASSERT_NO_FATAL_FAILURE(register_pair(owner, "one"));
 
@@ -81,7 +81,7 @@ TEST_F(BrokerRestartTest, CrashedBrokerLeavesEntriesAndTheNextBrokerTakesOver) {
 }
 
 TEST_F(BrokerRestartTest, LookupsKeepAnsweringFromTheSegmentWhileTheBrokerIsStopped) {
-  OwnerProcess owner = OwnerProcess::start(ns(), socket_path());
+  Actor owner = Actor::start(ns(), socket_path());
   ASSERT_TRUE(owner.ready());
   ASSERT_NO_FATAL_FAILURE(register_pair(owner, "held"));
   cli_ok({"create", "empty"});
@@ -115,7 +115,7 @@ TEST_F(BrokerRestartTest, LookupsKeepAnsweringFromTheSegmentWhileTheBrokerIsStop
   expect_consistent_segment();
 
   // The library reads without a broker too.
-  auto client = open_client(ns(), socket_path());
+  auto client = shmreg::Client::open({ns(), socket_path()});
   ASSERT_TRUE(client) << client.error().message;
   auto value = client->registry("svc")->lookup_value("held");
   ASSERT_TRUE(value);
@@ -131,7 +131,7 @@ TEST_F(BrokerRestartTest, LookupsKeepAnsweringFromTheSegmentWhileTheBrokerIsStop
 }
 
 TEST_F(BrokerRestartTest, ClientReconnectsToARestartedBrokerOnItsNextWrite) {
-  auto client = open_client(ns(), socket_path());
+  auto client = shmreg::Client::open({ns(), socket_path()});
   ASSERT_TRUE(client) << client.error().message;
   ASSERT_TRUE(client->register_key("svc", "before", "1"));
   const auto broker_before = client->ping();
@@ -153,7 +153,7 @@ TEST_F(BrokerRestartTest, ClientReconnectsToARestartedBrokerOnItsNextWrite) {
 }
 
 TEST_F(BrokerRestartTest, WriteWhileTheBrokerIsDownFailsCleanlyAndTheNextOneAfterRestartSucceeds) {
-  auto client = open_client(ns(), socket_path());
+  auto client = shmreg::Client::open({ns(), socket_path()});
   ASSERT_TRUE(client) << client.error().message;
   ASSERT_TRUE(client->ping());
 

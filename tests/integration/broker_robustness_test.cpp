@@ -11,8 +11,8 @@
 #include <filesystem>
 #include <random>
 
+#include "actor.hpp"
 #include "broker_test.hpp"
-#include "owner_process.hpp"
 #include "shmreg/proto/wire.hpp"
 
 namespace shmreg::test {
@@ -135,7 +135,7 @@ TEST_F(BrokerRobustnessTest, GarbageAndTruncatedFramesThenCloseLeaveTheBrokerSer
 
   // A normal client registers through the CLI and through the library.
   cli_ok({"register", "svc", "after-cli", "v", "--", "true"});
-  OwnerProcess owner = OwnerProcess::start(ns(), socket_path());
+  Actor owner = Actor::start(ns(), socket_path());
   ASSERT_TRUE(owner.ready());
   ASSERT_TRUE(owner.registers("svc", "after-api", "v"));
   EXPECT_EQ(cli_lookup("svc", "after-api"), (Lookup{{owner.pid(), "v"}}));
@@ -153,7 +153,7 @@ TEST_F(BrokerRobustnessTest, StalledPeersDoNotBlockOtherClients) {
   RawConnection silent = connect();
 
   EXPECT_TRUE(serves_others());
-  OwnerProcess owner = OwnerProcess::start(ns(), socket_path());
+  Actor owner = Actor::start(ns(), socket_path());
   ASSERT_TRUE(owner.ready());
   ASSERT_TRUE(owner.registers("svc", "while-stalled", "v"));
   EXPECT_EQ(cli_lookup("svc", "while-stalled"), (Lookup{{owner.pid(), "v"}}));

@@ -15,7 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "broker_test.hpp"
-#include "owner_process.hpp"
+#include "shmreg/shmreg.hpp"
 
 namespace shmreg::test {
 namespace {
@@ -53,7 +53,7 @@ TEST_F(MASS_DEATH_SUITE, OwnersKilledAllAtOnceLoseEveryEntry) {
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       reports.read.reset();
       char result = 'e';
-      if (auto c = open_client(ns_name, socket)) {
+      if (auto c = shmreg::Client::open({ns_name, socket})) {
         const std::string me = std::to_string(::getpid());
         if (c->register_key("svc", "owner-" + me, me) && c->register_key("pool", "members", me)) result = 'o';
         (void)!::write(reports.write.get(), &result, 1);

@@ -8,8 +8,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "actor.hpp"
 #include "broker_test.hpp"
-#include "owner_process.hpp"
 
 namespace shmreg::test {
 namespace {
@@ -51,7 +51,7 @@ class ReapingTest : public BrokerTest {
   }
 
   // Registers a spread of entries for `o`: unique, duplicate, partitioned.
-  void register_spread(OwnerProcess& o, const std::string& tag) {
+  void register_spread(Actor& o, const std::string& tag) {
     ASSERT_TRUE(o.registers("svc", tag + "-a", "1"));
     ASSERT_TRUE(o.registers("svc", tag + "-b", "2"));
     ASSERT_TRUE(o.registers("pool", "worker", tag));
@@ -61,8 +61,8 @@ class ReapingTest : public BrokerTest {
 };
 
 TEST_F(ReapingTest, SigkillOfTheOwnerRemovesEveryEntryItHadInEveryRegistry) {
-  OwnerProcess victim = OwnerProcess::start(ns(), socket_path());
-  OwnerProcess bystander = OwnerProcess::start(ns(), socket_path());
+  Actor victim = Actor::start(ns(), socket_path());
+  Actor bystander = Actor::start(ns(), socket_path());
   ASSERT_TRUE(victim.ready() && bystander.ready());
   ASSERT_NO_FATAL_FAILURE(register_spread(victim, "v"));
   ASSERT_NO_FATAL_FAILURE(register_spread(bystander, "b"));
@@ -88,7 +88,7 @@ TEST_F(ReapingTest, SigkillOfTheOwnerRemovesEveryEntryItHadInEveryRegistry) {
 }
 
 TEST_F(ReapingTest, OwnerThatNobodyHasWaitedForIsReapedWhileStillAZombie) {
-  OwnerProcess victim = OwnerProcess::start(ns(), socket_path());
+  Actor victim = Actor::start(ns(), socket_path());
   ASSERT_TRUE(victim.ready());
   ASSERT_NO_FATAL_FAILURE(register_spread(victim, "z"));
   ASSERT_TRUE(victim.process().signal(SIGKILL));  // not waited for: it stays a zombie
@@ -99,10 +99,10 @@ TEST_F(ReapingTest, OwnerThatNobodyHasWaitedForIsReapedWhileStillAZombie) {
 }
 
 TEST_F(ReapingTest, NormalExitOfTheOwnerRemovesItsEntries) {
-  OwnerProcess owner = OwnerProcess::start(ns(), socket_path());
+  Actor owner = Actor::start(ns(), socket_path());
   ASSERT_TRUE(owner.ready());
   ASSERT_NO_FATAL_FAILURE(register_spread(owner, "n"));
-  owner.process().send("exit 0");
+  ASSERT_TRUE(owner.send({"exit", "0"}));
   const auto status = owner.process().wait();
   ASSERT_TRUE(status);
   ASSERT_TRUE(WIFEXITED(*status)) << describe_wait_status(*status);

@@ -11,8 +11,8 @@
 
 #include <algorithm>
 
+#include "actor.hpp"
 #include "broker_test.hpp"
-#include "owner_process.hpp"
 
 namespace shmreg::test {
 namespace {
@@ -29,7 +29,7 @@ class RegisterLookupTest : public BrokerTest {
 
   // A Client of the test process itself (lookups only, unless a test says so).
   shmreg::Client client() {
-    auto c = open_client(ns(), socket_path());
+    auto c = shmreg::Client::open({ns(), socket_path()});
     if (!c) throw std::runtime_error("Client::open: " + c.error().message);
     return std::move(*c);
   }
@@ -58,8 +58,8 @@ TEST_F(RegisterLookupTest, KeyRegisteredByCliChildIsSeenWithItsPidByOtherProcess
   EXPECT_EQ(entries[0].key, "db");
   // And the client library in yet another process.
   ForkedChild reader = ForkedChild::start([&](ChildChannel& ch) {
-    auto c = open_client(ns(), socket_path());
-    if (!c) return child_report(ch, describe_error(c.error()));
+    auto c = shmreg::Client::open({ns(), socket_path()});
+    if (!c) return child_report(ch, error_line(c.error()));
     auto v = c->registry("svc")->lookup_value("db");
     std::uint32_t pid = 0;
     (void)c->registry("svc")->lookup("db", [&](std::span<const shmreg::EntryView> views) {
@@ -72,7 +72,7 @@ TEST_F(RegisterLookupTest, KeyRegisteredByCliChildIsSeenWithItsPidByOtherProcess
 }
 
 TEST_F(RegisterLookupTest, KeyRegisteredThroughTheApiInAChildIsSeenWithThatChildsPid) {
-  OwnerProcess owner = OwnerProcess::start(ns(), socket_path());
+  Actor owner = Actor::start(ns(), socket_path());
   ASSERT_TRUE(owner.ready());
   ASSERT_TRUE(owner.registers("svc", "cache", "redis://x"));
   ASSERT_TRUE(owner.registers("pool", "worker", "w1"));
@@ -91,18 +91,16 @@ TEST_F(RegisterLookupTest, KeyRegisteredThroughTheApiInAChildIsSeenWithThatChild
 }
 
 TEST_F(RegisterLookupTest, UniqueConflictAcrossProcessesReportsTheOwnersPid) {
-  OwnerProcess holder = OwnerProcess::start(ns(), socket_path());
+  Actor holder = Actor::start(ns(), socket_path());
   ASSERT_TRUE(holder.ready());
   ASSERT_TRUE(holder.registers("svc", "leader", "node-1"));
   const std::string holder_pid = std::to_string(holder.pid());
 
   // The API, from another child: Error::pid names the holder.
-  OwnerProcess rival = OwnerProcess::start(ns(), socket_path());
+  Actor rival = Actor::start(ns(), socket_path());
   ASSERT_TRUE(rival.ready());
-  auto answer = rival.request("register svc leader node-2");
-  ASSERT_TRUE(answer);
-  const auto words = split_words(*answer);
-  ASSERT_GE(words.size(), 3u) << *answer;
+  const auto words = rival.ask({"register", "svc", "leader", "node-2"});
+  ASSERT_GE(words.size(), 3u) << join_fields(words);
   EXPECT_EQ(words[0], "error");
   EXPECT_EQ(words[1], "already_registered");
   EXPECT_EQ(words[2], holder_pid);
@@ -135,16 +133,16 @@ TEST_F(RegisterLookupTest, UniqueConflictAcrossProcessesReportsTheOwnersPid) {
 }
 
 TEST_F(RegisterLookupTest, ClosingTheConnectionKeepsTheEntriesUntilTheProcessExits) {
-  OwnerProcess owner = OwnerProcess::start(ns(), socket_path());
+  Actor owner = Actor::start(ns(), socket_path());
   ASSERT_TRUE(owner.ready());
   ASSERT_TRUE(owner.registers("svc", "keep-a", "1"));
   ASSERT_TRUE(owner.registers("pool", "keep-b", "2"));
-  ASSERT_TRUE(owner.expect_ok("close"));  // destroys the Client: the broker sees EOF
+  ASSERT_TRUE(owner.expect_ok({"close"}));  // destroys the Client: the broker sees EOF
 
   // Make sure the broker has handled that EOF: it closed before these round
   // trips started, and each needs the broker's event loop to come round again.
-  ASSERT_TRUE(owner.expect_ok("open"));
-  ASSERT_TRUE(owner.expect_ok("ping"));
+  ASSERT_TRUE(owner.expect_ok({"open"}));
+  ASSERT_TRUE(owner.expect_ok({"ping"}));
   cli_ok({"ping"});
 
   EXPECT_EQ(cli_lookup("svc", "keep-a"), (Lookup{{owner.pid(), "1"}}));
@@ -153,7 +151,7 @@ TEST_F(RegisterLookupTest, ClosingTheConnectionKeepsTheEntriesUntilTheProcessExi
 
   // A registration on the new connection joins the old ones.
   ASSERT_TRUE(owner.registers("svc", "keep-c", "3"));
-  owner.process().send("exit 0");
+  ASSERT_TRUE(owner.send({"exit", "0"}));
   const auto status = owner.process().wait();
   ASSERT_TRUE(status);
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << describe_wait_status(*status);
@@ -167,13 +165,13 @@ TEST_F(RegisterLookupTest, RegistrationOverAnInheritedConnectionBelongsToTheProc
   sys::Pipe hold = make_pipe();                         // the grandchild lives until we close it
   ForkedChild connector = ForkedChild::start(
       [&](ChildChannel& ch) {
-        auto c = open_client(ns(), socket_path());
-        if (!c) return child_report(ch, describe_error(c.error()));
+        auto c = shmreg::Client::open({ns(), socket_path()});
+        if (!c) return child_report(ch, error_line(c.error()));
         if (!c->ping()) return child_report(ch, "ping failed");  // connects now, from this process
         const pid_t g = ::fork();
         if (g == 0) {
           auto r = c->register_key("svc", "inherited", "v");  // the same socket, from the grandchild
-          ch.send("registered " + std::to_string(::getpid()) + " " + (r ? "ok" : describe_error(r.error())));
+          ch.send(join_fields({"registered", std::to_string(::getpid()), r ? "ok" : error_line(r.error())}));
           char b;
           while (::read(hold.read.get(), &b, 1) > 0) {
           }
@@ -187,7 +185,7 @@ TEST_F(RegisterLookupTest, RegistrationOverAnInheritedConnectionBelongsToTheProc
   hold.read.reset();
   const auto line = connector.receive();
   ASSERT_TRUE(line);
-  const auto words = split_words(*line);
+  const auto words = split_fields(*line);
   ASSERT_EQ(words.size(), 3u) << *line;
   ASSERT_EQ(words[2], "ok") << *line;
   const pid_t grandchild = static_cast<pid_t>(std::stol(words[1]));
@@ -214,8 +212,8 @@ TEST_F(RegisterLookupTest, WriteReturnedInOneProcessIsVisibleAtOnceInAnother) {
 
   ForkedChild b = ForkedChild::start(
       [&](ChildChannel& ch) {
-        auto c = open_client(ns(), socket_path());
-        if (!c) return child_report(ch, describe_error(c.error()));
+        auto c = shmreg::Client::open({ns(), socket_path()});
+        if (!c) return child_report(ch, error_line(c.error()));
         auto svc = c->registry("svc");
         auto pool = c->registry("pool");
         if (!svc || !pool) return child_report(ch, "no registry");
@@ -225,7 +223,7 @@ TEST_F(RegisterLookupTest, WriteReturnedInOneProcessIsVisibleAtOnceInAnother) {
         std::string first_miss;
         while (auto line = from_a.read_line(std::chrono::hours(1))) {
           if (*line == "done") break;
-          const auto w = split_words(*line);  // "present|absent REG KEY PID"
+          const auto w = split_fields(*line);  // "present|absent REG KEY PID"
           const auto& reg = w[1] == "svc" ? *svc : *pool;
           auto entries = reg.lookup(w[2]);
           const bool present =
@@ -237,7 +235,7 @@ TEST_F(RegisterLookupTest, WriteReturnedInOneProcessIsVisibleAtOnceInAnother) {
           }
           if (::write(b_to_a.write.get(), "k", 1) != 1) return 2;
         }
-        ch.send("checked " + std::to_string(checked) + " misses " + std::to_string(misses) + " " + first_miss);
+        ch.send(join_fields({"checked", std::to_string(checked), "misses", std::to_string(misses), first_miss}));
         return 0;
       },
       {a_to_b.read.get(), b_to_a.write.get()});
@@ -245,8 +243,8 @@ TEST_F(RegisterLookupTest, WriteReturnedInOneProcessIsVisibleAtOnceInAnother) {
 
   ForkedChild a = ForkedChild::start(
       [&](ChildChannel& ch) {
-        auto c = open_client(ns(), socket_path());
-        if (!c) return child_report(ch, describe_error(c.error()));
+        auto c = shmreg::Client::open({ns(), socket_path()});
+        if (!c) return child_report(ch, error_line(c.error()));
         const std::string me = std::to_string(::getpid());
         auto tell_b = [&](const std::string& line) {
           const std::string l = line + "\n";
@@ -258,11 +256,11 @@ TEST_F(RegisterLookupTest, WriteReturnedInOneProcessIsVisibleAtOnceInAnother) {
           const std::string reg = i % 2 == 0 ? "svc" : "pool";
           const std::string key = "k" + std::to_string(i % 5);  // reuses keys and record slots
           auto r = c->register_key(reg, key, "v" + std::to_string(i));
-          if (!r) return child_report(ch, describe_error(r.error()));
-          if (!tell_b("present " + reg + " " + key + " " + me)) return 2;
+          if (!r) return child_report(ch, error_line(r.error()));
+          if (!tell_b(join_fields({"present", reg, key, me}))) return 2;
           auto u = c->unregister(reg, key);
           if (!u || *u != 1) return child_report(ch, "unregister failed");
-          if (!tell_b("absent " + reg + " " + key + " " + me)) return 2;
+          if (!tell_b(join_fields({"absent", reg, key, me}))) return 2;
         }
         (void)!::write(a_to_b.write.get(), "done\n", 5);
         ch.send("done");
@@ -271,7 +269,7 @@ TEST_F(RegisterLookupTest, WriteReturnedInOneProcessIsVisibleAtOnceInAnother) {
       {a_to_b.write.get(), b_to_a.read.get()});
 
   EXPECT_EQ(a.receive(std::chrono::minutes(2)), "done");
-  EXPECT_EQ(b.receive(std::chrono::minutes(2)), "checked " + std::to_string(2 * kRounds) + " misses 0 ");
+  EXPECT_EQ(b.receive(std::chrono::minutes(2)), join_fields({"checked", std::to_string(2 * kRounds), "misses", "0", ""}));
 }
 
 }  // namespace

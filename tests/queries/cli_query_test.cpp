@@ -13,7 +13,8 @@ namespace cli_query_test {
 namespace {
 
 using nlohmann::json;
-using shmreg::queries::Owner;
+using shmreg::queries::Actor;
+using shmreg::queries::kRegistry;
 using shmreg::queries::QueryTest;
 
 constexpr int kOk = 0;
@@ -36,16 +37,16 @@ class CliQuery : public QueryTest {
     QueryTest::SetUp();
     if (HasFatalFailure()) return;
     db_ = &owner();
-    ASSERT_TRUE(db_->registers("svc", R"({"role":"db","port":5432})"));
+    ASSERT_TRUE(db_->registers(kRegistry, "svc", R"({"role":"db","port":5432})"));
     cache_ = &owner();
-    ASSERT_TRUE(cache_->registers(duplicate() ? "svc" : "svc2", R"({"role":"cache","port":6379})"));
-    ASSERT_TRUE(cache_->registers("other", "plain text"));
+    ASSERT_TRUE(cache_->registers(kRegistry, duplicate() ? "svc" : "svc2", R"({"role":"cache","port":6379})"));
+    ASSERT_TRUE(cache_->registers(kRegistry, "other", "plain text"));
   }
 
-  std::string pid_value(Owner* o, const std::string& value) const { return std::to_string(o->pid()) + "\t" + value; }
+  std::string pid_value(Actor* o, const std::string& value) const { return std::to_string(o->pid()) + "\t" + value; }
 
-  Owner* db_ = nullptr;
-  Owner* cache_ = nullptr;
+  Actor* db_ = nullptr;
+  Actor* cache_ = nullptr;
 };
 
 TEST_P(CliQuery, MatchPrintsPidAndValueOfEachMatchAndExitsOneWhenNoneMatch) {

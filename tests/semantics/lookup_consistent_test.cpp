@@ -4,12 +4,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include "fixture.hpp"
+#include "actor.hpp"
+#include "client_test.hpp"
 
-namespace shmreg::semantics_test {
+namespace shmreg::test {
 namespace {
 
-using LookupConsistent = SemanticsTest;
+using LookupConsistent = ClientTest;
 using Pairs = std::vector<std::pair<std::uint32_t, std::string>>;
 
 std::string listed(const Actor& a, const std::string& value) { return std::to_string(a.pid()) + "=" + value; }
@@ -101,4 +102,4 @@ TEST_F(LookupConsistent, CliLookupConsistentPrintsLikeLookup) {
 }
 
 }  // namespace
-}  // namespace shmreg::semantics_test
+}  // namespace shmreg::test

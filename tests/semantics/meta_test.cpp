@@ -4,12 +4,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include "fixture.hpp"
+#include "actor.hpp"
+#include "client_test.hpp"
 
-namespace shmreg::semantics_test {
+namespace shmreg::test {
 namespace {
 
-using Meta = SemanticsTest;
+using Meta = ClientTest;
 using Pairs = std::vector<std::pair<std::string, std::string>>;
 
 Pairs meta_of(const shmreg::Client& c, const std::string& reg) {
@@ -135,4 +136,4 @@ TEST_F(Meta, CliMetaCommandsFollowTheExitCodeContract) {
 }
 
 }  // namespace
-}  // namespace shmreg::semantics_test
+}  // namespace shmreg::test

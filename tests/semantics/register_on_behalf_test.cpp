@@ -9,16 +9,17 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
-#include "fixture.hpp"
+#include "actor.hpp"
+#include "client_test.hpp"
 #include "shmreg/proto/wire.hpp"
 
-namespace shmreg::semantics_test {
+namespace shmreg::test {
 namespace {
 
 using Pairs = std::vector<std::pair<std::uint32_t, std::string>>;
 constexpr uid_t kNobody = 65534;
 
-class RegisterOnBehalf : public SemanticsTest {
+class RegisterOnBehalf : public ClientTest {
  protected:
   // Unprivileged actors must reach the socket inside the test's private directory.
   void open_socket_dir_to_all() const { ASSERT_EQ(::chmod(dir().path().c_str(), 0755), 0); }
@@ -264,4 +265,4 @@ TEST_F(RegisterOnBehalf, CliRegisterPidWithACommandOrOfNoProcessIsAnError) {
 }
 
 }  // namespace
-}  // namespace shmreg::semantics_test
+}  // namespace shmreg::test

@@ -7,14 +7,15 @@
 
 #include <nlohmann/json.hpp>
 
-#include "fixture.hpp"
+#include "actor.hpp"
+#include "client_test.hpp"
 #include "shmreg/mailbox.hpp"
 #include "shmreg/proto/wire.hpp"
 
-namespace shmreg::semantics_test {
+namespace shmreg::test {
 namespace {
 
-class Send : public SemanticsTest {
+class Send : public ClientTest {
  protected:
   // An actor that opened its mailbox and then registered key.
   Actor receiver(const std::string& reg, const std::string& key, const std::string& value = "r") const {
@@ -337,4 +338,4 @@ TEST_F(Send, CliSendTakesStdinAndFailsClearlyWithoutAMailbox) {
 }
 
 }  // namespace
-}  // namespace shmreg::semantics_test
+}  // namespace shmreg::test

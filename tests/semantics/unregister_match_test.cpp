@@ -4,13 +4,14 @@
 
 #include <nlohmann/json.hpp>
 
-#include "fixture.hpp"
+#include "actor.hpp"
+#include "client_test.hpp"
 #include "shmreg/proto/wire.hpp"
 
-namespace shmreg::semantics_test {
+namespace shmreg::test {
 namespace {
 
-using UnregisterMatch = SemanticsTest;
+using UnregisterMatch = ClientTest;
 using Pairs = std::vector<std::pair<std::uint32_t, std::string>>;
 
 TEST_F(UnregisterMatch, RemovesOnlyTheCallersMatchingEntries) {
@@ -126,4 +127,4 @@ TEST_F(UnregisterMatch, CliUnregisterMatchWithoutPidOrWithABadPatternIsAnError) 
 }
 
 }  // namespace
-}  // namespace shmreg::semantics_test
+}  // namespace shmreg::test

@@ -3,12 +3,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include "fixture.hpp"
+#include "actor.hpp"
+#include "client_test.hpp"
 
-namespace shmreg::semantics_test {
+namespace shmreg::test {
 namespace {
 
-using UpdateValue = SemanticsTest;
+using UpdateValue = ClientTest;
 
 TEST_F(UpdateValue, ReplacesTheCallersValueReturnsTheOldOneAndIsSeenByOthersOnReturn) {
   create("svc", true);
@@ -157,4 +158,4 @@ TEST_F(UpdateValue, CliUpdateOfAnEntryThePidDoesNotHoldExitsOne) {
 }
 
 }  // namespace
-}  // namespace shmreg::semantics_test
+}  // namespace shmreg::test

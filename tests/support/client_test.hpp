@@ -1,7 +1,7 @@
-// The fixture of the registry-semantics suites: the integration harness's
-// BrokerTest (a real broker on a namespace and socket of the test's own) plus
-// ways to start actors (actor.hpp) and to read the segment from the test
-// process, which is a process of its own, distinct from every actor.
+// ClientTest: BrokerTest (a real broker on a namespace and socket of the
+// test's own) plus libshmreg in the test process, which is a process of its
+// own, distinct from every actor (actor.hpp): it creates registries, which
+// belong to no one, and reads the segment as any other reader on the host.
 //
 // Thread-safety: for the test's main thread.
 #pragma once
@@ -18,9 +18,9 @@
 #include "broker_test.hpp"
 #include "shmreg/shmreg.hpp"
 
-namespace shmreg::semantics_test {
+namespace shmreg::test {
 
-class SemanticsTest : public BrokerTest {
+class ClientTest : public BrokerTest {
  protected:
   std::optional<shmreg::Client> client() const {
     auto c = shmreg::Client::open({ns(), socket_path()});
@@ -68,19 +68,4 @@ class SemanticsTest : public BrokerTest {
   }
 };
 
-// gtest's view of an actor's answer: "ok ..." or the whole answer.
-inline ::testing::AssertionResult is_ok(const std::vector<std::string>& answer) {
-  if (!answer.empty() && answer[0] == "ok") return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "answer: " << join_fields(answer);
-}
-
-// The errc of an error answer, or "" for any other answer.
-inline std::string errc_of(const std::vector<std::string>& answer) {
-  return answer.size() >= 2 && answer[0] == "error" ? answer[1] : std::string();
-}
-
-inline std::string message_of(const std::vector<std::string>& answer) {
-  return answer.size() >= 4 && answer[0] == "error" ? answer[3] : std::string();
-}
-
-}  // namespace shmreg::semantics_test
+}  // namespace shmreg::test
