@@ -8,7 +8,7 @@
 #include <chrono>
 #include <thread>
 
-#include "shm_fixture.hpp"
+#include "segment_fixture.hpp"
 
 namespace shmreg::test {
 namespace {

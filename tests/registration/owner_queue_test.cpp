@@ -2,7 +2,7 @@
 // segment level: replies, order, replacement, and handover in one step.
 #include <gtest/gtest.h>
 
-#include "shm_fixture.hpp"
+#include "segment_fixture.hpp"
 #include "shmreg/shm/events.hpp"
 
 namespace shmreg::test {

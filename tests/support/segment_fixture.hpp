@@ -1,5 +1,5 @@
-// A segment of the test's own, with a writer and a read-only reader, for the
-// event and owner-queue unit tests.
+// SegmentFixture: a segment of the test's own, with a writer and a read-only
+// reader, for the segment-level tests of events and owner queues (no broker).
 //
 // Thread-safety: for the test's thread (the reader may be shared).
 #pragma once

@@ -71,7 +71,7 @@ class SegmentAccessTest : public BrokerTest {
   }
 };
 
-TEST_F(SegmentAccessTest, OwnerRecordedUnderAnotherIdentityIsReapedAtStartupWhileVerifiedOwnersStay) {
+TEST_F(SegmentAccessTest, ARecycledPidNeverInheritsEntriesOwnersUnderAnotherIdentityAreReapedAtStartup) {
   // A real owner, registered through the broker.
   Subprocess real = Subprocess::spawn(cli_argv({"register", "svc", "real", "r", "--", "sleep", "600"}));
   ASSERT_TRUE(wait_until([&] { return !cli_lookup("svc", "real").empty(); })) << broker().log();
@@ -141,7 +141,7 @@ TEST_F(SegmentAccessTest, OwnerRecordedUnderAnotherIdentityIsReapedAtStartupWhil
   expect_consistent_segment();
 }
 
-TEST_F(SegmentAccessTest, ClientMappingIsReadOnlySoAWriteThroughItFaults) {
+TEST_F(SegmentAccessTest, ClientCannotWriteTheSegmentItsMappingIsReadOnlyAndAWriteFaults) {
   cli_ok({"register", "svc", "k", "v", "--", "true"});
   auto write_through_reader = [&](double where) {
     auto r = shm::SegmentReader::open(ns());

@@ -160,7 +160,7 @@ TEST_F(RegisterLookupTest, ClosingTheConnectionKeepsTheEntriesUntilTheProcessExi
 
 // Invariant 2: the owner is the process that connected (SO_PEERCRED), not the
 // one that happens to write on the socket.
-TEST_F(RegisterLookupTest, RegistrationOverAnInheritedConnectionBelongsToTheProcessThatConnected) {
+TEST_F(RegisterLookupTest, TheKernelNamesTheOwnerTheProcessThatConnectedNotTheOneThatWrites) {
   ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);  // the grandchild comes back to us
   sys::Pipe hold = make_pipe();                         // the grandchild lives until we close it
   ForkedChild connector = ForkedChild::start(
