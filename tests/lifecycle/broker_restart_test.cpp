@@ -13,8 +13,6 @@
 namespace shmreg::test {
 namespace {
 
-using Lookup = std::vector<std::pair<pid_t, std::string>>;
-
 class BrokerRestartTest : public BrokerTest {
  protected:
   void SetUp() override {

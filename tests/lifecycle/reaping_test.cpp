@@ -14,8 +14,6 @@
 namespace shmreg::test {
 namespace {
 
-using Lookup = std::vector<std::pair<pid_t, std::string>>;
-
 class ReapingTest : public BrokerTest {
  protected:
   void SetUp() override {

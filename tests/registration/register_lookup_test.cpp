@@ -17,8 +17,6 @@
 namespace shmreg::test {
 namespace {
 
-using Lookup = std::vector<std::pair<pid_t, std::string>>;
-
 class RegisterLookupTest : public BrokerTest {
  protected:
   void SetUp() override {

@@ -19,8 +19,6 @@ namespace shmreg::test {
 namespace {
 
 using Bytes = std::vector<std::uint8_t>;
-using Lookup = std::vector<std::pair<pid_t, std::string>>;
-
 Bytes request(std::uint32_t id, const proto::Op& op) { return proto::encode_request(id, std::span<const proto::Op>(&op, 1)); }
 
 Bytes ping_frame(std::uint32_t id = 1) { return request(id, proto::Ping{}); }

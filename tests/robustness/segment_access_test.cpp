@@ -29,8 +29,6 @@
 namespace shmreg::test {
 namespace {
 
-using Lookup = std::vector<std::pair<pid_t, std::string>>;
-
 constexpr long kPidfsMagic = 0x50494446;
 
 // The pidfs inode of a live process, or nullopt where the kernel has no pidfs.
