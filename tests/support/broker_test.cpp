@@ -43,9 +43,9 @@ std::string BrokerTest::cli_ok(const std::vector<std::string>& args) const {
   return r.out;
 }
 
-std::vector<std::pair<pid_t, std::string>> BrokerTest::cli_lookup(const std::string& reg, const std::string& key) const {
+Lookup BrokerTest::cli_lookup(const std::string& reg, const std::string& key) const {
   RunResult r = cli({"lookup", reg, key});
-  std::vector<std::pair<pid_t, std::string>> out;
+  Lookup out;
   std::istringstream lines(r.out);
   std::string line;
   while (std::getline(lines, line)) {

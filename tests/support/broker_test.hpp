@@ -21,6 +21,9 @@
 
 namespace shmreg::test {
 
+// (pid, value) pairs, as `shmreg lookup` prints them.
+using Lookup = std::vector<std::pair<pid_t, std::string>>;
+
 // A harness result as a GoogleTest assertion: ASSERT_TRUE(succeeded(...)).
 ::testing::AssertionResult succeeded(const std::expected<void, std::string>& result);
 
@@ -45,7 +48,7 @@ class BrokerTest : public ::testing::Test {
   // cli() that must exit 0; returns its stdout.
   std::string cli_ok(const std::vector<std::string>& args) const;
   // The pids in the PID<TAB>VALUE lines of `shmreg lookup`, with their values.
-  std::vector<std::pair<pid_t, std::string>> cli_lookup(const std::string& reg, const std::string& key) const;
+  Lookup cli_lookup(const std::string& reg, const std::string& key) const;
   // `shmreg count REG`, or -1 on any failure.
   long cli_count(const std::string& reg) const;
 
