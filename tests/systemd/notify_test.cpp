@@ -14,6 +14,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "broker_process.hpp"
+
 namespace {
 
 std::string unique_name(const char* what) {
@@ -68,8 +70,7 @@ TEST(SystemdNotify, BrokerSignalsReadyWithStatusAndStoppingOnSigterm) {
   ::close(fd);
   ::unlink(notify.c_str());
   ::rmdir(dir.c_str());
-  ::unlink(("/dev/shm/shmreg." + ns).c_str());
-  ::unlink(("/dev/shm/shmreg-lock." + ns).c_str());
+  shmreg::test::remove_namespace_files(ns);
 }
 
 }  // namespace
