@@ -110,6 +110,9 @@ bool Broker::Impl::open_segment() {
   if (w) {
     log("attached existing segment " + object +
         (w->repaired_at_attach() ? " (repaired a write cut short by a crash)" : ""));
+    if (const auto n = w->meta_blocks_reset_at_attach(); n > 0)
+      log("the meta of " + std::to_string(n) +
+          " registries did not decode (damage): replaced by the previous meta, or emptied");
   } else if (w.error() == shm::Errc::segment_not_found) {
     shm::CreateOptions copts;
     copts.size = config.segment_size;

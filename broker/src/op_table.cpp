@@ -53,13 +53,33 @@ constexpr const char* kOpNames[] = {
 static_assert(std::size(kOpNames) == std::variant_size_v<proto::Op>, "every op has a name for the log");
 
 // "put_meta on registry 'svc', key 'k'": as much as the op names.
+// A name or key from the request, fit for one log line: at most 64 bytes,
+// control bytes and quotes escaped (they come from the client).
+std::string quoted(const std::string& s) {
+  constexpr std::size_t kMax = 64;
+  std::string out = "'";
+  for (std::size_t i = 0; i < s.size() && i < kMax; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7f || c == '\'' || c == '\\') {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  out += s.size() > kMax ? "'..." : "'";
+  return out;
+}
+
 std::string describe(const proto::Op& op) {
   std::string text = kOpNames[op.index()];
   std::visit(
       [&](const auto& o) {
-        if constexpr (requires { o.registry; }) text += " on registry '" + o.registry + "'";
-        if constexpr (requires { o.name; }) text += " on registry '" + o.name + "'";
-        if constexpr (requires { o.key; }) text += ", key '" + o.key + "'";
+        if constexpr (requires { o.registry; }) text += " on registry " + quoted(o.registry);
+        if constexpr (requires { o.name; }) text += " on registry " + quoted(o.name);
+        if constexpr (requires { o.key; }) text += ", key " + quoted(o.key);
       },
       op);
   return text;

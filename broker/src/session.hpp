@@ -68,6 +68,10 @@ class Session final : public MailboxSink, public std::enable_shared_from_this<Se
   Session(boost::asio::local::stream_protocol::socket socket, Peer peer, std::uint64_t id, RequestHandler& handler,
           MailboxBacklog& backlog, const BrokerLog& log)
       : socket_(std::move(socket)), peer_(std::move(peer)), id_(id), handler_(handler), backlog_(backlog), log_(log) {}
+  // REQUIRES of the destructor: it touches backlog_ and nothing else. Sessions
+  // still pending in the io_context die with it, after the op table and the
+  // mailboxes (declared later in Broker::Impl) are gone, so it must never
+  // reach handler_.
   ~Session() override { backlog_.bytes -= message_bytes_; }
 
   void start() { read_header(); }

@@ -77,6 +77,10 @@ std::expected<std::vector<proto::OpResult>, ConnectionError> Connection::call(co
   const std::vector<std::uint8_t> frame = proto::encode_request(id, ops);
   if (frame.size() - proto::kHeaderSize > proto::kMaxPayload)
     return std::unexpected(ConnectionError{false, "request larger than the protocol maximum"});
+  // The broker reads at most this many descriptors with a frame and would
+  // drop the rest: refuse rather than send a request it cannot honour.
+  if (pidfds.size() > proto::kMaxFramePidfds)
+    return std::unexpected(ConnectionError{false, "more pidfds than a request may carry"});
   // At most two tries, and the second only if the first was never sent.
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (auto ok = ensure_connected(); !ok) return std::unexpected(ConnectionError{false, ok.error()});

@@ -119,6 +119,7 @@ const std::byte* SegmentWriter::data() const noexcept { return impl_->base; }
 std::size_t SegmentWriter::size() const noexcept { return impl_->seg.size(); }
 std::uint64_t SegmentWriter::generation() const noexcept { return load_relaxed(impl_->hdr->generation); }
 bool SegmentWriter::repaired_at_attach() const noexcept { return impl_->repaired; }
+std::uint32_t SegmentWriter::meta_blocks_reset_at_attach() const noexcept { return impl_->meta_blocks_reset; }
 
 // -- registries ---------------------------------------------------------------------
 

@@ -61,6 +61,7 @@ struct SegmentWriter::Impl {
   std::uint32_t owner_cap = 0;
   std::array<RegistryState, kMaxRegistries> regs{};
   bool repaired = false;
+  std::uint32_t meta_blocks_reset = 0;  // by repair_meta_blocks at attach
   int fault_steps = 0;
   // A removal that a crash interrupted, re-run once attach has repaired.
   struct Redo {
@@ -221,6 +222,9 @@ struct SegmentWriter::Impl {
   // -- attach and repair (writer_repair.cpp) ----------------------------------------
   void rebuild_private_state() noexcept;
   void repair_derived() noexcept;
+  // Makes every live registry's active meta block one that decodes: the
+  // other block if it does, else an empty list. Returns how many it changed.
+  std::uint32_t repair_meta_blocks() noexcept;
 };
 
 }  // namespace shmreg::shm

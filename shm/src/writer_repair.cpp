@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "shmreg/shm/hash.hpp"
+#include "shmreg/shm/meta_codec.hpp"
 #include "writer_impl.hpp"
 
 namespace shmreg::shm {
@@ -37,6 +38,7 @@ Result<SegmentWriter> SegmentWriter::attach(std::string_view ns, const WriterOpt
     impl->repair_derived();
     impl->repaired = true;
   }
+  impl->meta_blocks_reset = impl->repair_meta_blocks();
   impl->rebuild_private_state();
   store_relaxed(impl->hdr->writer_pid, static_cast<std::uint32_t>(::getpid()));
   fetch_add_release(impl->hdr->generation, std::uint64_t{1});
@@ -48,6 +50,32 @@ Result<SegmentWriter> SegmentWriter::attach(std::string_view ns, const WriterOpt
     writer.impl_->remove_some(redo->registry, redo->pid, redo->records);
   }
   return writer;
+}
+
+// A meta block that does not decode cannot come from a write cut short (a
+// write fills the inactive block and switches under the seqlock), only from
+// damage. Without this check such a block would stop the broker at every
+// meta write of its registry (a broken invariant) and start it again, for
+// ever. Runs at every attach: at most kMaxRegistries decodes of 4 KiB.
+std::uint32_t SegmentWriter::Impl::repair_meta_blocks() noexcept {
+  std::uint32_t changed = 0;
+  for (std::uint32_t id = 0; id < kMaxRegistries; ++id) {
+    RegistryDesc& d = dir[id];
+    if (d.state != kRegistryLive || current_meta(d)) continue;
+    const std::uint32_t other = (d.meta_active & 1u) ^ 1u;
+    const bool other_ok =
+        d.meta_len[other] <= kMetaBlockSize &&
+        decode_meta(std::span<const std::byte>(base + d.meta_offset + std::uint64_t{other} * kMetaBlockSize,
+                                               d.meta_len[other]))
+            .has_value();
+    {
+      SeqWriteGuard g(d.meta_seq);
+      if (!other_ok) store_relaxed(d.meta_len[other], 0u);  // nothing to fall back to: empty
+      store_relaxed(d.meta_active, other);
+    }
+    ++changed;
+  }
+  return changed;
 }
 
 void SegmentWriter::Impl::rebuild_private_state() noexcept {

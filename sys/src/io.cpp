@@ -44,6 +44,7 @@ bool write_all(int fd, const void* data, std::size_t n) noexcept {
     ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
     if (w < 0 && errno == ENOTSOCK) w = ::write(fd, p, n);
     if (w < 0 && errno == EINTR) continue;
+    if (w == 0) errno = EIO;
     if (w <= 0) return false;
     p += w;
     n -= static_cast<std::size_t>(w);

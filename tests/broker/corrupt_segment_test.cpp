@@ -28,6 +28,9 @@ class CorruptSegment : public ::testing::Test {
     if (::geteuid() != 0) GTEST_SKIP() << "writing the broker's segment needs root";
     it::remove_namespaces_of_dead_tests();
     it::remove_namespace_files(ns_);
+    start_broker();
+  }
+  void start_broker() {
     it::SpawnOptions o;
     o.stdout_path = o.stderr_path = log_path_;
     broker_ = it::Subprocess::spawn({it::broker_binary(), "--namespace", ns_, "--socket", socket_, "--segment-size",
@@ -103,6 +106,28 @@ TEST_F(CorruptSegment, AnOpAfterTheBrokerFoundItsSegmentCorruptIsNotRun) {
   const auto status = broker_.wait();
   ASSERT_TRUE(status);
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) != 0) << it::describe_wait_status(*status);
+}
+
+TEST_F(CorruptSegment, ARestartedBrokerReplacesAnUndecodableMetaBlockInsteadOfStoppingAgain) {
+  auto conn = it::RawConnection::connect(socket_);
+  ASSERT_TRUE(conn);
+  ASSERT_TRUE(conn->call({proto::CreateRegistry{.name = "svc"}, proto::PutMeta{"svc", "owner", "team-a"}}));
+  set_meta_len(12);
+  auto r = conn->call({proto::PutMeta{"svc", "tier", "1"}});
+  ASSERT_TRUE(r);
+  ASSERT_EQ((*r)[0].status, Status::segment_corrupt);
+  ASSERT_TRUE(broker_.wait());
+
+  // The next broker falls back to the block before the damage (the empty
+  // meta the registry was created with) and serves meta writes again.
+  start_broker();
+  auto again = it::RawConnection::connect(socket_);
+  ASSERT_TRUE(again);
+  auto w = again->call({proto::PutMeta{"svc", "tier", "1"}});
+  ASSERT_TRUE(w) << log();
+  EXPECT_EQ((*w)[0].status, Status::ok) << (*w)[0].message;
+  EXPECT_TRUE(broker_.running()) << log();
+  EXPECT_NE(log().find("did not decode"), std::string::npos) << log();
 }
 
 }  // namespace

@@ -166,6 +166,9 @@ class SegmentWriter {
   std::uint64_t generation() const noexcept;
   // True when attach() found a half-applied write and rebuilt derived tables.
   bool repaired_at_attach() const noexcept;
+  // How many registries' meta blocks attach() found undecodable (damage, not
+  // a crash) and replaced by their other block, or by an empty list.
+  std::uint32_t meta_blocks_reset_at_attach() const noexcept;
 
  private:
   struct Impl;

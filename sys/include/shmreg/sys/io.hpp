@@ -2,8 +2,10 @@
 // transfers and EINTR.
 //
 // Each returns true once all n bytes moved, false on end of file or an error
-// (errno tells which; 0 at end of file). None of them ever raises SIGPIPE:
-// writes to a socket whose peer has gone fail with EPIPE instead.
+// (errno tells which; 0 at end of file). Writes to a socket whose peer has
+// gone fail with EPIPE and never raise SIGPIPE; a write to a pipe whose
+// reader has gone does raise it, so a process that writes to pipes it does
+// not trust ignores SIGPIPE.
 //
 // Thread-safety: free functions over caller-owned descriptors.
 #pragma once
