@@ -4,7 +4,6 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -23,14 +22,7 @@ namespace shmreg::broker {
 
 namespace {
 
-constexpr long kPidfsMagic = 0x50494446;  // PID_FS_MAGIC, Linux 6.9
-
 std::string errno_text(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
-
-bool is_pidfs(int pidfd) noexcept {
-  struct statfs sfs{};
-  return ::fstatfs(pidfd, &sfs) == 0 && sfs.f_type == kPidfsMagic;
-}
 
 // Field 22 of /proc/<pid>/stat; fields are counted after the last ')' since
 // the command name (field 2) may itself hold spaces and parentheses.
@@ -54,11 +46,11 @@ std::expected<std::uint64_t, std::string> start_time_of(pid_t pid) {
 }  // namespace
 
 std::expected<ProcessIdentity, std::string> identity_of(int pidfd, pid_t pid, std::uint32_t kind) {
-  if (kind == 0) kind = is_pidfs(pidfd) ? shm::kIdentityPidfsInode : shm::kIdentityStartTime;
+  if (kind == 0) kind = sys::on_pidfs(pidfd) ? shm::kIdentityPidfsInode : shm::kIdentityStartTime;
   ProcessIdentity id{kind, 0};
   if (kind == shm::kIdentityPidfsInode) {
     struct stat st{};
-    if (!is_pidfs(pidfd) || ::fstat(pidfd, &st) != 0)
+    if (!sys::on_pidfs(pidfd) || ::fstat(pidfd, &st) != 0)
       return std::unexpected(std::string("pidfs identity unavailable on this kernel"));
     id.value = st.st_ino;
   } else if (kind == shm::kIdentityStartTime) {

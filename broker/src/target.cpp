@@ -1,28 +1,17 @@
 // The process behind a passed pidfd, and the policy on acting for it (see target.hpp).
 #include "target.hpp"
 
-#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <fstream>
 #include <optional>
 #include <sstream>
 
+#include "shmreg/sys/pidfd.hpp"
+
 namespace shmreg::broker {
 
 namespace {
-
-constexpr long kPidfsMagic = 0x50494446;
-
-bool is_pidfd(int fd) {
-  struct statfs sfs{};
-  if (::fstatfs(fd, &sfs) == 0 && sfs.f_type == kPidfsMagic) return true;
-  // Before pidfs (Linux 6.9) a pidfd is an anonymous inode of this name.
-  const std::string link = "/proc/self/fd/" + std::to_string(fd);
-  char buf[64] = {};
-  const ssize_t n = ::readlink(link.c_str(), buf, sizeof buf - 1);
-  return n > 0 && std::string_view(buf, static_cast<std::size_t>(n)) == "anon_inode:[pidfd]";
-}
 
 // The value after "<name>:" on the first line that starts with it.
 std::optional<std::string> proc_field(const std::string& path, std::string_view name) {
@@ -44,13 +33,10 @@ std::string exited(pid_t pid) {
 }  // namespace
 
 std::expected<TargetProcess, TargetError> target_of(int pidfd, uid_t caller_uid) {
-  if (!is_pidfd(pidfd)) return std::unexpected(invalid("the descriptor passed for the target is not a pidfd"));
-  long long pid = 0;
-  {
-    auto field = proc_field("/proc/self/fdinfo/" + std::to_string(pidfd), "Pid");
-    std::istringstream in(field.value_or(""));
-    if (!field || !(in >> pid)) return std::unexpected(invalid("cannot read the pid behind the passed pidfd"));
-  }
+  if (!sys::is_pidfd(pidfd)) return std::unexpected(invalid("the descriptor passed for the target is not a pidfd"));
+  const auto field = sys::pidfd_pid_field(pidfd);
+  if (!field) return std::unexpected(invalid("cannot read the pid behind the passed pidfd"));
+  const long pid = *field;
   if (pid < 0) return std::unexpected(invalid(exited(0)));
   if (pid == 0) return std::unexpected(invalid("the target process is not visible in the broker's pid namespace"));
   TargetProcess t;

@@ -1,6 +1,7 @@
 #include "shmreg/sys/pidfd.hpp"
 
 #include <poll.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -17,21 +18,46 @@ bool pidfd_exited(int pidfd) noexcept {
   return ::poll(&p, 1, 0) != 0;  // readable, or an error: the process is gone
 }
 
-std::uint32_t pid_of_pidfd(int pidfd) noexcept {
+namespace {
+constexpr long kPidfsMagic = 0x50494446;  // PID_FS_MAGIC
+}  // namespace
+
+bool on_pidfs(int fd) noexcept {
+  struct statfs sfs{};
+  return ::fstatfs(fd, &sfs) == 0 && sfs.f_type == kPidfsMagic;
+}
+
+bool is_pidfd(int fd) noexcept {
+  if (on_pidfs(fd)) return true;
+  char link[64];
+  std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  char target[64] = {};
+  const ssize_t n = ::readlink(link, target, sizeof target - 1);
+  return n > 0 && std::strcmp(target, "anon_inode:[pidfd]") == 0;
+}
+
+std::optional<long> pidfd_pid_field(int pidfd) noexcept {
   char path[64];
   std::snprintf(path, sizeof path, "/proc/self/fdinfo/%d", pidfd);
   std::FILE* f = std::fopen(path, "re");
-  if (f == nullptr) return 0;
+  if (f == nullptr) return std::nullopt;
+  std::optional<long> pid;
   char line[256];
-  long pid = 0;
   while (std::fgets(line, sizeof line, f) != nullptr) {
     if (std::strncmp(line, "Pid:", 4) == 0) {
-      pid = std::strtol(line + 4, nullptr, 10);
+      char* end = nullptr;
+      const long v = std::strtol(line + 4, &end, 10);
+      if (end != line + 4) pid = v;
       break;
     }
   }
   std::fclose(f);
-  return pid > 0 ? static_cast<std::uint32_t>(pid) : 0;
+  return pid;
+}
+
+std::uint32_t pid_of_pidfd(int pidfd) noexcept {
+  const auto pid = pidfd_pid_field(pidfd);
+  return pid && *pid > 0 ? static_cast<std::uint32_t>(*pid) : 0;
 }
 
 }  // namespace shmreg::sys
