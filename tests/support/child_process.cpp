@@ -5,7 +5,9 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <grp.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -83,6 +85,11 @@ sys::Pipe make_pipe() {
   return p;
 }
 
+bool become_nobody() {
+  return ::setgroups(0, nullptr) == 0 && ::setresgid(kNobodyGid, kNobodyGid, kNobodyGid) == 0 &&
+         ::setresuid(kNobodyUid, kNobodyUid, kNobodyUid) == 0;
+}
+
 TempDir::TempDir() {
   std::string base = "/tmp";
   std::error_code ec;
@@ -91,6 +98,7 @@ TempDir::TempDir() {
   if (!ec && system_tmp.string().size() < 48) base = system_tmp.string();
   std::string tmpl = base + "/shmreg-it-XXXXXX";
   if (::mkdtemp(tmpl.data()) == nullptr) fail_setup("mkdtemp");
+  if (::chmod(tmpl.c_str(), 0755) != 0) fail_setup("chmod");
   path_ = tmpl;
 }
 

@@ -49,7 +49,18 @@ int poll_timeout_ms(Clock::time_point deadline);
 // cannot go on without its pipe.
 sys::Pipe make_pipe();
 
-// A directory from mkdtemp, removed with its contents at destruction.
+// The second uid of the access tests (CI runs as root): nobody/nogroup.
+inline constexpr uid_t kNobodyUid = 65534;
+inline constexpr gid_t kNobodyGid = 65534;
+
+// Drops every privilege of the calling (forked) process to nobody/nogroup:
+// supplementary groups, then real/effective/saved gid and uid. False, with
+// errno set, when one step fails; the caller must then not go on.
+bool become_nobody();
+
+// A directory from mkdtemp, mode 0755 (so that a process run as nobody can
+// reach a socket or a segment in it, while only root can create entries),
+// removed with its contents at destruction.
 class TempDir {
  public:
   TempDir();
