@@ -14,21 +14,15 @@
 //   client->create_registry("services");
 //   client->register_key("services", "db", "10.0.0.5:5432");
 //
-// Deadlines. Every call that goes to the broker (every write, ping,
-// create_registry, lookup_consistent, send, Mailbox::open) has one: connecting,
-// sending and waiting for the reply together take at most the handle's
-// timeout(), else the call fails with Errc::timeout, whose message says what
-// it waited for and how long. The timeout is kDefaultTimeout unless
-// ClientOptions::timeout sets another for the client; with_timeout() gives a
-// handle with another one for the calls made through it:
+// Deadlines. Every call that goes to the broker (writes, ping, create_registry,
+// lookup_consistent, send, Mailbox::open) must be done within the handle's
+// timeout() from its start: connecting, sending and the reply together, else
+// Errc::timeout, whose message says what it waited for and how long. Set it
+// per client (ClientOptions::timeout) or per call:
 //   client->with_timeout(std::chrono::milliseconds(200)).register_key("services", "db", "...");
-// After a timeout the connection is dropped (the next call connects anew), so
-// a reply that comes late is never taken for a later call's. A write that
-// timed out after it was sent whole has Error::maybe_applied set: a stopped
-// broker that resumes still applies it. A call's deadline starts when the
-// call does: waiting behind another thread's write counts against it, and
-// update_value's attempts share one. Reads of the segment (Registry) never
-// wait on the broker.
+// A timeout drops the connection, so a late reply is never read by a later
+// call. If the request was sent whole, Error::maybe_applied is set: a stopped
+// broker that resumes still applies it.
 //
 // Thread-safety: a Client is immutable after creation; any number of threads
 // may use the same one at once. Writes from several threads share one
