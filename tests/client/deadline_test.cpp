@@ -37,6 +37,12 @@ class DeadlineTest : public ClientTest {
     EXPECT_TRUE(c) << c.error().message;
     return std::move(*c);
   }
+  // Where a stand-in broker listens (start_stand_in), and a client of the
+  // test's namespace that talks to it.
+  std::string stand_in_path() const { return dir().path() + "/stand-in.sock"; }
+  shmreg::Result<shmreg::Client> client_of_stand_in() const {
+    return shmreg::Client::open({ns(), stand_in_path(), 1h});
+  }
 };
 
 template <class T>
@@ -283,10 +289,9 @@ ForkedChild start_stand_in(const std::string& path, FirstConnection first) {
 }
 
 TEST_F(DeadlineTest, ARequestTheBrokerClosedUnreadIsSentAgainOnANewConnection) {
-  const std::string path = dir().path() + "/stand-in.sock";
-  ForkedChild stand_in = start_stand_in(path, FirstConnection::closed_unread);
+  ForkedChild stand_in = start_stand_in(stand_in_path(), FirstConnection::closed_unread);
   ASSERT_EQ(stand_in.receive(), "ready");
-  auto c = shmreg::Client::open({ns(), path, 1h});
+  auto c = client_of_stand_in();
   ASSERT_TRUE(c) << c.error().message;
   auto pid = c->ping();
   ASSERT_TRUE(pid) << pid.error().message;
@@ -295,10 +300,9 @@ TEST_F(DeadlineTest, ARequestTheBrokerClosedUnreadIsSentAgainOnANewConnection) {
 }
 
 TEST_F(DeadlineTest, ARequestTheBrokerReadBeforeClosingIsNeverSentAgain) {
-  const std::string path = dir().path() + "/stand-in.sock";
-  ForkedChild stand_in = start_stand_in(path, FirstConnection::closed_after_reading);
+  ForkedChild stand_in = start_stand_in(stand_in_path(), FirstConnection::closed_after_reading);
   ASSERT_EQ(stand_in.receive(), "ready");
-  auto c = shmreg::Client::open({ns(), path, 1h});
+  auto c = client_of_stand_in();
   ASSERT_TRUE(c) << c.error().message;
   auto r = c->register_key("r", "k", "v");
   ASSERT_FALSE(r);
