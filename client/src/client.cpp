@@ -1,5 +1,6 @@
 // libshmreg: opening a namespace (Client), handing out Registry handles, and
 // the round trip to the broker that every write takes.
+#include <algorithm>
 #include <cstdlib>
 #include <mutex>
 
@@ -11,18 +12,19 @@ namespace shmreg {
 
 namespace client_detail {
 
-Result<std::vector<proto::OpResult>> ClientState::call_batch(const std::vector<proto::Op>& ops,
+Result<std::vector<proto::OpResult>> ClientState::call_batch(const Deadline& deadline,
+                                                             const std::vector<proto::Op>& ops,
                                                              std::span<const int> pidfds) {
   std::lock_guard<std::mutex> guard(mu);
-  auto r = conn.call(ops, pidfds);
+  auto r = conn.call(ops, pidfds, deadline);
   if (!r) return std::unexpected(error_from_connection(std::move(r.error())));
   return std::move(*r);
 }
 
-Result<proto::OpResult> ClientState::call(proto::Op op, std::span<const int> pidfds) {
+Result<proto::OpResult> ClientState::call(const Deadline& deadline, proto::Op op, std::span<const int> pidfds) {
   std::vector<proto::Op> ops;
   ops.push_back(std::move(op));
-  auto r = call_batch(ops, pidfds);
+  auto r = call_batch(deadline, ops, pidfds);
   if (!r) return std::unexpected(std::move(r.error()));
   proto::OpResult res = std::move(r->front());
   if (res.status != proto::Status::ok) return std::unexpected(error_from_reply(res));
@@ -43,7 +45,8 @@ Result<shm::RegistryView> ClientState::registry_view(std::string_view name) cons
 
 using client_detail::guarded;
 
-Client::Client(std::shared_ptr<client_detail::ClientState> state) noexcept : state_(std::move(state)) {}
+Client::Client(std::shared_ptr<client_detail::ClientState> state, std::chrono::nanoseconds timeout) noexcept
+    : state_(std::move(state)), timeout_(timeout) {}
 Client::Client(Client&&) noexcept = default;
 Client& Client::operator=(Client&&) noexcept = default;
 Client::~Client() = default;
@@ -55,6 +58,8 @@ Result<Client> Client::open(const ClientOptions& options) noexcept {
       const char* env = std::getenv("SHMREG_NAMESPACE");
       ns = env != nullptr && *env != '\0' ? env : "default";
     }
+    if (options.timeout < std::chrono::nanoseconds::zero())
+      return std::unexpected(Error{Errc::invalid_argument, "a negative timeout"});
     if (!shm::validate_namespace(ns))
       return std::unexpected(Error{Errc::invalid_argument, "invalid namespace '" + ns + "'"});
     auto reader = shm::SegmentReader::open(ns);
@@ -64,8 +69,13 @@ Result<Client> Client::open(const ClientOptions& options) noexcept {
       return std::unexpected(std::move(e));
     }
     return Client(std::make_shared<client_detail::ClientState>(ns, proto::client_socket_path(options.socket, ns),
-                                                               std::move(*reader)));
+                                                               std::move(*reader)),
+                  options.timeout == std::chrono::nanoseconds::zero() ? kDefaultTimeout : options.timeout);
   });
+}
+
+Client Client::with_timeout(std::chrono::nanoseconds timeout) const noexcept {
+  return Client(state_, std::max<std::chrono::nanoseconds>(timeout, std::chrono::milliseconds(1)));
 }
 
 const std::string& Client::ns() const noexcept { return state_->ns; }

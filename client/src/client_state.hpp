@@ -38,13 +38,14 @@ struct ClientState {
   std::mutex mu;
   Connection conn;  // guarded by mu
 
-  // One batch to the broker, pidfds as SCM_RIGHTS with it (for ops that act
-  // for another process); the results in order. Fails only when the batch
-  // could not be exchanged (broker_unavailable).
-  Result<std::vector<proto::OpResult>> call_batch(const std::vector<proto::Op>& ops,
+  // One batch to the broker by deadline, pidfds as SCM_RIGHTS with it (for
+  // ops that act for another process); the results in order. Fails only when
+  // the batch could not be exchanged (broker_unavailable, timeout).
+  Result<std::vector<proto::OpResult>> call_batch(const Deadline& deadline,
+                                                  const std::vector<proto::Op>& ops,
                                                   std::span<const int> pidfds = {});
   // One op; a status other than ok is the Error.
-  Result<proto::OpResult> call(proto::Op op, std::span<const int> pidfds = {});
+  Result<proto::OpResult> call(const Deadline& deadline, proto::Op op, std::span<const int> pidfds = {});
   // The named registry of the segment; the error names it.
   Result<shm::RegistryView> registry_view(std::string_view name) const;
 };
@@ -69,8 +70,9 @@ struct WriteBatchState {
 };
 
 struct MailboxState {
-  explicit MailboxState(const std::string& socket) : conn(socket) {}
+  MailboxState(const std::string& socket, std::chrono::nanoseconds t) : conn(socket), timeout(t) {}
   Connection conn;  // its own connection: the broker's messages arrive on it
+  std::chrono::nanoseconds timeout;  // the client's, for opening
   std::uint64_t reopened = 0;
 };
 

@@ -26,9 +26,10 @@ namespace shmreg::client_detail {
 
 // The public error for a reader outcome, its text as the message.
 [[nodiscard]] Error error_from_shm(shm::Errc e);
-// The public error for a failed exchange with the broker: protocol_error when
-// its reply did not parse, else broker_unavailable; either way maybe_applied
-// says whether the request had been sent.
+// The public error for a failed exchange with the broker: timeout when its
+// deadline passed, protocol_error when its reply did not parse, else
+// broker_unavailable; each time maybe_applied says whether the request had
+// been sent whole.
 [[nodiscard]] Error error_from_connection(ConnectionError&& e);
 // The public error for a broker result whose status is not ok: the broker's
 // message, and the owner's pid for already_registered.

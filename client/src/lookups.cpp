@@ -274,7 +274,8 @@ Result<std::size_t> Registry::dispatch_views(std::string_view key, ViewFn fn, vo
 
 Result<std::vector<Entry>> Client::lookup_consistent(std::string_view registry, std::string_view key) const noexcept {
   return guarded([&]() -> Result<std::vector<Entry>> {
-    auto r = state_->call(proto::LookupConsistent{std::string(registry), std::string(key)});
+    auto r = state_->call(client_detail::Deadline::after(timeout_),
+                          proto::LookupConsistent{std::string(registry), std::string(key)});
     if (!r) return std::unexpected(std::move(r.error()));
     auto entries = proto::decode_entries(r->data);
     if (!entries)

@@ -15,13 +15,17 @@ using client_detail::MailboxState;
 
 static_assert(kMaxMessageSize == proto::kMaxMessageBody);
 
+// The least time a receive gives a reopening, even receive(0) (mailbox.hpp).
+constexpr std::chrono::milliseconds kReopenFloor{100};
+
 namespace {
 
-// open_mailbox on the state's connection, connecting first if needed.
-Result<void> open_on_connection(MailboxState& state) {
+// open_mailbox on the state's connection by deadline, connecting first if
+// needed.
+Result<void> open_on_connection(MailboxState& state, const client_detail::Deadline& deadline) {
   std::vector<proto::Op> ops;
   ops.emplace_back(proto::OpenMailbox{});
-  auto r = state.conn.call(ops);
+  auto r = state.conn.call(ops, {}, deadline);
   if (!r) return std::unexpected(client_detail::error_from_connection(std::move(r.error())));
   if (r->front().status != proto::Status::ok) {
     // Not a mailbox: drop the connection, so that the next receive tries again.
@@ -40,7 +44,8 @@ Result<SendReport> Client::send(std::string_view registry, std::string_view key,
       return std::unexpected(Error{Errc::message_too_large, "message of " + std::to_string(message.size()) +
                                                                 " bytes; the maximum is " +
                                                                 std::to_string(kMaxMessageSize)});
-    auto r = state_->call(proto::SendMessage{std::string(registry), std::string(key), std::string(message)});
+    auto r = state_->call(client_detail::Deadline::after(timeout_),
+                          proto::SendMessage{std::string(registry), std::string(key), std::string(message)});
     if (!r) return std::unexpected(std::move(r.error()));
     auto report = proto::decode_send_report(r->data);
     if (!report) return std::unexpected(Error{Errc::protocol_error, "malformed send report from the broker"});
@@ -55,8 +60,9 @@ Mailbox::~Mailbox() = default;
 
 Result<Mailbox> Mailbox::open(const Client& client) noexcept {
   return guarded([&]() -> Result<Mailbox> {
-    auto state = std::make_unique<MailboxState>(client.socket_path());
-    if (auto ok = open_on_connection(*state); !ok) return std::unexpected(std::move(ok.error()));
+    auto state = std::make_unique<MailboxState>(client.socket_path(), client.timeout());
+    if (auto ok = open_on_connection(*state, client_detail::Deadline::after(client.timeout())); !ok)
+      return std::unexpected(std::move(ok.error()));
     return Mailbox(std::move(state));
   });
 }
@@ -80,7 +86,11 @@ Result<std::optional<Message>> Mailbox::receive(std::chrono::nanoseconds timeout
         if (reopens++ > 0 && clock::now() >= deadline)
           return std::unexpected(
               Error{Errc::broker_unavailable, "lost the broker; the mailbox reopens on the next receive"});
-        auto ok = open_on_connection(*state_);
+        // Bounded by the receive's deadline and the client's timeout, with
+        // a floor so that receive(0) on a readable descriptor still reopens.
+        const auto now = clock::now();
+        const auto reopen_by = std::max(std::min(deadline, now + state_->timeout), now + kReopenFloor);
+        auto ok = open_on_connection(*state_, {reopen_by, reopen_by - now});
         if (!ok) {
           if (ok.error().code != Errc::broker_unavailable || clock::now() >= deadline)
             return std::unexpected(std::move(ok.error()));

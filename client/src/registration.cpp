@@ -24,7 +24,8 @@ std::string_view to_string(QueueReply r) noexcept {
 Result<std::uint64_t> Client::register_key(std::string_view registry, std::string_view key,
                                            std::string_view value) const noexcept {
   return guarded([&]() -> Result<std::uint64_t> {
-    auto r = state_->call(proto::RegisterKey{std::string(registry), std::string(key), std::string(value)});
+    auto r = state_->call(client_detail::Deadline::after(timeout_),
+                          proto::RegisterKey{std::string(registry), std::string(key), std::string(value)});
     if (!r) return std::unexpected(std::move(r.error()));
     return r->value;
   });
@@ -36,9 +37,10 @@ Result<std::uint64_t> Client::register_key_for(const ProcessRef& owner, std::str
   return guarded([&]() -> Result<std::uint64_t> {
     auto acting = ActingFor::resolve(owner);
     if (!acting) return std::unexpected(std::move(acting.error()));
-    auto r = state_->call(proto::RegisterOnBehalf{std::string(registry), std::string(key), std::string(value),
-                                                  acting->target()},
-                          acting->pidfds());
+    auto r = state_->call(
+        client_detail::Deadline::after(timeout_),
+        proto::RegisterOnBehalf{std::string(registry), std::string(key), std::string(value), acting->target()},
+        acting->pidfds());
     if (!r) return std::unexpected(std::move(r.error()));
     return r->value;
   });
@@ -49,7 +51,8 @@ Result<QueueResult> Client::request_name(std::string_view registry, std::string_
   return guarded([&]() -> Result<QueueResult> {
     if ((flags & ~(kAllowReplacement | kDoNotQueue | kReplaceExisting)) != 0)
       return std::unexpected(Error{Errc::invalid_argument, "unknown owner-queue flags"});
-    auto r = state_->call(proto::RegisterQueued{std::string(registry), std::string(key), std::string(value), flags});
+    auto r = state_->call(client_detail::Deadline::after(timeout_),
+                          proto::RegisterQueued{std::string(registry), std::string(key), std::string(value), flags});
     if (!r) return std::unexpected(std::move(r.error()));
     const auto reply = static_cast<std::uint32_t>(r->value & 0xff);
     if (reply < 1 || reply > 4) return std::unexpected(Error{Errc::protocol_error, "unknown owner-queue reply"});
@@ -69,7 +72,8 @@ Result<std::vector<Entry>> Registry::owner_queue(std::string_view key) const noe
 
 Result<std::uint32_t> Client::unregister(std::string_view registry, std::string_view key) const noexcept {
   return guarded([&]() -> Result<std::uint32_t> {
-    auto r = state_->call(proto::Unregister{std::string(registry), std::string(key)});
+    auto r = state_->call(client_detail::Deadline::after(timeout_),
+                          proto::Unregister{std::string(registry), std::string(key)});
     if (!r) return std::unexpected(std::move(r.error()));
     return static_cast<std::uint32_t>(r->value);
   });
@@ -77,7 +81,7 @@ Result<std::uint32_t> Client::unregister(std::string_view registry, std::string_
 
 Result<std::uint32_t> Client::unregister_all() const noexcept {
   return guarded([&]() -> Result<std::uint32_t> {
-    auto r = state_->call(proto::UnregisterAll{});
+    auto r = state_->call(client_detail::Deadline::after(timeout_), proto::UnregisterAll{});
     if (!r) return std::unexpected(std::move(r.error()));
     return static_cast<std::uint32_t>(r->value);
   });
@@ -93,7 +97,8 @@ Result<std::uint32_t> Client::unregister_match(std::string_view registry, std::s
       return std::unexpected(Error{Errc::invalid_argument, m.error()});
     auto acting = ActingFor::resolve(owner);
     if (!acting) return std::unexpected(std::move(acting.error()));
-    auto r = state_->call(proto::UnregisterMatch{std::string(registry), std::string(key), std::string(pattern),
+    auto r = state_->call(client_detail::Deadline::after(timeout_),
+                          proto::UnregisterMatch{std::string(registry), std::string(key), std::string(pattern),
                                                  std::string(guards), acting->target()},
                           acting->pidfds());
     if (!r) return std::unexpected(std::move(r.error()));
@@ -140,7 +145,7 @@ Result<std::vector<Result<std::uint64_t>>> Client::apply(const WriteBatch& batch
       else
         ops.emplace_back(proto::Unregister{op.registry, op.key});
     }
-    auto r = state_->call_batch(ops);
+    auto r = state_->call_batch(client_detail::Deadline::after(timeout_), ops);
     if (!r) return std::unexpected(std::move(r.error()));
     Results out;
     out.reserve(r->size());

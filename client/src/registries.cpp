@@ -9,7 +9,7 @@ using client_detail::guarded;
 
 Result<std::uint32_t> Client::ping() const noexcept {
   return guarded([&]() -> Result<std::uint32_t> {
-    auto r = state_->call(proto::Ping{});
+    auto r = state_->call(client_detail::Deadline::after(timeout_), proto::Ping{});
     if (!r) return std::unexpected(std::move(r.error()));
     return static_cast<std::uint32_t>(r->value);
   });
@@ -17,7 +17,8 @@ Result<std::uint32_t> Client::ping() const noexcept {
 
 Result<void> Client::create_registry(std::string_view name, const RegistryOptions& o) const noexcept {
   return guarded([&]() -> Result<void> {
-    auto r = state_->call(proto::CreateRegistry{std::string(name), static_cast<std::uint8_t>(o.unique ? 1 : 2),
+    auto r = state_->call(client_detail::Deadline::after(timeout_),
+                          proto::CreateRegistry{std::string(name), static_cast<std::uint8_t>(o.unique ? 1 : 2),
                                                 o.partitions, o.max_key, o.max_value, o.capacity, o.meta});
     if (!r) return std::unexpected(std::move(r.error()));
     return {};

@@ -22,7 +22,8 @@ Result<std::uint64_t> Client::set_value(std::string_view registry, std::string_v
   return guarded([&]() -> Result<std::uint64_t> {
     auto acting = ActingFor::resolve(owner);
     if (!acting) return std::unexpected(std::move(acting.error()));
-    auto r = state_->call(proto::UpdateValue{std::string(registry), std::string(key), std::string(value),
+    auto r = state_->call(client_detail::Deadline::after(timeout_),
+                          proto::UpdateValue{std::string(registry), std::string(key), std::string(value),
                                              acting->target(), expected_version},
                           acting->pidfds());
     if (!r) return std::unexpected(std::move(r.error()));
@@ -36,6 +37,8 @@ Result<ValueUpdate> Client::update_value(std::string_view registry, std::string_
   return guarded([&]() -> Result<ValueUpdate> {
     auto acting = ActingFor::resolve(owner);
     if (!acting) return std::unexpected(std::move(acting.error()));
+    // One deadline for every attempt: the caller waits at most timeout() in all.
+    const auto deadline = client_detail::Deadline::after(timeout_);
     auto view = state_->registry_view(registry);
     if (!view) return std::unexpected(std::move(view.error()));
     if (view->kind() != shm::RegistryKind::unique)
@@ -55,7 +58,7 @@ Result<ValueUpdate> Client::update_value(std::string_view registry, std::string_
         return std::unexpected(Error{Errc::invalid_argument, "the update function threw; nothing was changed"});
       }
       auto r = state_->call(
-          proto::UpdateValue{std::string(registry), std::string(key), next, acting->target(), old.version},
+          deadline, proto::UpdateValue{std::string(registry), std::string(key), next, acting->target(), old.version},
           acting->pidfds());
       if (r) return ValueUpdate{std::move(next), std::move(old.value), r->value};
       // Another write (another thread, or a writer acting for this process)
@@ -69,7 +72,8 @@ Result<ValueUpdate> Client::update_value(std::string_view registry, std::string_
 
 Result<void> Client::put_meta(std::string_view registry, std::string_view key, std::string_view value) const noexcept {
   return guarded([&]() -> Result<void> {
-    auto r = state_->call(proto::PutMeta{std::string(registry), std::string(key), std::string(value)});
+    auto r = state_->call(client_detail::Deadline::after(timeout_),
+                          proto::PutMeta{std::string(registry), std::string(key), std::string(value)});
     if (!r) return std::unexpected(std::move(r.error()));
     return {};
   });
@@ -77,7 +81,8 @@ Result<void> Client::put_meta(std::string_view registry, std::string_view key, s
 
 Result<bool> Client::delete_meta(std::string_view registry, std::string_view key) const noexcept {
   return guarded([&]() -> Result<bool> {
-    auto r = state_->call(proto::DeleteMeta{std::string(registry), std::string(key)});
+    auto r = state_->call(client_detail::Deadline::after(timeout_),
+                          proto::DeleteMeta{std::string(registry), std::string(key)});
     if (!r) return std::unexpected(std::move(r.error()));
     return r->value != 0;
   });

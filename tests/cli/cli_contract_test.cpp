@@ -1,6 +1,7 @@
 // The `shmreg` CLI's contract, which scripts depend on:
 //   exit 0 ok; 1 not found (lookup, keys, list); 2 usage or other error;
 //   3 already registered ("already registered by PID <n>" on stderr);
+//   124 timeout (a broker that does not answer within --timeout);
 // text output formats, --json output that parses, `create` idempotent with the
 // same options and refused (exit 2) with different ones.
 #include <gtest/gtest.h>
@@ -12,6 +13,7 @@
 #include <set>
 
 #include "broker_test.hpp"
+#include "stopped_broker.hpp"
 
 namespace shmreg::test {
 namespace {
@@ -81,6 +83,49 @@ TEST_F(CliContractTest, PingWithoutABrokerExitsTwo) {
   RunResult j = cli({"--json", "ping"});
   EXPECT_EQ(j.exit_code(), 2) << j.describe();
   EXPECT_TRUE(parse_json(j.err).contains("error")) << j.err;
+}
+
+TEST_F(CliContractTest, AStoppedBrokerExitsWithTheTimeoutCodeByTheDeadlineOfTimeout) {
+  StoppedBroker stopped(broker().pid());
+  ASSERT_TRUE(stopped.stopped());
+  RunResult text = cli({"--timeout", "200ms", "ping"});
+  EXPECT_EQ(text.exit_code(), 124) << text.describe();
+  EXPECT_NE(text.err.find("within 200 ms"), std::string::npos) << text.err;
+
+  RunResult j = cli({"--json", "--timeout", "0.2", "register", "svc", "k", "v"});
+  EXPECT_EQ(j.exit_code(), 124) << j.describe();
+  const json e = parse_json(j.err);
+  EXPECT_EQ(e.value("error", ""), "timeout");
+  EXPECT_NE(e.value("message", "").find("within 200 ms"), std::string::npos) << j.err;
+}
+
+TEST_F(CliContractTest, ShmregTimeoutInTheEnvironmentSetsTheDeadlineAndTheFlagWins) {
+  StoppedBroker stopped(broker().pid());
+  ASSERT_TRUE(stopped.stopped());
+  std::vector<std::string> argv = cli_argv({"ping"});
+  argv.insert(argv.begin(), {"/usr/bin/env", "SHMREG_TIMEOUT=300ms"});
+  RunResult from_env = run(argv);
+  EXPECT_EQ(from_env.exit_code(), 124) << from_env.describe();
+  EXPECT_NE(from_env.err.find("within 300 ms"), std::string::npos) << from_env.err;
+
+  argv = cli_argv({"--timeout", "100ms", "ping"});
+  argv.insert(argv.begin(), {"/usr/bin/env", "SHMREG_TIMEOUT=1m"});
+  RunResult flag = run(argv);
+  EXPECT_EQ(flag.exit_code(), 124) << flag.describe();
+  EXPECT_NE(flag.err.find("within 100 ms"), std::string::npos) << flag.err;
+}
+
+TEST_F(CliContractTest, ATimeoutThatIsNotADurationIsAUsageError) {
+  for (const char* bad : {"0", "-1s", "soon", "5h", "2 s"}) {
+    RunResult r = cli({"--timeout", bad, "ping"});
+    EXPECT_EQ(r.exit_code(), 2) << bad << ": " << r.describe();
+    EXPECT_NE(r.err.find("not a duration"), std::string::npos) << bad << ": " << r.err;
+  }
+  std::vector<std::string> argv = cli_argv({"ping"});
+  argv.insert(argv.begin(), {"/usr/bin/env", "SHMREG_TIMEOUT=never"});
+  RunResult r = run(argv);
+  EXPECT_EQ(r.exit_code(), 2) << r.describe();
+  EXPECT_NE(r.err.find("$SHMREG_TIMEOUT 'never'"), std::string::npos) << r.err;
 }
 
 TEST_F(CliContractTest, CreateIsIdempotentWithTheSameOptionsAndRefusesDifferentOnes) {

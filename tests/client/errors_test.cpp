@@ -77,5 +77,17 @@ TEST(ClientErrors, AlreadyRegisteredCarriesTheOwnersPid) {
   EXPECT_EQ(e.pid, 4242u);
 }
 
+TEST(ClientErrors, AnExchangeThatRanOutOfTimeIsTimeoutAndSaysWhetherTheRequestWasSent) {
+  const Error sent = error_from_connection(ConnectionError{true, "no reply within 200 ms", false, true});
+  EXPECT_EQ(sent.code, Errc::timeout);
+  EXPECT_TRUE(sent.maybe_applied);
+  EXPECT_EQ(sent.message, "no reply within 200 ms");
+  const Error unsent = error_from_connection(ConnectionError{false, "backlog full", false, true});
+  EXPECT_EQ(unsent.code, Errc::timeout);
+  EXPECT_FALSE(unsent.maybe_applied);
+  EXPECT_EQ(to_string(Errc::timeout), "timeout");
+  EXPECT_EQ(static_cast<int>(Errc::timeout), 30) << "the value pre-assigned to it";
+}
+
 }  // namespace
 }  // namespace shmreg::client_detail

@@ -1,6 +1,9 @@
 // What every `shmreg` command shares (see cli.hpp).
 #include "cli.hpp"
 
+#include <algorithm>
+#include <charconv>
+#include <cstdlib>
 #include <iostream>
 
 namespace shmreg::tools::cli {
@@ -12,6 +15,7 @@ int exit_code_of(Errc code) noexcept {
     case Errc::already_registered: return kExitAlreadyRegistered;
     case Errc::not_found: return kExitNotFound;
     case Errc::version_conflict: return kExitVersionConflict;
+    case Errc::timeout: return kExitTimeout;
     // The contract gives every other outcome the one code of "any other
     // error"; the message on stderr names it. Listed one by one, without a
     // default, so that a new code is a compile error until it is placed.
@@ -45,6 +49,37 @@ int exit_code_of(Errc code) noexcept {
   return kExitError;  // a value outside the enum
 }
 
+std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text) {
+  double number = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
+  if (ec != std::errc() || end == text.data()) return std::nullopt;
+  const std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
+  double seconds = number;
+  if (unit == "ms")
+    seconds = number / 1000;
+  else if (unit == "m")
+    seconds = number * 60;
+  else if (!unit.empty() && unit != "s")
+    return std::nullopt;
+  // Up to a year, so that the conversion below stays defined.
+  if (!(seconds > 0) || seconds > 365.0 * 24 * 3600) return std::nullopt;
+  return std::chrono::nanoseconds(std::max<std::int64_t>(1, static_cast<std::int64_t>(seconds * 1e9)));
+}
+
+std::expected<void, int> resolve_timeout(Globals& g, const std::string& flag_text) {
+  const char* env = std::getenv("SHMREG_TIMEOUT");
+  const bool from_flag = !flag_text.empty();
+  if (!from_flag && (env == nullptr || *env == '\0')) return {};
+  const std::string text = from_flag ? flag_text : std::string(env);
+  auto d = parse_duration(text);
+  if (!d)
+    return std::unexpected(usage_error(std::string(from_flag ? "--timeout" : "$SHMREG_TIMEOUT") + " '" + text +
+                                       "' is not a duration: use a positive number with ms, s or m (500ms, 2s, "
+                                       "1m), or seconds without a unit"));
+  g.timeout = *d;
+  return {};
+}
+
 int report_error(const Globals& g, const Error& e) {
   if (e.code == Errc::already_registered) {
     if (g.json)
@@ -75,7 +110,7 @@ json entry_json(const Entry& e, bool with_key) {
 }
 
 std::expected<Client, int> open_client(const Globals& g) {
-  auto c = Client::open({g.ns, g.socket});
+  auto c = Client::open({g.ns, g.socket, g.timeout});
   if (!c) return std::unexpected(report_error(g, c.error()));
   return std::move(*c);
 }

@@ -7,17 +7,22 @@
 // Exit codes (scripts depend on them):
 //   0 success; 1 not found / none; 2 usage or any other error;
 //   3 already registered ("already registered by PID <n>" on stderr);
-//   4 version conflict (update --expect-version).
+//   4 version conflict (update --expect-version);
+//   124 timeout: the broker did not answer within --timeout (124 is what
+//       timeout(1) exits with when its command timed out).
 //
 // Thread-safety: for main's thread only (writes to std::cout and std::cerr).
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <expected>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -30,6 +35,7 @@ struct Globals {
   std::string ns;                     // --namespace; empty: $SHMREG_NAMESPACE or "default"
   std::string socket;                 // --socket; empty: $SHMREG_SOCKET or the standard path
   bool json = false;                  // --json
+  std::chrono::nanoseconds timeout{0};  // --timeout, else $SHMREG_TIMEOUT; zero: the client's default
   std::vector<std::string> exec_cmd;  // after "--": the command that register execs
 };
 
@@ -38,6 +44,15 @@ inline constexpr int kExitNotFound = 1;
 inline constexpr int kExitError = 2;
 inline constexpr int kExitAlreadyRegistered = 3;
 inline constexpr int kExitVersionConflict = 4;
+inline constexpr int kExitTimeout = 124;
+
+// A positive duration: a decimal number with the unit ms, s or m, or without
+// a unit in seconds ("500ms", "2s", "1.5"); nullopt otherwise.
+[[nodiscard]] std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text);
+
+// Sets g.timeout from the --timeout text, else from $SHMREG_TIMEOUT; the
+// usage error's exit code when the one that applies is not a duration.
+[[nodiscard]] std::expected<void, int> resolve_timeout(Globals& g, const std::string& flag_text);
 
 // Why update and unregister-match insist on --pid.
 inline constexpr const char* kNeedOwnerPid =

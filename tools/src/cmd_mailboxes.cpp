@@ -107,7 +107,8 @@ std::optional<int> print_waiting(const Globals& g, const ReceiveArgs& a, Mailbox
   for (;;) {
     auto m = mailbox.receive(std::chrono::nanoseconds::zero());
     if (!m) {
-      if (m.error().code == Errc::broker_unavailable) return std::nullopt;  // retried on the next round
+      // A broker that is gone or not answering: reopened on the next round.
+      if (m.error().code == Errc::broker_unavailable || m.error().code == Errc::timeout) return std::nullopt;
       return report_error(g, m.error());
     }
     if (!*m) return std::nullopt;

@@ -5,7 +5,8 @@
 // Exit codes (scripts depend on them; cli.hpp maps errors to them):
 //   0 success; 1 not found (lookup, keys, list, match, select, values, meta,
 //   update, send; fsck: problems found); 2 usage or any other error;
-//   3 already registered; 4 version conflict (update --expect-version).
+//   3 already registered; 4 version conflict (update --expect-version);
+//   124 timeout (the broker did not answer within --timeout).
 // Every command but ping, create, register, update, unregister-match,
 // put-meta, delete-meta, send, receive and lookup --consistent reads the
 // segment alone, so it works while the broker is down.
@@ -32,11 +33,14 @@ int split_exec_command(int argc, char** argv, std::vector<std::string>& exec_cmd
   return argc;
 }
 
-void add_global_options(CLI::App& app, cli::Globals& g) {
+void add_global_options(CLI::App& app, cli::Globals& g, std::string& timeout_text) {
   app.require_subcommand(1);
   app.add_option("--namespace,-n", g.ns, "namespace (default: $SHMREG_NAMESPACE or 'default')");
   app.add_option("--socket,-s", g.socket, "broker socket (default: $SHMREG_SOCKET or the standard path)");
   app.add_flag("--json", g.json, "print JSON instead of text");
+  app.add_option("--timeout", timeout_text,
+                 "deadline of each call to the broker, e.g. 500ms, 2s, 1m (default: $SHMREG_TIMEOUT or 10s); "
+                 "exit 124 when it passes. Not the wait of watch, await or receive (their own --timeout)");
   app.set_version_flag("--version", "shmreg 0.1.0");
 }
 
@@ -47,7 +51,8 @@ int main(int argc, char** argv) {
   const int cli_argc = split_exec_command(argc, argv, g.exec_cmd);
 
   CLI::App app{"shmreg: inspect and use a shmreg namespace"};
-  add_global_options(app, g);
+  std::string timeout_text;
+  add_global_options(app, g, timeout_text);
   cli::CommandTable commands(app, g);
   add_registries_commands(commands);
   add_registration_commands(commands);
@@ -69,5 +74,6 @@ int main(int argc, char** argv) {
     (void)app.exit(e);
     return cli::kExitError;
   }
+  if (auto ok = cli::resolve_timeout(g, timeout_text); !ok) return ok.error();
   return commands.run_parsed();
 }

@@ -14,11 +14,22 @@
 //   client->create_registry("services");
 //   client->register_key("services", "db", "10.0.0.5:5432");
 //
+// Deadlines. Every call that goes to the broker (writes, ping, create_registry,
+// lookup_consistent, send, Mailbox::open) must be done within the handle's
+// timeout() from its start: connecting, sending and the reply together, else
+// Errc::timeout, whose message says what it waited for and how long. Set it
+// per client (ClientOptions::timeout) or per call:
+//   client->with_timeout(std::chrono::milliseconds(200)).register_key("services", "db", "...");
+// A timeout drops the connection, so a late reply is never read by a later
+// call. If the request was sent whole, Error::maybe_applied is set: a stopped
+// broker that resumes still applies it.
+//
 // Thread-safety: a Client is immutable after creation; any number of threads
 // may use the same one at once. Writes from several threads share one
 // connection and go one at a time.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -39,9 +50,19 @@ struct ClientState;
 struct WriteBatchState;
 }  // namespace client_detail
 
+// The deadline of a broker call when nobody chose another. A write costs the
+// broker microseconds, so a broker that has not answered in 10 s is stopped,
+// hung or starved; waiting longer only hides it from the caller, and a
+// shorter default would fail on a loaded host (D-Bus uses 25 s for calls
+// that may run arbitrary code; shmreg's ops never do).
+inline constexpr std::chrono::seconds kDefaultTimeout{10};
+
 struct ClientOptions {
   std::string ns;      // empty: $SHMREG_NAMESPACE, else "default"
   std::string socket;  // empty: $SHMREG_SOCKET, else the user's or the system broker's socket
+  // The deadline of each broker call; zero: kDefaultTimeout. Negative is
+  // invalid_argument.
+  std::chrono::nanoseconds timeout{0};
 };
 
 struct RegistryOptions {
@@ -141,6 +162,13 @@ class Client {
   [[nodiscard]] const std::string& socket_path() const noexcept;
   [[nodiscard]] Result<Registry> registry(std::string_view name) const noexcept;
 
+  // The deadline of each broker call made through this handle.
+  [[nodiscard]] std::chrono::nanoseconds timeout() const noexcept { return timeout_; }
+  // Another handle on the same namespace and connection whose broker calls
+  // have deadline timeout (at least 1 ms); this one keeps its own. Cheap
+  // enough to make for one call.
+  [[nodiscard]] Client with_timeout(std::chrono::nanoseconds timeout) const noexcept;
+
   // -- Registries --
   // The broker's pid.
   [[nodiscard]] Result<std::uint32_t> ping() const noexcept;
@@ -219,8 +247,9 @@ class Client {
                                         std::string_view message) const noexcept;
 
  private:
-  explicit Client(std::shared_ptr<client_detail::ClientState> state) noexcept;
+  Client(std::shared_ptr<client_detail::ClientState> state, std::chrono::nanoseconds timeout) noexcept;
   std::shared_ptr<client_detail::ClientState> state_;
+  std::chrono::nanoseconds timeout_;
 };
 
 }  // namespace shmreg

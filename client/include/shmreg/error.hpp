@@ -30,25 +30,25 @@ enum class Errc : int {
   corrupt_segment = 4,       // a bounds check failed, here or in the broker; run `shmreg fsck`
   registry_not_found = 5,
   invalid_argument = 6,
-  busy = 7,                  // reads kept racing with writes; try again
-  io_error = 8,              // the OS failed an I/O operation
+  busy = 7,      // reads kept racing with writes; try again
+  io_error = 8,  // the OS failed an I/O operation
   // Writes.
-  broker_unavailable = 9,    // cannot reach the broker (Error::maybe_applied tells if it may have applied)
-  already_registered = 10,   // unique key taken; Error::pid is the owner
-  registry_exists = 11,      // same name, different options
+  broker_unavailable = 9,   // cannot reach the broker (Error::maybe_applied tells if it may have applied)
+  already_registered = 10,  // unique key taken; Error::pid is the owner
+  registry_exists = 11,     // same name, different options
   key_too_long = 12,
   value_too_long = 13,
-  registry_full = 14,        // no entry slot left in the registry
-  owner_table_full = 15,     // the segment tracks as many owner processes as it can
-  protocol_error = 16,       // the broker's answer made no sense to this client (maybe_applied: see Error)
-  not_found = 17,            // no such entry of the process the write acts for
-  version_conflict = 18,     // set_value: the entry is at another version; update_value: it kept changing
-  reply_too_large = 19,      // lookup_consistent: the entries would not fit in one reply
+  registry_full = 14,     // no entry slot left in the registry
+  owner_table_full = 15,  // the segment tracks as many owner processes as it can
+  protocol_error = 16,    // the broker's answer made no sense to this client (maybe_applied: see Error)
+  not_found = 17,         // no such entry of the process the write acts for
+  version_conflict = 18,  // set_value: the entry is at another version; update_value: it kept changing
+  reply_too_large = 19,   // lookup_consistent: the entries would not fit in one reply
   // Send by name (shmreg/mailbox.hpp).
-  no_mailbox = 20,           // send: the key's owners have no open mailbox
-  mailbox_full = 21,         // send: every owner's mailbox is full; the message was dropped
-  message_too_large = 22,    // send: larger than kMaxMessageSize
-  mailbox_exists = 23,       // Mailbox::open: this process already has one open
+  no_mailbox = 20,         // send: the key's owners have no open mailbox
+  mailbox_full = 21,       // send: every owner's mailbox is full; the message was dropped
+  message_too_large = 22,  // send: larger than kMaxMessageSize
+  mailbox_exists = 23,     // Mailbox::open: this process already has one open
   // Appended after the first release.
   segment_full = 24,         // no room left in the segment for the entry, value or meta
   too_many_registries = 25,  // the segment holds as many registries as it can
@@ -56,6 +56,7 @@ enum class Errc : int {
   stale_owner = 27,          // the pid is recorded under another identity (a reused pid not yet reaped)
   out_of_memory = 28,        // this process could not allocate what the call needed
   internal_error = 29,       // shmreg failed itself (the broker reported an internal error)
+  timeout = 30,              // the broker did not answer within the call's deadline (maybe_applied: see Error)
 };
 
 [[nodiscard]] std::string_view to_string(Errc e) noexcept;
@@ -64,7 +65,10 @@ struct Error {
   Errc code{};
   std::string message;
   std::uint32_t pid = 0;       // already_registered: the pid that owns the key
-  bool maybe_applied = false;  // broker_unavailable or protocol_error after sending: the write may have applied
+  // broker_unavailable, protocol_error or timeout after the whole request was
+  // sent: the write may have applied (a timed-out write may even apply after
+  // the call returned, once a stopped broker resumes).
+  bool maybe_applied = false;
 };
 
 template <class T>

@@ -51,7 +51,8 @@ struct Message {
 class Mailbox {
  public:
   // Opens the calling process's mailbox on a new connection to client's
-  // broker. mailbox_exists if the process has one open already.
+  // broker, by client.timeout() (shmreg/client.hpp); the mailbox keeps that
+  // timeout for reopening. mailbox_exists if the process has one open already.
   [[nodiscard]] static Result<Mailbox> open(const Client& client) noexcept;
 
   Mailbox(Mailbox&&) noexcept;
@@ -62,9 +63,12 @@ class Mailbox {
   // broker went away (a restart), the mailbox reopens on a new connection
   // within the timeout, and messages queued in the old broker are lost;
   // broker_unavailable when it cannot reopen before the timeout. Reopening
-  // is one request to the broker: a broker that accepts but does not answer
-  // (stopped with SIGSTOP, say) holds it past the timeout, as it holds any
-  // write, and the connect backoff may add up to about 0.3 s.
+  // is one request to the broker, bounded by the timeout and by the
+  // client's Client::timeout(), whichever ends first, but given at least
+  // 100 ms so that receive(0) can reopen too: a broker that accepts but does
+  // not answer (stopped with SIGSTOP, say) makes it fail with Errc::timeout
+  // by then. Waiting for messages never involves the broker's answer, so a
+  // stopped broker with the mailbox open just gives nullopt on time.
   [[nodiscard]] Result<std::optional<Message>> receive(std::chrono::nanoseconds timeout) noexcept;
 
   // Readable when messages may be waiting, for poll/epoll; then call
