@@ -232,8 +232,10 @@ void Broker::Impl::on_accept(stream_protocol::socket socket) {
     log("refused a connection: " + peer.error());
     return;
   }
+  // Root is not limited: it can stop or replace the broker anyway, and the
+  // host's own services, often many processes of root, must never be locked out.
   const auto open = tally.connections.find(peer->uid);
-  if (open != tally.connections.end() && open->second >= config.limits.connections_per_uid) {
+  if (peer->uid != 0 && open != tally.connections.end() && open->second >= config.limits.connections_per_uid) {
     log("refused a connection from pid " + std::to_string(peer->pid) + " uid " + std::to_string(peer->uid) + ": uid " +
         std::to_string(peer->uid) + " already has " + std::to_string(open->second) +
         " connections open (--max-connections-per-uid " + std::to_string(config.limits.connections_per_uid) + ")");

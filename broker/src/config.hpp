@@ -23,6 +23,7 @@ struct ConnectionLimits {
   // A connection that holds nothing (its process owns no entries, it has no
   // mailbox, nothing in flight) is closed after this long without a request.
   std::chrono::milliseconds idle_timeout{60'000};
+  // Open connections of one uid other than root's.
   std::uint32_t connections_per_uid = 64;
   // Descriptors passed with one request frame; more ends the connection.
   std::uint32_t fds_per_connection = proto::kMaxFramePidfds;

@@ -50,7 +50,7 @@ void add_limit_options(CLI::App& app, shmreg::broker::ConnectionLimits& limits, 
                  "a connection that holds nothing (no entries, no mailbox) is closed after this long without a "
                  "request; 0: never")
       ->capture_default_str();
-  app.add_option("--max-connections-per-uid", limits.connections_per_uid, "open connections per user id")
+  app.add_option("--max-connections-per-uid", limits.connections_per_uid, "open connections per user id (root is not limited)")
       ->capture_default_str()
       ->check(CLI::Range(1u, 1u << 20));
   app.add_option("--max-fds-per-request", limits.fds_per_connection,

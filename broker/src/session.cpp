@@ -60,10 +60,10 @@ bool Session::hung_up() noexcept {
 void Session::check_deadlines(Clock::time_point now) {
   if (closed_) return;
   if (frame_started_ && now - *frame_started_ > limits_.frame_deadline)
-    return drop("request frame incomplete after " + ms_text(limits_.frame_deadline) + " (--frame-deadline-ms): " +
-                std::to_string(header_have_ + payload_.size()) + " of " +
-                std::to_string(proto::kHeaderSize + expected_) + " bytes arrived, with " +
-                std::to_string(pidfds_.size()) + " descriptors");
+    return drop("request frame incomplete after " + ms_text(limits_.frame_deadline) + " (--frame-deadline-ms); " +
+                (header_have_ < proto::kHeaderSize ? "its header had not arrived"
+                                                   : "it announced " + std::to_string(expected_) + " payload bytes") +
+                " and passed " + std::to_string(pidfds_.size()) + " descriptors");
   if (limits_.idle_timeout.count() > 0 && now - quiet_since_ > limits_.idle_timeout && idle_may_close())
     drop("idle for " + ms_text(limits_.idle_timeout) + " holding nothing (--idle-timeout-ms)");
 }
@@ -103,12 +103,12 @@ void Session::on_header_start() {
   frame_started_ = Clock::now();
   if (header_have_ == header_.size()) return on_header();
   const std::size_t have = header_have_;
-  header_have_ = header_.size();
   read(asio::buffer(header_.data() + have, header_.size() - have), header_.size() - have, "truncated frame",
        &Session::on_header);
 }
 
 void Session::on_header() {
+  header_have_ = header_.size();
   auto h = proto::parse_header(header_);
   if (!h) return drop(std::string("bad frame header: ") + std::string(proto::to_string(h.error())));
   if (h->kind != proto::FrameKind::request) return drop("non-request frame sent to the broker");
@@ -168,7 +168,7 @@ void Session::on_written() {
   out_.pop_front();
   if (!out_.empty()) write_next();
   quiet_since_ = Clock::now();
-  if (paused_ && out_.size() < kMaxQueuedReplies / 2 && out_bytes_ < limits_.queued_reply_bytes / 2) {
+  if (paused_ && out_.size() < kMaxQueuedReplies / 2 && out_bytes_ <= limits_.queued_reply_bytes / 2) {
     paused_ = false;
     read_header();
   }
