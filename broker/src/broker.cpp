@@ -2,6 +2,7 @@
 #include "broker.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/resource.h>
@@ -211,7 +212,11 @@ void Broker::Impl::accept_next() {
 // and the broker does not wake again for the same connection.
 void Broker::Impl::accept_without_descriptors(const boost::system::error_code& ec) {
   spare_fd.reset();
-  sys::UniqueFd refused(::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+  // Only if a connection is waiting, so that accept never blocks the loop.
+  pollfd waiting{acceptor.native_handle(), POLLIN, 0};
+  sys::UniqueFd refused(::poll(&waiting, 1, 0) == 1
+                            ? ::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK)
+                            : -1);
   if (refused) {
     ucred cred{};
     socklen_t len = sizeof cred;

@@ -24,6 +24,9 @@
 // is its MailboxSink, and message frames are queued between its replies,
 // within the per-mailbox bounds and the sender uid's budget (uid_tally.hpp).
 //
+// While open, a session counts itself among its uid's connections (the
+// broker refuses connections past --max-connections-per-uid).
+//
 // Closing a connection removes nothing: entries belong to processes.
 //
 // Thread-safety: single-threaded, on the broker's io_context. A Session keeps
@@ -31,14 +34,14 @@
 #pragma once
 
 #include <array>
-#include <chrono>
-#include <optional>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
