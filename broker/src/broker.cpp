@@ -1,13 +1,17 @@
 // shmreg-broker's startup and wiring (see broker.hpp).
 #include "broker.hpp"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <boost/asio.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -22,25 +26,44 @@
 #include "peer.hpp"
 #include "session.hpp"
 #include "shutdown.hpp"
+#include "uid_tally.hpp"
 
 namespace asio = boost::asio;
 using asio::local::stream_protocol;
 
 namespace shmreg::broker {
 
+namespace {
+
+// A descriptor that costs nothing to hold, kept to be given back when needed.
+sys::UniqueFd take_spare_fd() { return sys::UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)); }
+
+rlim_t open_file_limit() {
+  rlimit lim{};
+  return ::getrlimit(RLIMIT_NOFILE, &lim) == 0 ? lim.rlim_cur : 0;
+}
+
+}  // namespace
+
 // Members in construction order: each is built from those above it, and
-// sessions (destroyed with io) give their mailbox backlog back first.
+// sessions (destroyed with io) give their share of the tally back first.
 struct Broker::Impl {
   explicit Impl(BrokerConfig c) : config(std::move(c)), log(config.ns), shutdown(io, log) {}
 
   BrokerConfig config;
   BrokerLog log;
-  MailboxBacklog mailbox_backlog;
+  UidTally tally;
   asio::io_context io;
   Shutdown shutdown;
   stream_protocol::acceptor acceptor{io};
   asio::signal_set signals{io, SIGINT, SIGTERM};
+  asio::signal_set hangups{io, SIGHUP};
   asio::steady_timer accept_backoff{io};
+  asio::steady_timer deadline_sweep{io};
+  // Released to accept and close a connection when the broker is out of
+  // descriptors (accept_without_descriptors), so that it never spins on EMFILE.
+  sys::UniqueFd spare_fd;
+  std::vector<std::weak_ptr<Session>> sessions;
   std::optional<NamespaceLock> lock;
   std::optional<shm::SegmentWriter> writer;
   std::optional<OwnerWatches> owners;
@@ -54,7 +77,10 @@ struct Broker::Impl {
   [[nodiscard]] bool listen();
   void raise_fd_limit();
   void accept_next();
+  void accept_without_descriptors(const boost::system::error_code& ec);
   void on_accept(stream_protocol::socket socket);
+  void ignore_hangups();
+  void sweep_deadlines();
 };
 
 Broker::Broker(BrokerConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
@@ -85,7 +111,7 @@ int Broker::Impl::start() {
   lock.emplace(std::move(*l));
   if (!open_segment()) return 1;
   owners.emplace(io, *writer, log, shutdown);
-  mailboxes.emplace(*owners);
+  mailboxes.emplace(*owners, config.limits.mailbox_bytes_per_uid);
   ops.emplace(OpContext{config, *writer, *owners, *mailboxes, log});
   table.emplace(*ops, shutdown);
   raise_fd_limit();
@@ -95,7 +121,10 @@ int Broker::Impl::start() {
     if (!ec) log(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT"));
     io.stop();
   });
+  ignore_hangups();
+  spare_fd = take_spare_fd();
   accept_next();
+  sweep_deadlines();
   log("listening on " + config.socket_path);
   sd_notify(0, "READY=1");
   owners->publish_status();
@@ -162,8 +191,10 @@ void Broker::Impl::raise_fd_limit() {
 void Broker::Impl::accept_next() {
   acceptor.async_accept([this](const boost::system::error_code& ec, stream_protocol::socket socket) {
     if (ec == asio::error::operation_aborted) return;
+    if ((ec.value() == EMFILE || ec.value() == ENFILE) && spare_fd) return accept_without_descriptors(ec);
     if (ec) {
-      // Typically EMFILE: back off briefly instead of spinning on accept.
+      // No spare descriptor to turn it down with: back off briefly instead of
+      // spinning on accept.
       log("accept failed: " + ec.message());
       accept_backoff.expires_after(std::chrono::milliseconds(50));
       accept_backoff.async_wait([this](const boost::system::error_code& e) {
@@ -176,17 +207,82 @@ void Broker::Impl::accept_next() {
   });
 }
 
+// Out of descriptors with a connection waiting: the spare one makes room to
+// accept it and close it at once, so that the waiting client learns at once
+// and the broker does not wake again for the same connection.
+void Broker::Impl::accept_without_descriptors(const boost::system::error_code& ec) {
+  spare_fd.reset();
+  // Only if a connection is waiting, so that accept never blocks the loop.
+  pollfd waiting{acceptor.native_handle(), POLLIN, 0};
+  sys::UniqueFd refused(::poll(&waiting, 1, 0) == 1
+                            ? ::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK)
+                            : -1);
+  if (refused) {
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    const bool known = ::getsockopt(refused.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0;
+    log("refused a connection" +
+        (known ? " from pid " + std::to_string(cred.pid) + " uid " + std::to_string(cred.uid) : std::string()) +
+        ": the broker is out of file descriptors (" + ec.message() + "; RLIMIT_NOFILE " +
+        std::to_string(open_file_limit()) + ")");
+  }
+  refused.reset();
+  spare_fd = take_spare_fd();
+  accept_next();
+}
+
 void Broker::Impl::on_accept(stream_protocol::socket socket) {
   auto peer = peer_of(socket.native_handle());
   if (!peer) {
     log("refused a connection: " + peer.error());
     return;
   }
+  // Root is not limited: it can stop or replace the broker anyway, and the
+  // host's own services, often many processes of root, must never be locked out.
+  const auto open = tally.connections.find(peer->uid);
+  if (peer->uid != 0 && open != tally.connections.end() && open->second >= config.limits.connections_per_uid) {
+    log("refused a connection from pid " + std::to_string(peer->pid) + " uid " + std::to_string(peer->uid) + ": uid " +
+        std::to_string(peer->uid) + " already has " + std::to_string(open->second) +
+        " connections open (--max-connections-per-uid " + std::to_string(config.limits.connections_per_uid) + ")");
+    return;
+  }
   if (config.verbose)
     log("connection " + std::to_string(next_session) + " from pid " + std::to_string(peer->pid) + " uid " +
         std::to_string(peer->uid) + (peer->from_peerpidfd ? " (SO_PEERPIDFD)" : " (pidfd_open fallback)"));
-  std::make_shared<Session>(std::move(socket), std::move(*peer), next_session++, *table, mailbox_backlog, log)
-      ->start();
+  auto session = std::make_shared<Session>(std::move(socket), std::move(*peer), next_session++, *table, tally,
+                                           config.limits, log);
+  sessions.push_back(session);
+  session->start();
+}
+
+// SIGHUP means "reload the configuration" to a daemon; until the broker has a
+// configuration to reload, it must not end it (the default action).
+void Broker::Impl::ignore_hangups() {
+  hangups.async_wait([this](const boost::system::error_code& ec, int) {
+    if (ec) return;
+    log("received SIGHUP: ignored (the broker has no configuration to reload)");
+    ignore_hangups();
+  });
+}
+
+// One timer for every connection's frame deadline and idle timeout, rather
+// than one per frame: a request costs the clock read it needs, no timer
+// syscall. A deadline is enforced within a quarter of the shorter limit.
+void Broker::Impl::sweep_deadlines() {
+  using std::chrono::milliseconds;
+  const auto& l = config.limits;
+  const milliseconds shortest = l.idle_timeout.count() > 0 ? std::min(l.frame_deadline, l.idle_timeout) : l.frame_deadline;
+  deadline_sweep.expires_after(std::clamp(shortest / 4, milliseconds(10), milliseconds(1000)));
+  deadline_sweep.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    const auto now = Session::Clock::now();
+    std::erase_if(sessions, [now](const std::weak_ptr<Session>& weak) {
+      auto s = weak.lock();
+      if (s) s->check_deadlines(now);
+      return !s || s->closed();
+    });
+    sweep_deadlines();
+  });
 }
 
 }  // namespace shmreg::broker

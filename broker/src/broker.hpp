@@ -11,8 +11,14 @@
 // Startup order (run()): lock the namespace (namespace_lock.hpp), attach or
 // create the segment, reconcile recorded owners (re-arm the live, reap the
 // dead or recycled), listen, then tell systemd READY=1. SIGTERM or SIGINT stop
-// it with exit 0; a broken invariant (shutdown.hpp) with a non-zero exit. The
-// segment stays, so lookups keep working while no broker runs.
+// it with exit 0; a broken invariant (shutdown.hpp) with a non-zero exit;
+// SIGHUP is logged and ignored. The segment stays, so lookups keep working
+// while no broker runs.
+//
+// Limits (config.hpp, ConnectionLimits): connections per uid are counted at
+// accept; one timer sweeps every session's frame deadline and idle timeout; a
+// spare descriptor lets the broker accept and close a connection when it is
+// out of descriptors, instead of spinning on accept.
 //
 // Thread-safety: single-threaded; everything runs on one io_context.
 #pragma once

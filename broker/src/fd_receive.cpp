@@ -19,13 +19,18 @@ namespace {
 
 class ReadWithFds : public std::enable_shared_from_this<ReadWithFds> {
  public:
-  ReadWithFds(asio::local::stream_protocol::socket& socket, asio::mutable_buffer buffer, std::vector<sys::UniqueFd>* fds,
-              std::size_t max_fds, ReadHandler handler)
-      : socket_(socket), buffer_(buffer), fds_(fds), max_fds_(max_fds), handler_(std::move(handler)) {}
+  ReadWithFds(asio::local::stream_protocol::socket& socket, asio::mutable_buffer buffer, std::size_t at_least,
+              std::vector<sys::UniqueFd>* fds, std::size_t max_fds, ReadHandler handler)
+      : socket_(socket),
+        buffer_(buffer),
+        at_least_(at_least),
+        fds_(fds),
+        max_fds_(max_fds),
+        handler_(std::move(handler)) {}
 
   // Reads what is there; waits for readability when nothing is.
   void step() {
-    while (done_ < buffer_.size()) {
+    while (done_ < at_least_) {
       iovec iov{static_cast<char*>(buffer_.data()) + done_, buffer_.size() - done_};
       // Room for as many descriptors as a frame may carry; the kernel closes
       // any beyond that (MSG_CTRUNC) before they reach our table.
@@ -46,7 +51,7 @@ class ReadWithFds : public std::enable_shared_from_this<ReadWithFds> {
         return;
       }
       if (n < 0) return finish(boost::system::error_code(errno, boost::system::system_category()));
-      keep_fds(msg);
+      if (!keep_fds(msg)) return finish(asio::error::message_size);
       if (n == 0) return finish(asio::error::eof);
       done_ += static_cast<std::size_t>(n);
     }
@@ -54,7 +59,9 @@ class ReadWithFds : public std::enable_shared_from_this<ReadWithFds> {
   }
 
  private:
-  void keep_fds(msghdr& msg) {
+  // False when more descriptors came than the frame may pass (all closed).
+  bool keep_fds(msghdr& msg) {
+    bool within = (msg.msg_flags & MSG_CTRUNC) == 0;
     for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
       if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
       const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
@@ -62,9 +69,13 @@ class ReadWithFds : public std::enable_shared_from_this<ReadWithFds> {
         int fd = -1;
         std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
         sys::UniqueFd owned(fd);
-        if (fds_->size() < max_fds_) fds_->push_back(std::move(owned));
+        if (fds_->size() < max_fds_)
+          fds_->push_back(std::move(owned));
+        else
+          within = false;
       }
     }
+    return within;
   }
 
   void finish(const boost::system::error_code& ec) {
@@ -73,6 +84,7 @@ class ReadWithFds : public std::enable_shared_from_this<ReadWithFds> {
 
   asio::local::stream_protocol::socket& socket_;
   asio::mutable_buffer buffer_;
+  std::size_t at_least_;
   std::vector<sys::UniqueFd>* fds_;
   std::size_t max_fds_;
   ReadHandler handler_;
@@ -82,8 +94,9 @@ class ReadWithFds : public std::enable_shared_from_this<ReadWithFds> {
 }  // namespace
 
 void async_read_with_fds(asio::local::stream_protocol::socket& socket, asio::mutable_buffer buffer,
-                         std::vector<sys::UniqueFd>* fds, std::size_t max_fds, ReadHandler handler) {
-  std::make_shared<ReadWithFds>(socket, buffer, fds, max_fds, std::move(handler))->step();
+                         std::size_t at_least, std::vector<sys::UniqueFd>* fds, std::size_t max_fds,
+                         ReadHandler handler) {
+  std::make_shared<ReadWithFds>(socket, buffer, at_least, fds, max_fds, std::move(handler))->step();
 }
 
 }  // namespace shmreg::broker

@@ -9,9 +9,10 @@
 // without blocking, into the caller's buffer and a control buffer.
 //
 // Descriptors are received with MSG_CMSG_CLOEXEC, so none leaks into a child.
-// The caller owns what arrives; beyond max_fds in one frame, and anything that
-// is not SCM_RIGHTS, is closed at once, so a client can never make the broker
-// hold descriptors it did not ask for.
+// The caller owns what arrives; anything that is not SCM_RIGHTS is closed at
+// once, and a descriptor beyond max_fds (or beyond what one message's control
+// buffer holds) is closed and ends the read with asio::error::message_size,
+// so a client can never make the broker hold descriptors it did not ask for.
 //
 // Thread-safety: as for the socket; one read at a time per socket.
 #pragma once
@@ -29,12 +30,14 @@ namespace shmreg::broker {
 
 using ReadHandler = std::function<void(const boost::system::error_code&, std::size_t)>;
 
-// Reads exactly buffer.size() bytes, like asio::async_read, appending the
-// descriptors that arrive with them to *fds (at most max_fds in all). The
-// handler runs through the socket's executor, never inside this call, and
-// gets asio::error::eof if the peer closes first. REQUIRES: socket, buffer
-// and *fds outlive the operation (the session keeps itself alive in handler).
+// Reads at least at_least (1 to buffer.size()) bytes into buffer, taking
+// what has arrived up to its size, appending the descriptors that arrive with
+// them to *fds (at most max_fds in all). The handler runs through the
+// socket's executor, never inside this call, with the bytes read; it gets
+// asio::error::eof if the peer closes first. REQUIRES: socket, buffer and
+// *fds outlive the operation (the session keeps itself alive in handler).
 void async_read_with_fds(boost::asio::local::stream_protocol::socket& socket, boost::asio::mutable_buffer buffer,
-                         std::vector<sys::UniqueFd>* fds, std::size_t max_fds, ReadHandler handler);
+                         std::size_t at_least, std::vector<sys::UniqueFd>* fds, std::size_t max_fds,
+                         ReadHandler handler);
 
 }  // namespace shmreg::broker

@@ -38,6 +38,11 @@ void Mailboxes::close(const MailboxSink* sink) noexcept {
   if (!current || current.get() == sink) slots_.erase(it);
 }
 
+bool Mailboxes::is_open(const MailboxSink* sink) const {
+  const auto it = slots_.find(sink->mailbox_owner().pid);
+  return it != slots_.end() && it->second.sink.lock().get() == sink;
+}
+
 Mailboxes::Slot* Mailboxes::usable(std::uint32_t pid) {
   const auto it = slots_.find(static_cast<pid_t>(pid));
   if (it == slots_.end()) return nullptr;
@@ -68,6 +73,7 @@ OpResult Mailboxes::send(const Caller& sender, const proto::SendMessage& op, std
     return fail(Status::reply_too_large, "the send reports of this batch would not fit in one reply; send in smaller batches");
   data_budget -= report_bytes;
   proto::SendReport report;
+  bool over_budget = false;
   for (std::uint32_t pid : owner_pids) {
     Slot* slot = usable(pid);
     if (slot == nullptr) {
@@ -77,10 +83,12 @@ OpResult Mailboxes::send(const Caller& sender, const proto::SendMessage& op, std
     proto::Message m{static_cast<std::uint32_t>(sender.pid), static_cast<std::uint32_t>(sender.uid), slot->dropped,
                      op.registry, op.key, op.body};
     auto sink = slot->sink.lock();  // usable() checked it is alive
-    if (sink && sink->deliver(proto::encode_message(m))) {
+    const auto delivery = sink ? sink->deliver(proto::encode_message(m), sender.uid) : MailboxSink::Delivery::mailbox_full;
+    if (delivery == MailboxSink::Delivery::queued) {
       slot->dropped = 0;
       report.delivered_to.push_back(pid);
     } else {
+      over_budget = over_budget || delivery == MailboxSink::Delivery::sender_budget;
       ++slot->dropped;
       ++report.mailbox_full;
     }
@@ -88,6 +96,11 @@ OpResult Mailboxes::send(const Caller& sender, const proto::SendMessage& op, std
   std::string data = proto::encode_send_report(report);
   if (!report.delivered_to.empty())
     return OpResult{Status::ok, report.delivered_to.size(), {}, std::move(data)};
+  if (over_budget)
+    return fail(Status::mailbox_full,
+                "the messages of uid " + std::to_string(sender.uid) + " still queued in mailboxes would pass its budget of " +
+                    std::to_string(sender_budget_) + " bytes (--mailbox-bytes-per-uid); the message was dropped",
+                std::move(data));
   if (report.mailbox_full > 0) {
     std::string why = owner_pids.size() == 1
                           ? "the mailbox of the owner (pid " + std::to_string(owner_pids[0]) + ") is full"

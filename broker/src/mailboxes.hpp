@@ -21,11 +21,13 @@
 // in the broker"; the broker does not wait for the recipient to read, and a
 // recipient that dies or a broker that restarts loses what was queued. Each
 // mailbox holds at most kMaxBacklogFrames frames and kMaxBacklogBytes bytes
-// not yet written to its socket, and all mailboxes together at most
-// kMaxTotalBacklogBytes; a message that does not fit is dropped, the
-// sender is told (mailbox_full), and the recipient learns how many it missed
-// from the `dropped` field of the next message it gets. Messages from one
-// sender connection to one mailbox arrive in the order sent.
+// not yet written to its socket, and the messages of one sender uid, in all
+// mailboxes together, at most the budget --mailbox-bytes-per-uid (uid_tally.hpp):
+// a user who fills mailboxes that are never read makes only their own sends
+// fail. A message that does not fit is dropped, the sender is told
+// (mailbox_full, naming the bound), and the recipient learns how many it
+// missed from the `dropped` field of the next message it gets. Messages from
+// one sender connection to one mailbox arrive in the order sent.
 //
 // Thread-safety: single-threaded, on the broker's io_context.
 #pragma once
@@ -50,13 +52,19 @@ class MailboxSink {
  public:
   static constexpr std::size_t kMaxBacklogFrames = 1024;
   static constexpr std::size_t kMaxBacklogBytes = std::size_t{4} << 20;
-  static constexpr std::size_t kMaxTotalBacklogBytes = std::size_t{256} << 20;
+
+  // What deliver() did with a message.
+  enum class Delivery {
+    queued,
+    mailbox_full,    // the connection is closed or its backlog is at a bound
+    sender_budget,   // the sender's uid has its budget of queued messages
+  };
 
   virtual ~MailboxSink() = default;
   virtual const Peer& mailbox_owner() const noexcept = 0;
-  // Queues one message frame for writing; false (and nothing queued) when the
-  // connection is closed or its backlog is at a bound.
-  virtual bool deliver(std::vector<std::uint8_t> frame) = 0;
+  // Queues one message frame from a process of sender_uid for writing;
+  // nothing is queued unless the result is `queued`.
+  virtual Delivery deliver(std::vector<std::uint8_t> frame, uid_t sender_uid) = 0;
   // True when the client has closed its end, though the broker may not have
   // read the end of the stream yet (a mailbox closed and at once reopened).
   virtual bool hung_up() noexcept = 0;
@@ -66,11 +74,15 @@ class Mailboxes {
  public:
   // watched: the processes the broker watches, to check a mailbox owner's
   // identity. REQUIRES: watched outlives this object.
-  explicit Mailboxes(const WatchedIdentities& watched) : watched_(watched) {}
+  // sender_budget: --mailbox-bytes-per-uid, named in refusals.
+  Mailboxes(const WatchedIdentities& watched, std::size_t sender_budget)
+      : watched_(watched), sender_budget_(sender_budget) {}
 
   [[nodiscard]] proto::OpResult open(const std::shared_ptr<MailboxSink>& sink);
   // Forgets sink's mailbox, if it has one (its connection is closing).
   void close(const MailboxSink* sink) noexcept;
+  // Whether sink is the open mailbox of its process.
+  [[nodiscard]] bool is_open(const MailboxSink* sink) const;
   // Routes op to the mailboxes of owner_pids (the key's owners). The send
   // report goes in the result's data, which may take at most data_budget
   // bytes (else reply_too_large, and nothing is sent); the bytes it takes are
@@ -87,6 +99,7 @@ class Mailboxes {
   Slot* usable(std::uint32_t pid);
 
   const WatchedIdentities& watched_;
+  const std::size_t sender_budget_;
   std::unordered_map<pid_t, Slot> slots_;
 };
 

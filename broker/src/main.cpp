@@ -1,6 +1,7 @@
 // shmreg-broker: the single writer of a namespace's registry segment.
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <utility>
 
 #include "broker.hpp"
 #include "shmreg/proto/paths.hpp"
@@ -28,11 +29,66 @@ bool parse_size(const std::string& text, std::size_t& out) {
   return true;
 }
 
+// The limits CLI11 cannot store directly: sizes ("4M") and milliseconds,
+// converted once it has run.
+struct LimitTexts {
+  std::string queued_reply_bytes = "4M";
+  std::string mailbox_bytes_per_uid = "32M";
+  std::string pattern_bytes = "64K";
+  unsigned frame_deadline_ms = 10'000;
+  unsigned idle_timeout_ms = 60'000;
+};
+
+void add_limit_options(CLI::App& app, shmreg::broker::ConnectionLimits& limits, LimitTexts& texts) {
+  app.add_option("--max-queued-reply-bytes", texts.queued_reply_bytes,
+                 "replies queued on one connection before the broker stops reading its requests")
+      ->capture_default_str();
+  app.add_option("--frame-deadline-ms", texts.frame_deadline_ms, "time from a request frame's first byte to its last")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 3'600'000u));
+  app.add_option("--idle-timeout-ms", texts.idle_timeout_ms,
+                 "a connection that holds nothing (no entries, no mailbox) is closed after this long without a "
+                 "request; 0: never")
+      ->capture_default_str();
+  app.add_option("--max-connections-per-uid", limits.connections_per_uid, "open connections per user id (root is not limited)")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 1u << 20));
+  app.add_option("--max-fds-per-request", limits.fds_per_connection,
+                 "descriptors a request frame may pass; more ends the connection")
+      ->capture_default_str()
+      ->check(CLI::Range(0u, static_cast<unsigned>(shmreg::proto::kMaxFramePidfds)));
+  app.add_option("--mailbox-bytes-per-uid", texts.mailbox_bytes_per_uid,
+                 "message bytes one user's sends may have queued in all mailboxes")
+      ->capture_default_str();
+  app.add_option("--max-pattern-bytes", texts.pattern_bytes,
+                 "size of an unregister_match pattern and its guards, checked before compiling")
+      ->capture_default_str();
+}
+
+bool apply_limit_texts(const LimitTexts& texts, shmreg::broker::ConnectionLimits& limits) {
+  const std::pair<const char*, std::pair<const std::string*, std::size_t*>> sizes[] = {
+      {"--max-queued-reply-bytes", {&texts.queued_reply_bytes, &limits.queued_reply_bytes}},
+      {"--mailbox-bytes-per-uid", {&texts.mailbox_bytes_per_uid, &limits.mailbox_bytes_per_uid}},
+      {"--max-pattern-bytes", {&texts.pattern_bytes, &limits.pattern_bytes}},
+  };
+  for (const auto& [flag, text_and_out] : sizes) {
+    if (!parse_size(*text_and_out.first, *text_and_out.second)) {
+      std::cerr << "shmreg-broker: invalid " << flag << " '" << *text_and_out.first
+                << "' (use bytes or a K/M/G suffix)\n";
+      return false;
+    }
+  }
+  limits.frame_deadline = std::chrono::milliseconds(texts.frame_deadline_ms);
+  limits.idle_timeout = std::chrono::milliseconds(texts.idle_timeout_ms);
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"shmreg-broker: the single writer of a shmreg namespace; runs in the foreground, logs to stderr"};
   shmreg::broker::BrokerConfig config;
+  LimitTexts limit_texts;
   std::string ns_flag, socket_flag, size_text = "64M";
   unsigned grace_ms = 10;
   app.add_option("--namespace,-n", ns_flag, "namespace (default: $SHMREG_NAMESPACE or 'default')");
@@ -52,6 +108,7 @@ int main(int argc, char** argv) {
   app.add_option("--default-capacity", config.default_capacity, "capacity for registries created without one")
       ->capture_default_str();
   app.add_flag("--verbose,-v", config.verbose, "log every connection");
+  add_limit_options(app, config.limits, limit_texts);
   app.set_version_flag("--version", "shmreg-broker 0.1.0");
   CLI11_PARSE(app, argc, argv);
 
@@ -59,6 +116,7 @@ int main(int argc, char** argv) {
     std::cerr << "shmreg-broker: invalid --segment-size '" << size_text << "' (use bytes or a K/M/G suffix)\n";
     return 2;
   }
+  if (!apply_limit_texts(limit_texts, config.limits)) return 2;
   config.grace = std::chrono::milliseconds(grace_ms);
   config.ns = shmreg::proto::resolve_namespace(ns_flag);
   auto sock = shmreg::proto::broker_socket_path(socket_flag, config.ns);

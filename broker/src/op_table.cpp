@@ -119,4 +119,11 @@ proto::OpResult OpTable::run(Request& req, const proto::Op& op) {
 
 void OpTable::connection_closed(const MailboxSink& connection) noexcept { ctx_.mailboxes.close(&connection); }
 
+// The broker watches every process that owns entries, under its identity.
+bool OpTable::holds_state(const Peer& peer, const MailboxSink& connection) const {
+  if (ctx_.mailboxes.is_open(&connection)) return true;
+  const auto watched = ctx_.owners.watched_identity(peer.pid);
+  return watched && watched->value == peer.identity.value;
+}
+
 }  // namespace shmreg::broker

@@ -42,6 +42,7 @@ class OpTable final : public RequestHandler {
                                                      const std::vector<proto::Op>& ops,
                                                      const std::shared_ptr<MailboxSink>& connection) override;
   void connection_closed(const MailboxSink& connection) noexcept override;
+  [[nodiscard]] bool holds_state(const Peer& peer, const MailboxSink& connection) const override;
 
  private:
   [[nodiscard]] proto::OpResult run(Request& req, const proto::Op& op);

@@ -26,7 +26,7 @@ std::expected<Registration, proto::OpResult> begin_registration(OpContext& ctx, 
   auto id = ctx.writer.find_registry(registry);
   if (!id) return std::unexpected(error_result(id.error()));
   auto watch_fd = ctx.owners.watch_fd_for(owner);
-  if (!watch_fd) return std::unexpected(refusal(proto::Status::internal_error, watch_fd.error()));
+  if (!watch_fd) return std::unexpected(refusal(proto::Status::io_error, watch_fd.error()));
   return Registration{*id,
                       shm::OwnerIdentity{static_cast<std::uint32_t>(owner.pid), static_cast<std::uint32_t>(owner.uid),
                                          owner.identity.kind, owner.identity.value},
@@ -89,7 +89,11 @@ proto::OpResult register_queued(OpContext& ctx, Request& req, const proto::Regis
   return success(proto::pack_queue_reply(static_cast<std::uint32_t>(r->reply), r->owner_pid));
 }
 
+// unregister and unregister_all settle the caller first, like every op that
+// names an owner: the entries of an earlier process with the caller's pid are
+// reaped as that process's death, never removed at the caller's request.
 proto::OpResult unregister(OpContext& ctx, Request& req, const proto::Unregister& op) {
+  ctx.owners.settle(req.caller.as_owner());
   auto id = ctx.writer.find_registry(op.registry);
   if (!id) return error_result(id.error());
   auto n = ctx.writer.remove(*id, op.key, static_cast<std::uint32_t>(req.caller.pid));
@@ -98,6 +102,7 @@ proto::OpResult unregister(OpContext& ctx, Request& req, const proto::Unregister
 }
 
 proto::OpResult unregister_all(OpContext& ctx, Request& req, const proto::UnregisterAll&) {
+  ctx.owners.settle(req.caller.as_owner());
   auto n = ctx.writer.remove_owner(static_cast<std::uint32_t>(req.caller.pid));
   if (!n) return error_result(n.error());
   return success(*n);
@@ -109,6 +114,13 @@ proto::OpResult unregister_all(OpContext& ctx, Request& req, const proto::Unregi
 // removal of more than shm::kMaxRemoveSome entries is refused with
 // invalid_argument and changes nothing.
 proto::OpResult unregister_match(OpContext& ctx, Request& req, const proto::UnregisterMatch& op) {
+  // Compiling is the costly part (a pattern may be nearly a whole frame):
+  // its size is checked first.
+  const std::size_t limit = ctx.config.limits.pattern_bytes;
+  if (op.pattern.size() + op.guards.size() > limit)
+    return refusal(proto::Status::invalid_argument,
+                   "pattern and guards of " + std::to_string(op.pattern.size() + op.guards.size()) +
+                       " bytes; the maximum is " + std::to_string(limit) + " (--max-pattern-bytes)");
   auto matcher = proto::Matcher::compile(op.pattern, op.guards);
   if (!matcher) return refusal(proto::Status::invalid_argument, matcher.error());
   auto owner = owner_for(req, op.target);

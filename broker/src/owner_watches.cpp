@@ -70,7 +70,9 @@ std::expected<sys::UniqueFd, std::string> OwnerWatches::watch_fd_for(const Owner
   if (it != watches_.end() && it->second.identity.value == owner.identity.value) return sys::UniqueFd();
   sys::UniqueFd dup(::fcntl(owner.pidfd, F_DUPFD_CLOEXEC, 0));
   if (!dup) {
-    const std::string why = "broker cannot watch pid " + std::to_string(owner.pid) + ": " + std::strerror(errno);
+    const bool out_of_fds = errno == EMFILE || errno == ENFILE;
+    const std::string why = "broker cannot watch pid " + std::to_string(owner.pid) + ": " + std::strerror(errno) +
+                            (out_of_fds ? " (the broker is out of file descriptors; nothing was registered)" : "");
     log_(why);
     return std::unexpected(why);
   }
@@ -127,11 +129,21 @@ void OwnerWatches::reap(pid_t pid, const char* why) {
 
 void OwnerWatches::settle(const Owner& owner) {
   auto it = watches_.find(owner.pid);
-  if (it == watches_.end()) return;
-  const ProcessIdentity& watched = it->second.identity;
-  if (watched.kind == owner.identity.kind && watched.value != owner.identity.value) {
-    reap(owner.pid, "pid recycled by a live process");
-    publish_status();
+  if (it != watches_.end()) {
+    const ProcessIdentity& watched = it->second.identity;
+    if (watched.kind == owner.identity.kind && watched.value != owner.identity.value) {
+      reap(owner.pid, "pid recycled by a live process");
+      publish_status();
+    }
+    return;
+  }
+  // Not watched: the segment may still record the pid (an owner the broker
+  // could not watch), under an identity the live process does not have.
+  for (const shm::OwnerRecord& o : writer_.owners()) {
+    if (o.identity.pid != static_cast<std::uint32_t>(owner.pid)) continue;
+    auto now = identity_of(owner.pidfd, owner.pid, o.identity.kind);
+    if (now && now->value != o.identity.value) reap(owner.pid, "pid recycled by a live process");
+    return;
   }
 }
 

@@ -64,8 +64,11 @@ class OwnerWatches final : public WatchedIdentities {
   // Removes every entry of pid, and the watch of it.
   void reap(pid_t pid, const char* why);
 
-  // Reaps pid first if the broker watches it under another identity than
-  // owner's: that process is dead, its exit just not handled yet.
+  // Reaps pid first if the broker watches it, or the segment records it,
+  // under another identity than owner's: that process is dead, its exit just
+  // not handled yet. Every op that writes or removes the entries of a named
+  // owner runs it first, so that no process acts on the entries of an
+  // earlier process with its pid.
   void settle(const Owner& owner);
 
   // Whether the owner recorded under pid is alive now, from the watch or, for

@@ -18,16 +18,37 @@ namespace {
 // announces 2 MiB and sends nothing costs the broker one chunk, not 2 MiB.
 constexpr std::size_t kPayloadChunk = 64 * 1024;
 
+std::string ms_text(std::chrono::milliseconds ms) { return std::to_string(ms.count()) + " ms"; }
+
 }  // namespace
 
-bool Session::deliver(std::vector<std::uint8_t> frame) {
-  if (closed_ || out_.size() >= kMaxBacklogFrames || out_bytes_ + frame.size() > kMaxBacklogBytes ||
-      backlog_.bytes + frame.size() > kMaxTotalBacklogBytes)
-    return false;
-  message_bytes_ += frame.size();
-  backlog_.bytes += frame.size();
-  queue(std::move(frame), true);
-  return true;
+Session::Session(asio::local::stream_protocol::socket socket, Peer peer, std::uint64_t id, RequestHandler& handler,
+                 UidTally& tally, const ConnectionLimits& limits, const BrokerLog& log)
+    : socket_(std::move(socket)),
+      peer_(std::move(peer)),
+      id_(id),
+      handler_(handler),
+      tally_(tally),
+      limits_(limits),
+      log_(log),
+      quiet_since_(Clock::now()) {
+  ++tally_.connections[peer_.uid];
+}
+
+Session::~Session() {
+  release_messages();
+  if (!closed_) UidTally::release(tally_.connections, peer_.uid, 1);
+}
+
+MailboxSink::Delivery Session::deliver(std::vector<std::uint8_t> frame, uid_t sender_uid) {
+  if (closed_ || out_.size() >= kMaxBacklogFrames || out_bytes_ + frame.size() > kMaxBacklogBytes)
+    return Delivery::mailbox_full;
+  const auto sent = tally_.message_bytes.find(sender_uid);
+  if ((sent == tally_.message_bytes.end() ? 0 : sent->second) + frame.size() > limits_.mailbox_bytes_per_uid)
+    return Delivery::sender_budget;
+  tally_.message_bytes[sender_uid] += frame.size();
+  queue(std::move(frame), sender_uid);
+  return Delivery::queued;
 }
 
 bool Session::hung_up() noexcept {
@@ -36,19 +57,58 @@ bool Session::hung_up() noexcept {
   return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
+void Session::check_deadlines(Clock::time_point now) {
+  if (closed_) return;
+  if (frame_started_ && now - *frame_started_ > limits_.frame_deadline)
+    return drop("request frame incomplete after " + ms_text(limits_.frame_deadline) + " (--frame-deadline-ms); " +
+                (header_have_ < proto::kHeaderSize ? "its header had not arrived"
+                                                   : "it announced " + std::to_string(expected_) + " payload bytes") +
+                " and passed " + std::to_string(pidfds_.size()) + " descriptors");
+  if (limits_.idle_timeout.count() > 0 && now - quiet_since_ > limits_.idle_timeout && idle_may_close())
+    drop("idle for " + ms_text(limits_.idle_timeout) + " holding nothing (--idle-timeout-ms)");
+}
+
+// Only between requests, with every reply written and nothing of the
+// process's that the connection keeps; and not if a request has just
+// arrived unread, so that no request the client sent is lost unanswered
+// without the client seeing the connection close first.
+bool Session::idle_may_close() {
+  if (frame_started_ || paused_ || !out_.empty() || handler_.holds_state(peer_, *this)) return false;
+  pollfd p{socket_.native_handle(), POLLIN, 0};
+  return ::poll(&p, 1, 0) == 0;
+}
+
 // Reads go through async_read_with_fds, since a frame may bring pidfds.
-void Session::read(asio::mutable_buffer into, const char* at_eof, void (Session::*then)()) {
-  async_read_with_fds(socket_, into, &pidfds_, proto::kMaxFramePidfds,
-                      [self = shared_from_this(), at_eof, then](const boost::system::error_code& ec, std::size_t) {
+void Session::read(asio::mutable_buffer into, std::size_t at_least, const char* at_eof, void (Session::*then)()) {
+  async_read_with_fds(socket_, into, at_least, &pidfds_, limits_.fds_per_connection,
+                      [self = shared_from_this(), at_eof, then](const boost::system::error_code& ec, std::size_t n) {
+                        if (ec == asio::error::message_size)
+                          return self->drop("passed more than " + std::to_string(self->limits_.fds_per_connection) +
+                                            " descriptors with one request (--max-fds-per-request)");
                         if (ec) return self->drop(ec == asio::error::eof ? at_eof : ec.message());
+                        if (then == &Session::on_header_start) self->header_have_ = n;
                         ((*self).*then)();
                       });
 }
 
-// A client that closes between frames just leaves: nothing to log.
-void Session::read_header() { read(asio::buffer(header_), "", &Session::on_header); }
+// A client that closes between frames just leaves: nothing to log. The first
+// read takes what has arrived, so that the frame deadline starts with the
+// frame's first byte.
+void Session::read_header() {
+  header_have_ = 0;
+  read(asio::buffer(header_), 1, "", &Session::on_header_start);
+}
+
+void Session::on_header_start() {
+  frame_started_ = Clock::now();
+  if (header_have_ == header_.size()) return on_header();
+  const std::size_t have = header_have_;
+  read(asio::buffer(header_.data() + have, header_.size() - have), header_.size() - have, "truncated frame",
+       &Session::on_header);
+}
 
 void Session::on_header() {
+  header_have_ = header_.size();
   auto h = proto::parse_header(header_);
   if (!h) return drop(std::string("bad frame header: ") + std::string(proto::to_string(h.error())));
   if (h->kind != proto::FrameKind::request) return drop("non-request frame sent to the broker");
@@ -63,24 +123,32 @@ void Session::read_payload_chunk() {
   if (have == expected_) return on_payload();
   const std::size_t n = std::min(kPayloadChunk, expected_ - have);
   payload_.resize(have + n);
-  read(asio::buffer(payload_.data() + have, n), "truncated frame", &Session::read_payload_chunk);
+  read(asio::buffer(payload_.data() + have, n), n, "truncated frame", &Session::read_payload_chunk);
 }
 
 void Session::on_payload() {
+  frame_started_.reset();
+  quiet_since_ = Clock::now();
   auto ops = proto::decode_request(payload_);
   if (!ops) return drop(std::string("bad request: ") + std::string(proto::to_string(ops.error())));
   auto results = handler_.execute(peer_, pidfds_, *ops, shared_from_this());
   pidfds_.clear();  // the handler dup'ed what it keeps; close the rest
   queue(proto::encode_reply(request_id_, results));
-  if (out_.size() < kMaxQueuedReplies)
-    read_header();
-  else
+  if (closed_) return;
+  if (over_reply_bound())
     paused_ = true;
+  else
+    read_header();
 }
 
-void Session::queue(std::vector<std::uint8_t> frame, bool message) {
+bool Session::over_reply_bound() const noexcept {
+  return out_.size() >= kMaxQueuedReplies || out_bytes_ >= limits_.queued_reply_bytes;
+}
+
+void Session::queue(std::vector<std::uint8_t> frame, std::optional<uid_t> sender) {
+  if (closed_) return;
   out_bytes_ += frame.size();
-  out_.push_back(OutFrame{std::move(frame), message});
+  out_.push_back(OutFrame{std::move(frame), sender});
   if (out_.size() == 1) write_next();
 }
 
@@ -93,28 +161,38 @@ void Session::write_next() {
 }
 
 void Session::on_written() {
+  if (closed_) return;
   const OutFrame& done = out_.front();
   out_bytes_ -= done.bytes.size();
-  if (done.message) {
-    message_bytes_ -= done.bytes.size();
-    backlog_.bytes -= done.bytes.size();
-  }
+  if (done.sender) UidTally::release(tally_.message_bytes, *done.sender, done.bytes.size());
   out_.pop_front();
   if (!out_.empty()) write_next();
-  if (paused_ && out_.size() < kMaxQueuedReplies / 2) {
+  quiet_since_ = Clock::now();
+  if (paused_ && out_.size() < kMaxQueuedReplies / 2 && out_bytes_ <= limits_.queued_reply_bytes / 2) {
     paused_ = false;
     read_header();
   }
+}
+
+// Gives the senders' budgets back for messages that will never be written.
+void Session::release_messages() noexcept {
+  for (const OutFrame& f : out_)
+    if (f.sender) UidTally::release(tally_.message_bytes, *f.sender, f.bytes.size());
+  out_.clear();
+  out_bytes_ = 0;
 }
 
 void Session::drop(const std::string& reason) {
   if (closed_) return;
   closed_ = true;
   handler_.connection_closed(*this);
+  UidTally::release(tally_.connections, peer_.uid, 1);
   if (!reason.empty())
-    log_("dropping connection " + std::to_string(id_) + " of pid " + std::to_string(peer_.pid) + ": " + reason);
+    log_("dropping connection " + std::to_string(id_) + " of pid " + std::to_string(peer_.pid) + " uid " +
+         std::to_string(peer_.uid) + ": " + reason);
   boost::system::error_code ignored;
   socket_.close(ignored);
+  pidfds_.clear();
 }
 
 }  // namespace shmreg::broker

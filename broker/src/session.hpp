@@ -7,13 +7,25 @@
 // op table), and queues the encoded reply. Replies leave in request order.
 //
 // Back-pressure: a client that pipelines requests without reading replies is
-// paused once kMaxQueuedReplies frames wait to be written, and resumed when
-// the queue is back to half of that, so its unread replies cost the broker a
-// bounded amount of memory.
+// paused once kMaxQueuedReplies frames or --max-queued-reply-bytes bytes wait
+// to be written, and resumed when both are back to half of that, so its
+// unread replies cost the broker a bounded amount of memory.
+//
+// Deadlines (check_deadlines, run by the broker's sweep): a frame whose first
+// byte has arrived must be whole within --frame-deadline-ms; a connection that
+// waits for a request with nothing queued, whose process owns no entries and
+// has no mailbox on it (RequestHandler::holds_state), is closed after
+// --idle-timeout-ms. The broker never closes a connection on which it has read
+// a request it has not answered, so a client may resend a request that met a
+// closed socket. A frame that passes more than --max-fds-per-request
+// descriptors ends the connection.
 //
 // Mailbox: once the client opened a mailbox on this connection, the session
 // is its MailboxSink, and message frames are queued between its replies,
-// within the per-mailbox bounds and the broker-wide MailboxBacklog.
+// within the per-mailbox bounds and the sender uid's budget (uid_tally.hpp).
+//
+// While open, a session counts itself among its uid's connections (the
+// broker refuses connections past --max-connections-per-uid).
 //
 // Closing a connection removes nothing: entries belong to processes.
 //
@@ -24,19 +36,23 @@
 #include <array>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "config.hpp"
 #include "log.hpp"
 #include "mailboxes.hpp"
 #include "peer.hpp"
 #include "shmreg/proto/wire.hpp"
 #include "shmreg/sys/unique_fd.hpp"
+#include "uid_tally.hpp"
 
 namespace shmreg::broker {
 
@@ -53,69 +69,79 @@ class RequestHandler {
                                                              const std::shared_ptr<MailboxSink>& connection) = 0;
   // The connection is closing (its mailbox, if any, must go).
   virtual void connection_closed(const MailboxSink& connection) noexcept = 0;
-};
-
-// Bytes of message frames queued on all mailbox connections, not yet written.
-struct MailboxBacklog {
-  std::size_t bytes = 0;
+  // Whether closing the connection would lose something of its process's:
+  // the process owns entries, or a mailbox is open on the connection.
+  [[nodiscard]] virtual bool holds_state(const Peer& peer, const MailboxSink& connection) const = 0;
 };
 
 class Session final : public MailboxSink, public std::enable_shared_from_this<Session> {
  public:
+  using Clock = std::chrono::steady_clock;
   static constexpr std::size_t kMaxQueuedReplies = 256;
 
-  // REQUIRES: handler, backlog and log outlive the session.
+  // REQUIRES: handler, tally, limits and log outlive the session.
   Session(boost::asio::local::stream_protocol::socket socket, Peer peer, std::uint64_t id, RequestHandler& handler,
-          MailboxBacklog& backlog, const BrokerLog& log)
-      : socket_(std::move(socket)), peer_(std::move(peer)), id_(id), handler_(handler), backlog_(backlog), log_(log) {}
-  // REQUIRES of the destructor: it touches backlog_ and nothing else. Sessions
+          UidTally& tally, const ConnectionLimits& limits, const BrokerLog& log);
+  // REQUIRES of the destructor: it touches tally_ and nothing else. Sessions
   // still pending in the io_context die with it, after the op table and the
   // mailboxes (declared later in Broker::Impl) are gone, so it must never
   // reach handler_.
-  ~Session() override { backlog_.bytes -= message_bytes_; }
+  ~Session() override;
 
   void start() { read_header(); }
 
   // True while the session waits for its client to read replies before it
   // reads another request.
   [[nodiscard]] bool paused() const noexcept { return paused_; }
+  [[nodiscard]] bool closed() const noexcept { return closed_; }
+
+  // Closes the connection if its frame deadline or its idle timeout has
+  // passed at now, with a log line naming the rule.
+  void check_deadlines(Clock::time_point now);
 
   [[nodiscard]] const Peer& mailbox_owner() const noexcept override { return peer_; }
-  [[nodiscard]] bool deliver(std::vector<std::uint8_t> frame) override;
+  [[nodiscard]] Delivery deliver(std::vector<std::uint8_t> frame, uid_t sender_uid) override;
   [[nodiscard]] bool hung_up() noexcept override;
 
  private:
   // Reads into `into` (with any pidfds), then runs then; drops the
   // connection on an error, logging at_eof if the client closed first.
-  void read(boost::asio::mutable_buffer into, const char* at_eof, void (Session::*then)());
+  void read(boost::asio::mutable_buffer into, std::size_t at_least, const char* at_eof, void (Session::*then)());
   void read_header();
+  void on_header_start();
   void on_header();
   void read_payload_chunk();
   void on_payload();
-  void queue(std::vector<std::uint8_t> frame, bool message = false);
+  void queue(std::vector<std::uint8_t> frame, std::optional<uid_t> sender = std::nullopt);
+  [[nodiscard]] bool over_reply_bound() const noexcept;
+  [[nodiscard]] bool idle_may_close();
+  void release_messages() noexcept;
   void write_next();
   void on_written();
   void drop(const std::string& reason);
 
   struct OutFrame {
     std::vector<std::uint8_t> bytes;
-    bool message = false;  // a mailbox message (counted in the MailboxBacklog)
+    std::optional<uid_t> sender;  // a mailbox message, counted against its sender's uid
   };
 
   boost::asio::local::stream_protocol::socket socket_;
   const Peer peer_;
   const std::uint64_t id_;
   RequestHandler& handler_;
-  MailboxBacklog& backlog_;
+  UidTally& tally_;
+  const ConnectionLimits& limits_;
   const BrokerLog& log_;
   std::array<std::uint8_t, proto::kHeaderSize> header_{};
+  std::size_t header_have_ = 0;  // bytes of header_ read so far
   std::vector<std::uint8_t> payload_;
   std::size_t expected_ = 0;           // payload length the current frame announced
   std::vector<sys::UniqueFd> pidfds_;  // came with the frame being read
   std::uint32_t request_id_ = 0;
   std::deque<OutFrame> out_;
-  std::size_t out_bytes_ = 0;      // queued in out_, not yet written
-  std::size_t message_bytes_ = 0;  // of which message frames
+  std::size_t out_bytes_ = 0;  // queued in out_, not yet written
+  std::optional<Clock::time_point> frame_started_;  // a request frame is arriving
+  Clock::time_point quiet_since_;                   // last request read, or last reply written
   bool paused_ = false;
   bool closed_ = false;
 };

@@ -34,10 +34,10 @@ class FakeSink final : public MailboxSink {
     peer_.identity = ProcessIdentity{1, identity};
   }
   const Peer& mailbox_owner() const noexcept override { return peer_; }
-  bool deliver(std::vector<std::uint8_t> frame) override {
-    if (full) return false;
+  Delivery deliver(std::vector<std::uint8_t> frame, uid_t) override {
+    if (full) return Delivery::mailbox_full;
     frames.push_back(std::move(frame));
-    return true;
+    return Delivery::queued;
   }
   bool hung_up() noexcept override { return hung_up_; }
 
@@ -75,7 +75,7 @@ class MailboxesTest : public ::testing::Test {
   }
 
   FakeWatches watches_;
-  Mailboxes mailboxes_{watches_};
+  Mailboxes mailboxes_{watches_, std::size_t{1} << 20};
 };
 
 TEST_F(MailboxesTest, AMessageToAnOwnerWithAnOpenMailboxIsDeliveredToIt) {

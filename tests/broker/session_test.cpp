@@ -29,6 +29,7 @@ class CountingHandler final : public RequestHandler {
     return std::vector<proto::OpResult>(ops.size(), proto::OpResult{proto::Status::ok, 0, std::string(1000, 'r')});
   }
   void connection_closed(const MailboxSink&) noexcept override { ++closed; }
+  bool holds_state(const Peer&, const MailboxSink&) const override { return false; }
 
   std::size_t executed = 0;
   std::size_t closed = 0;
@@ -48,7 +49,12 @@ class SessionTest : public ::testing::Test {
     peer.pid = ::getpid();
     peer.uid = ::getuid();
     session_ = std::make_shared<Session>(stream_protocol::socket(io_, stream_protocol(), sv[0]), std::move(peer), 1,
-                                         handler_, backlog_, log_);
+                                         handler_, tally_, limits_, log_);
+  }
+
+  static constexpr uid_t kSender = 4321;
+  bool delivered(std::vector<std::uint8_t> frame) {
+    return session_->deliver(std::move(frame), kSender) == MailboxSink::Delivery::queued;
   }
 
   // Runs every handler that is ready, and the ones they make ready, without blocking.
@@ -91,7 +97,8 @@ class SessionTest : public ::testing::Test {
 
   asio::io_context io_;
   CountingHandler handler_;
-  MailboxBacklog backlog_;
+  UidTally tally_;
+  ConnectionLimits limits_;
   BrokerLog log_{"session-test"};
   sys::UniqueFd client_;
   std::shared_ptr<Session> session_;
@@ -119,37 +126,39 @@ TEST_F(SessionTest, AClientThatPipelinesWithoutReadingIsPausedAtTheBoundAndResum
 TEST_F(SessionTest, AMailboxConnectionTakesMessagesUpToItsByteBound) {
   const std::vector<std::uint8_t> frame(64 * 1024, 0x5a);
   std::size_t accepted = 0;
-  while (accepted <= MailboxSink::kMaxBacklogBytes / frame.size() && session_->deliver(frame)) ++accepted;
+  while (accepted <= MailboxSink::kMaxBacklogBytes / frame.size() && delivered(frame)) ++accepted;
   EXPECT_EQ(accepted, MailboxSink::kMaxBacklogBytes / frame.size());
-  EXPECT_EQ(backlog_.bytes, accepted * frame.size());
+  EXPECT_EQ(tally_.message_bytes[kSender], accepted * frame.size());
 }
 
 TEST_F(SessionTest, AMailboxConnectionTakesMessagesUpToItsFrameBound) {
   const std::vector<std::uint8_t> frame(1, 0x5a);
   std::size_t accepted = 0;
-  while (accepted <= MailboxSink::kMaxBacklogFrames && session_->deliver(frame)) ++accepted;
+  while (accepted <= MailboxSink::kMaxBacklogFrames && delivered(frame)) ++accepted;
   EXPECT_EQ(accepted, MailboxSink::kMaxBacklogFrames);
 }
 
-TEST_F(SessionTest, AMessageThatWouldPassTheBrokerWideBacklogBoundIsRefused) {
-  backlog_.bytes = MailboxSink::kMaxTotalBacklogBytes - 100;
-  EXPECT_FALSE(session_->deliver(std::vector<std::uint8_t>(200, 1)));
-  EXPECT_TRUE(session_->deliver(std::vector<std::uint8_t>(50, 1)));
-  EXPECT_EQ(backlog_.bytes, MailboxSink::kMaxTotalBacklogBytes - 50);
+TEST_F(SessionTest, AMessageThatWouldPassItsSendersUidBudgetIsRefusedWhileAnotherUidsIsQueued) {
+  tally_.message_bytes[kSender] = limits_.mailbox_bytes_per_uid - 100;
+  EXPECT_EQ(session_->deliver(std::vector<std::uint8_t>(200, 1), kSender), MailboxSink::Delivery::sender_budget);
+  EXPECT_TRUE(delivered(std::vector<std::uint8_t>(50, 1)));
+  EXPECT_EQ(tally_.message_bytes[kSender], limits_.mailbox_bytes_per_uid - 50);
+  EXPECT_EQ(session_->deliver(std::vector<std::uint8_t>(200, 1), kSender + 1), MailboxSink::Delivery::queued);
 }
 
 TEST_F(SessionTest, AClosedConnectionClosesItsMailboxAndGivesItsBacklogBack) {
   session_->start();
-  ASSERT_TRUE(session_->deliver(std::vector<std::uint8_t>(64 * 1024, 1)));
-  EXPECT_GT(backlog_.bytes, 0u);
+  ASSERT_TRUE(delivered(std::vector<std::uint8_t>(64 * 1024, 1)));
+  EXPECT_GT(tally_.message_bytes[kSender], 0u);
   client_.reset();
   pump();
   EXPECT_TRUE(session_->hung_up());
   EXPECT_EQ(handler_.closed, 1u);
-  EXPECT_FALSE(session_->deliver(std::vector<std::uint8_t>(10, 1)));
+  EXPECT_FALSE(delivered(std::vector<std::uint8_t>(10, 1)));
   session_.reset();
   pump();
-  EXPECT_EQ(backlog_.bytes, 0u);
+  EXPECT_FALSE(tally_.message_bytes.contains(kSender));
+  EXPECT_FALSE(tally_.connections.contains(::getuid()));
 }
 
 }  // namespace

@@ -9,10 +9,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <fstream>
-
 #include "actor.hpp"
 #include "broker_test.hpp"
+#include "process_stats.hpp"
 #include "shmreg/proto/wire.hpp"
 
 namespace shmreg::test {
@@ -22,15 +21,6 @@ namespace {
 // signal pipe and the listening socket take about ten.
 constexpr unsigned kTightFileLimit = 32;
 constexpr int kOwners = 40;
-
-// Resident memory of a process in KiB, or -1.
-long resident_kib(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  return -1;
-}
 
 class BrokerLimitsTest : public BrokerTest {
  protected:

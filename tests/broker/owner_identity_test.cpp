@@ -1,0 +1,128 @@
+// Identity checks on the writes that name an owner: unregister and
+// unregister_all, like update_value and unregister_match, act only on entries
+// the segment records under the caller's own process identity. Entries
+// recorded under the caller's pid and another identity belong to an earlier
+// process with that pid (dead, its exit not yet handled, or never watched):
+// they are reaped as that process's death, never removed at the caller's
+// request.
+//
+// The race this closes (a pid recycled between an owner's death and its
+// reaping) cannot be timed from outside a broker, so the handlers run here
+// over a real segment, real OwnerWatches and a real live process, with the
+// stale entry written under that process's pid and a wrong identity.
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+
+#include "config.hpp"
+#include "mailboxes.hpp"
+#include "ops.hpp"
+#include "owner_watches.hpp"
+#include "peer.hpp"
+#include "shmreg/shm/reader.hpp"
+#include "shmreg/shm/writer.hpp"
+#include "shmreg/sys/pidfd.hpp"
+#include "shutdown.hpp"
+
+namespace shmreg::broker {
+namespace {
+
+class OwnerIdentityTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    shm::CreateOptions copts;
+    copts.size = std::size_t{4} << 20;
+    copts.owner_capacity = 64;
+    auto w = shm::SegmentWriter::create(ns_, copts);
+    ASSERT_TRUE(w) << shm::to_string(w.error());
+    writer_.emplace(std::move(*w));
+    auto reg = writer_->create_registry({.name = "svc", .capacity = 64});
+    ASSERT_TRUE(reg) << shm::to_string(reg.error());
+    reg_ = *reg;
+    owners_.emplace(io_, *writer_, log_, shutdown_);
+    mailboxes_.emplace(*owners_, std::size_t{1} << 20);
+    ctx_.emplace(OpContext{config_, *writer_, *owners_, *mailboxes_, log_});
+
+    // The caller: this test process, as the kernel identifies it.
+    peer_.pid = ::getpid();
+    peer_.uid = ::getuid();
+    peer_.pidfd = sys::open_pidfd(peer_.pid);
+    ASSERT_TRUE(peer_.pidfd);
+    auto id = identity_of(peer_.pidfd.get(), peer_.pid);
+    ASSERT_TRUE(id) << id.error();
+    peer_.identity = *id;
+  }
+  void TearDown() override {
+    ctx_.reset();
+    mailboxes_.reset();
+    owners_.reset();
+    writer_.reset();
+    ::shm_unlink(("/" + shm::segment_object_name(ns_)).c_str());
+  }
+
+  // An entry under the caller's pid, recorded for another process identity.
+  void record_entry_of_an_earlier_process(const std::string& key) {
+    const shm::OwnerIdentity earlier{static_cast<std::uint32_t>(peer_.pid), static_cast<std::uint32_t>(peer_.uid),
+                                     peer_.identity.kind, peer_.identity.value + 1};
+    ASSERT_TRUE(writer_->insert(reg_, key, "theirs", earlier));
+  }
+  std::size_t entries() { return writer_->owners().empty() ? 0 : writer_->owners().front().entry_count; }
+
+  proto::OpResult run(const proto::Op& op) {
+    const Caller caller = Caller::of(peer_, {});
+    const std::shared_ptr<MailboxSink> no_connection;
+    Request req{caller, no_connection};
+    return std::visit(
+        [&](const auto& o) -> proto::OpResult {
+          if constexpr (std::is_same_v<std::decay_t<decltype(o)>, proto::Unregister>) return unregister(*ctx_, req, o);
+          if constexpr (std::is_same_v<std::decay_t<decltype(o)>, proto::UnregisterAll>)
+            return unregister_all(*ctx_, req, o);
+          return proto::OpResult{proto::Status::internal_error, 0, "not an op of this test", {}};
+        },
+        op);
+  }
+
+  const std::string ns_ = "ut" + std::to_string(::getpid()) + "-identity";
+  boost::asio::io_context io_;
+  BrokerLog log_{ns_};
+  Shutdown shutdown_{io_, log_};
+  BrokerConfig config_;
+  std::optional<shm::SegmentWriter> writer_;
+  std::uint32_t reg_ = 0;
+  std::optional<OwnerWatches> owners_;
+  std::optional<Mailboxes> mailboxes_;
+  std::optional<OpContext> ctx_;
+  Peer peer_;
+};
+
+TEST_F(OwnerIdentityTest, UnregisterNeverRemovesAnEntryRecordedUnderTheCallersPidForAnotherProcess) {
+  record_entry_of_an_earlier_process("k");
+  const proto::OpResult r = run(proto::Unregister{"svc", "k"});
+  EXPECT_EQ(r.status, proto::Status::ok) << r.message;
+  EXPECT_EQ(r.value, 0u) << "unregister removed the entry of another process";
+  EXPECT_EQ(entries(), 0u) << "the earlier process's entry is reaped, not left behind";
+  EXPECT_FALSE(shutdown_.halting());
+}
+
+TEST_F(OwnerIdentityTest, UnregisterAllNeverRemovesEntriesRecordedUnderTheCallersPidForAnotherProcess) {
+  record_entry_of_an_earlier_process("a");
+  record_entry_of_an_earlier_process("b");
+  const proto::OpResult r = run(proto::UnregisterAll{});
+  EXPECT_EQ(r.status, proto::Status::ok) << r.message;
+  EXPECT_EQ(r.value, 0u) << "unregister_all removed " << r.value << " entries of another process";
+  EXPECT_EQ(entries(), 0u);
+}
+
+TEST_F(OwnerIdentityTest, UnregisterStillRemovesTheCallersOwnEntry) {
+  const shm::OwnerIdentity self{static_cast<std::uint32_t>(peer_.pid), static_cast<std::uint32_t>(peer_.uid),
+                                peer_.identity.kind, peer_.identity.value};
+  ASSERT_TRUE(writer_->insert(reg_, "k", "mine", self));
+  const proto::OpResult r = run(proto::Unregister{"svc", "k"});
+  EXPECT_EQ(r.status, proto::Status::ok) << r.message;
+  EXPECT_EQ(r.value, 1u);
+}
+
+}  // namespace
+}  // namespace shmreg::broker
