@@ -6,26 +6,20 @@
 // The test holds the segment read-write (as the broker would) and damages it
 // with apply_damage() (deterministic seeds, printed on failure) across the
 // header, the registry descriptors, the tables and the arena, while a forked
-// child that opened the segment before any damage runs every reader API and
-// validate() pass after pass. After each damage the test waits for the child
-// to finish a whole pass over the damaged bytes, so every state is read; a
-// child that stops making passes by the deadline is a hang. Between damages
-// the test execs `shmreg fsck`, `shmreg dump` and `shmreg dump --json` on the
-// same segment: they must end by the deadline, by exit code, not by a signal.
+// child that opened the segment before any damage runs every SegmentReader
+// API and validate() pass after pass (run_live_round(), live_damage.hpp: it
+// waits for whole passes over each damaged state, and execs `shmreg fsck`,
+// `shmreg dump` and `shmreg dump --json` between damages). The client
+// library's read APIs get the same treatment in tests/lookups.
 //
 // The quick build runs a few rounds in seconds; the *_stress build (label
 // `stress`) runs many more. Named tests pin the damage that once crashed a
 // reader.
-#include <sys/mman.h>
-#include <sys/wait.h>
-
-#include <atomic>
 #include <cstring>
-#include <new>
 
 #include "broker_process.hpp"
 #include "child_process.hpp"
-#include "corruption_damage.hpp"
+#include "live_damage.hpp"
 #include "test_support.hpp"
 
 #ifdef SHMREG_STRESS
@@ -42,33 +36,6 @@ constexpr std::uint64_t kRounds = 300;
 #else
 constexpr std::uint64_t kRounds = 16;
 #endif
-constexpr int kDamagesPerRound = 6;
-constexpr int kChildOk = 0;
-constexpr int kChildUnexpected = 20;
-
-// What parent and reader child share: a word each, in an anonymous shared
-// mapping made before the fork.
-struct Progress {
-  std::atomic<std::uint64_t> passes{0};
-  std::atomic<int> stop{0};
-};
-
-class SharedProgress {
- public:
-  SharedProgress() {
-    void* p = ::mmap(nullptr, sizeof(Progress), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) throw std::runtime_error("mmap of the progress words failed");
-    progress_ = new (p) Progress;
-  }
-  ~SharedProgress() { ::munmap(progress_, sizeof(Progress)); }
-  SharedProgress(const SharedProgress&) = delete;
-  SharedProgress& operator=(const SharedProgress&) = delete;
-  Progress& operator*() const { return *progress_; }
-  Progress* operator->() const { return progress_; }
-
- private:
-  Progress* progress_;
-};
 
 // The errors a reader may give for damaged bytes: corrupt, a torn read that
 // kept failing (busy), or a registry that no longer reads as one.
@@ -76,98 +43,25 @@ bool expected_error(Errc e) {
   return e == Errc::corrupt || e == Errc::retry_exhausted || e == Errc::registry_not_found;
 }
 
-// The segment with content, held read-write by the test as the broker holds it.
-class LiveSegment {
- public:
-  LiveSegment()
-      : original_(build_original(ns_.name())),
-        seg_(ok(MappedSegment::open(ns_.object(), MappedSegment::Access::read_write))) {}
-
-  const Original& original() const { return original_; }
-  const std::string& ns() const { return ns_.name(); }
-  std::byte* base() const { return seg_.data(); }
-  void restore() const { std::memcpy(seg_.data(), original_.bytes.data(), original_.bytes.size()); }
-
- private:
-  ScopedNamespace ns_;
-  Original original_;
-  MappedSegment seg_;
-};
-
-// The reader child: opens the segment (before any damage), says so, then runs
-// every reader API until told to stop, counting whole passes.
-shmreg::test::ForkedChild start_reader(const LiveSegment& s, Progress& progress, std::uint64_t salt) {
-  return shmreg::test::ForkedChild::start([&s, &progress, salt](shmreg::test::ChildChannel& ch) {
+// Every SegmentReader API and validate(), through exercise().
+ReaderChild segment_reader(const LiveSegment& s) {
+  return [&s]() -> std::variant<ReaderPass, std::string> {
     auto r = SegmentReader::open(s.ns());
-    if (!r) return shmreg::test::child_report(ch, "open: " + std::string(to_string(r.error())));
-    ch.send("open");
-    for (std::uint64_t pass = 0; progress.stop.load() == 0; ++pass) {
+    if (!r) return std::string(to_string(r.error()));
+    return ReaderPass([&s, reader = std::make_shared<SegmentReader>(std::move(*r))](std::uint64_t salt) {
       std::vector<Errc> errors;
-      exercise(*r, s.original(), salt + pass, &errors);
+      exercise(*reader, s.original(), salt, &errors);
       for (Errc e : errors)
-        if (!expected_error(e))
-          return shmreg::test::child_report(ch, "unexpected error: " + std::string(to_string(e)), kChildUnexpected);
-      progress.passes.fetch_add(1);
-    }
-    return kChildOk;
-  });
-}
-
-// Runs the CLI on the damaged segment; empty when it ended as it should.
-std::string check_cli(const std::string& ns, std::vector<std::string> args) {
-  std::vector<std::string> argv{shmreg::test::cli_binary(), "--namespace", ns};
-  argv.insert(argv.end(), args.begin(), args.end());
-  const shmreg::test::RunResult run = shmreg::test::run(argv);
-  std::string what = "shmreg";
-  for (const auto& a : args) what += " " + a;
-  if (run.timed_out) return what + " hung: " + run.describe();
-  if (!WIFEXITED(run.status)) return what + " died: " + run.describe();
-  const int code = run.exit_code();
-  if (code > 2) return what + " exited with " + std::to_string(code) + ": " + run.describe();
-  if (code == 2 && run.err.empty()) return what + " failed without saying why";
-  return {};
-}
-
-// One round: a fresh copy of the content, a reader child that opens it, then
-// kDamagesPerRound damages, each followed by a whole pass of the child and one
-// CLI run. Returns an empty string, or what went wrong with the seeds applied.
-std::string run_round(const LiveSegment& s, std::uint64_t round) {
-  s.restore();
-  SharedProgress progress;
-  auto child = start_reader(s, *progress, round * 1000);
-  const auto opened = child.receive();
-  if (opened != "open") return "reader did not open: " + opened.value_or("(nothing)");
-  static const std::vector<std::vector<std::string>> kCli = {{"fsck"}, {"dump"}, {"--json", "dump"}};
-  std::string applied;
-  std::string failure;
-  for (int i = 0; i < kDamagesPerRound && failure.empty(); ++i) {
-    const std::uint64_t seed = round * kDamagesPerRound + static_cast<std::uint64_t>(i);
-    applied += "seed " + std::to_string(seed) + ": " + apply_damage(s.base(), s.original(), seed) + "; ";
-    // Two more passes: the one under way may have started before the damage.
-    const std::uint64_t want = progress->passes.load() + 2;
-    shmreg::test::wait_until([&] { return progress->passes.load() >= want || !child.running(); });
-    if (!child.running()) break;
-    if (progress->passes.load() < want) failure = "the reader made no progress by the deadline (a hang)";
-    if (failure.empty()) failure = check_cli(s.ns(), kCli[static_cast<std::size_t>(i) % kCli.size()]);
-  }
-  progress->stop.store(1);
-  const auto status = child.wait();
-  if (!status) {
-    child.kill_and_wait();
-    return "reader still running at the deadline (a hang) after " + applied;
-  }
-  if (!WIFEXITED(*status) || WEXITSTATUS(*status) != kChildOk) {
-    const auto said = child.receive(std::chrono::milliseconds(0));
-    failure = "reader " + shmreg::test::describe_wait_status(*status) + (said ? " (" + *said + ")" : "") +
-              (failure.empty() ? "" : "; " + failure);
-  }
-  return failure.empty() ? failure : "round " + std::to_string(round) + ": " + failure + " after " + applied;
+        if (!expected_error(e)) return "unexpected error: " + std::string(to_string(e));
+      return std::string();
+    });
+  };
 }
 
 TEST(SHMREG_LIVE_CORRUPTION_SUITE, DamageWhileReadersRunNeverCrashesOrHangsThemOrTheCli) {
   LiveSegment s;
   for (std::uint64_t round = 0; round < kRounds; ++round) {
-    const std::string failure = run_round(s, round);
+    const std::string failure = run_live_round(s, round, segment_reader(s));
     ASSERT_TRUE(failure.empty()) << failure;
   }
 }
