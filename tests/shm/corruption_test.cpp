@@ -17,9 +17,7 @@
 #include <csignal>
 #include <cstring>
 #include <fstream>
-#include <random>
 
-#include "shmreg/shm/events.hpp"
 #include "corruption_damage.hpp"
 #include "test_support.hpp"
 
