@@ -53,8 +53,12 @@ RecordRead read_record(const RegistryView& reg, const RecordHeader* rh, std::uin
 
 }  // namespace
 
-SegmentReader::SegmentReader(MappedSegment seg) noexcept
-    : seg_(std::move(seg)), base_(seg_.data()), size_(seg_.size()) {}
+SegmentReader::SegmentReader(MappedSegment seg, const SegmentGeometry& geo) noexcept
+    : seg_(std::move(seg)),
+      base_(seg_.data()),
+      size_(seg_.size()),
+      geo_(geo),
+      owners_(reinterpret_cast<const OwnerSlot*>(base_ + geo.owner_table_offset)) {}
 
 Result<SegmentReader> SegmentReader::open(std::string_view ns) noexcept {
   if (auto ok = validate_namespace(ns); !ok) return fail(ok.error());
@@ -64,8 +68,9 @@ Result<SegmentReader> SegmentReader::open(std::string_view ns) noexcept {
 Result<SegmentReader> SegmentReader::open_object(std::string_view object_name) noexcept {
   auto seg = MappedSegment::open(object_name, MappedSegment::Access::read_only);
   if (!seg) return fail(seg.error());
-  if (auto ok = check_header(seg->data(), seg->size()); !ok) return fail(ok.error());
-  return SegmentReader(std::move(*seg));
+  auto geo = read_geometry(seg->data(), seg->size());
+  if (!geo) return fail(geo.error());
+  return SegmentReader(std::move(*seg), *geo);
 }
 
 HeaderInfo SegmentReader::header() const noexcept {
@@ -73,16 +78,16 @@ HeaderInfo SegmentReader::header() const noexcept {
   HeaderInfo i;
   i.layout_version = load_relaxed(h.layout_version);
   i.abi_signature = load_relaxed(h.abi_signature);
-  i.segment_size = load_relaxed(h.segment_size);
+  i.segment_size = geo_.segment_size;
   i.created_unix_ns = load_relaxed(h.created_unix_ns);
   i.generation = load_acquire(h.generation);
   i.commit_seq = load_acquire(h.commit_seq);
   i.writer_pid = load_relaxed(h.writer_pid);
   i.txn_state = load_relaxed(h.txn_state);
   i.registry_count = load_acquire(h.registry_count);
-  i.owner_capacity = load_relaxed(h.owner_capacity);
+  i.owner_capacity = geo_.owner_capacity;
   i.owner_count = load_relaxed(h.owner_count);
-  i.arena_size = load_relaxed(h.arena_size);
+  i.arena_size = geo_.arena_size;
   i.arena_used = load_acquire(h.arena_used);
   return i;
 }
@@ -113,9 +118,10 @@ Result<RegistryView> SegmentReader::registry_by_id(std::uint32_t id) const noexc
   d.events_offset = load_relaxed(dp->events_offset);
   d.event_capacity = load_relaxed(dp->event_capacity);
   d.event_size = load_relaxed(dp->event_size);
+  // arena_used is live: checked against the arena size copied at open, so
+  // that the areas are checked against bounds inside the mapping.
   const std::uint64_t used = load_acquire(h.arena_used);
-  const std::uint64_t arena = load_relaxed(h.arena_offset);
-  if (d.id != id || used > load_relaxed(h.arena_size) || !check_registry_geometry(arena, used, d))
+  if (d.id != id || used > geo_.arena_size || !check_registry_geometry(geo_.arena_offset, used, d))
     return fail(Errc::corrupt);
   RegistryView v;
   v.desc_ = dp;
@@ -238,20 +244,19 @@ Result<std::uint64_t> SegmentReader::count(const RegistryView& reg) const noexce
   return n;
 }
 
-Result<std::vector<std::string>> SegmentReader::keys(const RegistryView& reg, std::uint32_t pid) const {
-  const SegmentHeader& h = header_of(base_);
-  const std::uint32_t cap = load_relaxed(h.owner_capacity);
-  const auto* owners = reinterpret_cast<const OwnerSlot*>(base_ + load_relaxed(h.owner_table_offset));
+const OwnerSlot* SegmentReader::find_owner(std::uint32_t pid) const noexcept {
+  const std::uint32_t cap = geo_.owner_capacity;
   std::uint32_t pos = static_cast<std::uint32_t>((std::uint64_t{pid} * 0x9e3779b97f4a7c15ULL >> 32) % cap);
-  const OwnerSlot* slot = nullptr;
   for (std::uint32_t n = 0; n < cap; ++n, pos = (pos + 1) % cap) {
-    const std::uint32_t st = load_acquire(owners[pos].state);
+    const std::uint32_t st = load_acquire(owners_[pos].state);
     if (st == kOwnerEmpty) break;
-    if (st == kOwnerLive && load_relaxed(owners[pos].pid) == pid) {
-      slot = &owners[pos];
-      break;
-    }
+    if (st == kOwnerLive && load_relaxed(owners_[pos].pid) == pid) return &owners_[pos];
   }
+  return nullptr;
+}
+
+Result<std::vector<std::string>> SegmentReader::keys(const RegistryView& reg, std::uint32_t pid) const {
+  const OwnerSlot* slot = find_owner(pid);
   std::vector<std::string> out;
   if (slot == nullptr) return out;
   // Every registry's records, validated once per call, for following refs.
@@ -409,12 +414,9 @@ Result<std::vector<Entry>> SegmentReader::owner_queue(const RegistryView& reg, s
 }
 
 Result<std::vector<OwnerInfo>> SegmentReader::owners() const {
-  const SegmentHeader& h = header_of(base_);
-  const std::uint32_t cap = load_relaxed(h.owner_capacity);
-  const auto* slots = reinterpret_cast<const OwnerSlot*>(base_ + load_relaxed(h.owner_table_offset));
   std::vector<OwnerInfo> out;
-  for (std::uint32_t i = 0; i < cap; ++i) {
-    const OwnerSlot& s = slots[i];
+  for (std::uint32_t i = 0; i < geo_.owner_capacity; ++i) {
+    const OwnerSlot& s = owners_[i];
     for (int attempt = 0;; ++attempt) {
       if (attempt >= kMaxAttempts) return fail(Errc::retry_exhausted);
       ReaderAccess::backoff(attempt);

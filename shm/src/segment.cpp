@@ -9,7 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "shmreg/shm/atomics.hpp"
+#include "shmreg/shm/geometry.hpp"
 #include "shmreg/shm/layout.hpp"
 
 namespace bip = boost::interprocess;
@@ -160,31 +160,7 @@ Status MappedSegment::remove(std::string_view object_name) noexcept {
 }
 
 Status check_header(const std::byte* base, std::size_t mapped_size) noexcept {
-  if (mapped_size < kHeaderSize) return fail(Errc::segment_truncated);
-  const auto* h = reinterpret_cast<const SegmentHeader*>(base);
-  if (load_acquire(h->magic) != kMagic) return fail(Errc::bad_magic);
-  if (load_relaxed(h->layout_version) != kLayoutVersion) return fail(Errc::version_mismatch);
-  if (load_relaxed(h->abi_signature) != abi_signature() ||
-      load_relaxed(h->header_size) != kHeaderSize)
-    return fail(Errc::abi_mismatch);
-  const std::uint64_t size = load_relaxed(h->segment_size);
-  if (size != mapped_size) return fail(Errc::segment_truncated);
-  // The table geometry is const after creation; check it once here so that
-  // later code only has to bounds-check what changes.
-  const std::uint64_t dir = load_relaxed(h->registry_dir_offset);
-  const std::uint64_t owners = load_relaxed(h->owner_table_offset);
-  const std::uint64_t owner_cap = load_relaxed(h->owner_capacity);
-  const std::uint64_t arena = load_relaxed(h->arena_offset);
-  const std::uint64_t arena_size = load_relaxed(h->arena_size);
-  if (dir != kHeaderSize || load_relaxed(h->registry_capacity) != kMaxRegistries)
-    return fail(Errc::corrupt);
-  if (owners < dir + std::uint64_t{kMaxRegistries} * sizeof(RegistryDesc) || owners % kCacheLine)
-    return fail(Errc::corrupt);
-  if (owner_cap == 0 || owner_cap > (size / sizeof(OwnerSlot))) return fail(Errc::corrupt);
-  // Before the sum below, which a huge owners offset would wrap around.
-  if (owners > size || owner_cap * sizeof(OwnerSlot) > size - owners) return fail(Errc::corrupt);
-  if (arena < owners + owner_cap * sizeof(OwnerSlot) || arena > size || arena_size > size - arena)
-    return fail(Errc::corrupt);
+  if (auto g = read_geometry(base, mapped_size); !g) return fail(g.error());
   return {};
 }
 

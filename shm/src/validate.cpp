@@ -12,6 +12,11 @@ namespace shmreg::shm {
 
 namespace {
 
+std::string describe(const SegmentGeometry& g) {
+  return "owner table @" + std::to_string(g.owner_table_offset) + " x" + std::to_string(g.owner_capacity) +
+         ", arena @" + std::to_string(g.arena_offset) + " +" + std::to_string(g.arena_size);
+}
+
 class Checker {
  public:
   explicit Checker(const SegmentReader& r) : r_(r), base_(r.data()) {}
@@ -24,9 +29,14 @@ class Checker {
     }
     if (load_relaxed(h.txn_state) != kTxnIdle)
       add("header", "a write is in progress, or a broker died in the middle of one");
-    if (load_relaxed(h.arena_used) > load_relaxed(h.arena_size)) add("header", "arena_used exceeds arena_size");
-    owner_cap_ = load_relaxed(h.owner_capacity);
-    owners_ = reinterpret_cast<const OwnerSlot*>(base_ + load_relaxed(h.owner_table_offset));
+    // The walk below addresses tables only through the geometry the reader
+    // copied at open; a header that has changed since is reported, not followed.
+    const SegmentGeometry& geo = r_.geometry();
+    if (auto live = read_geometry(base_, r_.size()); live && *live != geo)
+      add("header", "constant geometry changed since open: " + describe(geo) + " then, " + describe(*live) + " now");
+    if (load_relaxed(h.arena_used) > geo.arena_size) add("header", "arena_used exceeds arena_size");
+    owner_cap_ = geo.owner_capacity;
+    owners_ = reinterpret_cast<const OwnerSlot*>(base_ + geo.owner_table_offset);
     owner_entries_.assign(owner_cap_, 0);
 
     std::uint32_t live_regs = 0;

@@ -21,6 +21,17 @@
 // so arbitrary bytes in the segment make a read fail with Errc::corrupt but
 // never fault or loop for ever.
 //
+// What a reader reads once, and what it reads live. The fields marked const
+// below that place or size a table (the header's geometry, a registry
+// descriptor's constant fields) are read once, checked as a private copy
+// (SegmentGeometry at open, RegistryView per registry), and never read again
+// for addressing: a change of those bytes after the check cannot move a table
+// under a reader. Every other field is live; each is checked against those
+// copies before use (indices and links against capacities, lengths against
+// limits, counters against what they count), no live value is a divisor, and
+// every walk has a bound taken from the copies. docs/segment-format.md,
+// section 15, lists each field with its check.
+//
 // Field comments use the form  W: writer, when / R: readers, order / I: invariant.
 // docs/segment-format.md is the human-readable mirror of this file; keep both
 // in step and bump kLayoutVersion on any change to a struct below.

@@ -8,6 +8,19 @@
 // index and length taken from the segment is bounds-checked first, so any bytes
 // at all in the segment give Errc::corrupt, never a fault or an endless loop.
 //
+// Geometry is read once. open() copies the header's geometry (SegmentGeometry)
+// and registry_by_id() copies a registry's descriptor into its RegistryView;
+// each copy is checked, and from then on addressing uses only the copy: a
+// later change of those bytes in the segment (a bit flip, a hostile writer)
+// cannot move a table or resize it under a reader. What is read live after
+// that (index words, record fields and links, owner slots, counters, meta
+// lengths, event sequences) is checked against the copy before each use: an
+// index or a link against the record or owner capacity, a length against
+// max_key, max_value or the meta block, a counter against the capacity it
+// counts. Every walk of a chain has a bound from the copy, so a cycle ends in
+// Errc::corrupt, and no live value is ever a divisor. docs/segment-format.md
+// lists every field as "read once" or "live" with its check.
+//
 // Consistency: each call returns a state the registry really had at some
 // moment during the call (per key for lookups; per record for iteration,
 // which is not a snapshot of the whole registry).
@@ -31,6 +44,7 @@
 #include <vector>
 
 #include "shmreg/shm/errc.hpp"
+#include "shmreg/shm/geometry.hpp"
 #include "shmreg/shm/layout.hpp"
 #include "shmreg/shm/segment.hpp"
 
@@ -140,14 +154,20 @@ class SegmentReader {
   // waiting, in order (empty when the key is free).
   Result<std::vector<Entry>> owner_queue(const RegistryView& reg, std::string_view key) const;
   Result<std::vector<OwnerInfo>> owners() const;
+  // The live header fields, except the constant geometry (segment_size,
+  // owner_capacity, arena_size), which is the copy checked at open.
   HeaderInfo header() const noexcept;
+  // The header geometry copied and checked at open; what every read uses.
+  const SegmentGeometry& geometry() const noexcept { return geo_; }
 
   const std::byte* data() const noexcept { return base_; }
   std::size_t size() const noexcept { return size_; }
 
  private:
   friend struct ReaderAccess;
-  explicit SegmentReader(MappedSegment seg) noexcept;
+  SegmentReader(MappedSegment seg, const SegmentGeometry& geo) noexcept;
+  // The owner slot of a live pid, or nullptr; probes at most owner_capacity slots.
+  const OwnerSlot* find_owner(std::uint32_t pid) const noexcept;
   enum class Found { no, yes, retry, corrupt };
   Found find_index_entry(const RegistryView& reg, std::uint32_t p, std::uint64_t h, std::string_view key,
                          std::uint32_t want_state, std::uint32_t& record, std::uint32_t& seq) const noexcept;
@@ -157,6 +177,8 @@ class SegmentReader {
   MappedSegment seg_;
   const std::byte* base_ = nullptr;
   std::size_t size_ = 0;
+  SegmentGeometry geo_;
+  const OwnerSlot* owners_ = nullptr;
 };
 
 }  // namespace shmreg::shm
