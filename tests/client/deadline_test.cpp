@@ -208,6 +208,21 @@ TEST_F(DeadlineTest, TheClientReconnectsWhenTheBrokerRestartedBetweenTwoCalls) {
   EXPECT_EQ(*pid, static_cast<std::uint32_t>(broker().pid()));
 }
 
+TEST_F(DeadlineTest, AClientWhoseIdleConnectionTheBrokerClosedGoesOnWithoutAnError) {
+  ASSERT_TRUE(stop_broker());
+  ASSERT_TRUE(start_broker({"--idle-timeout-ms", "200"}));
+  auto c = client_with(1h);
+  ASSERT_TRUE(c.create_registry("r"));
+  // The connection holds nothing (no entry, no mailbox): the broker closes it.
+  ASSERT_TRUE(wait_until([&] { return broker().log().find("holding nothing (--idle-timeout-ms)") != std::string::npos; }))
+      << broker().log();
+  auto version = c.register_key("r", "k", "v");
+  ASSERT_TRUE(version) << version.error().message;
+  auto pid = c.ping();
+  ASSERT_TRUE(pid) << pid.error().message;
+  EXPECT_EQ(*pid, static_cast<std::uint32_t>(broker().pid()));
+}
+
 TEST_F(DeadlineTest, AStoppedBrokerNeverHoldsAMailboxReceivePastItsTimeout) {
   auto c = client_with(1h);
   auto mailbox = Mailbox::open(c);
