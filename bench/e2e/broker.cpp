@@ -109,8 +109,6 @@ Broker& broker() {
     b.error = "invalid namespace '" + b.ns + "'";
     return b;
   }
-  // Files left by an earlier run that was killed: start afresh.
-  test::remove_namespace_files(b.ns);
   b.error = launch(b);
   if (b.error.empty()) b.error = create_registries(*b.client);
   return b;
@@ -127,7 +125,7 @@ void stop_broker() {
     }
   }
   b.pid = -1;
-  if (!b.ns.empty() && shm::validate_namespace(b.ns)) test::remove_namespace_files(b.ns);
+  if (g_dir && !b.ns.empty() && shm::validate_namespace(b.ns)) test::remove_namespace_files(g_dir->path(), b.ns);
   if (options().keep_tmp && options().broker_log.empty())
     std::fprintf(stderr, "shmreg-bench-e2e: kept the broker's log in %s\n", g_log_path.c_str());
   g_process.reset();

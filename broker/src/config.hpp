@@ -7,13 +7,14 @@
 #include <cstdint>
 #include <string>
 
+#include "shmreg/proto/paths.hpp"
 #include "shmreg/shm/writer.hpp"
 
 namespace shmreg::broker {
 
 struct BrokerConfig {
   std::string ns = "default";
-  std::string socket_path;
+  proto::NamespacePaths paths;  // runtime directory, socket, segment and lock
   std::size_t segment_size = shm::kDefaultSegmentSize;
   std::uint32_t owner_capacity = 8192;
   std::chrono::milliseconds grace{10};

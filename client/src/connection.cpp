@@ -62,6 +62,7 @@ std::expected<void, std::string> Connection::ensure_connected() {
     sys::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (!fd) return std::unexpected(std::string("socket: ") + std::strerror(errno));
     if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0) {
+      if (auto trusted = trust_.check_peer(fd.get(), path_); !trusted) return std::unexpected(trusted.error());
       fd_ = std::move(fd);
       return {};
     }
@@ -83,7 +84,8 @@ std::expected<std::vector<proto::OpResult>, ConnectionError> Connection::call(co
     return std::unexpected(ConnectionError{false, "more pidfds than a request may carry"});
   // At most two tries, and the second only if the first was never sent.
   for (int attempt = 0; attempt < 2; ++attempt) {
-    if (auto ok = ensure_connected(); !ok) return std::unexpected(ConnectionError{false, ok.error()});
+    if (auto ok = ensure_connected(); !ok)
+      return std::unexpected(ConnectionError{false, ok.error(), false, trust_.refused()});
     if (!sys::send_all(fd_.get(), frame.data(), frame.size(), pidfds)) {
       close();
       continue;

@@ -28,6 +28,7 @@
 
 #include "shmreg/proto/wire.hpp"
 #include "shmreg/sys/unique_fd.hpp"
+#include "trust.hpp"
 
 namespace shmreg::client_detail {
 
@@ -35,13 +36,14 @@ struct ConnectionError {
   bool maybe_applied = false;  // the request was sent but no reply came back
   std::string message;
   bool malformed_reply = false;  // a reply came back that did not parse (an unknown status, say)
+  bool untrusted = false;        // the socket's peer is not the trusted broker (trust.hpp)
 };
 
 class Connection {
  public:
   static constexpr int kConnectAttempts = 6;
 
-  explicit Connection(std::string socket_path) : path_(std::move(socket_path)) {}
+  Connection(std::string socket_path, PeerTrust trust) : path_(std::move(socket_path)), trust_(std::move(trust)) {}
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -73,6 +75,7 @@ class Connection {
   bool read_frame(proto::FrameHeader& header, std::vector<std::uint8_t>& payload);
 
   std::string path_;
+  PeerTrust trust_;  // checks every peer right after connect
   sys::UniqueFd fd_;
   std::uint32_t next_id_ = 1;
   std::deque<std::vector<std::uint8_t>> kept_;  // message payloads, oldest first

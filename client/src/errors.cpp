@@ -34,6 +34,7 @@ std::string_view to_string(Errc e) noexcept {
     case Errc::stale_owner: return "stale_owner";
     case Errc::out_of_memory: return "out_of_memory";
     case Errc::internal_error: return "internal_error";
+    case Errc::untrusted: return "untrusted";
   }
   return "unknown";
 }
@@ -107,7 +108,10 @@ Errc from_status(proto::Status s) noexcept {
 Error error_from_shm(shm::Errc e) { return Error{from_shm(e), std::string(shm::to_string(e))}; }
 
 Error error_from_connection(ConnectionError&& c) {
-  Error e{c.malformed_reply ? Errc::protocol_error : Errc::broker_unavailable, std::move(c.message)};
+  Error e{c.untrusted         ? Errc::untrusted
+          : c.malformed_reply ? Errc::protocol_error
+                              : Errc::broker_unavailable,
+          std::move(c.message)};
   e.maybe_applied = c.maybe_applied;
   return e;
 }

@@ -55,7 +55,7 @@ Mailbox::~Mailbox() = default;
 
 Result<Mailbox> Mailbox::open(const Client& client) noexcept {
   return guarded([&]() -> Result<Mailbox> {
-    auto state = std::make_unique<MailboxState>(client.socket_path());
+    auto state = std::make_unique<MailboxState>(client.socket_path(), client.state_->broker_uid);
     if (auto ok = open_on_connection(*state); !ok) return std::unexpected(std::move(ok.error()));
     return Mailbox(std::move(state));
   });

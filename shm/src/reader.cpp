@@ -56,16 +56,21 @@ RecordRead read_record(const RegistryView& reg, const RecordHeader* rh, std::uin
 SegmentReader::SegmentReader(MappedSegment seg) noexcept
     : seg_(std::move(seg)), base_(seg_.data()), size_(seg_.size()) {}
 
-Result<SegmentReader> SegmentReader::open(std::string_view ns) noexcept {
-  if (auto ok = validate_namespace(ns); !ok) return fail(ok.error());
-  return open_object(segment_object_name(ns));
+Result<SegmentReader> SegmentReader::open(std::string_view path) noexcept {
+  auto seg = MappedSegment::open(path, MappedSegment::Access::read_only);
+  if (!seg) return fail(seg.error());
+  return from_mapping(std::move(*seg));
 }
 
-Result<SegmentReader> SegmentReader::open_object(std::string_view object_name) noexcept {
-  auto seg = MappedSegment::open(object_name, MappedSegment::Access::read_only);
+Result<SegmentReader> SegmentReader::open_fd(int fd) noexcept {
+  auto seg = MappedSegment::map(fd, MappedSegment::Access::read_only);
   if (!seg) return fail(seg.error());
-  if (auto ok = check_header(seg->data(), seg->size()); !ok) return fail(ok.error());
-  return SegmentReader(std::move(*seg));
+  return from_mapping(std::move(*seg));
+}
+
+Result<SegmentReader> SegmentReader::from_mapping(MappedSegment seg) noexcept {
+  if (auto ok = check_header(seg.data(), seg.size()); !ok) return fail(ok.error());
+  return SegmentReader(std::move(seg));
 }
 
 HeaderInfo SegmentReader::header() const noexcept {

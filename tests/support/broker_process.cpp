@@ -18,7 +18,6 @@
 
 #include "shmreg/proto/wire.hpp"
 #include "shmreg/sys/io.hpp"
-#include "shmreg/sys/paths.hpp"
 
 namespace shmreg::test {
 
@@ -41,20 +40,27 @@ std::string unique_namespace() {
   return "it" + std::to_string(::getpid()) + "-" + std::to_string(counter.fetch_add(1));
 }
 
-void remove_namespace_files(const std::string& ns) {
-  ::unlink(("/dev/shm/shmreg." + ns).c_str());
-  ::unlink(sys::namespace_lock_path(ns).c_str());
+std::string segment_path(const std::string& dir, const std::string& ns) { return dir + "/" + ns + ".segment"; }
+std::string lock_path(const std::string& dir, const std::string& ns) { return dir + "/" + ns + ".lock"; }
+
+void remove_namespace_files(const std::string& dir, const std::string& ns) {
+  ::unlink(segment_path(dir, ns).c_str());
+  ::unlink(lock_path(dir, ns).c_str());
 }
 
 void remove_namespaces_of_dead_tests() {
-  static const std::regex ours(R"(shmreg(-lock)?\.it([0-9]+)-[0-9]+)");
+  static const std::regex ours(R"(it([0-9]+)-[0-9]+\.(segment|lock))");
   std::error_code ec;
-  for (const auto& f : std::filesystem::directory_iterator("/dev/shm", ec)) {
-    std::smatch m;
-    const std::string name = f.path().filename().string();
-    if (!std::regex_match(name, m, ours)) continue;
-    const pid_t pid = static_cast<pid_t>(std::stol(m[2].str()));
-    if (::kill(pid, 0) != 0 && errno == ESRCH) ::unlink(f.path().c_str());
+  for (const auto& d : std::filesystem::directory_iterator(temp_base_dir(), ec)) {
+    if (!d.path().filename().string().starts_with(kTempDirPrefix)) continue;
+    std::error_code dec;
+    for (const auto& f : std::filesystem::directory_iterator(d.path(), dec)) {
+      std::smatch m;
+      const std::string name = f.path().filename().string();
+      if (!std::regex_match(name, m, ours)) continue;
+      const pid_t pid = static_cast<pid_t>(std::stol(m[1].str()));
+      if (::kill(pid, 0) != 0 && errno == ESRCH) ::unlink(f.path().c_str());
+    }
   }
 }
 

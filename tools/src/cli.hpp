@@ -7,7 +7,9 @@
 // Exit codes (scripts depend on them):
 //   0 success; 1 not found / none; 2 usage or any other error;
 //   3 already registered ("already registered by PID <n>" on stderr);
-//   4 version conflict (update --expect-version).
+//   4 version conflict (update --expect-version);
+//   5 untrusted: the segment or the broker's socket is not a trusted broker's
+//     (the message names the path, the uid and the mode).
 //
 // Thread-safety: for main's thread only (writes to std::cout and std::cerr).
 #pragma once
@@ -38,6 +40,7 @@ inline constexpr int kExitNotFound = 1;
 inline constexpr int kExitError = 2;
 inline constexpr int kExitAlreadyRegistered = 3;
 inline constexpr int kExitVersionConflict = 4;
+inline constexpr int kExitUntrusted = 5;  // the segment or the broker is not one this user trusts
 
 // Why update and unregister-match insist on --pid.
 inline constexpr const char* kNeedOwnerPid =

@@ -219,6 +219,7 @@ class Client {
                                         std::string_view message) const noexcept;
 
  private:
+  friend class Mailbox;  // a mailbox's connection trusts the client's broker uid
   explicit Client(std::shared_ptr<client_detail::ClientState> state) noexcept;
   std::shared_ptr<client_detail::ClientState> state_;
 };

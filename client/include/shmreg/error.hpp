@@ -56,6 +56,7 @@ enum class Errc : int {
   stale_owner = 27,          // the pid is recorded under another identity (a reused pid not yet reaped)
   out_of_memory = 28,        // this process could not allocate what the call needed
   internal_error = 29,       // shmreg failed itself (the broker reported an internal error)
+  untrusted = 31,            // the segment or the socket's peer is not a trusted broker's (the message names path, uid, mode)
 };
 
 [[nodiscard]] std::string_view to_string(Errc e) noexcept;
