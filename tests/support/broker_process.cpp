@@ -21,16 +21,12 @@
 
 namespace shmreg::test {
 
-namespace {
-
-std::string read_file(const std::string& path) {
+std::string file_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream s;
   s << in.rdbuf();
   return s.str();
 }
-
-}  // namespace
 
 std::string broker_binary() { return SHMREG_BROKER_BIN; }
 std::string cli_binary() { return SHMREG_CLI_BIN; }
@@ -188,6 +184,6 @@ std::expected<void, std::string> BrokerProcess::stop() {
 
 void BrokerProcess::kill_hard() { (void)process_.kill_and_wait(); }
 
-std::string BrokerProcess::log() const { return started_ ? read_file(log_path_) : std::string(); }
+std::string BrokerProcess::log() const { return started_ ? file_text(log_path_) : std::string(); }
 
 }  // namespace shmreg::test

@@ -30,6 +30,8 @@
 namespace shmreg::test {
 
 std::string broker_binary();
+// The whole content of a file ("" when it cannot be read): logs, lock files.
+std::string file_text(const std::string& path);
 std::string cli_binary();
 
 // "it<pid>-<n>": unique on the host while this process lives.
