@@ -97,8 +97,8 @@ std::string temp_base_dir() {
   return !ec && system_tmp.string().size() < 48 ? system_tmp.string() : std::string("/tmp");
 }
 
-TempDir::TempDir() {
-  std::string tmpl = temp_base_dir() + "/" + std::string(kTempDirPrefix) + "XXXXXX";
+TempDir::TempDir(const std::string& base) {
+  std::string tmpl = base + "/" + std::string(kTempDirPrefix) + "XXXXXX";
   if (::mkdtemp(tmpl.data()) == nullptr) fail_setup("mkdtemp");
   if (::chmod(tmpl.c_str(), 0755) != 0) fail_setup("chmod");
   path_ = tmpl;

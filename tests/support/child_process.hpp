@@ -68,7 +68,8 @@ inline constexpr std::string_view kTempDirPrefix = "shmreg-it-";
 // removed with its contents at destruction.
 class TempDir {
  public:
-  TempDir();
+  // In base (default: temp_base_dir()); a benchmark passes a tmpfs.
+  explicit TempDir(const std::string& base = temp_base_dir());
   ~TempDir();
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
