@@ -85,7 +85,7 @@ std::expected<std::vector<proto::OpResult>, ConnectionError> Connection::call(co
   // At most two tries, and the second only if the first was never sent.
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (auto ok = ensure_connected(); !ok)
-      return std::unexpected(ConnectionError{false, ok.error(), false, trust_.refused()});
+      return std::unexpected(ConnectionError{false, ok.error(), false, trust_.take_refusal()});
     if (!sys::send_all(fd_.get(), frame.data(), frame.size(), pidfds)) {
       close();
       continue;

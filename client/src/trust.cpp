@@ -42,7 +42,7 @@ PeerTrust::PeerTrust(uid_t segment_owner)
 std::expected<void, std::string> PeerTrust::check_peer(int fd, const std::string& socket_path) {
   ucred cred{};
   socklen_t len = sizeof cred;
-  refused_ = true;
+  refused_ = true;  // until the peer passes
   if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
     return std::unexpected("cannot read the peer credentials of " + socket_path);
   if (std::ranges::find(trusted_, cred.uid) == trusted_.end() || cred.uid != segment_owner_)

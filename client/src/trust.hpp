@@ -18,6 +18,7 @@
 
 #include <expected>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "shmreg/error.hpp"
@@ -41,8 +42,9 @@ class PeerTrust {
   // SO_PEERCRED of a connected socket against the rule; the message names
   // the socket, the peer's uid and the uid expected.
   [[nodiscard]] std::expected<void, std::string> check_peer(int fd, const std::string& socket_path);
-  // True when the last check_peer refused its peer.
-  bool refused() const noexcept { return refused_; }
+  // True when a check_peer refused its peer since the last call; clears the
+  // flag, so that a later failure of another kind is not taken for this one.
+  bool take_refusal() noexcept { return std::exchange(refused_, false); }
 
  private:
   uid_t segment_owner_;
