@@ -108,15 +108,15 @@ bench="$build_dir/bench/e2e/shmreg-bench-e2e"
 # -- Peers ------------------------------------------------------------------------------------
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/shmreg-bench-e2e.XXXXXX")
-# The benchmark's broker serves this namespace; its segment goes at exit even
-# if the benchmark was interrupted.
+# The benchmark's broker serves this namespace; its files (segment, lock,
+# socket) live in the benchmark's own temporary directory, which goes at exit
+# even if the benchmark was interrupted.
 ns="e2e-bench-$$"
 redis_pid=""
 dbus_pid=""
 cleanup() {
   [[ -n "$redis_pid" ]] && kill "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null
   [[ -n "$dbus_pid" ]] && kill "$dbus_pid" 2>/dev/null && wait "$dbus_pid" 2>/dev/null
-  rm -f "/dev/shm/shmreg.$ns" "/dev/shm/shmreg-lock.$ns"
   rm -rf "$tmp"
 }
 trap cleanup EXIT

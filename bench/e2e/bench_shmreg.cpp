@@ -12,6 +12,7 @@
 
 #include "e2e.hpp"
 #include "shmreg/mailbox.hpp"
+#include "shmreg/proto/paths.hpp"
 #include "shmreg/shm/reader.hpp"
 #include "shmreg/sys/unique_fd.hpp"
 
@@ -171,7 +172,7 @@ void bm_lookup(benchmark::State& state, LookupKind kind) {
   if (keys == nullptr) return;
   auto reg = broker().client->registry(kRegLookup);
   if (!reg) return state.SkipWithError(("registry: " + reg.error().message).c_str());
-  auto shm_reader = shm::SegmentReader::open(broker().ns);
+  auto shm_reader = shm::SegmentReader::open(proto::client_paths(broker().socket, broker().ns).segment());
   if (!shm_reader) return state.SkipWithError("shm::SegmentReader::open failed");
   auto shm_reg = shm_reader->registry(kRegLookup);
   if (!shm_reg) return state.SkipWithError("shm::SegmentReader::registry failed");

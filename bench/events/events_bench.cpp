@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
@@ -100,8 +101,9 @@ void BM_RawFutexWakeAcrossProcesses(benchmark::State& state) {
 }
 
 void BM_WatcherWakeAfterRegister(benchmark::State& state) {
-  const std::string ns = "bench-ev-" + std::to_string(::getpid());
-  auto w = shm::SegmentWriter::create(ns, shm::CreateOptions{});
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("bench-ev-" + std::to_string(::getpid()) + ".segment")).string();
+  auto w = shm::SegmentWriter::create(path, shm::CreateOptions{});
   if (!w) return state.SkipWithError("cannot create the segment");
   shm::RegistrySpec spec;
   spec.name = "r";
@@ -116,7 +118,7 @@ void BM_WatcherWakeAfterRegister(benchmark::State& state) {
   run_rounds(
       state,
       [&] {
-        auto r = shm::SegmentReader::open(ns);
+        auto r = shm::SegmentReader::open(path);
         if (!r) return false;
         reader.emplace(std::move(*r));
         auto v = reader->registry("r");
@@ -128,7 +130,7 @@ void BM_WatcherWakeAfterRegister(benchmark::State& state) {
         return got && *got;
       },
       [&](int r) { (void)w->insert(*id, key(r), "v", owner); });
-  (void)shm::MappedSegment::remove(shm::segment_object_name(ns));
+  (void)shm::MappedSegment::remove(path);
 }
 
 BENCHMARK(BM_RawFutexWakeAcrossProcesses)->Arg(500)->Iterations(1)->Unit(benchmark::kMillisecond);

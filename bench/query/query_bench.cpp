@@ -10,7 +10,7 @@
 //   "topic"  duplicate, 8 partitions, 10,000 entries under the key "topic",
 //            owned by 1,000 pids; values as above.
 // The segment's name is unlinked as soon as both sides have mapped it, so an
-// interrupted run leaves nothing behind in /dev/shm.
+// interrupted run leaves no segment file behind.
 //
 // Benchmarks (items_per_second: entries visited per second):
 //   lookup_copy         lookup("all"): copy all 100k entries; the floor for match
@@ -34,6 +34,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <filesystem>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -97,15 +98,19 @@ void fill(shm::SegmentWriter& w, const char* name, const char* key, std::uint32_
 
 void build(World& world) {
   const std::string ns = "bq-" + std::to_string(::getpid());
+  // A client finds <ns>.segment beside its socket; no broker listens there.
+  const std::string dir = std::filesystem::temp_directory_path().string();
+  const std::string segment = dir + "/" + ns + ".segment";
   shm::CreateOptions opt;
   opt.size = std::size_t{128} << 20;
-  auto w = shm::SegmentWriter::create(ns, opt);
+  auto w = shm::SegmentWriter::create(segment, opt);
   if (!w) fail(std::string("create segment: ") + std::string(shm::to_string(w.error())));
   world.writer.emplace(std::move(*w));
   shmreg::ClientOptions client_options;
   client_options.ns = ns;
+  client_options.socket = dir + "/" + ns + ".sock";
   auto client = shmreg::Client::open(client_options);
-  (void)shm::MappedSegment::remove(shm::segment_object_name(ns));  // both sides hold the mapping now
+  (void)shm::MappedSegment::remove(segment);  // both sides hold the mapping now
   if (!client) fail("open client: " + client.error().message);
   world.client.emplace(std::move(*client));
   fill(*world.writer, "big", "all", kBigEntries);

@@ -28,7 +28,7 @@ std::map<std::string, std::string> g_failed;  // what -> why, so a failed build 
 
 std::string tmp_parent() {
   if (const char* env = std::getenv("SHMREG_BENCH_TMPDIR"); env != nullptr && *env != '\0') return env;
-  if (::access("/dev/shm", W_OK) == 0) return "/dev/shm";  // tmpfs on Linux
+  if (::access("/dev/shm", W_OK) == 0) return "/dev/shm";  // tmpfs, like a runtime directory
   return std::filesystem::temp_directory_path().string();
 }
 
@@ -75,10 +75,10 @@ std::unique_ptr<ShmWorld> build_shm_world(std::uint32_t n) {
   opt.size = (std::size_t{capacity} * (192 + 128) + (std::size_t{8} << 20) + (std::size_t{1} << 20) - 1) &
              ~((std::size_t{1} << 20) - 1);
   opt.owner_capacity = 1024;
-  auto sw = shm::SegmentWriter::create(ns, opt);
+  w->object = tmp_parent() + "/" + ns + ".segment";
+  auto sw = shm::SegmentWriter::create(w->object, opt);
   if (!sw) setup_error("create segment", sw.error());
-  w->object = shm::segment_object_name(ns);
-  cleanup_register(CleanupKind::shm_object, w->object);
+  cleanup_register(CleanupKind::file, w->object);
   w->writer.emplace(std::move(*sw));
   auto id = w->writer->create_registry({.name = "bench",
                                         .max_key = static_cast<std::uint32_t>(kKeyLen),
@@ -96,7 +96,7 @@ std::unique_ptr<ShmWorld> build_shm_world(std::uint32_t n) {
   }
   w->churn_present.assign(w->churn_keys, 0);
 
-  auto sr = shm::SegmentReader::open(ns);
+  auto sr = shm::SegmentReader::open(w->object);
   if (!sr) setup_error("open reader", sr.error());
   w->reader.emplace(std::move(*sr));
   auto view = w->reader->registry("bench");

@@ -14,18 +14,19 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 #include <optional>
 
 #include "log.hpp"
 #include "mailboxes.hpp"
 #include "namespace_lock.hpp"
+#include "runtime_dir.hpp"
 #include "op_table.hpp"
 #include "ops.hpp"
 #include "owner_watches.hpp"
 #include "peer.hpp"
 #include "session.hpp"
 #include "shutdown.hpp"
+#include "shmreg/sys/file_check.hpp"
 #include "uid_tally.hpp"
 
 namespace asio = boost::asio;
@@ -64,6 +65,7 @@ struct Broker::Impl {
   // descriptors (accept_without_descriptors), so that it never spins on EMFILE.
   sys::UniqueFd spare_fd;
   std::vector<std::weak_ptr<Session>> sessions;
+  std::optional<RuntimeDir> dir;
   std::optional<NamespaceLock> lock;
   std::optional<shm::SegmentWriter> writer;
   std::optional<OwnerWatches> owners;
@@ -74,6 +76,7 @@ struct Broker::Impl {
 
   [[nodiscard]] int start();
   [[nodiscard]] bool open_segment();
+  [[nodiscard]] bool create_segment(const shm::WriterOptions& wopts);
   [[nodiscard]] bool listen();
   void raise_fd_limit();
   void accept_next();
@@ -93,7 +96,7 @@ int Broker::run() {
   sd_notify(0, "STOPPING=1");
   boost::system::error_code ignored;
   impl_->acceptor.close(ignored);
-  ::unlink(impl_->config.socket_path.c_str());
+  ::unlinkat(impl_->dir->fd(), impl_->config.paths.socket_name.c_str(), 0);
   return impl_->shutdown.exit_code();
 }
 
@@ -103,7 +106,13 @@ int Broker::Impl::start() {
     log("invalid namespace '" + config.ns + "': use 1-64 of [A-Za-z0-9_.-], not starting with '.'");
     return 2;
   }
-  auto l = NamespaceLock::acquire(config.ns);
+  auto d = RuntimeDir::open(config.paths.dir);
+  if (!d) {
+    log(d.error());
+    return 1;
+  }
+  dir.emplace(std::move(*d));
+  auto l = NamespaceLock::acquire(dir->fd(), dir->path(), config.paths.lock_name, config.ns);
   if (!l) {
     log(l.error());
     return 1;
@@ -125,54 +134,83 @@ int Broker::Impl::start() {
   spare_fd = take_spare_fd();
   accept_next();
   sweep_deadlines();
-  log("listening on " + config.socket_path);
+  log("listening on " + config.paths.socket);
   sd_notify(0, "READY=1");
   owners->publish_status();
   return 0;
 }
 
+// Attaches the segment only if it is ours alone: a regular file of our euid,
+// not writable by group or other, one link. Anything else is refused
+// untouched, since adopting it would let its maker write what every reader
+// trusts.
 bool Broker::Impl::open_segment() {
   shm::WriterOptions wopts;
   wopts.grace = config.grace;
-  const std::string object = "/dev/shm/" + shm::segment_object_name(config.ns);
-  auto w = shm::SegmentWriter::attach(config.ns, wopts);
-  if (w) {
-    log("attached existing segment " + object +
-        (w->repaired_at_attach() ? " (repaired a write cut short by a crash)" : ""));
-    if (const auto n = w->meta_blocks_reset_at_attach(); n > 0)
-      log("the meta of " + std::to_string(n) +
-          " registries did not decode (damage): replaced by the previous meta, or emptied");
-  } else if (w.error() == shm::Errc::segment_not_found) {
-    shm::CreateOptions copts;
-    copts.size = config.segment_size;
-    copts.owner_capacity = config.owner_capacity;
-    copts.writer = wopts;
-    w = shm::SegmentWriter::create(config.ns, copts);
-    if (!w) {
-      log("cannot create the segment: " + std::string(shm::to_string(w.error())));
-      return false;
-    }
-    log("created segment " + object + " of " + std::to_string(config.segment_size) + " bytes");
-  } else {
-    log("cannot attach the existing segment: " + std::string(shm::to_string(w.error())) +
-        "; stop its readers and remove " + object + " to start afresh");
+  const std::string path = config.paths.segment();
+  const uid_t euid = ::geteuid();
+  const sys::FileRule rule{.kind = sys::FileKind::regular,
+                           .owners = std::span<const uid_t>(&euid, 1),
+                           .forbidden_bits = 022,
+                           .single_link = true};
+  // Missing: create it (O_EXCL, so whatever appears meanwhile is refused).
+  struct stat st{};
+  if (::fstatat(dir->fd(), config.paths.segment_name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT)
+    return create_segment(wopts);
+  auto fd = sys::open_checked(dir->fd(), config.paths.segment_name, path, O_RDWR, rule);
+  if (!fd) {
+    log("segment: " + fd.error());
     return false;
   }
+  auto w = shm::SegmentWriter::attach_fd(fd->get(), wopts);
+  if (!w) {
+    log("cannot attach the existing segment: " + std::string(shm::to_string(w.error())) +
+        "; stop its readers and remove " + path + " to start afresh");
+    return false;
+  }
+  log("attached existing segment " + path + (w->repaired_at_attach() ? " (repaired a write cut short by a crash)" : ""));
+  if (const auto n = w->meta_blocks_reset_at_attach(); n > 0)
+    log("the meta of " + std::to_string(n) +
+        " registries did not decode (damage): replaced by the previous meta, or emptied");
   writer.emplace(std::move(*w));
   return true;
 }
 
+bool Broker::Impl::create_segment(const shm::WriterOptions& wopts) {
+  shm::CreateOptions copts;
+  copts.size = config.segment_size;
+  copts.owner_capacity = config.owner_capacity;
+  copts.writer = wopts;
+  auto w = shm::SegmentWriter::create_at(dir->fd(), config.paths.segment_name, copts);
+  if (!w) {
+    log("cannot create the segment " + config.paths.segment() + ": " + std::string(shm::to_string(w.error())));
+    return false;
+  }
+  log("created segment " + config.paths.segment() + " of " + std::to_string(config.segment_size) + " bytes");
+  writer.emplace(std::move(*w));
+  return true;
+}
+
+// The socket is created by bind() under a umask that gives it mode 0666 at
+// once: a chmod by path afterwards would follow a symlink planted in its
+// place. The broker is still single-threaded here, so no other file is
+// created under that umask.
 bool Broker::Impl::listen() {
+  const std::string& path = config.paths.socket;
+  // Stale from a previous run; we hold the lock.
+  if (::unlinkat(dir->fd(), config.paths.socket_name.c_str(), 0) != 0 && errno != ENOENT) {
+    log("cannot remove the stale socket " + path + ": " + std::strerror(errno));
+    return false;
+  }
+  const mode_t old_umask = ::umask(0111);
   try {
-    std::filesystem::path sock(config.socket_path);
-    if (sock.has_parent_path()) std::filesystem::create_directories(sock.parent_path());
-    ::unlink(config.socket_path.c_str());  // stale from a previous run; we hold the lock
     acceptor.open(stream_protocol());
-    acceptor.bind(stream_protocol::endpoint(config.socket_path));
+    acceptor.bind(stream_protocol::endpoint(path));
+    ::umask(old_umask);
     acceptor.listen(asio::socket_base::max_listen_connections);
-    ::chmod(config.socket_path.c_str(), 0666);
   } catch (const std::exception& e) {
-    log("cannot listen on " + config.socket_path + ": " + e.what());
+    ::umask(old_umask);
+    log("cannot listen on " + path + ": " + e.what());
     return false;
   }
   return true;

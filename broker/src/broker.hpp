@@ -8,12 +8,14 @@
 // entries when it dies. Entries belong to processes, not connections: a
 // closed connection removes nothing.
 //
-// Startup order (run()): lock the namespace (namespace_lock.hpp), attach or
-// create the segment, reconcile recorded owners (re-arm the live, reap the
-// dead or recycled), listen, then tell systemd READY=1. SIGTERM or SIGINT stop
-// it with exit 0; a broken invariant (shutdown.hpp) with a non-zero exit;
-// SIGHUP is logged and ignored. The segment stays, so lookups keep working
-// while no broker runs.
+// Startup order (run()): open and check the runtime directory
+// (runtime_dir.hpp), lock the namespace (namespace_lock.hpp), attach (only a
+// file that passes its check) or create the segment, reconcile recorded
+// owners (re-arm the live, reap the dead or recycled), listen (the socket made
+// 0666 by bind itself), then tell systemd READY=1. SIGTERM or SIGINT stop it
+// with exit 0; a broken invariant (shutdown.hpp) with a non-zero exit; SIGHUP
+// is logged and ignored. The segment stays, so lookups keep working while no
+// broker runs.
 //
 // Limits (config.hpp, ConnectionLimits): connections per uid are counted at
 // accept; one timer sweeps every session's frame deadline and idle timeout; a

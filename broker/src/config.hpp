@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "shmreg/proto/paths.hpp"
 #include "shmreg/proto/wire.hpp"
 #include "shmreg/shm/writer.hpp"
 
@@ -36,7 +37,7 @@ struct ConnectionLimits {
 
 struct BrokerConfig {
   std::string ns = "default";
-  std::string socket_path;
+  proto::NamespacePaths paths;  // runtime directory, socket, segment and lock
   std::size_t segment_size = shm::kDefaultSegmentSize;
   std::uint32_t owner_capacity = 8192;
   std::chrono::milliseconds grace{10};

@@ -93,7 +93,7 @@ int main(int argc, char** argv) {
   unsigned grace_ms = 10;
   app.add_option("--namespace,-n", ns_flag, "namespace (default: $SHMREG_NAMESPACE or 'default')");
   app.add_option("--socket,-s", socket_flag,
-                 "socket path (default: $SHMREG_SOCKET, /run/shmreg/<ns>.sock as root, "
+                 "socket path; its directory also holds <ns>.segment and <ns>.lock (default: $SHMREG_SOCKET, /run/shmreg/<ns>.sock as root, "
                  "else $XDG_RUNTIME_DIR/shmreg/<ns>.sock)");
   app.add_option("--segment-size", size_text, "segment size when creating it, e.g. 64M or 1G")->capture_default_str();
   app.add_option("--owner-capacity", config.owner_capacity, "owner processes the segment can hold")
@@ -119,12 +119,12 @@ int main(int argc, char** argv) {
   if (!apply_limit_texts(limit_texts, config.limits)) return 2;
   config.grace = std::chrono::milliseconds(grace_ms);
   config.ns = shmreg::proto::resolve_namespace(ns_flag);
-  auto sock = shmreg::proto::broker_socket_path(socket_flag, config.ns);
-  if (!sock) {
-    std::cerr << "shmreg-broker: " << sock.error() << "\n";
+  auto paths = shmreg::proto::broker_paths(socket_flag, config.ns);
+  if (!paths) {
+    std::cerr << "shmreg-broker: " << paths.error() << "\n";
     return 2;
   }
-  config.socket_path = *sock;
+  config.paths = std::move(*paths);
   shmreg::broker::Broker broker(config);
   return broker.run();
 }

@@ -8,7 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "shmreg/sys/paths.hpp"
+#include "shmreg/sys/file_check.hpp"
 
 namespace shmreg::broker {
 
@@ -25,18 +25,24 @@ std::string holder_of(int fd) {
 
 }  // namespace
 
-std::expected<NamespaceLock, std::string> NamespaceLock::acquire(const std::string& ns) {
-  const std::string path = sys::namespace_lock_path(ns);
-  sys::UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
-  if (!fd) return std::unexpected("cannot open lock file " + path + ": " + std::strerror(errno));
-  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0)
-    return std::unexpected("namespace '" + ns + "' is already served by another broker (pid " + holder_of(fd.get()) +
+std::expected<NamespaceLock, std::string> NamespaceLock::acquire(int dir_fd, const std::string& dir_path,
+                                                                const std::string& name, const std::string& ns) {
+  const std::string path = dir_path + "/" + name;
+  const uid_t euid = ::geteuid();
+  const sys::FileRule rule{.kind = sys::FileKind::regular,
+                           .owners = std::span<const uid_t>(&euid, 1),
+                           .forbidden_bits = 077,
+                           .single_link = true};
+  auto fd = sys::open_checked(dir_fd, name, path, O_RDWR | O_CREAT, rule);
+  if (!fd) return std::unexpected("lock file: " + fd.error());
+  if (::flock(fd->get(), LOCK_EX | LOCK_NB) != 0)
+    return std::unexpected("namespace '" + ns + "' is already served by another broker (pid " + holder_of(fd->get()) +
                            ")");
   const std::string pid = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(fd.get(), 0) != 0 || ::pwrite(fd.get(), pid.data(), pid.size(), 0) < 0) {
+  if (::ftruncate(fd->get(), 0) != 0 || ::pwrite(fd->get(), pid.data(), pid.size(), 0) < 0) {
     // The lock holds regardless; only the message of a second broker suffers.
   }
-  return NamespaceLock(std::move(fd));
+  return NamespaceLock(std::move(*fd));
 }
 
 }  // namespace shmreg::broker

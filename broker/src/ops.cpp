@@ -9,7 +9,7 @@ namespace shmreg::broker {
 
 std::expected<const shm::SegmentReader*, proto::OpResult> own_reader(OpContext& ctx) {
   if (!ctx.reader) {
-    auto r = shm::SegmentReader::open(ctx.config.ns);
+    auto r = shm::SegmentReader::open(ctx.config.paths.segment());
     if (!r)
       return std::unexpected(refusal(proto::Status::internal_error,
                                      "the broker cannot map its own segment: " + std::string(shm::to_string(r.error()))));

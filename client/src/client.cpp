@@ -7,6 +7,7 @@
 #include "client_state.hpp"
 #include "errors.hpp"
 #include "shmreg/proto/paths.hpp"
+#include "trust.hpp"
 
 namespace shmreg {
 
@@ -62,14 +63,19 @@ Result<Client> Client::open(const ClientOptions& options) noexcept {
       return std::unexpected(Error{Errc::invalid_argument, "a negative timeout"});
     if (!shm::validate_namespace(ns))
       return std::unexpected(Error{Errc::invalid_argument, "invalid namespace '" + ns + "'"});
-    auto reader = shm::SegmentReader::open(ns);
+    const proto::NamespacePaths paths = proto::client_paths(options.socket, ns);
+    auto segment = client_detail::open_trusted_segment(paths.segment());
+    if (!segment) {
+      segment.error().message = "namespace '" + ns + "': " + segment.error().message;
+      return std::unexpected(std::move(segment.error()));
+    }
+    auto reader = shm::SegmentReader::open_fd(segment->fd.get());
     if (!reader) {
       Error e = client_detail::error_from_shm(reader.error());
       e.message = "namespace '" + ns + "': " + e.message;
       return std::unexpected(std::move(e));
     }
-    return Client(std::make_shared<client_detail::ClientState>(ns, proto::client_socket_path(options.socket, ns),
-                                                               std::move(*reader)),
+    return Client(std::make_shared<client_detail::ClientState>(ns, paths.socket, std::move(*reader), segment->owner),
                   options.timeout == std::chrono::nanoseconds::zero() ? kDefaultTimeout : options.timeout);
   });
 }

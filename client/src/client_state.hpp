@@ -4,7 +4,7 @@
 // this one header; the public headers only forward-declare these types.
 //
 // Thread-safety:
-//   ClientState: ns, socket and reader are constant after construction; conn
+//   ClientState: ns, socket, broker_uid and reader are constant after construction; conn
 //     is guarded by mu, which only writes take (lookups never do).
 //   RegistryState: constant after construction.
 //   WatcherState, WriteBatchState, MailboxState: owned by one handle, used by
@@ -29,11 +29,13 @@
 namespace shmreg::client_detail {
 
 struct ClientState {
-  ClientState(std::string n, std::string sock, shm::SegmentReader r)
-      : ns(std::move(n)), socket(std::move(sock)), reader(std::move(r)), conn(socket) {}
+  ClientState(std::string n, std::string sock, shm::SegmentReader r, uid_t owner)
+      : ns(std::move(n)), socket(std::move(sock)), broker_uid(owner), reader(std::move(r)),
+        conn(socket, PeerTrust(broker_uid)) {}
 
   const std::string ns;
   const std::string socket;
+  const uid_t broker_uid;  // the segment's owner: the only uid its socket's peer may have
   const shm::SegmentReader reader;
   std::mutex mu;
   Connection conn;  // guarded by mu
@@ -70,7 +72,8 @@ struct WriteBatchState {
 };
 
 struct MailboxState {
-  MailboxState(const std::string& socket, std::chrono::nanoseconds t) : conn(socket), timeout(t) {}
+  MailboxState(const std::string& socket, uid_t broker_uid, std::chrono::nanoseconds t)
+      : conn(socket, PeerTrust(broker_uid)), timeout(t) {}
   Connection conn;  // its own connection: the broker's messages arrive on it
   std::chrono::nanoseconds timeout;  // the client's, for opening
   std::uint64_t reopened = 0;

@@ -107,6 +107,8 @@ std::expected<void, ConnectionError> Connection::ensure_connected(const Deadline
     }
     auto fd = connect_once(deadline);
     if (fd) {
+      if (auto trusted = trust_.check_peer(fd->get(), path_); !trusted)
+        return std::unexpected(ConnectionError{false, std::move(trusted.error()), false, false, true});
       fd_ = std::move(*fd);
       return {};
     }

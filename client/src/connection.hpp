@@ -43,6 +43,7 @@
 #include "shmreg/proto/wire.hpp"
 #include "shmreg/sys/io.hpp"
 #include "shmreg/sys/unique_fd.hpp"
+#include "trust.hpp"
 
 namespace shmreg::client_detail {
 
@@ -65,13 +66,14 @@ struct ConnectionError {
   std::string message;
   bool malformed_reply = false;  // a reply came back that did not parse (an unknown status, say)
   bool timed_out = false;        // the deadline passed first; the connection was dropped
+  bool untrusted = false;        // the socket's peer is not the trusted broker (trust.hpp)
 };
 
 class Connection {
  public:
   static constexpr int kConnectAttempts = 6;
 
-  explicit Connection(std::string socket_path) : path_(std::move(socket_path)) {}
+  Connection(std::string socket_path, PeerTrust trust) : path_(std::move(socket_path)), trust_(std::move(trust)) {}
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -114,6 +116,7 @@ class Connection {
                                                                           bool& unread_by_broker);
 
   std::string path_;
+  PeerTrust trust_;  // checks every peer right after connect
   sys::UniqueFd fd_;
   std::uint32_t next_id_ = 1;
   std::deque<std::vector<std::uint8_t>> kept_;  // message payloads, oldest first

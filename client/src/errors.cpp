@@ -35,6 +35,7 @@ std::string_view to_string(Errc e) noexcept {
     case Errc::out_of_memory: return "out_of_memory";
     case Errc::internal_error: return "internal_error";
     case Errc::timeout: return "timeout";
+    case Errc::untrusted: return "untrusted";
   }
   return "unknown";
 }
@@ -108,7 +109,10 @@ Errc from_status(proto::Status s) noexcept {
 Error error_from_shm(shm::Errc e) { return Error{from_shm(e), std::string(shm::to_string(e))}; }
 
 Error error_from_connection(ConnectionError&& c) {
-  const Errc code = c.timed_out ? Errc::timeout : c.malformed_reply ? Errc::protocol_error : Errc::broker_unavailable;
+  const Errc code = c.untrusted         ? Errc::untrusted
+                   : c.timed_out       ? Errc::timeout
+                   : c.malformed_reply ? Errc::protocol_error
+                                       : Errc::broker_unavailable;
   Error e{code, std::move(c.message)};
   e.maybe_applied = c.maybe_applied;
   return e;

@@ -60,7 +60,7 @@ Mailbox::~Mailbox() = default;
 
 Result<Mailbox> Mailbox::open(const Client& client) noexcept {
   return guarded([&]() -> Result<Mailbox> {
-    auto state = std::make_unique<MailboxState>(client.socket_path(), client.timeout());
+    auto state = std::make_unique<MailboxState>(client.socket_path(), client.state_->broker_uid, client.timeout());
     if (auto ok = open_on_connection(*state, client_detail::Deadline::after(client.timeout())); !ok)
       return std::unexpected(std::move(ok.error()));
     return Mailbox(std::move(state));

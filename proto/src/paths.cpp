@@ -1,4 +1,4 @@
-// Namespace and socket path resolution (see paths.hpp).
+// Namespace, socket and runtime directory resolution (see paths.hpp).
 #include "shmreg/proto/paths.hpp"
 
 #include <sys/stat.h>
@@ -17,12 +17,15 @@ std::string env(const char* name) {
 
 std::string system_path(std::string_view ns) { return std::string(kSystemSocketDir) + "/" + std::string(ns) + ".sock"; }
 
-}  // namespace
-
-std::string resolve_namespace(std::string_view flag) {
-  if (!flag.empty()) return std::string(flag);
-  std::string e = env("SHMREG_NAMESPACE");
-  return e.empty() ? std::string("default") : e;
+NamespacePaths beside_socket(std::string socket, std::string_view ns) {
+  NamespacePaths p;
+  const auto slash = socket.rfind('/');
+  p.dir = slash == std::string::npos ? std::string(".") : slash == 0 ? std::string("/") : socket.substr(0, slash);
+  p.socket_name = slash == std::string::npos ? socket : socket.substr(slash + 1);
+  p.socket = std::move(socket);
+  p.segment_name = std::string(ns) + ".segment";
+  p.lock_name = std::string(ns) + ".lock";
+  return p;
 }
 
 std::expected<std::string, std::string> broker_socket_path(std::string_view flag, std::string_view ns) {
@@ -44,6 +47,24 @@ std::string client_socket_path(std::string_view flag, std::string_view ns) {
     if (::stat(user.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) return user;
   }
   return system_path(ns);
+}
+
+}  // namespace
+
+std::string resolve_namespace(std::string_view flag) {
+  if (!flag.empty()) return std::string(flag);
+  std::string e = env("SHMREG_NAMESPACE");
+  return e.empty() ? std::string("default") : e;
+}
+
+std::expected<NamespacePaths, std::string> broker_paths(std::string_view socket_flag, std::string_view ns) {
+  auto socket = broker_socket_path(socket_flag, ns);
+  if (!socket) return std::unexpected(std::move(socket.error()));
+  return beside_socket(std::move(*socket), ns);
+}
+
+NamespacePaths client_paths(std::string_view socket_flag, std::string_view ns) {
+  return beside_socket(client_socket_path(socket_flag, ns), ns);
 }
 
 }  // namespace shmreg::proto

@@ -60,17 +60,22 @@ SegmentReader::SegmentReader(MappedSegment seg, const SegmentGeometry& geo) noex
       geo_(geo),
       owners_(reinterpret_cast<const OwnerSlot*>(base_ + geo.owner_table_offset)) {}
 
-Result<SegmentReader> SegmentReader::open(std::string_view ns) noexcept {
-  if (auto ok = validate_namespace(ns); !ok) return fail(ok.error());
-  return open_object(segment_object_name(ns));
+Result<SegmentReader> SegmentReader::open(std::string_view path) noexcept {
+  auto seg = MappedSegment::open(path, MappedSegment::Access::read_only);
+  if (!seg) return fail(seg.error());
+  return from_mapping(std::move(*seg));
 }
 
-Result<SegmentReader> SegmentReader::open_object(std::string_view object_name) noexcept {
-  auto seg = MappedSegment::open(object_name, MappedSegment::Access::read_only);
+Result<SegmentReader> SegmentReader::open_fd(int fd) noexcept {
+  auto seg = MappedSegment::map(fd, MappedSegment::Access::read_only);
   if (!seg) return fail(seg.error());
-  auto geo = read_geometry(seg->data(), seg->size());
+  return from_mapping(std::move(*seg));
+}
+
+Result<SegmentReader> SegmentReader::from_mapping(MappedSegment seg) noexcept {
+  auto geo = read_geometry(seg.data(), seg.size());
   if (!geo) return fail(geo.error());
-  return SegmentReader(std::move(*seg), *geo);
+  return SegmentReader(std::move(seg), *geo);
 }
 
 HeaderInfo SegmentReader::header() const noexcept {

@@ -1,18 +1,17 @@
-// Segment objects through Boost.Interprocess; exceptions end here.
+// Segment files: open, create, map (see segment.hpp).
 #include "shmreg/shm/segment.hpp"
 
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#include <boost/interprocess/exceptions.hpp>
-#include <boost/interprocess/mapped_region.hpp>
-#include <boost/interprocess/shared_memory_object.hpp>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "shmreg/shm/geometry.hpp"
 #include "shmreg/shm/layout.hpp"
-
-namespace bip = boost::interprocess;
 
 namespace shmreg::shm {
 
@@ -21,7 +20,7 @@ std::string_view to_string(Errc e) noexcept {
     case Errc::segment_not_found: return "segment not found (is the broker running for this namespace?)";
     case Errc::segment_exists: return "segment already exists";
     case Errc::permission_denied: return "permission denied";
-    case Errc::no_space: return "not enough space in /dev/shm for the segment";
+    case Errc::no_space: return "not enough space on the segment's file system (tmpfs) for the segment";
     case Errc::bad_magic: return "not a shmreg segment (bad magic)";
     case Errc::version_mismatch: return "segment layout version differs from this build";
     case Errc::abi_mismatch: return "segment ABI signature differs from this build";
@@ -57,44 +56,17 @@ Status validate_namespace(std::string_view ns) noexcept {
   return {};
 }
 
-std::string segment_object_name(std::string_view ns) { return "shmreg." + std::string(ns); }
-
-struct MappedSegment::Impl {
-  std::string name;
-  bip::shared_memory_object object;
-  bip::mapped_region region;
-};
-
-MappedSegment::MappedSegment(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {
-  base_ = static_cast<std::byte*>(impl_->region.get_address());
-  size_ = impl_->region.get_size();
-}
-MappedSegment::MappedSegment(MappedSegment&&) noexcept = default;
-MappedSegment& MappedSegment::operator=(MappedSegment&&) noexcept = default;
-MappedSegment::~MappedSegment() = default;
-
-const std::string& MappedSegment::object_name() const noexcept { return impl_->name; }
-
 namespace {
 
-Errc map_error(const bip::interprocess_exception& e) noexcept {
-  switch (e.get_error_code()) {
-    case bip::not_found_error:
-    case bip::not_such_file_or_directory: return Errc::segment_not_found;
-    case bip::already_exists_error: return Errc::segment_exists;
-    case bip::security_error:
-    case bip::read_only_error: return Errc::permission_denied;
-    case bip::out_of_space_error:
-    case bip::out_of_memory_error: return Errc::no_space;
-    case bip::invalid_argument: return Errc::invalid_argument;
-    default: break;
-  }
-  switch (e.get_native_error()) {
+Errc errno_to_errc(int e) noexcept {
+  switch (e) {
     case ENOENT: return Errc::segment_not_found;
     case EEXIST: return Errc::segment_exists;
     case EACCES:
-    case EPERM: return Errc::permission_denied;
+    case EPERM:
+    case ELOOP: return Errc::permission_denied;  // ELOOP: O_NOFOLLOW met a symbolic link
     case ENOSPC:
+    case EFBIG:
     case ENOMEM: return Errc::no_space;
     default: return Errc::io_error;
   }
@@ -102,57 +74,72 @@ Errc map_error(const bip::interprocess_exception& e) noexcept {
 
 }  // namespace
 
-Result<MappedSegment> MappedSegment::create(std::string_view object_name, std::size_t size,
+MappedSegment::MappedSegment(MappedSegment&& o) noexcept
+    : base_(std::exchange(o.base_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+MappedSegment& MappedSegment::operator=(MappedSegment&& o) noexcept {
+  if (this != &o) {
+    if (base_ != nullptr) ::munmap(base_, size_);
+    base_ = std::exchange(o.base_, nullptr);
+    size_ = std::exchange(o.size_, 0);
+  }
+  return *this;
+}
+MappedSegment::~MappedSegment() {
+  if (base_ != nullptr) ::munmap(base_, size_);
+}
+
+Result<MappedSegment> MappedSegment::create(int dir_fd, std::string_view name, std::size_t size,
                                             unsigned mode) noexcept {
-  if (size < kMinSegmentSize) return fail(Errc::invalid_argument);
-  std::string name(object_name);
-  bool created = false;
+  if (size < kMinSegmentSize || name.empty()) return fail(Errc::invalid_argument);
+  std::string n;
   try {
-    auto impl = std::make_unique<Impl>();
-    impl->name = name;
-    bip::permissions perm(mode);
-    impl->object = bip::shared_memory_object(bip::create_only, name.c_str(), bip::read_write, perm);
-    created = true;
-    impl->object.truncate(static_cast<bip::offset_t>(size));
-    // Reserve every page now: a full /dev/shm must fail here, not SIGBUS a reader later.
-    const int fd = impl->object.get_mapping_handle().handle;
-    if (int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(size)); rc != 0) {
-      bip::shared_memory_object::remove(name.c_str());
-      return fail(rc == ENOSPC || rc == EFBIG ? Errc::no_space : Errc::io_error);
-    }
-    impl->region = bip::mapped_region(impl->object, bip::read_write);
-    return MappedSegment(std::move(impl));
-  } catch (const bip::interprocess_exception& e) {
-    if (created) bip::shared_memory_object::remove(name.c_str());
-    return fail(map_error(e));
-  } catch (...) {
-    if (created) bip::shared_memory_object::remove(name.c_str());
-    return fail(Errc::io_error);
-  }
-}
-
-Result<MappedSegment> MappedSegment::open(std::string_view object_name, Access access) noexcept {
-  try {
-    auto impl = std::make_unique<Impl>();
-    impl->name = std::string(object_name);
-    const auto mode = access == Access::read_write ? bip::read_write : bip::read_only;
-    impl->object = bip::shared_memory_object(bip::open_only, impl->name.c_str(), mode);
-    bip::offset_t size = 0;
-    if (!impl->object.get_size(size) || size < static_cast<bip::offset_t>(kHeaderSize))
-      return fail(Errc::segment_truncated);
-    impl->region = bip::mapped_region(impl->object, mode);
-    return MappedSegment(std::move(impl));
-  } catch (const bip::interprocess_exception& e) {
-    return fail(map_error(e));
+    n = std::string(name);
   } catch (...) {
     return fail(Errc::io_error);
   }
+  const int fd = ::openat(dir_fd, n.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode & 0777);
+  if (fd < 0) return fail(errno_to_errc(errno));
+  // fchmod: the umask must not narrow what readers are given. Then reserve
+  // every page: a full tmpfs must fail here, not SIGBUS a reader later.
+  int rc = ::fchmod(fd, mode & 0777) == 0 ? 0 : errno;
+  if (rc == 0) rc = ::posix_fallocate(fd, 0, static_cast<off_t>(size));
+  Result<MappedSegment> seg = fail(errno_to_errc(rc));
+  if (rc == 0) seg = map(fd, Access::read_write);
+  ::close(fd);
+  if (!seg) ::unlinkat(dir_fd, n.c_str(), 0);
+  return seg;
 }
 
-Status MappedSegment::remove(std::string_view object_name) noexcept {
+Result<MappedSegment> MappedSegment::map(int fd, Access access) noexcept {
+  struct stat st{};
+  if (::fstat(fd, &st) != 0) return fail(errno_to_errc(errno));
+  if (!S_ISREG(st.st_mode)) return fail(Errc::permission_denied);
+  if (st.st_size < static_cast<off_t>(kHeaderSize)) return fail(Errc::segment_truncated);
+  const int prot = access == Access::read_write ? PROT_READ | PROT_WRITE : PROT_READ;
+  const auto size = static_cast<std::size_t>(st.st_size);
+  void* p = ::mmap(nullptr, size, prot, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) return fail(errno_to_errc(errno));
+  return MappedSegment(static_cast<std::byte*>(p), size);
+}
+
+Result<MappedSegment> MappedSegment::open(std::string_view path, Access access) noexcept {
+  std::string p;
   try {
-    if (!bip::shared_memory_object::remove(std::string(object_name).c_str()))
-      return fail(errno == ENOENT ? Errc::segment_not_found : Errc::permission_denied);
+    p = std::string(path);
+  } catch (...) {
+    return fail(Errc::io_error);
+  }
+  const int flags = (access == Access::read_write ? O_RDWR : O_RDONLY) | O_NOFOLLOW | O_CLOEXEC;
+  const int fd = ::open(p.c_str(), flags);
+  if (fd < 0) return fail(errno_to_errc(errno));
+  auto seg = map(fd, access);
+  ::close(fd);
+  return seg;
+}
+
+Status MappedSegment::remove(std::string_view path) noexcept {
+  try {
+    if (::unlink(std::string(path).c_str()) != 0) return fail(errno_to_errc(errno));
     return {};
   } catch (...) {
     return fail(Errc::io_error);

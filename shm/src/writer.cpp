@@ -1,4 +1,5 @@
 // SegmentWriter: formatting, registries, and the all-or-nothing write operations.
+#include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
@@ -85,14 +86,17 @@ SegmentWriter::SegmentWriter(SegmentWriter&&) noexcept = default;
 SegmentWriter& SegmentWriter::operator=(SegmentWriter&&) noexcept = default;
 SegmentWriter::~SegmentWriter() = default;
 
-Result<SegmentWriter> SegmentWriter::create(std::string_view ns, const CreateOptions& o) noexcept {
-  if (auto ok = validate_namespace(ns); !ok) return fail(ok.error());
+Result<SegmentWriter> SegmentWriter::create(std::string_view path, const CreateOptions& o) noexcept {
+  return create_at(AT_FDCWD, path, o);
+}
+
+Result<SegmentWriter> SegmentWriter::create_at(int dir_fd, std::string_view name, const CreateOptions& o) noexcept {
   if (o.owner_capacity == 0 || o.owner_capacity > (1u << 22)) return fail(Errc::invalid_argument);
   const std::uint64_t owners_off = kHeaderSize + std::uint64_t{kMaxRegistries} * sizeof(RegistryDesc);
   const std::uint64_t arena_off = pad_to(owners_off + std::uint64_t{o.owner_capacity} * sizeof(OwnerSlot), 4096);
   if (o.size < kMinSegmentSize || arena_off >= o.size) return fail(Errc::invalid_argument);
 
-  auto seg = MappedSegment::create(segment_object_name(ns), o.size, o.mode);
+  auto seg = MappedSegment::create(dir_fd, name, o.size, o.mode);
   if (!seg) return fail(seg.error());
   // The object is fresh from posix_fallocate, hence zero: every table starts empty.
   auto* h = reinterpret_cast<SegmentHeader*>(seg->data());

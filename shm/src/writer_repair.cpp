@@ -20,12 +20,21 @@
 namespace shmreg::shm {
 
 
-Result<SegmentWriter> SegmentWriter::attach(std::string_view ns, const WriterOptions& options) noexcept {
-  if (auto ok = validate_namespace(ns); !ok) return fail(ok.error());
-  auto seg = MappedSegment::open(segment_object_name(ns), MappedSegment::Access::read_write);
+Result<SegmentWriter> SegmentWriter::attach(std::string_view path, const WriterOptions& options) noexcept {
+  auto seg = MappedSegment::open(path, MappedSegment::Access::read_write);
   if (!seg) return fail(seg.error());
-  if (auto ok = check_header(seg->data(), seg->size()); !ok) return fail(ok.error());
-  auto impl = std::make_unique<Impl>(std::move(*seg), options);
+  return attach_mapped(std::move(*seg), options);
+}
+
+Result<SegmentWriter> SegmentWriter::attach_fd(int fd, const WriterOptions& options) noexcept {
+  auto seg = MappedSegment::map(fd, MappedSegment::Access::read_write);
+  if (!seg) return fail(seg.error());
+  return attach_mapped(std::move(*seg), options);
+}
+
+Result<SegmentWriter> SegmentWriter::attach_mapped(MappedSegment seg, const WriterOptions& options) noexcept {
+  if (auto ok = check_header(seg.data(), seg.size()); !ok) return fail(ok.error());
+  auto impl = std::make_unique<Impl>(std::move(seg), options);
   const SegmentHeader& h = *impl->hdr;
   if (h.arena_used > h.arena_size) return fail(Errc::corrupt);
   for (std::uint32_t i = 0; i < kMaxRegistries; ++i) {

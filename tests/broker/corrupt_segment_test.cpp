@@ -27,7 +27,6 @@ class CorruptSegment : public ::testing::Test {
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "writing the broker's segment needs root";
     it::remove_namespaces_of_dead_tests();
-    it::remove_namespace_files(ns_);
     start_broker();
   }
   void start_broker() {
@@ -43,7 +42,7 @@ class CorruptSegment : public ::testing::Test {
   }
   void TearDown() override {
     broker_.kill_and_wait();
-    it::remove_namespace_files(ns_);
+    it::remove_namespace_files(dir_.path(), ns_);
     if (HasFailure()) std::cerr << "--- broker log:\n" << log();
   }
 
@@ -54,7 +53,7 @@ class CorruptSegment : public ::testing::Test {
 
   // Sets the length of registry 0's current meta block, in the live segment.
   void set_meta_len(std::uint32_t len) {
-    sys::UniqueFd fd(::open(("/dev/shm/shmreg." + ns_).c_str(), O_RDWR | O_CLOEXEC));
+    sys::UniqueFd fd(::open(it::segment_path(dir_.path(), ns_).c_str(), O_RDWR | O_CLOEXEC));
     ASSERT_TRUE(fd);
     const std::size_t size = shm::kHeaderSize + sizeof(shm::RegistryDesc);
     void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);

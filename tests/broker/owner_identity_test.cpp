@@ -11,11 +11,11 @@
 // over a real segment, real OwnerWatches and a real live process, with the
 // stale entry written under that process's pid and a wrong identity.
 #include <gtest/gtest.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 
+#include "child_process.hpp"
 #include "config.hpp"
 #include "mailboxes.hpp"
 #include "ops.hpp"
@@ -35,7 +35,7 @@ class OwnerIdentityTest : public ::testing::Test {
     shm::CreateOptions copts;
     copts.size = std::size_t{4} << 20;
     copts.owner_capacity = 64;
-    auto w = shm::SegmentWriter::create(ns_, copts);
+    auto w = shm::SegmentWriter::create(dir_.path() + "/" + ns_ + ".segment", copts);
     ASSERT_TRUE(w) << shm::to_string(w.error());
     writer_.emplace(std::move(*w));
     auto reg = writer_->create_registry({.name = "svc", .capacity = 64});
@@ -59,7 +59,6 @@ class OwnerIdentityTest : public ::testing::Test {
     mailboxes_.reset();
     owners_.reset();
     writer_.reset();
-    ::shm_unlink(("/" + shm::segment_object_name(ns_)).c_str());
   }
 
   // An entry under the caller's pid, recorded for another process identity.
@@ -84,6 +83,7 @@ class OwnerIdentityTest : public ::testing::Test {
         op);
   }
 
+  test::TempDir dir_;  // the segment file; removed with the directory
   const std::string ns_ = "ut" + std::to_string(::getpid()) + "-identity";
   boost::asio::io_context io_;
   BrokerLog log_{ns_};

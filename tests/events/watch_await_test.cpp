@@ -118,7 +118,7 @@ TEST_F(Events, AwaitInAnotherProcessOnAReadOnlyMappingWakesOnRegistration) {
   ASSERT_GE(child, 0);
   if (child == 0) {
     ::close(ready[0]);
-    auto r = shm::SegmentReader::open(ns_);
+    auto r = shm::SegmentReader::open(segment_path_);
     if (!r) ::_exit(3);
     auto reg = r->registry("r");
     if (!reg) ::_exit(4);
@@ -162,7 +162,7 @@ TEST_F(Events, CrashRepairAnnouncesAResync) {
   if (child == 0) {
     shm::WriterOptions o;
     o.fault_point = 1;
-    auto w = shm::SegmentWriter::attach(ns_, o);
+    auto w = shm::SegmentWriter::attach(segment_path_, o);
     if (!w) ::_exit(3);
     (void)w->insert(id, "b", "1", owner(11));
     ::_exit(0);
@@ -171,7 +171,7 @@ TEST_F(Events, CrashRepairAnnouncesAResync) {
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   ASSERT_TRUE(WIFEXITED(status));
   ASSERT_EQ(WEXITSTATUS(status), shm::kFaultExitCode);
-  auto w = shm::SegmentWriter::attach(ns_);
+  auto w = shm::SegmentWriter::attach(segment_path_);
   ASSERT_TRUE(w);
   EXPECT_TRUE(w->repaired_at_attach());
   auto ev = read_from(head + 1);

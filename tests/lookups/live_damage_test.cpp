@@ -93,7 +93,7 @@ void read_registry(const shmreg::Registry& reg, const std::vector<std::string>& 
 
 ReaderChild client_reader(const LiveSegment& s) {
   return [&s]() -> std::variant<ReaderPass, std::string> {
-    auto client = shmreg::Client::open(shmreg::ClientOptions{.ns = s.ns(), .socket = {}});
+    auto client = shmreg::Client::open(shmreg::ClientOptions{.ns = s.ns(), .socket = s.socket()});
     if (!client) return client.error().message;
     return ReaderPass([&s, c = std::make_shared<shmreg::Client>(std::move(*client))](std::uint64_t) {
       Verdict v;

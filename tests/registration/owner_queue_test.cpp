@@ -204,7 +204,8 @@ TEST_F(OwnerQueue, UnknownFlagsAreRejected) {
 class OwnerQueueCrash : public ::testing::TestWithParam<int> {};
 
 TEST_P(OwnerQueueCrash, RepairAfterACrashInsideAHandoverLeavesOneOwnerAndAConsistentSegment) {
-  const std::string ns = unique_ns("c");
+  const TempDir dir;
+  const std::string ns = dir.path() + "/" + unique_ns("c") + ".segment";
   {
     auto w = shm::SegmentWriter::create(ns, {.size = 8u << 20});
     ASSERT_TRUE(w);
@@ -238,7 +239,6 @@ TEST_P(OwnerQueueCrash, RepairAfterACrashInsideAHandoverLeavesOneOwnerAndAConsis
   ASSERT_TRUE(hit);
   EXPECT_TRUE(*hit) << "the key always has an owner";
   EXPECT_TRUE(pid == 10 || pid == 11 || pid == 12) << pid;
-  (void)shm::MappedSegment::remove(shm::segment_object_name(ns));
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryFaultPoint, OwnerQueueCrash, ::testing::Range(1, 9));

@@ -91,7 +91,7 @@ TEST_F(SegmentAccessTest, ARecycledPidNeverInheritsEntriesOwnersUnderAnotherIden
   });
   const auto inode = pidfs_inode(recycled_by_inode.pid());
   {
-    auto w = shm::SegmentWriter::attach(ns());
+    auto w = shm::SegmentWriter::attach(segment_file());
     ASSERT_TRUE(w) << shm::to_string(w.error());
     const auto svc = w->find_registry("svc"), pool = w->find_registry("pool");
     ASSERT_TRUE(svc && pool);
@@ -142,7 +142,7 @@ TEST_F(SegmentAccessTest, ARecycledPidNeverInheritsEntriesOwnersUnderAnotherIden
 TEST_F(SegmentAccessTest, ClientCannotWriteTheSegmentItsMappingIsReadOnlyAndAWriteFaults) {
   cli_ok({"register", "svc", "k", "v", "--", "true"});
   auto write_through_reader = [&](double where) {
-    auto r = shm::SegmentReader::open(ns());
+    auto r = shm::SegmentReader::open(segment_file());
     if (!r) ::_exit(3);
     auto* p = const_cast<volatile std::byte*>(r->data());
     p[static_cast<std::size_t>(static_cast<double>(r->size() - 1) * where)] = std::byte{0x5a};
@@ -152,7 +152,7 @@ TEST_F(SegmentAccessTest, ClientCannotWriteTheSegmentItsMappingIsReadOnlyAndAWri
   EXPECT_EXIT(write_through_reader(0.5), ::testing::KilledBySignal(SIGSEGV), "");
   EXPECT_EXIT(write_through_reader(1.0), ::testing::KilledBySignal(SIGSEGV), "");
 
-  auto reader = shm::SegmentReader::open(ns());
+  auto reader = shm::SegmentReader::open(segment_file());
   ASSERT_TRUE(reader) << shm::to_string(reader.error());
   expect_consistent_segment();
   cli_ok({"ping"});
@@ -160,13 +160,13 @@ TEST_F(SegmentAccessTest, ClientCannotWriteTheSegmentItsMappingIsReadOnlyAndAWri
 
 TEST_F(SegmentAccessTest, UnprivilegedProcessCanReadButNotOpenTheSegmentForWriting) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch to an unprivileged uid";
-  const std::string path = "/dev/shm/shmreg." + ns();
+  const std::string path = segment_file();
   ForkedChild nobody = ForkedChild::start([&](ChildChannel& ch) {
     if (::setgid(65534) != 0 || ::setuid(65534) != 0) return child_report(ch, "setuid failed");
     const int rw = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
     if (rw >= 0) return child_report(ch, "opened for writing");
     const int err = errno;
-    auto r = shm::SegmentReader::open(ns());
+    auto r = shm::SegmentReader::open(segment_file());
     if (!r) return child_report(ch, std::string("cannot read: ") + std::string(shm::to_string(r.error())));
     return child_report(ch, std::string("ok ") + std::strerror(err), 0);
   });
@@ -182,14 +182,14 @@ TEST_F(SegmentAccessTest, FsckExitsOneAndNamesTheProblemOnADamagedSegment) {
   ASSERT_TRUE(stop_broker());
   std::uint32_t id = 0;
   {
-    auto r = shm::SegmentReader::open(ns());
+    auto r = shm::SegmentReader::open(segment_file());
     ASSERT_TRUE(r);
     auto reg = r->registry("svc");
     ASSERT_TRUE(reg);
     id = reg->id();
   }
   {
-    sys::UniqueFd fd(::open(("/dev/shm/shmreg." + ns()).c_str(), O_RDWR | O_CLOEXEC));
+    sys::UniqueFd fd(::open(segment_file().c_str(), O_RDWR | O_CLOEXEC));
     ASSERT_TRUE(fd) << std::strerror(errno);
     const std::size_t len = shm::kHeaderSize + (std::size_t{id} + 1) * sizeof(shm::RegistryDesc);
     void* m = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);

@@ -364,7 +364,7 @@ void run_readers_against_writer(std::chrono::nanoseconds grace, std::uint32_t se
   ScopedNamespace ns;
   CreateOptions options = small_segment(std::size_t{16} << 20, 64);
   options.writer.grace = grace;
-  SegmentWriter w = ok(SegmentWriter::create(ns.name(), options));
+  SegmentWriter w = ok(SegmentWriter::create(ns.path(), options));
   const auto uniq = ok(w.create_registry(spec("uniq", RegistryKind::unique, kPartitions, kUniqueCapacity, 32, 128)));
   const auto dup =
       ok(w.create_registry(spec("dup", RegistryKind::duplicate, kPartitions, kDuplicateCapacity, 32, 128)));
@@ -373,7 +373,7 @@ void run_readers_against_writer(std::chrono::nanoseconds grace, std::uint32_t se
 
   Shared shared;
   std::vector<SegmentReader> mappings;
-  for (int i = 0; i < kReaders; ++i) mappings.push_back(ok(SegmentReader::open(ns.name())));
+  for (int i = 0; i < kReaders; ++i) mappings.push_back(ok(SegmentReader::open(ns.path())));
   std::vector<std::thread> threads;
   for (int i = 0; i < kReaders; ++i)
     threads.emplace_back([&, i] { Reader(mappings[static_cast<std::size_t>(i)], shared, seed * 31 + i).run(); });
@@ -397,7 +397,7 @@ void run_readers_against_writer(std::chrono::nanoseconds grace, std::uint32_t se
   // Retries are allowed to run out now and then; never most of the time.
   EXPECT_LT(shared.retry_exhausted.load() * 100, shared.reads.load() + 100)
       << shared.retry_exhausted.load() << " of " << shared.reads.load() << " reads ran out of retries";
-  const SegmentReader r = ok(SegmentReader::open(ns.name()));
+  const SegmentReader r = ok(SegmentReader::open(ns.path()));
   EXPECT_TRUE(IsValidSegment(r));
   EXPECT_GT(index_rebuilds(w, uniq) + index_rebuilds(w, dup), 0u) << "the churn must rebuild an index";
   std::cout << "[          ] " << shared.reads.load() << " reads, " << shared.retry_exhausted.load()

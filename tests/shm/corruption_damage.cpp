@@ -54,9 +54,9 @@ void build_content(SegmentWriter& w, Original& o) {
 
 }  // namespace
 
-Original build_original(const std::string& ns) {
+Original build_original(const std::string& path) {
   Original o;
-  auto w = ok(SegmentWriter::create(ns, small_segment(kMinSegmentSize, 64)));
+  auto w = ok(SegmentWriter::create(path, small_segment(kMinSegmentSize, 64)));
   build_content(w, o);
   o.bytes.assign(w.data(), w.data() + w.size());
   const auto& h = *reinterpret_cast<const SegmentHeader*>(w.data());
@@ -324,8 +324,8 @@ std::uint64_t exercise(const SegmentReader& r, const Original& o, std::uint64_t 
   return sum;
 }
 
-std::uint64_t exercise(const std::string& ns, const Original& o, std::uint64_t salt) {
-  auto opened = SegmentReader::open(ns);
+std::uint64_t exercise(const std::string& path, const Original& o, std::uint64_t salt) {
+  auto opened = SegmentReader::open(path);
   if (!opened) return 0;
   return exercise(*opened, o, salt);
 }

@@ -4,7 +4,7 @@
 //
 // - build_original(): a segment with content (unique and duplicate registries,
 //   tombstones, freed and replaced records, owner queues, meta, wrapped event
-//   rings) in namespace ns, its bytes and where its structures lie.
+//   rings) in the segment file at path, its bytes and where its structures lie.
 // - apply_damage(): one kind of damage chosen by a seed (sprinkled bytes,
 //   smashed fields, rewired links, index words, large blocks); returns what it
 //   did, for failure messages.
@@ -39,7 +39,7 @@ struct Original {
   std::vector<std::uint32_t> record_sizes;  // per entry of `records`
 };
 
-Original build_original(const std::string& ns);
+Original build_original(const std::string& path);
 
 std::string apply_damage(std::byte* base, const Original& o, std::uint64_t seed);
 
@@ -48,7 +48,7 @@ std::uint64_t touch(std::string_view s);
 
 std::uint64_t exercise(const SegmentReader& r, const Original& o, std::uint64_t salt,
                        std::vector<Errc>* errors = nullptr);
-// Opens ns first; a segment that does not open reads as 0.
-std::uint64_t exercise(const std::string& ns, const Original& o, std::uint64_t salt);
+// Opens the segment at path first; a segment that does not open reads as 0.
+std::uint64_t exercise(const std::string& path, const Original& o, std::uint64_t salt);
 
 }  // namespace shmreg::shm::test

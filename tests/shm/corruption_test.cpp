@@ -43,17 +43,17 @@ constexpr int kChildOk = 0;
 
 class CorruptionHarness {
  public:
-  CorruptionHarness() : original_(build_original(source_.name())) {
+  CorruptionHarness() : original_(build_original(source_.path())) {
     // The damaged copy lives in an object of its own namespace.
-    auto seg = ok(MappedSegment::create(copy_.object(), original_.bytes.size(), 0600));
+    auto seg = ok(MappedSegment::create(AT_FDCWD, copy_.path(), original_.bytes.size(), 0600));
   }
 
   const Original& original() const { return original_; }
-  const std::string& copy_ns() const { return copy_.name(); }
+  std::string copy_path() const { return copy_.path(); }
 
   // Copies the original into the copy object and lets `edit` damage it.
   void reset_copy(const std::function<void(std::byte*)>& edit) const {
-    auto seg = MappedSegment::open(copy_.object(), MappedSegment::Access::read_write);
+    auto seg = MappedSegment::open(copy_.path(), MappedSegment::Access::read_write);
     if (!seg) throw std::runtime_error("cannot open the copy");
     std::memcpy(seg->data(), original_.bytes.data(), original_.bytes.size());
     edit(seg->data());
@@ -72,7 +72,7 @@ class CorruptionHarness {
       volatile std::uint64_t sink = 0;
       for (std::uint64_t seed = first; seed < last; ++seed) {
         damage(seed);
-        sink = sink + exercise(copy_.name(), original_, seed);
+        sink = sink + exercise(copy_.path(), original_, seed);
       }
       return kChildOk;
     });
@@ -86,13 +86,13 @@ class CorruptionHarness {
 TEST(SHMREG_CORRUPTION_SUITE, UndamagedCopyReadsBackAndValidates) {
   CorruptionHarness h;
   h.reset_copy([](std::byte*) {});
-  const SegmentReader r = ok(SegmentReader::open(h.copy_ns()));
+  const SegmentReader r = ok(SegmentReader::open(h.copy_path()));
   EXPECT_TRUE(IsValidSegment(r));
   EXPECT_EQ(ok(r.registries()).size(), 4u);
   std::string value;
   EXPECT_TRUE(ok(r.lookup_value(ok(r.registry("uniq")), "svc-37", value)));
   EXPECT_EQ(value, "updated");
-  EXPECT_GT(exercise(h.copy_ns(), h.original(), 1), 0u);
+  EXPECT_GT(exercise(h.copy_path(), h.original(), 1), 0u);
 }
 
 TEST(SHMREG_CORRUPTION_SUITE, RandomDamageNeverCrashesHangsOrTripsASanitizer) {
@@ -101,7 +101,7 @@ TEST(SHMREG_CORRUPTION_SUITE, RandomDamageNeverCrashesHangsOrTripsASanitizer) {
   std::uint64_t noticed = 0;
   for (std::uint64_t seed = 0; seed < 200; ++seed) {
     h.damage(seed);
-    auto r = SegmentReader::open(h.copy_ns());
+    auto r = SegmentReader::open(h.copy_path());
     noticed += !r || !validate(*r).empty();
   }
   EXPECT_GT(noticed, 40u) << "much of the damage must be seen by open() or validate()";
@@ -158,7 +158,7 @@ TEST(SHMREG_CORRUPTION_SUITE, OwnerListCycleMakesKeysFailWithoutRunningAway) {
   ASSERT_LT(head_registry, kMaxRegistries);
   const int status = fork_and_wait([&] {
     ::alarm(60);
-    auto r = SegmentReader::open(h.copy_ns());
+    auto r = SegmentReader::open(h.copy_path());
     if (!r) return 10;
     auto reg = r->registry_by_id(head_registry);
     if (!reg) return 11;
@@ -183,7 +183,7 @@ TEST(SHMREG_CORRUPTION_SUITE, HighWaterPastTheRecordPoolIsReportedNotFollowed) {
     });
     const int status = fork_and_wait([&] {
       ::alarm(60);
-      auto r = SegmentReader::open(h.copy_ns());
+      auto r = SegmentReader::open(h.copy_path());
       if (!r) return 10;
       auto reg = r->registry("uniq");
       if (!reg) return 11;
@@ -211,7 +211,7 @@ TEST(SHMREG_CORRUPTION_SUITE, DuplicateChainCycleMakesLookupFailWithCorrupt) {
   });
   const int status = fork_and_wait([&] {
     ::alarm(60);
-    auto r = SegmentReader::open(h.copy_ns());
+    auto r = SegmentReader::open(h.copy_path());
     if (!r) return 10;
     auto reg = r->registry("dup");
     if (!reg) return 11;
@@ -238,7 +238,7 @@ TEST(SHMREG_CORRUPTION_SUITE, IndexWithoutEmptyWordsStillEndsEveryProbe) {
   });
   const int status = fork_and_wait([&] {
     ::alarm(60);
-    auto r = SegmentReader::open(h.copy_ns());
+    auto r = SegmentReader::open(h.copy_path());
     if (!r) return 10;
     auto reg = r->registry("uniq");
     if (!reg) return 11;

@@ -83,10 +83,10 @@ const std::vector<Scenario>& scenarios() {
 // The segment after the write ran without a crash.
 Snapshot completed_state(const Scenario& s) {
   ScopedNamespace ns;
-  auto w = ok(SegmentWriter::create(ns.name(), small_segment(std::size_t{2} << 20, 64)));
+  auto w = ok(SegmentWriter::create(ns.path(), small_segment(std::size_t{2} << 20, 64)));
   populate(w);
   ok(s.write(w));
-  return snapshot(ok(SegmentReader::open(ns.name())));
+  return snapshot(ok(SegmentReader::open(ns.path())));
 }
 
 // After repair the writer must still do ordinary work, reusing what repair freed.
@@ -115,9 +115,9 @@ TEST_P(CrashRepairTest, WriteInterruptedAtEveryStepIsAppliedWholeOrNotAtAll) {
     Snapshot before;
     std::uint64_t arena_before = 0;
     {
-      auto w = ok(SegmentWriter::create(ns.name(), small_segment(std::size_t{2} << 20, 64)));
+      auto w = ok(SegmentWriter::create(ns.path(), small_segment(std::size_t{2} << 20, 64)));
       populate(w);
-      const SegmentReader r0 = ok(SegmentReader::open(ns.name()));
+      const SegmentReader r0 = ok(SegmentReader::open(ns.path()));
       before = snapshot(r0);
       arena_before = r0.header().arena_used;
     }
@@ -125,7 +125,7 @@ TEST_P(CrashRepairTest, WriteInterruptedAtEveryStepIsAppliedWholeOrNotAtAll) {
     const int status = fork_and_wait([&] {
       WriterOptions options;
       options.fault_point = fault;
-      auto w = SegmentWriter::attach(ns.name(), options);
+      auto w = SegmentWriter::attach(ns.path(), options);
       if (!w) return kChildAttachFailed;
       return s.write(*w) ? kChildDone : kChildWriteFailed;
     });
@@ -135,7 +135,7 @@ TEST_P(CrashRepairTest, WriteInterruptedAtEveryStepIsAppliedWholeOrNotAtAll) {
     const bool crashed = code == kFaultExitCode;
     completed = !crashed;
 
-    const SegmentReader r = ok(SegmentReader::open(ns.name()));
+    const SegmentReader r = ok(SegmentReader::open(ns.path()));
     EXPECT_EQ(r.header().txn_state != kTxnIdle, crashed) << "a crash leaves the write marked in progress";
     // Lookups keep working before any broker repairs the segment, and a key of
     // a unique registry is never listed twice for its owner.
@@ -146,7 +146,7 @@ TEST_P(CrashRepairTest, WriteInterruptedAtEveryStepIsAppliedWholeOrNotAtAll) {
         EXPECT_TRUE(std::adjacent_find(keys.begin(), keys.end()) == keys.end())
             << name << ": pid " << pid << " has a key listed twice";
       }
-    auto w = ok(SegmentWriter::attach(ns.name()));
+    auto w = ok(SegmentWriter::attach(ns.path()));
     EXPECT_EQ(w.repaired_at_attach(), crashed);
     EXPECT_EQ(r.header().txn_state, kTxnIdle);
     ASSERT_TRUE(IsValidSegment(r));
@@ -197,13 +197,13 @@ TEST_P(CrashDuringRedoTest, RepairedSegmentSurvivesASecondCrashDuringRedo) {
   const Snapshot after = completed_state(s);
   ScopedNamespace ns;
   {
-    auto w = ok(SegmentWriter::create(ns.name(), small_segment(std::size_t{2} << 20, 64)));
+    auto w = ok(SegmentWriter::create(ns.path(), small_segment(std::size_t{2} << 20, 64)));
     populate(w);
   }
   const int first = fork_and_wait([&] {
     WriterOptions options;
     options.fault_point = 2;
-    auto w = SegmentWriter::attach(ns.name(), options);
+    auto w = SegmentWriter::attach(ns.path(), options);
     if (!w) return kChildAttachFailed;
     return s.write(*w) ? kChildDone : kChildWriteFailed;
   });
@@ -211,12 +211,12 @@ TEST_P(CrashDuringRedoTest, RepairedSegmentSurvivesASecondCrashDuringRedo) {
   const int second = fork_and_wait([&] {
     WriterOptions options;
     options.fault_point = 1;
-    auto w = SegmentWriter::attach(ns.name(), options);
+    auto w = SegmentWriter::attach(ns.path(), options);
     return w ? kChildDone : kChildAttachFailed;
   });
   ASSERT_TRUE(WIFEXITED(second)) << describe_status(second);
-  auto w = ok(SegmentWriter::attach(ns.name()));
-  const SegmentReader r = ok(SegmentReader::open(ns.name()));
+  auto w = ok(SegmentWriter::attach(ns.path()));
+  const SegmentReader r = ok(SegmentReader::open(ns.path()));
   ASSERT_TRUE(IsValidSegment(r));
   EXPECT_EQ(snapshot(r), after);
 }

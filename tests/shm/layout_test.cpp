@@ -299,7 +299,7 @@ TEST(Layout, AbiSignatureCoversVersionBoostAndStructSizes) {
 
 TEST(Layout, CreatedSegmentPlacesTablesWhereTheHeaderSays) {
   ScopedNamespace ns;
-  auto w = ok(SegmentWriter::create(ns.name(), small_segment(std::size_t{2} << 20, 100)));
+  auto w = ok(SegmentWriter::create(ns.path(), small_segment(std::size_t{2} << 20, 100)));
   const auto& h = *reinterpret_cast<const SegmentHeader*>(w.data());
   EXPECT_EQ(h.magic, kMagic);
   EXPECT_EQ(h.registry_dir_offset, 4096u);

@@ -46,7 +46,7 @@ bool expected_error(Errc e) {
 // Every SegmentReader API and validate(), through exercise().
 ReaderChild segment_reader(const LiveSegment& s) {
   return [&s]() -> std::variant<ReaderPass, std::string> {
-    auto r = SegmentReader::open(s.ns());
+    auto r = SegmentReader::open(s.path());
     if (!r) return std::string(to_string(r.error()));
     return ReaderPass([&s, reader = std::make_shared<SegmentReader>(std::move(*r))](std::uint64_t salt) {
       std::vector<Errc> errors;
@@ -74,14 +74,14 @@ SegmentHeader& header_of(std::byte* base) { return *reinterpret_cast<SegmentHead
 // 8192 -> 0 after open divided by zero (SIGFPE).
 TEST(SHMREG_LIVE_CORRUPTION_SUITE, OwnerCapacityZeroAfterOpenLeavesKeysAndOwnersAnswering) {
   ScopedNamespace ns;
-  auto w = ok(SegmentWriter::create(ns.name(), small_segment(std::size_t{8} << 20, 8192)));
+  auto w = ok(SegmentWriter::create(ns.path(), small_segment(std::size_t{8} << 20, 8192)));
   const auto reg = ok(w.create_registry(spec("services")));
   ok(w.insert(reg, "db", "10.0.0.1", owner(4100)));
   ok(w.insert(reg, "cache", "10.0.0.2", owner(4100)));
   ok(w.insert(reg, "web", "10.0.0.3", owner(4200)));
-  const SegmentReader r = ok(SegmentReader::open(ns.name()));
+  const SegmentReader r = ok(SegmentReader::open(ns.path()));
   ASSERT_EQ(r.geometry().owner_capacity, 8192u);
-  const MappedSegment rw = ok(MappedSegment::open(ns.object(), MappedSegment::Access::read_write));
+  const MappedSegment rw = ok(MappedSegment::open(ns.path(), MappedSegment::Access::read_write));
   header_of(rw.data()).owner_capacity = 0;
   header_of(rw.data()).owner_table_offset = ~std::uint64_t{0} - 63;
   const int status = fork_and_wait([&] {
@@ -100,8 +100,8 @@ TEST(SHMREG_LIVE_CORRUPTION_SUITE, OwnerCapacityZeroAfterOpenLeavesKeysAndOwners
       << describe_status(status)
       << " (10: no registry, 11: keys() wrong, 12: owners() wrong, 13: validate missed the change)";
   // A reader that opens now refuses the header, with a clear error.
-  EXPECT_EQ(error_of(SegmentReader::open(ns.name())), Errc::corrupt);
-  const auto fsck = shmreg::test::run({shmreg::test::cli_binary(), "--namespace", ns.name(), "fsck"});
+  EXPECT_EQ(error_of(SegmentReader::open(ns.path())), Errc::corrupt);
+  const auto fsck = shmreg::test::run({shmreg::test::cli_binary(), "--namespace", ns.name(), "--socket", ns.dir() + "/" + ns.name() + ".sock", "fsck"});
   EXPECT_EQ(fsck.exit_code(), 2) << fsck.describe();
   EXPECT_NE(fsck.err.find(std::string(to_string(Errc::corrupt))), std::string::npos) << fsck.describe();
 }
@@ -118,7 +118,7 @@ TEST(SHMREG_LIVE_CORRUPTION_SUITE, HeaderGeometryChangedAfterOpenIsNeverFollowed
     for (const std::uint64_t value : {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{4096}, ~std::uint64_t{0}}) {
       SCOPED_TRACE("header field @" + std::to_string(field) + " = " + std::to_string(value));
       s.restore();
-      const SegmentReader r = ok(SegmentReader::open(s.ns()));
+      const SegmentReader r = ok(SegmentReader::open(s.path()));
       std::memcpy(s.base() + field, &value, sizeof value);
       const int status = fork_and_wait([&] {
         ::alarm(60);

@@ -62,8 +62,8 @@ shmreg::test::ForkedChild start_reader(const ReaderChild& reader, Progress& prog
 
 // Runs the CLI on the damaged segment; empty when it ended as it should: by
 // the deadline, with exit code 0, 1 (fsck found problems) or 2 with a reason.
-std::string check_cli(const std::string& ns, const std::vector<std::string>& args) {
-  std::vector<std::string> argv{shmreg::test::cli_binary(), "--namespace", ns};
+std::string check_cli(const LiveSegment& s, const std::vector<std::string>& args) {
+  std::vector<std::string> argv{shmreg::test::cli_binary(), "--namespace", s.ns(), "--socket", s.socket()};
   argv.insert(argv.end(), args.begin(), args.end());
   const shmreg::test::RunResult run = shmreg::test::run(argv);
   std::string what = "shmreg";
@@ -79,8 +79,8 @@ std::string check_cli(const std::string& ns, const std::vector<std::string>& arg
 }  // namespace
 
 LiveSegment::LiveSegment()
-    : original_(build_original(ns_.name())),
-      seg_(ok(MappedSegment::open(ns_.object(), MappedSegment::Access::read_write))) {}
+    : original_(build_original(ns_.path())),
+      seg_(ok(MappedSegment::open(ns_.path(), MappedSegment::Access::read_write))) {}
 
 void LiveSegment::restore() const { std::memcpy(seg_.data(), original_.bytes.data(), original_.bytes.size()); }
 
@@ -101,7 +101,7 @@ std::string run_live_round(const LiveSegment& s, std::uint64_t round, const Read
     shmreg::test::wait_until([&] { return progress->passes.load() >= want || !child.running(); });
     if (!child.running()) break;
     if (progress->passes.load() < want) failure = "the reader made no progress by the deadline (a hang)";
-    if (failure.empty()) failure = check_cli(s.ns(), kCli[static_cast<std::size_t>(i) % kCli.size()]);
+    if (failure.empty()) failure = check_cli(s, kCli[static_cast<std::size_t>(i) % kCli.size()]);
   }
   progress->stop.store(1);
   const auto status = child.wait();

@@ -33,6 +33,9 @@ class LiveSegment {
   LiveSegment();
   const Original& original() const { return original_; }
   const std::string& ns() const { return ns_.name(); }
+  // The segment file, and the socket path that names its directory to the CLI.
+  std::string path() const { return ns_.path(); }
+  std::string socket() const { return ns_.dir() + "/" + ns_.name() + ".sock"; }
   std::byte* base() const { return seg_.data(); }
   // Puts the undamaged content back.
   void restore() const;

@@ -100,7 +100,7 @@ TEST_F(MetaTest, MetaSurvivesManyRewritesAndReattach) {
   const Meta before = meta();
   EXPECT_EQ(before.size(), 7u);
   writer_.reset();
-  writer_.emplace(ok(SegmentWriter::attach(ns_.name())));
+  writer_.emplace(ok(SegmentWriter::attach(ns_.path())));
   EXPECT_EQ(meta(), before);
   ok(w().delete_meta(id_, "k3"));
   EXPECT_EQ(meta().size(), 6u);

@@ -11,7 +11,7 @@ class RecordReuseTest : public SegmentFixture {
     WriterOptions o;
     o.grace = grace;
     writer_.reset();
-    writer_.emplace(ok(SegmentWriter::attach(ns_.name(), o)));
+    writer_.emplace(ok(SegmentWriter::attach(ns_.path(), o)));
   }
   // The writer's own view of the descriptor: how many slots were ever used.
   std::uint64_t high_water(std::uint32_t id) {

@@ -145,7 +145,7 @@ TEST_F(RegistryTest, RegistriesSurviveReattach) {
   ok(w().create_registry(spec("a", RegistryKind::unique, 2)));
   ok(w().create_registry(spec("b", RegistryKind::duplicate, 3)));
   writer_.reset();
-  auto again = ok(SegmentWriter::attach(ns_.name()));
+  auto again = ok(SegmentWriter::attach(ns_.path()));
   EXPECT_EQ(ok(again.find_registry("a")), 0u);
   EXPECT_EQ(ok(again.create_registry(spec("b", RegistryKind::duplicate, 3))), 1u);
   EXPECT_EQ(ok(again.create_registry(spec("c"))), 2u);

@@ -15,12 +15,18 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <stdlib.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <optional>
 #include <ostream>
@@ -50,19 +56,42 @@ inline std::string unique_namespace() {
   return "t" + std::to_string(::getpid()) + "-" + std::to_string(counter.fetch_add(1));
 }
 
+// A segment file of the test's own: "<name>.segment" in a fresh mkdtemp
+// directory, removed with everything in it at the end.
 class ScopedNamespace {
  public:
-  ScopedNamespace() : name_(unique_namespace()) { (void)MappedSegment::remove(object()); }
-  ~ScopedNamespace() { (void)MappedSegment::remove(object()); }
+  explicit ScopedNamespace(const std::string& base = std::filesystem::temp_directory_path().string())
+      : name_(unique_namespace()) {
+    std::string tmpl = base + "/shmreg-shm-XXXXXX";
+    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    dir_ = tmpl;
+  }
+  ~ScopedNamespace() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
   ScopedNamespace(const ScopedNamespace&) = delete;
   ScopedNamespace& operator=(const ScopedNamespace&) = delete;
 
   const std::string& name() const { return name_; }
-  std::string object() const { return segment_object_name(name_); }
+  const std::string& dir() const { return dir_; }
+  std::string path() const { return dir_ + "/" + name_ + ".segment"; }
 
  private:
   std::string name_;
+  std::string dir_;
 };
+
+// A writable tmpfs directory (where segments live in production), or "".
+inline std::string tmpfs_base() {
+  for (const char* candidate : {static_cast<const char*>(std::getenv("XDG_RUNTIME_DIR")), "/dev/shm"}) {
+    struct statfs fs {};
+    if (candidate != nullptr && ::statfs(candidate, &fs) == 0 && fs.f_type == TMPFS_MAGIC &&
+        ::access(candidate, W_OK) == 0)
+      return candidate;
+  }
+  return {};
+}
 
 template <class T>
 std::optional<Errc> error_of(const std::expected<T, Errc>& r) {
@@ -210,9 +239,9 @@ class SegmentFixture : public ::testing::Test {
   void create(const CreateOptions& options) {
     reader_.reset();
     writer_.reset();
-    (void)MappedSegment::remove(ns_.object());
-    writer_.emplace(ok(SegmentWriter::create(ns_.name(), options)));
-    reader_.emplace(ok(SegmentReader::open(ns_.name())));
+    (void)MappedSegment::remove(ns_.path());
+    writer_.emplace(ok(SegmentWriter::create(ns_.path(), options)));
+    reader_.emplace(ok(SegmentReader::open(ns_.path())));
   }
 
   SegmentWriter& w() { return *writer_; }

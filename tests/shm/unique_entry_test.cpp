@@ -157,7 +157,7 @@ TEST_F(UniqueEntryTest, EntriesSurviveReattach) {
   ok(w().insert(id_, "b", "2", owner(2)));
   const Snapshot before = snapshot(r());
   writer_.reset();
-  writer_.emplace(ok(SegmentWriter::attach(ns_.name())));
+  writer_.emplace(ok(SegmentWriter::attach(ns_.path())));
   EXPECT_FALSE(w().repaired_at_attach());
   EXPECT_EQ(snapshot(r()), before);
   ok(w().insert(id_, "c", "3", owner(1)));

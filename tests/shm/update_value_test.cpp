@@ -81,7 +81,7 @@ TEST_F(UpdateValueTest, ManyUpdatesReuseRecordsAndKeepOneEntry) {
   WriterOptions no_grace;
   no_grace.grace = std::chrono::nanoseconds(0);
   writer_.reset();
-  writer_.emplace(ok(SegmentWriter::attach(ns_.name(), no_grace)));
+  writer_.emplace(ok(SegmentWriter::attach(ns_.path(), no_grace)));
   std::uint64_t version = v1_;
   for (int i = 0; i < 1000; ++i) {
     version = ok(w().update_value(id_, "db", 10, std::to_string(i), version));

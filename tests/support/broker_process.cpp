@@ -18,20 +18,15 @@
 
 #include "shmreg/proto/wire.hpp"
 #include "shmreg/sys/io.hpp"
-#include "shmreg/sys/paths.hpp"
 
 namespace shmreg::test {
 
-namespace {
-
-std::string read_file(const std::string& path) {
+std::string file_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream s;
   s << in.rdbuf();
   return s.str();
 }
-
-}  // namespace
 
 std::string broker_binary() { return SHMREG_BROKER_BIN; }
 std::string cli_binary() { return SHMREG_CLI_BIN; }
@@ -41,20 +36,27 @@ std::string unique_namespace() {
   return "it" + std::to_string(::getpid()) + "-" + std::to_string(counter.fetch_add(1));
 }
 
-void remove_namespace_files(const std::string& ns) {
-  ::unlink(("/dev/shm/shmreg." + ns).c_str());
-  ::unlink(sys::namespace_lock_path(ns).c_str());
+std::string segment_path(const std::string& dir, const std::string& ns) { return dir + "/" + ns + ".segment"; }
+std::string lock_path(const std::string& dir, const std::string& ns) { return dir + "/" + ns + ".lock"; }
+
+void remove_namespace_files(const std::string& dir, const std::string& ns) {
+  ::unlink(segment_path(dir, ns).c_str());
+  ::unlink(lock_path(dir, ns).c_str());
 }
 
 void remove_namespaces_of_dead_tests() {
-  static const std::regex ours(R"(shmreg(-lock)?\.it([0-9]+)-[0-9]+)");
+  static const std::regex ours(R"(it([0-9]+)-[0-9]+\.(segment|lock))");
   std::error_code ec;
-  for (const auto& f : std::filesystem::directory_iterator("/dev/shm", ec)) {
-    std::smatch m;
-    const std::string name = f.path().filename().string();
-    if (!std::regex_match(name, m, ours)) continue;
-    const pid_t pid = static_cast<pid_t>(std::stol(m[2].str()));
-    if (::kill(pid, 0) != 0 && errno == ESRCH) ::unlink(f.path().c_str());
+  for (const auto& d : std::filesystem::directory_iterator(temp_base_dir(), ec)) {
+    if (!d.path().filename().string().starts_with(kTempDirPrefix)) continue;
+    std::error_code dec;
+    for (const auto& f : std::filesystem::directory_iterator(d.path(), dec)) {
+      std::smatch m;
+      const std::string name = f.path().filename().string();
+      if (!std::regex_match(name, m, ours)) continue;
+      const pid_t pid = static_cast<pid_t>(std::stol(m[1].str()));
+      if (::kill(pid, 0) != 0 && errno == ESRCH) ::unlink(f.path().c_str());
+    }
   }
 }
 
@@ -182,6 +184,6 @@ std::expected<void, std::string> BrokerProcess::stop() {
 
 void BrokerProcess::kill_hard() { (void)process_.kill_and_wait(); }
 
-std::string BrokerProcess::log() const { return started_ ? read_file(log_path_) : std::string(); }
+std::string BrokerProcess::log() const { return started_ ? file_text(log_path_) : std::string(); }
 
 }  // namespace shmreg::test

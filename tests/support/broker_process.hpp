@@ -30,16 +30,24 @@
 namespace shmreg::test {
 
 std::string broker_binary();
+// The whole content of a file ("" when it cannot be read): logs, lock files.
+std::string file_text(const std::string& path);
 std::string cli_binary();
 
 // "it<pid>-<n>": unique on the host while this process lives.
 std::string unique_namespace();
 
-// Removes the segment and the lock file of ns if present.
-void remove_namespace_files(const std::string& ns);
+// The segment and lock file of ns in a broker's runtime directory dir (the
+// directory of its socket; proto/paths.hpp).
+std::string segment_path(const std::string& dir, const std::string& ns);
+std::string lock_path(const std::string& dir, const std::string& ns);
 
-// Removes the files of "it<pid>-<n>" namespaces whose test process is gone:
-// a test killed by a timeout never reaches its teardown.
+// Removes the segment and the lock file of ns in dir if present.
+void remove_namespace_files(const std::string& dir, const std::string& ns);
+
+// Removes the segments and lock files of "it<pid>-<n>" namespaces whose test
+// process is gone, from every TempDir left behind: a test killed by a timeout
+// never reaches its teardown.
 void remove_namespaces_of_dead_tests();
 
 // A raw client connection to a Unix socket.

@@ -13,13 +13,12 @@ namespace shmreg::test {
 
 BrokerTest::BrokerTest() : ns_(unique_namespace()), socket_(dir_.path() + "/broker.sock") {
   remove_namespaces_of_dead_tests();
-  remove_namespace_files(ns_);
   broker_.emplace(ns_, socket_, dir_.path() + "/broker.log");
 }
 
 BrokerTest::~BrokerTest() {
   broker_.reset();  // kills a broker that is still there
-  remove_namespace_files(ns_);
+  remove_namespace_files(dir_.path(), ns_);
 }
 
 void BrokerTest::SetUp() { ASSERT_TRUE(start_broker(broker_args())); }

@@ -54,6 +54,8 @@ class BrokerTest : public ::testing::Test {
 
   const std::string& ns() const { return ns_; }
   const std::string& socket_path() const { return socket_; }
+  // The broker's segment file: <ns>.segment beside its socket.
+  std::string segment_file() const { return segment_path(dir_.path(), ns_); }
   BrokerProcess& broker() { return *broker_; }
   const TempDir& dir() const { return dir_; }
 

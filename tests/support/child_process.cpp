@@ -90,13 +90,15 @@ bool become_nobody() {
          ::setresuid(kNobodyUid, kNobodyUid, kNobodyUid) == 0;
 }
 
-TempDir::TempDir() {
-  std::string base = "/tmp";
+std::string temp_base_dir() {
   std::error_code ec;
   const auto system_tmp = std::filesystem::temp_directory_path(ec);
   // A socket path must fit sockaddr_un (108 bytes); keep the directory short.
-  if (!ec && system_tmp.string().size() < 48) base = system_tmp.string();
-  std::string tmpl = base + "/shmreg-it-XXXXXX";
+  return !ec && system_tmp.string().size() < 48 ? system_tmp.string() : std::string("/tmp");
+}
+
+TempDir::TempDir(const std::string& base) {
+  std::string tmpl = base + "/" + std::string(kTempDirPrefix) + "XXXXXX";
   if (::mkdtemp(tmpl.data()) == nullptr) fail_setup("mkdtemp");
   if (::chmod(tmpl.c_str(), 0755) != 0) fail_setup("chmod");
   path_ = tmpl;

@@ -58,12 +58,18 @@ inline constexpr gid_t kNobodyGid = 65534;
 // errno set, when one step fails; the caller must then not go on.
 bool become_nobody();
 
+// Where TempDirs are made: the system's temporary directory when its path is
+// short, else /tmp.
+std::string temp_base_dir();
+inline constexpr std::string_view kTempDirPrefix = "shmreg-it-";
+
 // A directory from mkdtemp, mode 0755 (so that a process run as nobody can
 // reach a socket or a segment in it, while only root can create entries),
 // removed with its contents at destruction.
 class TempDir {
  public:
-  TempDir();
+  // In base (default: temp_base_dir()); a benchmark passes a tmpfs.
+  explicit TempDir(const std::string& base = temp_base_dir());
   ~TempDir();
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;

@@ -1,4 +1,4 @@
-// SegmentFixture: a segment of the test's own, with a writer and a read-only
+// SegmentFixture: a segment file of the test's own (in a TempDir), with a writer and a read-only
 // reader, for the segment-level tests of events and owner queues (no broker).
 //
 // Thread-safety: for the test's thread (the reader may be shared).
@@ -10,6 +10,7 @@
 #include <atomic>
 #include <string>
 
+#include "child_process.hpp"
 #include "shmreg/shm/reader.hpp"
 #include "shmreg/shm/validate.hpp"
 #include "shmreg/shm/writer.hpp"
@@ -26,18 +27,17 @@ inline shm::OwnerIdentity owner(std::uint32_t pid) { return {pid, 1000, shm::kId
 class SegmentFixture : public ::testing::Test {
  protected:
   void SetUp() override {
-    ns_ = unique_ns("s");
-    auto w = shm::SegmentWriter::create(ns_, {.size = 8u << 20});
+    segment_path_ = dir_.path() + "/" + unique_ns("s") + ".segment";
+    auto w = shm::SegmentWriter::create(segment_path_, {.size = 8u << 20});
     ASSERT_TRUE(w) << shm::to_string(w.error());
     writer_.emplace(std::move(*w));
-    auto r = shm::SegmentReader::open(ns_);
+    auto r = shm::SegmentReader::open(segment_path_);
     ASSERT_TRUE(r) << shm::to_string(r.error());
     reader_.emplace(std::move(*r));
   }
   void TearDown() override {
     reader_.reset();
     writer_.reset();
-    (void)shm::MappedSegment::remove(shm::segment_object_name(ns_));
   }
   std::uint32_t make_registry(shm::RegistryKind kind = shm::RegistryKind::unique, std::uint32_t events = 64) {
     shm::RegistrySpec spec;
@@ -58,7 +58,8 @@ class SegmentFixture : public ::testing::Test {
     return r;
   }
 
-  std::string ns_;
+  TempDir dir_;
+  std::string segment_path_;  // in dir_, removed with it
   std::optional<shm::SegmentWriter> writer_;
   std::optional<shm::SegmentReader> reader_;
 };

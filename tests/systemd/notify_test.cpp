@@ -65,12 +65,12 @@ TEST(SystemdNotify, BrokerSignalsReadyWithStatusAndStoppingOnSigterm) {
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
-  EXPECT_EQ(::access(("/dev/shm/shmreg." + ns).c_str(), F_OK), 0) << "SIGTERM must leave the segment in place";
+  EXPECT_EQ(::access(shmreg::test::segment_path(dir, ns).c_str(), F_OK), 0) << "SIGTERM must leave the segment in place";
 
   ::close(fd);
   ::unlink(notify.c_str());
+  shmreg::test::remove_namespace_files(dir, ns);
   ::rmdir(dir.c_str());
-  shmreg::test::remove_namespace_files(ns);
 }
 
 }  // namespace

@@ -16,6 +16,7 @@ int exit_code_of(Errc code) noexcept {
     case Errc::not_found: return kExitNotFound;
     case Errc::version_conflict: return kExitVersionConflict;
     case Errc::timeout: return kExitTimeout;
+    case Errc::untrusted: return kExitUntrusted;
     // The contract gives every other outcome the one code of "any other
     // error"; the message on stderr names it. Listed one by one, without a
     // default, so that a new code is a compile error until it is placed.

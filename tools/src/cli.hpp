@@ -8,6 +8,8 @@
 //   0 success; 1 not found / none; 2 usage or any other error;
 //   3 already registered ("already registered by PID <n>" on stderr);
 //   4 version conflict (update --expect-version);
+//   5 untrusted: the segment or the broker's socket is not a trusted broker's
+//     (the message names the path, the uid and the mode);
 //   124 timeout: the broker did not answer within --timeout (124 is what
 //       timeout(1) exits with when its command timed out).
 //
@@ -53,6 +55,7 @@ inline constexpr int kExitTimeout = 124;
 // Sets g.timeout from the --timeout text, else from $SHMREG_TIMEOUT; the
 // usage error's exit code when the one that applies is not a duration.
 [[nodiscard]] std::expected<void, int> resolve_timeout(Globals& g, const std::string& flag_text);
+inline constexpr int kExitUntrusted = 5;  // the segment or the broker is not one this user trusts
 
 // Why update and unregister-match insist on --pid.
 inline constexpr const char* kNeedOwnerPid =

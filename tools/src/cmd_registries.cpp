@@ -1,11 +1,12 @@
 // The registries family of the CLI:
-//   ping                          exit 0 when the broker answers
+//   ping                          exit 0 when the broker answers; shows the socket, segment and lock paths
 //   create REG [--keys unique|duplicate] [--partitions N] [--max-key N]
 //          [--max-value N] [--capacity N] [--meta KEY=VALUE]...
 // Both talk to the broker.
 #include <iostream>
 
 #include "commands.hpp"
+#include "shmreg/proto/paths.hpp"
 
 namespace shmreg::tools {
 
@@ -18,10 +19,18 @@ int run_ping(const Globals& g) {
   if (!c) return c.error();
   auto pid = c->ping();
   if (!pid) return report_error(g, pid.error());
+  // The same resolution libshmreg used, so these are the files it opened.
+  const proto::NamespacePaths paths = proto::client_paths(g.socket, c->ns());
   if (g.json)
-    std::cout << to_json_text({{"broker_pid", *pid}, {"namespace", c->ns()}, {"socket", c->socket_path()}}) << "\n";
+    std::cout << to_json_text({{"broker_pid", *pid},
+                               {"namespace", c->ns()},
+                               {"socket", c->socket_path()},
+                               {"segment", paths.segment()},
+                               {"lock", paths.lock()}})
+              << "\n";
   else
-    std::cout << "broker pid " << *pid << " serves namespace " << c->ns() << "\n";
+    std::cout << "broker pid " << *pid << " serves namespace " << c->ns() << " (segment " << paths.segment()
+              << ", lock " << paths.lock() << ")\n";
   return kExitOk;
 }
 

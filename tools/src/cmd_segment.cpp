@@ -2,6 +2,12 @@
 // the shm reader, so they work while the broker is down.
 //   dump   header, registries (with meta and entries) and owners; 0, or 2 on error
 //   fsck   runs shm::validate; 0 when clean, 1 when problems were found, 2 on error
+// Both exit 5 (untrusted) on a segment that is not a trusted broker's.
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <expected>
 #include <iostream>
 #include <optional>
 
@@ -9,6 +15,7 @@
 #include "shmreg/proto/paths.hpp"
 #include "shmreg/shm/reader.hpp"
 #include "shmreg/shm/validate.hpp"
+#include "shmreg/sys/file_check.hpp"
 
 namespace shmreg::tools {
 
@@ -18,19 +25,33 @@ using nlohmann::json;
 
 using namespace cli;
 
-// The reader of the namespace g names (its resolved name in ns), or nullopt
-// once the reason is printed.
-std::optional<shm::SegmentReader> open_reader(const Globals& g, std::string& ns) {
+// The reader of the namespace g names (its resolved name in ns), or the exit
+// code once the reason is printed. The segment is held to the rule libshmreg
+// applies (client/src/trust.hpp): a regular file, not a symlink, owned by a
+// trusted broker uid, not writable by group or other; else kExitUntrusted.
+std::expected<shm::SegmentReader, int> open_reader(const Globals& g, std::string& ns) {
   ns = proto::resolve_namespace(g.ns);
-  auto r = shm::SegmentReader::open(ns);
-  if (!r) {
-    const std::string msg = "namespace '" + ns + "': " + std::string(shm::to_string(r.error()));
+  auto fail = [&](const std::string& error, const std::string& msg, int code) {
     if (g.json)
-      std::cerr << to_json_text({{"error", "open_failed"}, {"message", msg}}) << "\n";
+      std::cerr << to_json_text({{"error", error}, {"message", msg}}) << "\n";
     else
       std::cerr << "shmreg: " << msg << "\n";
-    return std::nullopt;
-  }
+    return std::unexpected(code);
+  };
+  if (!shm::validate_namespace(ns))
+    return fail("invalid_argument", "invalid namespace '" + ns + "'", kExitError);
+  const std::string path = proto::client_paths(g.socket, ns).segment();
+  const std::vector<uid_t> trusted = sys::trusted_broker_uids(proto::kSystemSocketDir);
+  const sys::FileRule rule{.kind = sys::FileKind::regular, .owners = trusted, .forbidden_bits = 022,
+                           .single_link = false};
+  struct stat st{};
+  if (::lstat(path.c_str(), &st) != 0 && errno == ENOENT)
+    return fail("open_failed", "namespace '" + ns + "': " + std::string(shm::to_string(shm::Errc::segment_not_found)),
+                kExitError);
+  auto fd = sys::open_checked(AT_FDCWD, path, path, O_RDONLY, rule);
+  if (!fd) return fail("untrusted", "namespace '" + ns + "': " + fd.error(), kExitUntrusted);
+  auto r = shm::SegmentReader::open_fd(fd->get());
+  if (!r) return fail("open_failed", "namespace '" + ns + "': " + std::string(shm::to_string(r.error())), kExitError);
   return std::move(*r);
 }
 
@@ -110,7 +131,7 @@ void print_dump_text(const json& out, const shm::HeaderInfo& h) {
 int run_dump(const Globals& g) {
   std::string ns;
   auto r = open_reader(g, ns);
-  if (!r) return kExitError;
+  if (!r) return r.error();
   const shm::HeaderInfo h = r->header();
   auto regs = r->registries();
   if (!regs) {
@@ -134,7 +155,7 @@ int run_dump(const Globals& g) {
 int run_fsck(const Globals& g) {
   std::string ns;
   auto r = open_reader(g, ns);
-  if (!r) return kExitError;
+  if (!r) return r.error();
   const auto problems = shm::validate(*r);
   if (g.json) {
     json arr = json::array();

@@ -247,6 +247,7 @@ class Client {
                                         std::string_view message) const noexcept;
 
  private:
+  friend class Mailbox;  // a mailbox's connection trusts the client's broker uid
   Client(std::shared_ptr<client_detail::ClientState> state, std::chrono::nanoseconds timeout) noexcept;
   std::shared_ptr<client_detail::ClientState> state_;
   std::chrono::nanoseconds timeout_;

@@ -57,6 +57,7 @@ enum class Errc : int {
   out_of_memory = 28,        // this process could not allocate what the call needed
   internal_error = 29,       // shmreg failed itself (the broker reported an internal error)
   timeout = 30,              // the broker did not answer within the call's deadline (maybe_applied: see Error)
+  untrusted = 31,            // the segment or the socket's peer is not a trusted broker's (the message names path, uid, mode)
 };
 
 [[nodiscard]] std::string_view to_string(Errc e) noexcept;

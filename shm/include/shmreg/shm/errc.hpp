@@ -16,7 +16,7 @@ enum class Errc : std::uint8_t {
   segment_not_found = 1,  // no segment for this namespace (broker never ran)
   segment_exists,         // create: a segment with this name already exists
   permission_denied,      // the OS refused to open or map the segment
-  no_space,               // create: /dev/shm cannot hold the requested size
+  no_space,               // create: the segment's file system (tmpfs) cannot hold the requested size
   bad_magic,              // the object is not a shmreg segment
   version_mismatch,       // written by a different layout version
   abi_mismatch,           // same version, different struct sizes or Boost

@@ -29,7 +29,7 @@
 // threads may call its const methods at once.
 //
 // Usage:
-//   auto r = SegmentReader::open("myns");
+//   auto r = SegmentReader::open(dir + "/myns.segment");
 //   auto reg = r->registry("services");
 //   std::string value;
 //   if (auto hit = r->lookup_value(*reg, "db", value); hit && *hit) use(value);
@@ -126,9 +126,12 @@ class SegmentReader {
  public:
   static constexpr int kMaxAttempts = 1000;
 
-  // Maps /dev/shm/shmreg.<ns> read-only and checks its header.
-  static Result<SegmentReader> open(std::string_view ns) noexcept;
-  static Result<SegmentReader> open_object(std::string_view object_name) noexcept;
+  // Maps an open descriptor read-only and checks the header; the caller has
+  // checked who owns the file (libshmreg and the CLI do). Does not keep fd.
+  static Result<SegmentReader> open_fd(int fd) noexcept;
+  // Opens path O_RDONLY|O_NOFOLLOW, then as open_fd; no owner check (tests,
+  // benchmarks).
+  static Result<SegmentReader> open(std::string_view path) noexcept;
 
   Result<RegistryView> registry(std::string_view name) const noexcept;
   Result<RegistryView> registry_by_id(std::uint32_t id) const noexcept;
@@ -166,6 +169,8 @@ class SegmentReader {
  private:
   friend struct ReaderAccess;
   SegmentReader(MappedSegment seg, const SegmentGeometry& geo) noexcept;
+  // Reads and checks the geometry of a fresh mapping (open, open_fd).
+  static Result<SegmentReader> from_mapping(MappedSegment seg) noexcept;
   // The owner slot of a live pid, or nullptr; probes at most owner_capacity slots.
   const OwnerSlot* find_owner(std::uint32_t pid) const noexcept;
   enum class Found { no, yes, retry, corrupt };

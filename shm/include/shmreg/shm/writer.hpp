@@ -1,6 +1,6 @@
 // The writer half of the segment: used by the broker, and only by it.
 //
-// SegmentWriter creates or re-attaches the segment of one namespace and applies
+// SegmentWriter creates or re-attaches one segment file and applies
 // every change to it. Each operation is all or nothing: it checks everything
 // that can fail (lengths, capacity, owner slots) before it changes a byte, so an
 // error leaves the segment exactly as it was. While an operation runs,
@@ -12,7 +12,7 @@
 // readers in any process may read concurrently (see layout.hpp).
 //
 // Usage:
-//   auto w = SegmentWriter::create("myns", {});
+//   auto w = SegmentWriter::create(dir + "/myns.segment", {});
 //   auto reg = w->create_registry({.name = "services"});
 //   auto version = w->insert(*reg, "db", "host=...", owner);
 #pragma once
@@ -100,11 +100,18 @@ struct InsertResult {
 
 class SegmentWriter {
  public:
-  // Creates /dev/shm/shmreg.<ns> exclusively and formats it.
-  static Result<SegmentWriter> create(std::string_view ns, const CreateOptions& options) noexcept;
-  // Re-attaches an existing segment (broker restart): verifies the header,
-  // repairs a half-applied write, and rebuilds the writer's private state.
-  static Result<SegmentWriter> attach(std::string_view ns, const WriterOptions& options = {}) noexcept;
+  // Creates name in dir_fd exclusively (see MappedSegment::create, which
+  // never follows a symlink) with options.mode, and formats it.
+  static Result<SegmentWriter> create_at(int dir_fd, std::string_view name, const CreateOptions& options) noexcept;
+  // create_at(AT_FDCWD, path, options).
+  static Result<SegmentWriter> create(std::string_view path, const CreateOptions& options) noexcept;
+  // Re-attaches an existing segment (broker restart) through a descriptor
+  // opened O_RDWR that the caller has checked (owner, mode, links): verifies
+  // the header, repairs a half-applied write, and rebuilds the writer's
+  // private state. Does not keep fd.
+  static Result<SegmentWriter> attach_fd(int fd, const WriterOptions& options = {}) noexcept;
+  // Opens path O_RDWR|O_NOFOLLOW, then attach_fd (tests, benchmarks).
+  static Result<SegmentWriter> attach(std::string_view path, const WriterOptions& options = {}) noexcept;
 
   SegmentWriter(SegmentWriter&&) noexcept;
   SegmentWriter& operator=(SegmentWriter&&) noexcept;
@@ -173,6 +180,7 @@ class SegmentWriter {
  private:
   struct Impl;
   explicit SegmentWriter(std::unique_ptr<Impl> impl) noexcept;
+  static Result<SegmentWriter> attach_mapped(MappedSegment seg, const WriterOptions& options) noexcept;
   std::unique_ptr<Impl> impl_;
 };
 
