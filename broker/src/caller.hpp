@@ -36,9 +36,13 @@ struct Caller {
   int pidfd = -1;  // the peer's, owned by its session
   ProcessIdentity identity;
   std::span<const sys::UniqueFd> passed_pidfds;  // came with this frame, in order
+  // The process that opened the connection had exited when this frame was
+  // read. Its pid may belong to another process by now, so the connection
+  // (kept by a child or passed on) must not act in its name.
+  bool exited = false;
 
   [[nodiscard]] static Caller of(const Peer& peer, std::span<const sys::UniqueFd> passed_pidfds) noexcept {
-    return Caller{peer.pid, peer.uid, peer.gid, peer.pidfd.get(), peer.identity, passed_pidfds};
+    return Caller{peer.pid, peer.uid, peer.gid, peer.pidfd.get(), peer.identity, passed_pidfds, false};
   }
   [[nodiscard]] Owner as_owner() const noexcept { return Owner{pid, uid, identity, pidfd}; }
 };

@@ -5,6 +5,7 @@
 #include <type_traits>
 #include <variant>
 
+#include "shmreg/sys/pidfd.hpp"
 #include "status.hpp"
 
 namespace shmreg::broker {
@@ -87,12 +88,23 @@ std::string describe(const proto::Op& op) {
 
 }  // namespace
 
-std::expected<void, proto::OpResult> authorize(const Caller&, const proto::Op&) { return {}; }
+std::expected<void, proto::OpResult> authorize(const Caller& caller, const proto::Op& op) {
+  // The kernel named the caller when it connected; once that process is gone
+  // its pid can be recycled, and every op would act for (or settle against)
+  // whoever holds the pid now.
+  if (caller.exited && !std::holds_alternative<proto::Ping>(op))
+    return std::unexpected(refusal(proto::Status::permission_denied,
+                                   "this connection was opened by pid " + std::to_string(caller.pid) +
+                                       ", which has exited; a connection acts only for the live process that "
+                                       "opened it (connect again from this process)"));
+  return {};
+}
 
 std::vector<proto::OpResult> OpTable::execute(const Peer& peer, std::span<const sys::UniqueFd> passed_pidfds,
                                               const std::vector<proto::Op>& ops,
                                               const std::shared_ptr<MailboxSink>& connection) {
-  const Caller caller = Caller::of(peer, passed_pidfds);
+  Caller caller = Caller::of(peer, passed_pidfds);
+  caller.exited = sys::pidfd_exited(peer.pidfd.get());
   Request req{caller, connection};
   std::vector<proto::OpResult> out;
   out.reserve(ops.size());

@@ -27,10 +27,12 @@
 
 namespace shmreg::broker {
 
-// Whether caller may run op. Today every authenticated caller may run every
-// op (invariant 2 is enforced where an op acts for another process,
-// target.hpp); the policy and quota checks of issues 9 and 10 go here and
-// nowhere else. The error is the op's reply, naming the rule or the limit.
+// Whether caller may run op. Today: every op but ping needs the process that
+// opened the connection to be alive (its pid could name another process by
+// now); otherwise every authenticated caller may run every op (invariant 2 is
+// enforced where an op acts for another process, target.hpp). The policy and
+// quota checks of issue 10 go here and nowhere else. The error is the op's
+// reply, naming the rule or the limit.
 [[nodiscard]] std::expected<void, proto::OpResult> authorize(const Caller& caller, const proto::Op& op);
 
 class OpTable final : public RequestHandler {

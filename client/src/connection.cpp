@@ -93,6 +93,10 @@ std::expected<sys::UniqueFd, int> Connection::connect_once(const Deadline& deadl
 }
 
 std::expected<void, ConnectionError> Connection::ensure_connected(const Deadline& deadline) {
+  // In a forked child the socket still names the parent as its peer, and
+  // reading it would take the parent's replies: this process connects anew
+  // (closing its copy leaves the parent's connection as it was).
+  if (fd_ && opened_by_ != ::getpid()) close();
   if (fd_ && drain_unsolicited(deadline)) return {};
   close();
   if (path_.size() >= sizeof(sockaddr_un::sun_path))
@@ -110,6 +114,7 @@ std::expected<void, ConnectionError> Connection::ensure_connected(const Deadline
       if (auto trusted = trust_.check_peer(fd->get(), path_); !trusted)
         return std::unexpected(ConnectionError{false, std::move(trusted.error()), false, false, true});
       fd_ = std::move(*fd);
+      opened_by_ = ::getpid();
       return {};
     }
     last_errno = fd.error();

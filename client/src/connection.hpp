@@ -31,6 +31,8 @@
 // Thread-safety: not thread-safe; the client serializes calls with a mutex.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -118,6 +120,7 @@ class Connection {
   std::string path_;
   PeerTrust trust_;  // checks every peer right after connect
   sys::UniqueFd fd_;
+  pid_t opened_by_ = 0;  // the process that connected fd_ (the broker's peer)
   std::uint32_t next_id_ = 1;
   std::deque<std::vector<std::uint8_t>> kept_;  // message payloads, oldest first
 };

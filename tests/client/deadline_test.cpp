@@ -223,6 +223,27 @@ TEST_F(DeadlineTest, AClientWhoseIdleConnectionTheBrokerClosedGoesOnWithoutAnErr
   EXPECT_EQ(*pid, static_cast<std::uint32_t>(broker().pid()));
 }
 
+TEST_F(DeadlineTest, AForkedChildThatUsesItsParentsClientActsForItselfOnAConnectionOfItsOwn) {
+  auto c = client_with(1h);
+  ASSERT_TRUE(c.create_registry("r"));
+  ASSERT_TRUE(c.register_key("r", "parent", "p"));
+  ForkedChild child = ForkedChild::start([&](ChildChannel& ch) {
+    auto v = c.register_key("r", "child", "c");
+    ch.send(v ? "registered" : "failed " + v.error().message);
+    ch.receive();  // stays alive, so that its entry stays, until the test is done
+    return 0;
+  });
+  ASSERT_EQ(child.receive(), "registered");
+  // The child's entry is the child's, and the parent's connection kept its
+  // replies: the parent's next call works.
+  EXPECT_EQ(cli_ok({"lookup", "r", "child"}), std::to_string(child.pid()) + "\tc\n");
+  auto pid = c.ping();
+  ASSERT_TRUE(pid) << pid.error().message;
+  EXPECT_TRUE(c.register_key("r", "parent2", "p"));
+  EXPECT_EQ(cli_ok({"lookup", "r", "parent2"}), std::to_string(::getpid()) + "\tp\n");
+  child.send("done");
+}
+
 TEST_F(DeadlineTest, AStoppedBrokerNeverHoldsAMailboxReceivePastItsTimeout) {
   auto c = client_with(1h);
   auto mailbox = Mailbox::open(c);

@@ -54,6 +54,9 @@ void remove_namespaces_of_dead_tests();
 class RawConnection {
  public:
   static std::optional<RawConnection> connect(const std::string& path);
+  // A socket connected elsewhere (by a child, say: the broker names whoever
+  // called connect as the peer).
+  static RawConnection adopt(sys::UniqueFd fd) { return RawConnection(std::move(fd)); }
   bool send(std::span<const std::uint8_t> bytes);
   // Exactly n bytes, or nullopt on EOF, error or timeout.
   std::optional<std::vector<std::uint8_t>> receive(std::size_t n, std::chrono::milliseconds timeout = kTimeout);
