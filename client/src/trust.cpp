@@ -19,7 +19,9 @@ Result<TrustedSegment> open_trusted_segment(const std::string& path) {
   const std::vector<uid_t> trusted = sys::trusted_broker_uids(proto::kSystemSocketDir);
   const sys::FileRule rule{.kind = sys::FileKind::regular, .owners = trusted, .forbidden_bits = 022,
                            .single_link = false};
-  sys::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  // O_NONBLOCK: a FIFO planted at the path must not block the open before
+  // the check refuses it.
+  sys::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   if (!fd) {
     const int e = errno;
     if (e == ENOENT)

@@ -59,6 +59,22 @@ TEST_F(ClientTrust, ASegmentWritableByOthersIsRefusedByTheClientAndByDumpAndFsck
   EXPECT_EQ(cli({"ping"}).exit_code(), 0) << "mode 0644 again is trusted";
 }
 
+// Only where others can write the runtime directory could a FIFO appear at
+// the segment's path; opening one must not block the client or the CLI
+// before the check refuses it (each run ends by the harness's deadline).
+TEST_F(ClientTrust, AFifoAtTheSegmentPathIsRefusedWithoutBlocking) {
+  const std::string moved = segment_file() + ".kept";
+  ASSERT_EQ(::rename(segment_file().c_str(), moved.c_str()), 0);
+  ASSERT_EQ(::mkfifo(segment_file().c_str(), 0644), 0);
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"ping"}, {"dump"}, {"fsck"}}) {
+    const RunResult r = cli(args);
+    EXPECT_FALSE(r.timed_out) << args[0] << " blocked on the FIFO";
+    EXPECT_EQ(r.exit_code(), kExitUntrusted) << args[0] << ": " << r.describe();
+  }
+  ASSERT_EQ(::unlink(segment_file().c_str()), 0);
+  ASSERT_EQ(::rename(moved.c_str(), segment_file().c_str()), 0);
+}
+
 // A fake broker, run as nobody, listens where the client looks for the
 // namespace's socket, beside a segment that root owns. The client must
 // refuse it after connect and before it sends anything.
