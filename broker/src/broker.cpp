@@ -120,7 +120,7 @@ int Broker::Impl::start() {
   lock.emplace(std::move(*l));
   if (!open_segment()) return 1;
   owners.emplace(io, *writer, log, shutdown);
-  mailboxes.emplace(*owners, config.limits.mailbox_bytes_per_uid);
+  mailboxes.emplace(*owners, config.limits.mailbox_bytes_per_uid, config.limits.mailbox_bytes_per_receiver_uid);
   ops.emplace(OpContext{config, *writer, *owners, *mailboxes, log});
   table.emplace(*ops, shutdown);
   raise_fd_limit();

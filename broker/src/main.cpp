@@ -34,6 +34,7 @@ bool parse_size(const std::string& text, std::size_t& out) {
 struct LimitTexts {
   std::string queued_reply_bytes = "4M";
   std::string mailbox_bytes_per_uid = "32M";
+  std::string mailbox_bytes_per_receiver_uid;  // empty: a quarter of the above
   std::string pattern_bytes = "64K";
   unsigned frame_deadline_ms = 10'000;
   unsigned idle_timeout_ms = 60'000;
@@ -60,6 +61,9 @@ void add_limit_options(CLI::App& app, shmreg::broker::ConnectionLimits& limits, 
   app.add_option("--mailbox-bytes-per-uid", texts.mailbox_bytes_per_uid,
                  "message bytes one user's sends may have queued in all mailboxes")
       ->capture_default_str();
+  app.add_option("--mailbox-bytes-per-receiver-uid", texts.mailbox_bytes_per_receiver_uid,
+                 "of those, the bytes the mailboxes of one other user may hold unread "
+                 "(default: a quarter of --mailbox-bytes-per-uid, 8M)");
   app.add_option("--max-pattern-bytes", texts.pattern_bytes,
                  "size of an unregister_match pattern and its guards, checked before compiling")
       ->capture_default_str();
@@ -77,6 +81,13 @@ bool apply_limit_texts(const LimitTexts& texts, shmreg::broker::ConnectionLimits
                 << "' (use bytes or a K/M/G suffix)\n";
       return false;
     }
+  }
+  limits.mailbox_bytes_per_receiver_uid = limits.mailbox_bytes_per_uid / 4;
+  if (!texts.mailbox_bytes_per_receiver_uid.empty() &&
+      !parse_size(texts.mailbox_bytes_per_receiver_uid, limits.mailbox_bytes_per_receiver_uid)) {
+    std::cerr << "shmreg-broker: invalid --mailbox-bytes-per-receiver-uid '" << texts.mailbox_bytes_per_receiver_uid
+              << "' (use bytes or a K/M/G suffix)\n";
+    return false;
   }
   limits.frame_deadline = std::chrono::milliseconds(texts.frame_deadline_ms);
   limits.idle_timeout = std::chrono::milliseconds(texts.idle_timeout_ms);

@@ -46,6 +46,15 @@ MailboxSink::Delivery Session::deliver(std::vector<std::uint8_t> frame, uid_t se
   const auto sent = tally_.message_bytes.find(sender_uid);
   if ((sent == tally_.message_bytes.end() ? 0 : sent->second) + frame.size() > limits_.mailbox_bytes_per_uid)
     return Delivery::sender_budget;
+  // A user's own unread mailboxes only spend their own budget; another
+  // user's may hold only a share of it.
+  if (sender_uid != peer_.uid) {
+    const auto held = tally_.message_bytes_held.find(UidTally::pair_key(sender_uid, peer_.uid));
+    if ((held == tally_.message_bytes_held.end() ? 0 : held->second) + frame.size() >
+        limits_.mailbox_bytes_per_receiver_uid)
+      return Delivery::receiver_share;
+    tally_.message_bytes_held[UidTally::pair_key(sender_uid, peer_.uid)] += frame.size();
+  }
   tally_.message_bytes[sender_uid] += frame.size();
   queue(std::move(frame), sender_uid);
   return Delivery::queued;
@@ -164,7 +173,7 @@ void Session::on_written() {
   if (closed_) return;
   const OutFrame& done = out_.front();
   out_bytes_ -= done.bytes.size();
-  if (done.sender) UidTally::release(tally_.message_bytes, *done.sender, done.bytes.size());
+  give_back(done);
   out_.pop_front();
   if (!out_.empty()) write_next();
   quiet_since_ = Clock::now();
@@ -174,10 +183,17 @@ void Session::on_written() {
   }
 }
 
+// The sender's budget, and the share of it this mailbox's uid held.
+void Session::give_back(const OutFrame& frame) noexcept {
+  if (!frame.sender) return;
+  UidTally::release(tally_.message_bytes, *frame.sender, frame.bytes.size());
+  if (*frame.sender != peer_.uid)
+    UidTally::release(tally_.message_bytes_held, UidTally::pair_key(*frame.sender, peer_.uid), frame.bytes.size());
+}
+
 // Gives the senders' budgets back for messages that will never be written.
 void Session::release_messages() noexcept {
-  for (const OutFrame& f : out_)
-    if (f.sender) UidTally::release(tally_.message_bytes, *f.sender, f.bytes.size());
+  for (const OutFrame& f : out_) give_back(f);
   out_.clear();
   out_bytes_ = 0;
 }

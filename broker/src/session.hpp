@@ -22,7 +22,8 @@
 //
 // Mailbox: once the client opened a mailbox on this connection, the session
 // is its MailboxSink, and message frames are queued between its replies,
-// within the per-mailbox bounds and the sender uid's budget (uid_tally.hpp).
+// within the per-mailbox bounds, the sender uid's budget, and the share of it
+// that the mailboxes of this connection's uid may hold (uid_tally.hpp).
 //
 // While open, a session counts itself among its uid's connections (the
 // broker refuses connections past --max-connections-per-uid).
@@ -124,6 +125,7 @@ class Session final : public MailboxSink, public std::enable_shared_from_this<Se
     std::vector<std::uint8_t> bytes;
     std::optional<uid_t> sender;  // a mailbox message, counted against its sender's uid
   };
+  void give_back(const OutFrame& frame) noexcept;
 
   boost::asio::local::stream_protocol::socket socket_;
   const Peer peer_;

@@ -228,7 +228,8 @@ TEST_F(BrokerResourceLimitsTest, OutOfDescriptorsTheBrokerRefusesWithALoggedReas
 }
 
 TEST_F(BrokerResourceLimitsTest, NobodyFillingMailboxesMakesOnlyItsOwnSendsFail) {
-  ASSERT_TRUE(restart_with({"--mailbox-bytes-per-uid", "256K"}));
+  // The whole budget may sit in root's mailboxes, so that it is reached.
+  ASSERT_TRUE(restart_with({"--mailbox-bytes-per-uid", "256K", "--mailbox-bytes-per-receiver-uid", "256K"}));
   Actor recipient = Actor::start(ns(), socket_path());  // never receives
   ASSERT_TRUE(recipient.ready());
   ASSERT_TRUE(recipient.registers("svc", "inbox", "v"));
@@ -250,6 +251,45 @@ TEST_F(BrokerResourceLimitsTest, NobodyFillingMailboxesMakesOnlyItsOwnSendsFail)
   Actor root_sender = Actor::start(ns(), socket_path());
   ASSERT_TRUE(root_sender.ready());
   EXPECT_TRUE(root_sender.expect_ok({"send", "svc", "inbox", body}));
+}
+
+// The attack of a receiver: nobody registers under a key root sends to,
+// opens a mailbox and never reads it. Without the per-receiver share, root's
+// unread messages there would use up root's whole budget and its sends to
+// everyone else would fail.
+TEST_F(BrokerResourceLimitsTest, NobodysUnreadMailboxHoldsOnlyItsShareOfRootsBudgetAndRootStillSendsToOthers) {
+  ASSERT_TRUE(restart_with({"--mailbox-bytes-per-uid", "256K"}));
+  cli_ok({"create", "trap"});
+  Actor trap = Actor::start(ns(), socket_path());
+  ASSERT_TRUE(trap.ready());
+  ASSERT_TRUE(trap.expect_ok({"setresuid", "65534", "65534", "65534"}));
+  ASSERT_TRUE(trap.expect_ok({"close"}));
+  ASSERT_TRUE(trap.expect_ok({"open"}));  // connects as nobody
+  ASSERT_TRUE(trap.registers("trap", "inbox", "v"));
+  ASSERT_TRUE(trap.expect_ok({"open_mailbox"}));  // and never receives
+
+  Actor reader = Actor::start(ns(), socket_path());
+  ASSERT_TRUE(reader.ready());
+  ASSERT_TRUE(reader.registers("svc", "inbox", "v"));
+  ASSERT_TRUE(reader.expect_ok({"open_mailbox"}));
+
+  Actor sender = Actor::start(ns(), socket_path());
+  ASSERT_TRUE(sender.ready());
+  const std::string body(30'000, 'x');
+  std::vector<std::string> answer;
+  // What the kernel's socket buffer takes is written, and charged no more.
+  for (int i = 0; i < 200; ++i) {
+    answer = sender.ask({"send", "trap", "inbox", body});
+    if (!is_ok(answer)) break;
+  }
+  EXPECT_EQ(errc_of(answer), "mailbox_full") << join_fields(answer);
+  EXPECT_NE(message_of(answer).find("uid 65534"), std::string::npos) << message_of(answer);
+  EXPECT_NE(message_of(answer).find("--mailbox-bytes-per-receiver-uid"), std::string::npos) << message_of(answer);
+
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(sender.expect_ok({"send", "svc", "inbox", body})) << "message " << i << " to a reading receiver";
+    ASSERT_TRUE(reader.expect_ok({"receive", "5000"}));
+  }
 }
 
 TEST_F(BrokerResourceLimitsTest, APatternOverTheCapIsRefusedBeforeItIsCompiled) {
