@@ -9,8 +9,9 @@
 namespace {
 
 // "64M", "1G", "4096": bytes with an optional K/M/G suffix (powers of 1024).
+// Digits first: stoull would take a sign or spaces, and wrap "-1" to 2^64-1.
 bool parse_size(const std::string& text, std::size_t& out) {
-  if (text.empty()) return false;
+  if (text.empty() || text[0] < '0' || text[0] > '9') return false;
   std::size_t pos = 0;
   unsigned long long n = 0;
   try {

@@ -307,6 +307,20 @@ TEST_F(BrokerResourceLimitsTest, APatternOverTheCapIsRefusedBeforeItIsCompiled) 
   EXPECT_TRUE(still_serving());
 }
 
+// stoull would wrap "-1" to the largest size: a limit switched off by a typo.
+TEST_F(BrokerResourceLimitsTest, ANegativeOrSignedSizeIsAUsageErrorNamingItsOption) {
+  const TempDir dir;
+  for (const char* flag : {"--mailbox-bytes-per-uid", "--max-queued-reply-bytes", "--segment-size"}) {
+    for (const char* value : {"-1", "+4K", " 4K"}) {
+      const auto r = run({broker_binary(), "--namespace", ns(), "--socket", dir.path() + "/broker.sock",
+                          std::string(flag) + "=" + value});
+      EXPECT_EQ(r.exit_code(), 2) << flag << "=" << value << ": " << r.describe();
+      EXPECT_NE(r.err.find(std::string("invalid ") + flag + " '" + value + "'"), std::string::npos)
+          << flag << "=" << value << ": " << r.err;
+    }
+  }
+}
+
 TEST_F(BrokerResourceLimitsTest, SighupIsLoggedAndIgnored) {
   ASSERT_EQ(::kill(broker().pid(), SIGHUP), 0);
   EXPECT_TRUE(log_has("received SIGHUP: ignored"));
