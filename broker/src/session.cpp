@@ -6,8 +6,6 @@
 #include <algorithm>
 #include <boost/asio/write.hpp>
 
-#include "fd_receive.hpp"
-
 namespace asio = boost::asio;
 
 namespace shmreg::broker {
@@ -72,7 +70,7 @@ void Session::check_deadlines(Clock::time_point now) {
     return drop("request frame incomplete after " + ms_text(limits_.frame_deadline) + " (--frame-deadline-ms); " +
                 (header_have_ < proto::kHeaderSize ? "its header had not arrived"
                                                    : "it announced " + std::to_string(expected_) + " payload bytes") +
-                " and passed " + std::to_string(pidfds_.size()) + " descriptors");
+                " and passed " + std::to_string(pidfds_.fds.size()) + " descriptors");
   if (limits_.idle_timeout.count() > 0 && now - quiet_since_ > limits_.idle_timeout && idle_may_close())
     drop("idle for " + ms_text(limits_.idle_timeout) + " holding nothing (--idle-timeout-ms)");
 }
@@ -140,14 +138,27 @@ void Session::on_payload() {
   quiet_since_ = Clock::now();
   auto ops = proto::decode_request(payload_);
   if (!ops) return drop(std::string("bad request: ") + std::string(proto::to_string(ops.error())));
-  auto results = handler_.execute(peer_, pidfds_, *ops, shared_from_this());
-  pidfds_.clear();  // the handler dup'ed what it keeps; close the rest
+  auto results = pidfds_.lost ? refused_for_lost_fds(ops->size())
+                              : handler_.execute(peer_, pidfds_.fds, *ops, shared_from_this());
+  pidfds_ = {};  // the handler dup'ed what it keeps; close the rest
   queue(proto::encode_reply(request_id_, results));
   if (closed_) return;
   if (over_reply_bound())
     paused_ = true;
   else
     read_header();
+}
+
+// The kernel dropped descriptors the client passed, for want of room in the
+// broker's table: running the ops without them could act on the wrong process.
+std::vector<proto::OpResult> Session::refused_for_lost_fds(std::size_t op_count) const {
+  log_("request of pid " + std::to_string(peer_.pid) + " uid " + std::to_string(peer_.uid) + " on connection " +
+       std::to_string(id_) + " not run: the descriptors it passed were lost, the broker is out of file descriptors");
+  return std::vector<proto::OpResult>(
+      op_count, proto::OpResult{proto::Status::io_error, 0,
+                                "the broker is out of file descriptors: the descriptors passed with this request "
+                                "were lost; nothing was done",
+                                {}});
 }
 
 bool Session::over_reply_bound() const noexcept {
@@ -208,7 +219,7 @@ void Session::drop(const std::string& reason) {
          std::to_string(peer_.uid) + ": " + reason);
   boost::system::error_code ignored;
   socket_.close(ignored);
-  pidfds_.clear();
+  pidfds_ = {};
 }
 
 }  // namespace shmreg::broker

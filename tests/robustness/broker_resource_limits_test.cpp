@@ -227,6 +227,47 @@ TEST_F(BrokerResourceLimitsTest, OutOfDescriptorsTheBrokerRefusesWithALoggedReas
   EXPECT_TRUE(broker().running());
 }
 
+// The kernel truncates the descriptors of a message it cannot install
+// (MSG_CTRUNC) whether the peer sent too many or the broker is out of room;
+// only the first is the peer's fault.
+TEST_F(BrokerResourceLimitsTest, ARequestWhoseDescriptorsTheBrokerHasNoRoomForIsAnsweredWithIoError) {
+  ASSERT_TRUE(restart_with({}, 40));
+  std::vector<RawConnection> held;
+  int refused = 0;
+  for (int i = 0; i < 100 && refused < 1; ++i) {
+    auto c = RawConnection::connect(socket_path());
+    ASSERT_TRUE(c);
+    if (c->ping())
+      held.push_back(std::move(*c));
+    else
+      ++refused;
+  }
+  ASSERT_EQ(refused, 1) << held.size() << " connections held";
+  ASSERT_TRUE(log_has("the broker is out of file descriptors"));
+
+  RawConnection& honest = held.front();
+  const sys::UniqueFd passed(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  const std::vector<proto::Op> ping{proto::Ping{}};
+  const auto frame = proto::encode_request(7, ping);
+  ASSERT_TRUE(sys::send_all(honest.fd(), frame.data(), frame.size(), std::vector<int>{passed.get()}));
+  const auto header = honest.receive(proto::kHeaderSize);
+  ASSERT_TRUE(header) << "no answer; broker log:\n" << broker().log();
+  const auto h = proto::parse_header(*header);
+  ASSERT_TRUE(h && h->request_id == 7u);
+  const auto payload = honest.receive(h->payload_len);
+  ASSERT_TRUE(payload);
+  const auto results = proto::decode_reply(*payload);
+  ASSERT_TRUE(results && results->size() == 1u);
+  EXPECT_EQ(results->front().status, proto::Status::io_error);
+  EXPECT_NE(results->front().message.find("out of file descriptors"), std::string::npos) << results->front().message;
+  EXPECT_TRUE(log_has("the descriptors it passed were lost"));
+  EXPECT_EQ(broker().log().find("passed more than"), std::string::npos) << broker().log();
+
+  EXPECT_TRUE(honest.ping()) << "the connection goes on";
+  held.pop_back();
+  EXPECT_TRUE(wait_until([&] { return still_serving(); })) << broker().log();
+}
+
 TEST_F(BrokerResourceLimitsTest, NobodyFillingMailboxesMakesOnlyItsOwnSendsFail) {
   // The whole budget may sit in root's mailboxes, so that it is reached.
   ASSERT_TRUE(restart_with({"--mailbox-bytes-per-uid", "256K", "--mailbox-bytes-per-receiver-uid", "256K"}));
