@@ -48,6 +48,32 @@ class BrokerResourceLimitsTest : public BrokerTest {
   bool log_has(const std::string& text) {
     return wait_until([&] { return broker().log().find(text) != std::string::npos; });
   }
+  // Opens connections into held until the broker, out of descriptors, has
+  // refused `refusals` of them.
+  ::testing::AssertionResult fill_descriptors(std::vector<RawConnection>& held, int refusals) {
+    int refused = 0;
+    for (int i = 0; i < 100 && refused < refusals; ++i) {
+      auto c = RawConnection::connect(socket_path());
+      if (!c) return ::testing::AssertionFailure() << "connect failed";
+      if (c->ping())
+        held.push_back(std::move(*c));
+      else
+        ++refused;
+    }
+    if (refused == refusals) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << refused << " refused, " << held.size() << " connections held";
+  }
+  // Sends body to key "inbox" of registry until a send fails (or 200 went);
+  // the last answer.
+  static std::vector<std::string> send_until_refused(Actor& sender, const std::string& registry,
+                                                     const std::string& body) {
+    std::vector<std::string> answer;
+    for (int i = 0; i < 200; ++i) {
+      answer = sender.ask({"send", registry, "inbox", body});
+      if (!is_ok(answer)) break;
+    }
+    return answer;
+  }
   // Another client is served: the broker is neither stuck nor gone.
   ::testing::AssertionResult still_serving() {
     auto probe = RawConnection::connect(socket_path());
@@ -199,16 +225,7 @@ TEST_F(BrokerResourceLimitsTest, NobodyCannotOpenMoreConnectionsThanThePerUidLim
 TEST_F(BrokerResourceLimitsTest, OutOfDescriptorsTheBrokerRefusesWithALoggedReasonAndARegistrationFailsClearly) {
   ASSERT_TRUE(restart_with({}, 40));
   std::vector<RawConnection> held;
-  int refused = 0;
-  for (int i = 0; i < 100 && refused < 3; ++i) {
-    auto c = RawConnection::connect(socket_path());
-    ASSERT_TRUE(c);
-    if (c->ping())
-      held.push_back(std::move(*c));
-    else
-      ++refused;
-  }
-  ASSERT_EQ(refused, 3) << held.size() << " connections held";
+  ASSERT_TRUE(fill_descriptors(held, 3));
   EXPECT_TRUE(log_has("the broker is out of file descriptors"));
 
   // Room for exactly one more connection (its socket and its peer's pidfd),
@@ -233,16 +250,7 @@ TEST_F(BrokerResourceLimitsTest, OutOfDescriptorsTheBrokerRefusesWithALoggedReas
 TEST_F(BrokerResourceLimitsTest, ARequestWhoseDescriptorsTheBrokerHasNoRoomForIsAnsweredWithIoError) {
   ASSERT_TRUE(restart_with({}, 40));
   std::vector<RawConnection> held;
-  int refused = 0;
-  for (int i = 0; i < 100 && refused < 1; ++i) {
-    auto c = RawConnection::connect(socket_path());
-    ASSERT_TRUE(c);
-    if (c->ping())
-      held.push_back(std::move(*c));
-    else
-      ++refused;
-  }
-  ASSERT_EQ(refused, 1) << held.size() << " connections held";
+  ASSERT_TRUE(fill_descriptors(held, 1));
   ASSERT_TRUE(log_has("the broker is out of file descriptors"));
 
   RawConnection& honest = held.front();
@@ -280,11 +288,7 @@ TEST_F(BrokerResourceLimitsTest, NobodyFillingMailboxesMakesOnlyItsOwnSendsFail)
   ASSERT_TRUE(attacker.ready());
   ASSERT_TRUE(attacker.expect_ok({"setresuid", "65534", "65534", "65534"}));
   const std::string body(60'000, 'x');
-  std::vector<std::string> answer;
-  for (int i = 0; i < 200; ++i) {
-    answer = attacker.ask({"send", "svc", "inbox", body});
-    if (!is_ok(answer)) break;
-  }
+  const auto answer = send_until_refused(attacker, "svc", body);
   EXPECT_EQ(errc_of(answer), "mailbox_full") << join_fields(answer);
   EXPECT_NE(message_of(answer).find("uid 65534"), std::string::npos) << message_of(answer);
   EXPECT_NE(message_of(answer).find("--mailbox-bytes-per-uid"), std::string::npos) << message_of(answer);
@@ -317,12 +321,8 @@ TEST_F(BrokerResourceLimitsTest, NobodysUnreadMailboxHoldsOnlyItsShareOfRootsBud
   Actor sender = Actor::start(ns(), socket_path());
   ASSERT_TRUE(sender.ready());
   const std::string body(30'000, 'x');
-  std::vector<std::string> answer;
   // What the kernel's socket buffer takes is written, and charged no more.
-  for (int i = 0; i < 200; ++i) {
-    answer = sender.ask({"send", "trap", "inbox", body});
-    if (!is_ok(answer)) break;
-  }
+  const auto answer = send_until_refused(sender, "trap", body);
   EXPECT_EQ(errc_of(answer), "mailbox_full") << join_fields(answer);
   EXPECT_NE(message_of(answer).find("uid 65534"), std::string::npos) << message_of(answer);
   EXPECT_NE(message_of(answer).find("--mailbox-bytes-per-receiver-uid"), std::string::npos) << message_of(answer);
