@@ -120,7 +120,7 @@ int Broker::Impl::start() {
   lock.emplace(std::move(*l));
   if (!open_segment()) return 1;
   owners.emplace(io, *writer, log, shutdown);
-  mailboxes.emplace(*owners, config.limits.mailbox_bytes_per_uid);
+  mailboxes.emplace(*owners, config.limits.mailbox_bytes_per_uid, config.limits.mailbox_bytes_per_receiver_uid);
   ops.emplace(OpContext{config, *writer, *owners, *mailboxes, log});
   table.emplace(*ops, shutdown);
   raise_fd_limit();
@@ -232,11 +232,14 @@ void Broker::Impl::accept_next() {
     if ((ec.value() == EMFILE || ec.value() == ENFILE) && spare_fd) return accept_without_descriptors(ec);
     if (ec) {
       // No spare descriptor to turn it down with: back off briefly instead of
-      // spinning on accept.
+      // spinning on accept, and try to take the spare again, so that one
+      // failure to take it (at startup, or after a refusal) is not for good.
       log("accept failed: " + ec.message());
       accept_backoff.expires_after(std::chrono::milliseconds(50));
       accept_backoff.async_wait([this](const boost::system::error_code& e) {
-        if (!e) accept_next();
+        if (e) return;
+        if (!spare_fd) spare_fd = take_spare_fd();
+        accept_next();
       });
       return;
     }

@@ -30,6 +30,9 @@ struct ConnectionLimits {
   std::uint32_t fds_per_connection = proto::kMaxFramePidfds;
   // Message bytes the sends of one uid may have queued in all mailboxes.
   std::size_t mailbox_bytes_per_uid = std::size_t{32} << 20;
+  // Of those, the bytes the mailboxes of one other uid may hold: a quarter,
+  // so that a user who never reads holds at most that share of the budget.
+  std::size_t mailbox_bytes_per_receiver_uid = std::size_t{8} << 20;
   // Bytes of an unregister_match pattern plus its guards, checked before
   // they are compiled.
   std::size_t pattern_bytes = std::size_t{64} << 10;

@@ -20,7 +20,7 @@ namespace {
 class ReadWithFds : public std::enable_shared_from_this<ReadWithFds> {
  public:
   ReadWithFds(asio::local::stream_protocol::socket& socket, asio::mutable_buffer buffer, std::size_t at_least,
-              std::vector<sys::UniqueFd>* fds, std::size_t max_fds, ReadHandler handler)
+              PassedFds* fds, std::size_t max_fds, ReadHandler handler)
       : socket_(socket),
         buffer_(buffer),
         at_least_(at_least),
@@ -61,19 +61,28 @@ class ReadWithFds : public std::enable_shared_from_this<ReadWithFds> {
  private:
   // False when more descriptors came than the frame may pass (all closed).
   bool keep_fds(msghdr& msg) {
-    bool within = (msg.msg_flags & MSG_CTRUNC) == 0;
+    bool within = true;
+    std::size_t received = 0;
     for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
       if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
       const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      received += count;
       for (std::size_t i = 0; i < count; ++i) {
         int fd = -1;
         std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
         sys::UniqueFd owned(fd);
-        if (fds_->size() < max_fds_)
-          fds_->push_back(std::move(owned));
+        if (fds_->fds.size() < max_fds_)
+          fds_->fds.push_back(std::move(owned));
         else
           within = false;
       }
+    }
+    // Truncated with room left: the kernel could not install them (EMFILE).
+    if ((msg.msg_flags & MSG_CTRUNC) != 0) {
+      if (received < proto::kMaxFramePidfds)
+        fds_->lost = true;
+      else
+        within = false;
     }
     return within;
   }
@@ -85,7 +94,7 @@ class ReadWithFds : public std::enable_shared_from_this<ReadWithFds> {
   asio::local::stream_protocol::socket& socket_;
   asio::mutable_buffer buffer_;
   std::size_t at_least_;
-  std::vector<sys::UniqueFd>* fds_;
+  PassedFds* fds_;
   std::size_t max_fds_;
   ReadHandler handler_;
   std::size_t done_ = 0;
@@ -94,7 +103,7 @@ class ReadWithFds : public std::enable_shared_from_this<ReadWithFds> {
 }  // namespace
 
 void async_read_with_fds(asio::local::stream_protocol::socket& socket, asio::mutable_buffer buffer,
-                         std::size_t at_least, std::vector<sys::UniqueFd>* fds, std::size_t max_fds,
+                         std::size_t at_least, PassedFds* fds, std::size_t max_fds,
                          ReadHandler handler) {
   std::make_shared<ReadWithFds>(socket, buffer, at_least, fds, max_fds, std::move(handler))->step();
 }

@@ -1,6 +1,7 @@
 // The broker's mailboxes and send-by-name routing (see mailboxes.hpp).
 #include "mailboxes.hpp"
 
+#include <optional>
 #include <string>
 
 namespace shmreg::broker {
@@ -74,6 +75,7 @@ OpResult Mailboxes::send(const Caller& sender, const proto::SendMessage& op, std
   data_budget -= report_bytes;
   proto::SendReport report;
   bool over_budget = false;
+  std::optional<uid_t> share_held_by;  // a receiving uid that holds its share of the sender's budget
   for (std::uint32_t pid : owner_pids) {
     Slot* slot = usable(pid);
     if (slot == nullptr) {
@@ -89,6 +91,7 @@ OpResult Mailboxes::send(const Caller& sender, const proto::SendMessage& op, std
       report.delivered_to.push_back(pid);
     } else {
       over_budget = over_budget || delivery == MailboxSink::Delivery::sender_budget;
+      if (delivery == MailboxSink::Delivery::receiver_share) share_held_by = sink->mailbox_owner().uid;
       ++slot->dropped;
       ++report.mailbox_full;
     }
@@ -100,6 +103,12 @@ OpResult Mailboxes::send(const Caller& sender, const proto::SendMessage& op, std
     return fail(Status::mailbox_full,
                 "the messages of uid " + std::to_string(sender.uid) + " still queued in mailboxes would pass its budget of " +
                     std::to_string(sender_budget_) + " bytes (--mailbox-bytes-per-uid); the message was dropped",
+                std::move(data));
+  if (share_held_by)
+    return fail(Status::mailbox_full,
+                "the mailboxes of uid " + std::to_string(*share_held_by) + " already hold " +
+                    std::to_string(receiver_share_) + " bytes of uid " + std::to_string(sender.uid) +
+                    "'s messages unread (--mailbox-bytes-per-receiver-uid); the message was dropped",
                 std::move(data));
   if (report.mailbox_full > 0) {
     std::string why = owner_pids.size() == 1

@@ -23,8 +23,12 @@
 // mailbox holds at most kMaxBacklogFrames frames and kMaxBacklogBytes bytes
 // not yet written to its socket, and the messages of one sender uid, in all
 // mailboxes together, at most the budget --mailbox-bytes-per-uid (uid_tally.hpp):
-// a user who fills mailboxes that are never read makes only their own sends
-// fail. A message that does not fit is dropped, the sender is told
+// a user who fills mailboxes that are never read with their own sends makes
+// only their own sends fail. Of that budget, the mailboxes of one other uid
+// hold at most --mailbox-bytes-per-receiver-uid (a quarter by default), so
+// that a user who registers under the keys another user sends to and never
+// reads holds only that share, and the sender's messages to everyone else
+// still go out unless several such uids hold the rest. A message that does not fit is dropped, the sender is told
 // (mailbox_full, naming the bound), and the recipient learns how many it
 // missed from the `dropped` field of the next message it gets. Messages from
 // one sender connection to one mailbox arrive in the order sent.
@@ -58,6 +62,7 @@ class MailboxSink {
     queued,
     mailbox_full,    // the connection is closed or its backlog is at a bound
     sender_budget,   // the sender's uid has its budget of queued messages
+    receiver_share,  // the mailboxes of this uid hold their share of the sender's budget
   };
 
   virtual ~MailboxSink() = default;
@@ -74,9 +79,10 @@ class Mailboxes {
  public:
   // watched: the processes the broker watches, to check a mailbox owner's
   // identity. REQUIRES: watched outlives this object.
-  // sender_budget: --mailbox-bytes-per-uid, named in refusals.
-  Mailboxes(const WatchedIdentities& watched, std::size_t sender_budget)
-      : watched_(watched), sender_budget_(sender_budget) {}
+  // sender_budget: --mailbox-bytes-per-uid, receiver_share:
+  // --mailbox-bytes-per-receiver-uid, named in refusals.
+  Mailboxes(const WatchedIdentities& watched, std::size_t sender_budget, std::size_t receiver_share)
+      : watched_(watched), sender_budget_(sender_budget), receiver_share_(receiver_share) {}
 
   [[nodiscard]] proto::OpResult open(const std::shared_ptr<MailboxSink>& sink);
   // Forgets sink's mailbox, if it has one (its connection is closing).
@@ -100,6 +106,7 @@ class Mailboxes {
 
   const WatchedIdentities& watched_;
   const std::size_t sender_budget_;
+  const std::size_t receiver_share_;
   std::unordered_map<pid_t, Slot> slots_;
 };
 

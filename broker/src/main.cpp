@@ -9,8 +9,9 @@
 namespace {
 
 // "64M", "1G", "4096": bytes with an optional K/M/G suffix (powers of 1024).
+// Digits first: stoull would take a sign or spaces, and wrap "-1" to 2^64-1.
 bool parse_size(const std::string& text, std::size_t& out) {
-  if (text.empty()) return false;
+  if (text.empty() || text[0] < '0' || text[0] > '9') return false;
   std::size_t pos = 0;
   unsigned long long n = 0;
   try {
@@ -34,6 +35,7 @@ bool parse_size(const std::string& text, std::size_t& out) {
 struct LimitTexts {
   std::string queued_reply_bytes = "4M";
   std::string mailbox_bytes_per_uid = "32M";
+  std::string mailbox_bytes_per_receiver_uid;  // empty: a quarter of the above
   std::string pattern_bytes = "64K";
   unsigned frame_deadline_ms = 10'000;
   unsigned idle_timeout_ms = 60'000;
@@ -60,6 +62,9 @@ void add_limit_options(CLI::App& app, shmreg::broker::ConnectionLimits& limits, 
   app.add_option("--mailbox-bytes-per-uid", texts.mailbox_bytes_per_uid,
                  "message bytes one user's sends may have queued in all mailboxes")
       ->capture_default_str();
+  app.add_option("--mailbox-bytes-per-receiver-uid", texts.mailbox_bytes_per_receiver_uid,
+                 "of those, the bytes the mailboxes of one other user may hold unread "
+                 "(default: a quarter of --mailbox-bytes-per-uid, 8M)");
   app.add_option("--max-pattern-bytes", texts.pattern_bytes,
                  "size of an unregister_match pattern and its guards, checked before compiling")
       ->capture_default_str();
@@ -77,6 +82,13 @@ bool apply_limit_texts(const LimitTexts& texts, shmreg::broker::ConnectionLimits
                 << "' (use bytes or a K/M/G suffix)\n";
       return false;
     }
+  }
+  limits.mailbox_bytes_per_receiver_uid = limits.mailbox_bytes_per_uid / 4;
+  if (!texts.mailbox_bytes_per_receiver_uid.empty() &&
+      !parse_size(texts.mailbox_bytes_per_receiver_uid, limits.mailbox_bytes_per_receiver_uid)) {
+    std::cerr << "shmreg-broker: invalid --mailbox-bytes-per-receiver-uid '" << texts.mailbox_bytes_per_receiver_uid
+              << "' (use bytes or a K/M/G suffix)\n";
+    return false;
   }
   limits.frame_deadline = std::chrono::milliseconds(texts.frame_deadline_ms);
   limits.idle_timeout = std::chrono::milliseconds(texts.idle_timeout_ms);

@@ -6,8 +6,6 @@
 #include <algorithm>
 #include <boost/asio/write.hpp>
 
-#include "fd_receive.hpp"
-
 namespace asio = boost::asio;
 
 namespace shmreg::broker {
@@ -46,6 +44,15 @@ MailboxSink::Delivery Session::deliver(std::vector<std::uint8_t> frame, uid_t se
   const auto sent = tally_.message_bytes.find(sender_uid);
   if ((sent == tally_.message_bytes.end() ? 0 : sent->second) + frame.size() > limits_.mailbox_bytes_per_uid)
     return Delivery::sender_budget;
+  // A user's own unread mailboxes only spend their own budget; another
+  // user's may hold only a share of it.
+  if (sender_uid != peer_.uid) {
+    const auto held = tally_.message_bytes_held.find(UidTally::pair_key(sender_uid, peer_.uid));
+    if ((held == tally_.message_bytes_held.end() ? 0 : held->second) + frame.size() >
+        limits_.mailbox_bytes_per_receiver_uid)
+      return Delivery::receiver_share;
+    tally_.message_bytes_held[UidTally::pair_key(sender_uid, peer_.uid)] += frame.size();
+  }
   tally_.message_bytes[sender_uid] += frame.size();
   queue(std::move(frame), sender_uid);
   return Delivery::queued;
@@ -63,7 +70,7 @@ void Session::check_deadlines(Clock::time_point now) {
     return drop("request frame incomplete after " + ms_text(limits_.frame_deadline) + " (--frame-deadline-ms); " +
                 (header_have_ < proto::kHeaderSize ? "its header had not arrived"
                                                    : "it announced " + std::to_string(expected_) + " payload bytes") +
-                " and passed " + std::to_string(pidfds_.size()) + " descriptors");
+                " and passed " + std::to_string(pidfds_.fds.size()) + " descriptors");
   if (limits_.idle_timeout.count() > 0 && now - quiet_since_ > limits_.idle_timeout && idle_may_close())
     drop("idle for " + ms_text(limits_.idle_timeout) + " holding nothing (--idle-timeout-ms)");
 }
@@ -131,14 +138,27 @@ void Session::on_payload() {
   quiet_since_ = Clock::now();
   auto ops = proto::decode_request(payload_);
   if (!ops) return drop(std::string("bad request: ") + std::string(proto::to_string(ops.error())));
-  auto results = handler_.execute(peer_, pidfds_, *ops, shared_from_this());
-  pidfds_.clear();  // the handler dup'ed what it keeps; close the rest
+  auto results = pidfds_.lost ? refused_for_lost_fds(ops->size())
+                              : handler_.execute(peer_, pidfds_.fds, *ops, shared_from_this());
+  pidfds_ = {};  // the handler dup'ed what it keeps; close the rest
   queue(proto::encode_reply(request_id_, results));
   if (closed_) return;
   if (over_reply_bound())
     paused_ = true;
   else
     read_header();
+}
+
+// The kernel dropped descriptors the client passed, for want of room in the
+// broker's table: running the ops without them could act on the wrong process.
+std::vector<proto::OpResult> Session::refused_for_lost_fds(std::size_t op_count) const {
+  log_("request of pid " + std::to_string(peer_.pid) + " uid " + std::to_string(peer_.uid) + " on connection " +
+       std::to_string(id_) + " not run: the descriptors it passed were lost, the broker is out of file descriptors");
+  return std::vector<proto::OpResult>(
+      op_count, proto::OpResult{proto::Status::io_error, 0,
+                                "the broker is out of file descriptors: the descriptors passed with this request "
+                                "were lost; nothing was done",
+                                {}});
 }
 
 bool Session::over_reply_bound() const noexcept {
@@ -164,7 +184,7 @@ void Session::on_written() {
   if (closed_) return;
   const OutFrame& done = out_.front();
   out_bytes_ -= done.bytes.size();
-  if (done.sender) UidTally::release(tally_.message_bytes, *done.sender, done.bytes.size());
+  give_back(done);
   out_.pop_front();
   if (!out_.empty()) write_next();
   quiet_since_ = Clock::now();
@@ -174,10 +194,17 @@ void Session::on_written() {
   }
 }
 
+// The sender's budget, and the share of it this mailbox's uid held.
+void Session::give_back(const OutFrame& frame) noexcept {
+  if (!frame.sender) return;
+  UidTally::release(tally_.message_bytes, *frame.sender, frame.bytes.size());
+  if (*frame.sender != peer_.uid)
+    UidTally::release(tally_.message_bytes_held, UidTally::pair_key(*frame.sender, peer_.uid), frame.bytes.size());
+}
+
 // Gives the senders' budgets back for messages that will never be written.
 void Session::release_messages() noexcept {
-  for (const OutFrame& f : out_)
-    if (f.sender) UidTally::release(tally_.message_bytes, *f.sender, f.bytes.size());
+  for (const OutFrame& f : out_) give_back(f);
   out_.clear();
   out_bytes_ = 0;
 }
@@ -192,7 +219,7 @@ void Session::drop(const std::string& reason) {
          std::to_string(peer_.uid) + ": " + reason);
   boost::system::error_code ignored;
   socket_.close(ignored);
-  pidfds_.clear();
+  pidfds_ = {};
 }
 
 }  // namespace shmreg::broker

@@ -18,11 +18,13 @@
 // --idle-timeout-ms. The broker never closes a connection on which it has read
 // a request it has not answered, so a client may resend a request that met a
 // closed socket. A frame that passes more than --max-fds-per-request
-// descriptors ends the connection.
+// descriptors ends the connection; one whose descriptors the broker could not
+// take, being out of them, is answered with io_error for each op, unrun.
 //
 // Mailbox: once the client opened a mailbox on this connection, the session
 // is its MailboxSink, and message frames are queued between its replies,
-// within the per-mailbox bounds and the sender uid's budget (uid_tally.hpp).
+// within the per-mailbox bounds, the sender uid's budget, and the share of it
+// that the mailboxes of this connection's uid may hold (uid_tally.hpp).
 //
 // While open, a session counts itself among its uid's connections (the
 // broker refuses connections past --max-connections-per-uid).
@@ -47,6 +49,7 @@
 #include <vector>
 
 #include "config.hpp"
+#include "fd_receive.hpp"
 #include "log.hpp"
 #include "mailboxes.hpp"
 #include "peer.hpp"
@@ -113,6 +116,7 @@ class Session final : public MailboxSink, public std::enable_shared_from_this<Se
   void read_payload_chunk();
   void on_payload();
   void queue(std::vector<std::uint8_t> frame, std::optional<uid_t> sender = std::nullopt);
+  [[nodiscard]] std::vector<proto::OpResult> refused_for_lost_fds(std::size_t op_count) const;
   [[nodiscard]] bool over_reply_bound() const noexcept;
   [[nodiscard]] bool idle_may_close();
   void release_messages() noexcept;
@@ -124,6 +128,7 @@ class Session final : public MailboxSink, public std::enable_shared_from_this<Se
     std::vector<std::uint8_t> bytes;
     std::optional<uid_t> sender;  // a mailbox message, counted against its sender's uid
   };
+  void give_back(const OutFrame& frame) noexcept;
 
   boost::asio::local::stream_protocol::socket socket_;
   const Peer peer_;
@@ -136,7 +141,7 @@ class Session final : public MailboxSink, public std::enable_shared_from_this<Se
   std::size_t header_have_ = 0;  // bytes of header_ read so far
   std::vector<std::uint8_t> payload_;
   std::size_t expected_ = 0;           // payload length the current frame announced
-  std::vector<sys::UniqueFd> pidfds_;  // came with the frame being read
+  PassedFds pidfds_;                   // came with the frame being read
   std::uint32_t request_id_ = 0;
   std::deque<OutFrame> out_;
   std::size_t out_bytes_ = 0;  // queued in out_, not yet written

@@ -75,7 +75,7 @@ class MailboxesTest : public ::testing::Test {
   }
 
   FakeWatches watches_;
-  Mailboxes mailboxes_{watches_, std::size_t{1} << 20};
+  Mailboxes mailboxes_{watches_, std::size_t{1} << 20, std::size_t{1} << 18};
 };
 
 TEST_F(MailboxesTest, AMessageToAnOwnerWithAnOpenMailboxIsDeliveredToIt) {

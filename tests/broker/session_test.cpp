@@ -95,6 +95,20 @@ class SessionTest : public ::testing::Test {
     return ids;
   }
 
+  // Reads n bytes as the session writes them, pumping the io_context.
+  bool read_bytes(std::size_t n) {
+    ::fcntl(client_.get(), F_SETFL, O_NONBLOCK);
+    std::size_t have = 0;
+    for (int idle = 0; have < n && idle < 1000;) {
+      std::uint8_t buf[65536];
+      const ssize_t got = ::read(client_.get(), buf, sizeof buf);
+      if (got > 0) have += static_cast<std::size_t>(got);
+      const std::size_t ran = (io_.restart(), io_.poll());
+      idle = (got > 0 || ran > 0) ? 0 : idle + 1;
+    }
+    return have == n;
+  }
+
   asio::io_context io_;
   CountingHandler handler_;
   UidTally tally_;
@@ -144,6 +158,29 @@ TEST_F(SessionTest, AMessageThatWouldPassItsSendersUidBudgetIsRefusedWhileAnothe
   EXPECT_TRUE(delivered(std::vector<std::uint8_t>(50, 1)));
   EXPECT_EQ(tally_.message_bytes[kSender], limits_.mailbox_bytes_per_uid - 50);
   EXPECT_EQ(session_->deliver(std::vector<std::uint8_t>(200, 1), kSender + 1), MailboxSink::Delivery::queued);
+}
+
+TEST_F(SessionTest, AnotherUidsMailboxHoldsAtMostItsShareOfASendersBudgetUntilTheBytesAreWritten) {
+  limits_.mailbox_bytes_per_receiver_uid = 1000;
+  ASSERT_NE(kSender, ::getuid());
+  session_->start();
+  ASSERT_TRUE(delivered(std::vector<std::uint8_t>(600, 1)));
+  EXPECT_EQ(session_->deliver(std::vector<std::uint8_t>(600, 1), kSender), MailboxSink::Delivery::receiver_share);
+  EXPECT_EQ(tally_.message_bytes[kSender], 600u) << "a refused message is charged nothing";
+  EXPECT_EQ(session_->deliver(std::vector<std::uint8_t>(600, 1), ::getuid()), MailboxSink::Delivery::queued)
+      << "a user's own messages to their own mailbox are not bounded by the share";
+
+  ASSERT_TRUE(read_bytes(1200));
+  EXPECT_FALSE(tally_.message_bytes_held.contains(UidTally::pair_key(kSender, ::getuid())))
+      << "written bytes give the share back";
+  EXPECT_FALSE(tally_.message_bytes.contains(kSender));
+  EXPECT_TRUE(delivered(std::vector<std::uint8_t>(900, 1)));
+  EXPECT_EQ(tally_.message_bytes_held[UidTally::pair_key(kSender, ::getuid())], 900u);
+  client_.reset();
+  pump();
+  session_.reset();
+  pump();
+  EXPECT_TRUE(tally_.message_bytes_held.empty()) << "a destroyed session gives its unwritten share back";
 }
 
 TEST_F(SessionTest, AClosedConnectionClosesItsMailboxAndGivesItsBacklogBack) {

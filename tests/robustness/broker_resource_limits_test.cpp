@@ -48,6 +48,32 @@ class BrokerResourceLimitsTest : public BrokerTest {
   bool log_has(const std::string& text) {
     return wait_until([&] { return broker().log().find(text) != std::string::npos; });
   }
+  // Opens connections into held until the broker, out of descriptors, has
+  // refused `refusals` of them.
+  ::testing::AssertionResult fill_descriptors(std::vector<RawConnection>& held, int refusals) {
+    int refused = 0;
+    for (int i = 0; i < 100 && refused < refusals; ++i) {
+      auto c = RawConnection::connect(socket_path());
+      if (!c) return ::testing::AssertionFailure() << "connect failed";
+      if (c->ping())
+        held.push_back(std::move(*c));
+      else
+        ++refused;
+    }
+    if (refused == refusals) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << refused << " refused, " << held.size() << " connections held";
+  }
+  // Sends body to key "inbox" of registry until a send fails (or 200 went);
+  // the last answer.
+  static std::vector<std::string> send_until_refused(Actor& sender, const std::string& registry,
+                                                     const std::string& body) {
+    std::vector<std::string> answer;
+    for (int i = 0; i < 200; ++i) {
+      answer = sender.ask({"send", registry, "inbox", body});
+      if (!is_ok(answer)) break;
+    }
+    return answer;
+  }
   // Another client is served: the broker is neither stuck nor gone.
   ::testing::AssertionResult still_serving() {
     auto probe = RawConnection::connect(socket_path());
@@ -199,16 +225,7 @@ TEST_F(BrokerResourceLimitsTest, NobodyCannotOpenMoreConnectionsThanThePerUidLim
 TEST_F(BrokerResourceLimitsTest, OutOfDescriptorsTheBrokerRefusesWithALoggedReasonAndARegistrationFailsClearly) {
   ASSERT_TRUE(restart_with({}, 40));
   std::vector<RawConnection> held;
-  int refused = 0;
-  for (int i = 0; i < 100 && refused < 3; ++i) {
-    auto c = RawConnection::connect(socket_path());
-    ASSERT_TRUE(c);
-    if (c->ping())
-      held.push_back(std::move(*c));
-    else
-      ++refused;
-  }
-  ASSERT_EQ(refused, 3) << held.size() << " connections held";
+  ASSERT_TRUE(fill_descriptors(held, 3));
   EXPECT_TRUE(log_has("the broker is out of file descriptors"));
 
   // Room for exactly one more connection (its socket and its peer's pidfd),
@@ -227,8 +244,41 @@ TEST_F(BrokerResourceLimitsTest, OutOfDescriptorsTheBrokerRefusesWithALoggedReas
   EXPECT_TRUE(broker().running());
 }
 
+// The kernel truncates the descriptors of a message it cannot install
+// (MSG_CTRUNC) whether the peer sent too many or the broker is out of room;
+// only the first is the peer's fault.
+TEST_F(BrokerResourceLimitsTest, ARequestWhoseDescriptorsTheBrokerHasNoRoomForIsAnsweredWithIoError) {
+  ASSERT_TRUE(restart_with({}, 40));
+  std::vector<RawConnection> held;
+  ASSERT_TRUE(fill_descriptors(held, 1));
+  ASSERT_TRUE(log_has("the broker is out of file descriptors"));
+
+  RawConnection& honest = held.front();
+  const sys::UniqueFd passed(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  const std::vector<proto::Op> ping{proto::Ping{}};
+  const auto frame = proto::encode_request(7, ping);
+  ASSERT_TRUE(sys::send_all(honest.fd(), frame.data(), frame.size(), std::vector<int>{passed.get()}));
+  const auto header = honest.receive(proto::kHeaderSize);
+  ASSERT_TRUE(header) << "no answer; broker log:\n" << broker().log();
+  const auto h = proto::parse_header(*header);
+  ASSERT_TRUE(h && h->request_id == 7u);
+  const auto payload = honest.receive(h->payload_len);
+  ASSERT_TRUE(payload);
+  const auto results = proto::decode_reply(*payload);
+  ASSERT_TRUE(results && results->size() == 1u);
+  EXPECT_EQ(results->front().status, proto::Status::io_error);
+  EXPECT_NE(results->front().message.find("out of file descriptors"), std::string::npos) << results->front().message;
+  EXPECT_TRUE(log_has("the descriptors it passed were lost"));
+  EXPECT_EQ(broker().log().find("passed more than"), std::string::npos) << broker().log();
+
+  EXPECT_TRUE(honest.ping()) << "the connection goes on";
+  held.pop_back();
+  EXPECT_TRUE(wait_until([&] { return still_serving(); })) << broker().log();
+}
+
 TEST_F(BrokerResourceLimitsTest, NobodyFillingMailboxesMakesOnlyItsOwnSendsFail) {
-  ASSERT_TRUE(restart_with({"--mailbox-bytes-per-uid", "256K"}));
+  // The whole budget may sit in root's mailboxes, so that it is reached.
+  ASSERT_TRUE(restart_with({"--mailbox-bytes-per-uid", "256K", "--mailbox-bytes-per-receiver-uid", "256K"}));
   Actor recipient = Actor::start(ns(), socket_path());  // never receives
   ASSERT_TRUE(recipient.ready());
   ASSERT_TRUE(recipient.registers("svc", "inbox", "v"));
@@ -238,11 +288,7 @@ TEST_F(BrokerResourceLimitsTest, NobodyFillingMailboxesMakesOnlyItsOwnSendsFail)
   ASSERT_TRUE(attacker.ready());
   ASSERT_TRUE(attacker.expect_ok({"setresuid", "65534", "65534", "65534"}));
   const std::string body(60'000, 'x');
-  std::vector<std::string> answer;
-  for (int i = 0; i < 200; ++i) {
-    answer = attacker.ask({"send", "svc", "inbox", body});
-    if (!is_ok(answer)) break;
-  }
+  const auto answer = send_until_refused(attacker, "svc", body);
   EXPECT_EQ(errc_of(answer), "mailbox_full") << join_fields(answer);
   EXPECT_NE(message_of(answer).find("uid 65534"), std::string::npos) << message_of(answer);
   EXPECT_NE(message_of(answer).find("--mailbox-bytes-per-uid"), std::string::npos) << message_of(answer);
@@ -250,6 +296,41 @@ TEST_F(BrokerResourceLimitsTest, NobodyFillingMailboxesMakesOnlyItsOwnSendsFail)
   Actor root_sender = Actor::start(ns(), socket_path());
   ASSERT_TRUE(root_sender.ready());
   EXPECT_TRUE(root_sender.expect_ok({"send", "svc", "inbox", body}));
+}
+
+// The attack of a receiver: nobody registers under a key root sends to,
+// opens a mailbox and never reads it. Without the per-receiver share, root's
+// unread messages there would use up root's whole budget and its sends to
+// everyone else would fail.
+TEST_F(BrokerResourceLimitsTest, NobodysUnreadMailboxHoldsOnlyItsShareOfRootsBudgetAndRootStillSendsToOthers) {
+  ASSERT_TRUE(restart_with({"--mailbox-bytes-per-uid", "256K"}));
+  cli_ok({"create", "trap"});
+  Actor trap = Actor::start(ns(), socket_path());
+  ASSERT_TRUE(trap.ready());
+  ASSERT_TRUE(trap.expect_ok({"setresuid", "65534", "65534", "65534"}));
+  ASSERT_TRUE(trap.expect_ok({"close"}));
+  ASSERT_TRUE(trap.expect_ok({"open"}));  // connects as nobody
+  ASSERT_TRUE(trap.registers("trap", "inbox", "v"));
+  ASSERT_TRUE(trap.expect_ok({"open_mailbox"}));  // and never receives
+
+  Actor reader = Actor::start(ns(), socket_path());
+  ASSERT_TRUE(reader.ready());
+  ASSERT_TRUE(reader.registers("svc", "inbox", "v"));
+  ASSERT_TRUE(reader.expect_ok({"open_mailbox"}));
+
+  Actor sender = Actor::start(ns(), socket_path());
+  ASSERT_TRUE(sender.ready());
+  const std::string body(30'000, 'x');
+  // What the kernel's socket buffer takes is written, and charged no more.
+  const auto answer = send_until_refused(sender, "trap", body);
+  EXPECT_EQ(errc_of(answer), "mailbox_full") << join_fields(answer);
+  EXPECT_NE(message_of(answer).find("uid 65534"), std::string::npos) << message_of(answer);
+  EXPECT_NE(message_of(answer).find("--mailbox-bytes-per-receiver-uid"), std::string::npos) << message_of(answer);
+
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(sender.expect_ok({"send", "svc", "inbox", body})) << "message " << i << " to a reading receiver";
+    ASSERT_TRUE(reader.expect_ok({"receive", "5000"}));
+  }
 }
 
 TEST_F(BrokerResourceLimitsTest, APatternOverTheCapIsRefusedBeforeItIsCompiled) {
@@ -265,6 +346,20 @@ TEST_F(BrokerResourceLimitsTest, APatternOverTheCapIsRefusedBeforeItIsCompiled) 
   ASSERT_TRUE(results && results->size() == 1);
   EXPECT_NE(results->front().message.find("--max-pattern-bytes"), std::string::npos) << "guards count too";
   EXPECT_TRUE(still_serving());
+}
+
+// stoull would wrap "-1" to the largest size: a limit switched off by a typo.
+TEST_F(BrokerResourceLimitsTest, ANegativeOrSignedSizeIsAUsageErrorNamingItsOption) {
+  const TempDir dir;
+  for (const char* flag : {"--mailbox-bytes-per-uid", "--max-queued-reply-bytes", "--segment-size"}) {
+    for (const char* value : {"-1", "+4K", " 4K"}) {
+      const auto r = run({broker_binary(), "--namespace", ns(), "--socket", dir.path() + "/broker.sock",
+                          std::string(flag) + "=" + value});
+      EXPECT_EQ(r.exit_code(), 2) << flag << "=" << value << ": " << r.describe();
+      EXPECT_NE(r.err.find(std::string("invalid ") + flag + " '" + value + "'"), std::string::npos)
+          << flag << "=" << value << ": " << r.err;
+    }
+  }
 }
 
 TEST_F(BrokerResourceLimitsTest, SighupIsLoggedAndIgnored) {
