@@ -13,6 +13,7 @@
 
 #include "actor.hpp"
 #include "broker_test.hpp"
+#include "shmreg/proto/wire.hpp"
 
 namespace shmreg::test {
 namespace {
@@ -157,19 +158,22 @@ TEST_F(RegisterLookupTest, ClosingTheConnectionKeepsTheEntriesUntilTheProcessExi
 }
 
 // Invariant 2: the owner is the process that connected (SO_PEERCRED), not the
-// one that happens to write on the socket.
+// one that happens to write on the socket. Raw frames on an inherited socket:
+// libshmreg itself connects anew in a forked child (DeadlineTest covers that).
 TEST_F(RegisterLookupTest, TheKernelNamesTheOwnerTheProcessThatConnectedNotTheOneThatWrites) {
   ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);  // the grandchild comes back to us
   sys::Pipe hold = make_pipe();                         // the grandchild lives until we close it
   ForkedChild connector = ForkedChild::start(
       [&](ChildChannel& ch) {
-        auto c = shmreg::Client::open({ns(), socket_path()});
-        if (!c) return child_report(ch, error_line(c.error()));
-        if (!c->ping()) return child_report(ch, "ping failed");  // connects now, from this process
+        auto c = RawConnection::connect(socket_path());  // from this process
+        if (!c || !c->ping()) return child_report(ch, "cannot connect");
         const pid_t g = ::fork();
         if (g == 0) {
-          auto r = c->register_key("svc", "inherited", "v");  // the same socket, from the grandchild
-          ch.send(join_fields({"registered", std::to_string(::getpid()), r ? "ok" : error_line(r.error())}));
+          // The same socket, from the grandchild.
+          auto r = c->call({proto::RegisterKey{"svc", "inherited", "v"}});
+          const bool ok = r && r->size() == 1 && r->front().status == proto::Status::ok;
+          ch.send(join_fields({"registered", std::to_string(::getpid()),
+                               ok ? "ok" : (r && !r->empty() ? r->front().message : "no reply")}));
           char b;
           while (::read(hold.read.get(), &b, 1) > 0) {
           }
