@@ -19,23 +19,20 @@ Result<TrustedSegment> open_trusted_segment(const std::string& path) {
   const std::vector<uid_t> trusted = sys::trusted_broker_uids(proto::kSystemSocketDir);
   const sys::FileRule rule{.kind = sys::FileKind::regular, .owners = trusted, .forbidden_bits = 022,
                            .single_link = false};
-  // O_NONBLOCK: a FIFO planted at the path must not block the open before
-  // the check refuses it.
-  sys::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  auto fd = sys::open_trusted_for_reading(path, rule);
   if (!fd) {
-    const int e = errno;
-    if (e == ENOENT)
-      return std::unexpected(Error{Errc::segment_not_found, std::string(shm::to_string(shm::Errc::segment_not_found)) +
-                                                                ": no " + path});
-    if (e == ELOOP)
-      return std::unexpected(Error{Errc::untrusted, "refused " + path + ": a symbolic link, not the segment"});
-    return std::unexpected(Error{e == EACCES || e == EPERM ? Errc::permission_denied : Errc::io_error,
-                                 "cannot open " + path + ": " + std::strerror(e)});
+    using Why = sys::ReadRefusal::Why;
+    const sys::ReadRefusal& r = fd.error();
+    if (r.why == Why::missing)
+      return std::unexpected(Error{Errc::segment_not_found,
+                                   std::string(shm::to_string(shm::Errc::segment_not_found)) + ": " + r.message});
+    if (r.why == Why::untrusted) return std::unexpected(Error{Errc::untrusted, r.message});
+    return std::unexpected(
+        Error{r.error == EACCES || r.error == EPERM ? Errc::permission_denied : Errc::io_error, r.message});
   }
-  if (auto ok = sys::check_file(fd.get(), path, rule); !ok) return std::unexpected(Error{Errc::untrusted, ok.error()});
   struct stat st{};
-  if (::fstat(fd.get(), &st) != 0) return std::unexpected(Error{Errc::io_error, "cannot stat " + path});
-  return TrustedSegment{std::move(fd), st.st_uid};
+  if (::fstat(fd->get(), &st) != 0) return std::unexpected(Error{Errc::io_error, "cannot stat " + path});
+  return TrustedSegment{std::move(*fd), st.st_uid};
 }
 
 PeerTrust::PeerTrust(uid_t segment_owner)

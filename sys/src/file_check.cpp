@@ -65,6 +65,21 @@ std::expected<UniqueFd, std::string> open_checked(int dir_fd, std::string_view n
   return fd;
 }
 
+std::expected<UniqueFd, ReadRefusal> open_trusted_for_reading(const std::string& path, const FileRule& rule) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  if (!fd) {
+    const int e = errno;
+    if (e == ENOENT) return std::unexpected(ReadRefusal{ReadRefusal::Why::missing, "no " + path, e});
+    if (e == ELOOP)
+      return std::unexpected(ReadRefusal{ReadRefusal::Why::untrusted, "refused " + path + ": a symbolic link", e});
+    return std::unexpected(
+        ReadRefusal{ReadRefusal::Why::failed, "cannot open " + path + ": " + std::strerror(e), e});
+  }
+  if (auto ok = check_file(fd.get(), path, rule); !ok)
+    return std::unexpected(ReadRefusal{ReadRefusal::Why::untrusted, std::move(ok.error()), 0});
+  return fd;
+}
+
 std::vector<uid_t> trusted_broker_uids(std::string_view system_dir) {
   std::vector<uid_t> uids{0};
   auto add = [&](uid_t u) {

@@ -7,7 +7,6 @@
 #include <sys/stat.h>
 
 #include <cerrno>
-#include <cstring>
 #include <expected>
 #include <iostream>
 #include <optional>
@@ -17,7 +16,6 @@
 #include "shmreg/shm/reader.hpp"
 #include "shmreg/shm/validate.hpp"
 #include "shmreg/sys/file_check.hpp"
-#include "shmreg/sys/unique_fd.hpp"
 
 namespace shmreg::tools {
 
@@ -46,22 +44,18 @@ std::expected<shm::SegmentReader, int> open_reader(const Globals& g, std::string
   const std::vector<uid_t> trusted = sys::trusted_broker_uids(proto::kSystemSocketDir);
   const sys::FileRule rule{.kind = sys::FileKind::regular, .owners = trusted, .forbidden_bits = 022,
                            .single_link = false};
-  // O_NONBLOCK: a FIFO planted at the path must not block the open before
-  // the check refuses it.
-  sys::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  auto fd = sys::open_trusted_for_reading(path, rule);
   if (!fd) {
-    const int e = errno;
-    if (e == ENOENT)
+    using Why = sys::ReadRefusal::Why;
+    const sys::ReadRefusal& refusal = fd.error();
+    if (refusal.why == Why::missing)
       return fail("open_failed",
                   "namespace '" + ns + "': " + std::string(shm::to_string(shm::Errc::segment_not_found)), kExitError);
-    if (e == ELOOP)
-      return fail("untrusted", "namespace '" + ns + "': refused " + path + ": a symbolic link, not the segment",
-                  kExitUntrusted);
-    return fail("open_failed", "namespace '" + ns + "': cannot open " + path + ": " + std::strerror(e), kExitError);
+    if (refusal.why == Why::untrusted)
+      return fail("untrusted", "namespace '" + ns + "': " + refusal.message, kExitUntrusted);
+    return fail("open_failed", "namespace '" + ns + "': " + refusal.message, kExitError);
   }
-  if (auto ok = sys::check_file(fd.get(), path, rule); !ok)
-    return fail("untrusted", "namespace '" + ns + "': " + ok.error(), kExitUntrusted);
-  auto r = shm::SegmentReader::open_fd(fd.get());
+  auto r = shm::SegmentReader::open_fd(fd->get());
   if (!r) return fail("open_failed", "namespace '" + ns + "': " + std::string(shm::to_string(r.error())), kExitError);
   return std::move(*r);
 }

@@ -39,6 +39,19 @@ struct FileRule {
                                                                 std::string_view path, int flags,
                                                                 const FileRule& rule);
 
+// Why a reader could not open a file it must trust.
+struct ReadRefusal {
+  enum class Why { missing, untrusted, failed } why = Why::failed;
+  std::string message;  // names the path (and, when untrusted, its owner uid and mode)
+  int error = 0;        // errno of a failed open
+};
+
+// Opens path for reading (O_RDONLY | O_NOFOLLOW | O_NONBLOCK: a symbolic
+// link is refused and a FIFO cannot block the open) and checks it against
+// rule. A symbolic link or a failed check is `untrusted`; ENOENT `missing`.
+[[nodiscard]] std::expected<UniqueFd, ReadRefusal> open_trusted_for_reading(const std::string& path,
+                                                                            const FileRule& rule);
+
 // The uids a client trusts to run a broker: root, the caller's effective uid,
 // and the owner of system_dir when it is a directory (the service user that
 // tmpfiles.d made it for). No duplicates.
