@@ -16,10 +16,7 @@
 namespace shmreg::client_detail {
 
 Result<TrustedSegment> open_trusted_segment(const std::string& path) {
-  const std::vector<uid_t> trusted = sys::trusted_broker_uids(proto::kSystemSocketDir);
-  const sys::FileRule rule{.kind = sys::FileKind::regular, .owners = trusted, .forbidden_bits = 022,
-                           .single_link = false};
-  auto fd = sys::open_trusted_for_reading(path, rule);
+  auto fd = sys::open_broker_file_for_reading(path, proto::kSystemSocketDir);
   if (!fd) {
     using Why = sys::ReadRefusal::Why;
     const sys::ReadRefusal& r = fd.error();

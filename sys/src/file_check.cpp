@@ -65,7 +65,10 @@ std::expected<UniqueFd, std::string> open_checked(int dir_fd, std::string_view n
   return fd;
 }
 
-std::expected<UniqueFd, ReadRefusal> open_trusted_for_reading(const std::string& path, const FileRule& rule) {
+std::expected<UniqueFd, ReadRefusal> open_broker_file_for_reading(const std::string& path,
+                                                                  std::string_view system_dir) {
+  const std::vector<uid_t> trusted = trusted_broker_uids(system_dir);
+  const FileRule rule{.kind = FileKind::regular, .owners = trusted, .forbidden_bits = 022, .single_link = false};
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   if (!fd) {
     const int e = errno;

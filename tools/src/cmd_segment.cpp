@@ -41,10 +41,7 @@ std::expected<shm::SegmentReader, int> open_reader(const Globals& g, std::string
   if (!shm::validate_namespace(ns))
     return fail("invalid_argument", "invalid namespace '" + ns + "'", kExitError);
   const std::string path = proto::client_paths(g.socket, ns).segment();
-  const std::vector<uid_t> trusted = sys::trusted_broker_uids(proto::kSystemSocketDir);
-  const sys::FileRule rule{.kind = sys::FileKind::regular, .owners = trusted, .forbidden_bits = 022,
-                           .single_link = false};
-  auto fd = sys::open_trusted_for_reading(path, rule);
+  auto fd = sys::open_broker_file_for_reading(path, proto::kSystemSocketDir);
   if (!fd) {
     using Why = sys::ReadRefusal::Why;
     const sys::ReadRefusal& refusal = fd.error();

@@ -46,11 +46,13 @@ struct ReadRefusal {
   int error = 0;        // errno of a failed open
 };
 
-// Opens path for reading (O_RDONLY | O_NOFOLLOW | O_NONBLOCK: a symbolic
-// link is refused and a FIFO cannot block the open) and checks it against
-// rule. A symbolic link or a failed check is `untrusted`; ENOENT `missing`.
-[[nodiscard]] std::expected<UniqueFd, ReadRefusal> open_trusted_for_reading(const std::string& path,
-                                                                            const FileRule& rule);
+// Opens a file a broker wrote (a segment) for reading: O_RDONLY | O_NOFOLLOW
+// | O_NONBLOCK (a symbolic link is refused and a FIFO cannot block the open),
+// then a regular file owned by one of trusted_broker_uids(system_dir), not
+// group- or other-writable. A symbolic link or a failed check is
+// `untrusted`; ENOENT `missing`.
+[[nodiscard]] std::expected<UniqueFd, ReadRefusal> open_broker_file_for_reading(const std::string& path,
+                                                                                std::string_view system_dir);
 
 // The uids a client trusts to run a broker: root, the caller's effective uid,
 // and the owner of system_dir when it is a directory (the service user that
