@@ -89,7 +89,7 @@ TEST_F(BrokerResourceLimitsTest, UnreadPipelinedBigRepliesStopTheBrokerReadingTh
   Actor owner = Actor::start(ns(), socket_path());
   ASSERT_TRUE(owner.ready());
   ASSERT_TRUE(owner.expect_ok({"register_filled", "big", "k", "1000000"}));
-  const long before = resident_kib(broker().pid());
+  [[maybe_unused]] const long before = resident_kib(broker().pid());
 
   auto attacker = RawConnection::connect(socket_path());
   ASSERT_TRUE(attacker);
@@ -110,8 +110,13 @@ TEST_F(BrokerResourceLimitsTest, UnreadPipelinedBigRepliesStopTheBrokerReadingTh
     return steady;
   })) << "the broker kept reading requests whose replies were not read; " << unread_by_peer(attacker->fd())
       << " bytes unread";
+  // Under AddressSanitizer (the asan preset builds the broker too) freed
+  // replies wait in its quarantine, so the resident set says nothing there
+  // about what the broker queues; the unread requests above still do.
+#ifndef __SANITIZE_ADDRESS__
   const long after = resident_kib(broker().pid());
   EXPECT_LT(after - before, 16 * 1024) << "resident memory grew from " << before << " KiB to " << after << " KiB";
+#endif
 
   // Reading resumes it: every reply arrives, in order.
   for (std::uint32_t id = 1; id <= kRequests; ++id) {
