@@ -2,7 +2,6 @@
 #include "cleanup.hpp"
 
 #include <signal.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -37,10 +36,8 @@ void cleanup_register(CleanupKind kind, const std::string& name) {
   const std::size_t i = g_count.load(std::memory_order_relaxed);
   if (i >= kMaxCleanup || name.size() + 2 > sizeof g_items[i].name) return;
   g_items[i].kind = kind;
-  std::size_t off = 0;
-  if (kind == CleanupKind::shm_object && (name.empty() || name.front() != '/')) g_items[i].name[off++] = '/';
-  std::memcpy(g_items[i].name + off, name.data(), name.size());
-  g_items[i].name[off + name.size()] = '\0';
+  std::memcpy(g_items[i].name, name.data(), name.size());
+  g_items[i].name[name.size()] = '\0';
   g_count.store(i + 1, std::memory_order_release);
 }
 
@@ -50,7 +47,6 @@ void cleanup_all() noexcept {
   for (std::size_t i = g_count.load(std::memory_order_acquire); i-- > 0;) {
     const CleanupItem& it = g_items[i];
     switch (it.kind) {
-      case CleanupKind::shm_object: ::shm_unlink(it.name); break;
       case CleanupKind::file: ::unlink(it.name); break;
       case CleanupKind::dir: ::rmdir(it.name); break;
     }
