@@ -16,7 +16,7 @@ packages=(
   # Toolchain and build.
   g++ cmake ninja-build pkg-config git
   # Libraries.
-  libboost1.81-dev       # Boost.Interprocess and Boost.Asio (headers)
+  libboost1.81-dev       # Boost.Asio (headers)
   libsystemd-dev         # sd_notify (broker); sd-bus (D-Bus benchmark peer)
   nlohmann-json3-dev     # JSON values: match patterns, config
   libcli11-dev           # the shmreg CLI's argument parsing

@@ -1,7 +1,7 @@
 // Error codes of the shm module and the Result<T> type every shm API returns.
 //
-// The shm API never throws across its boundary: Boost.Interprocess exceptions
-// are caught inside and mapped to these codes. Each code is an outcome a caller
+// The shm API never throws across its boundary: every failed system call and
+// every failed check is mapped to one of these codes. Each code is an outcome a caller
 // must be ready to handle; to_string() gives the text for logs and the CLI.
 #pragma once
 
