@@ -20,6 +20,7 @@ packages=(
   libsystemd-dev         # sd_notify (broker); sd-bus (D-Bus benchmark peer)
   nlohmann-json3-dev     # JSON values: match patterns, config
   libcli11-dev           # the shmreg CLI's argument parsing
+  libtomlplusplus-dev    # the broker's configuration file (TOML)
   # Tests and benchmarks.
   libgtest-dev libgmock-dev googletest
   libbenchmark-dev

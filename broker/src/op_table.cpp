@@ -41,6 +41,11 @@ proto::OpResult dispatch(OpContext& c, Request& r, const proto::Op& op) {
           // mailboxes (ops_mailboxes.cpp)
           [&](const proto::OpenMailbox& o) { return open_mailbox(c, r, o); },
           [&](const proto::SendMessage& o) { return send_message(c, r, o); },
+          // config (ops_config.cpp)
+          [&](const proto::SetStatic& o) { return set_static(c, r, o); },
+          [&](const proto::UnsetStatic& o) { return unset_static(c, r, o); },
+          [&](const proto::Reload& o) { return reload(c, r, o); },
+          [&](const proto::GetStatus& o) { return get_status(c, r, o); },
       },
       op);
 }
@@ -49,7 +54,8 @@ proto::OpResult dispatch(OpContext& c, Request& r, const proto::Op& op) {
 constexpr const char* kOpNames[] = {
     "ping",         "create_registry",  "register",          "unregister",         "unregister_all",
     "update_value", "put_meta",         "delete_meta",       "unregister_match",   "lookup_consistent",
-    "register_on_behalf", "register_queued", "open_mailbox", "send_message",
+    "register_on_behalf", "register_queued", "open_mailbox", "send_message", "set_static",
+    "unset_static", "reload", "get_status",
 };
 static_assert(std::size(kOpNames) == std::variant_size_v<proto::Op>, "every op has a name for the log");
 

@@ -84,4 +84,10 @@ struct Request {
 [[nodiscard]] proto::OpResult open_mailbox(OpContext& ctx, Request& req, const proto::OpenMailbox& op);
 [[nodiscard]] proto::OpResult send_message(OpContext& ctx, Request& req, const proto::SendMessage& op);
 
+// -- config (ops_config.cpp) --
+[[nodiscard]] proto::OpResult set_static(OpContext& ctx, Request& req, const proto::SetStatic& op);
+[[nodiscard]] proto::OpResult unset_static(OpContext& ctx, Request& req, const proto::UnsetStatic& op);
+[[nodiscard]] proto::OpResult reload(OpContext& ctx, Request& req, const proto::Reload& op);
+[[nodiscard]] proto::OpResult get_status(OpContext& ctx, Request& req, const proto::GetStatus& op);
+
 }  // namespace shmreg::broker

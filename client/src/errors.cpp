@@ -36,6 +36,9 @@ std::string_view to_string(Errc e) noexcept {
     case Errc::internal_error: return "internal_error";
     case Errc::timeout: return "timeout";
     case Errc::untrusted: return "untrusted";
+    case Errc::quota_exceeded: return "quota_exceeded";
+    case Errc::reload_failed: return "reload_failed";
+    case Errc::reload_forbidden: return "reload_forbidden";
   }
   return "unknown";
 }
@@ -100,6 +103,9 @@ Errc from_status(proto::Status s) noexcept {
     case proto::Status::segment_corrupt: return Errc::corrupt_segment;
     case proto::Status::busy: return Errc::busy;
     case proto::Status::io_error: return Errc::io_error;
+    case proto::Status::quota_exceeded: return Errc::quota_exceeded;
+    case proto::Status::reload_failed: return Errc::reload_failed;
+    case proto::Status::reload_forbidden: return Errc::reload_forbidden;
     // Not a failure; a caller that passes it has misread the reply.
     case proto::Status::ok: return Errc::protocol_error;
   }

@@ -111,7 +111,10 @@ bool known_status(std::uint16_t s) noexcept {
     case Status::stale_owner:
     case Status::segment_corrupt:
     case Status::busy:
-    case Status::io_error: return true;
+    case Status::io_error:
+    case Status::quota_exceeded:
+    case Status::reload_failed:
+    case Status::reload_forbidden: return true;
   }
   return false;
 }
@@ -181,7 +184,27 @@ void encode_op(Writer& w, const SendMessage& o) {
   w.str(o.body);
 }
 
-// The fields after the op code of ops 6..14.
+void encode_op(Writer& w, const SetStatic& o) {
+  w.u8(static_cast<std::uint8_t>(OpCode::set_static));
+  w.str(o.registry);
+  w.str(o.key);
+  w.str(o.value);
+}
+
+void encode_op(Writer& w, const UnsetStatic& o) {
+  w.u8(static_cast<std::uint8_t>(OpCode::unset_static));
+  w.str(o.registry);
+  w.str(o.key);
+}
+
+void encode_op(Writer& w, const Reload& o) {
+  w.u8(static_cast<std::uint8_t>(OpCode::reload));
+  w.u8(static_cast<std::uint8_t>(o.action));
+}
+
+void encode_op(Writer& w, const GetStatus&) { w.u8(static_cast<std::uint8_t>(OpCode::get_status)); }
+
+// The fields after the op code of ops 6..18.
 std::expected<Op, ParseError> decode_op(OpCode code, Reader& r) {
   constexpr auto truncated = ParseError::truncated;
   switch (code) {
@@ -239,6 +262,23 @@ std::expected<Op, ParseError> decode_op(OpCode code, Reader& r) {
       if (!r.str(m.registry) || !r.str(m.key) || !r.str(m.body)) return std::unexpected(truncated);
       return m;
     }
+    case OpCode::set_static: {
+      SetStatic s;
+      if (!r.str(s.registry) || !r.str(s.key) || !r.str(s.value)) return std::unexpected(truncated);
+      return s;
+    }
+    case OpCode::unset_static: {
+      UnsetStatic u;
+      if (!r.str(u.registry) || !r.str(u.key)) return std::unexpected(truncated);
+      return u;
+    }
+    case OpCode::reload: {
+      std::uint8_t action = 0;
+      if (!r.u8(action)) return std::unexpected(truncated);
+      if (action > static_cast<std::uint8_t>(ReloadAction::allow)) return std::unexpected(ParseError::bad_field);
+      return Reload{static_cast<ReloadAction>(action)};
+    }
+    case OpCode::get_status: return GetStatus{};
     default: return std::unexpected(ParseError::bad_op);
   }
 }
@@ -272,6 +312,9 @@ std::string_view to_string(Status s) noexcept {
     case Status::segment_corrupt: return "segment corrupt";
     case Status::busy: return "busy";
     case Status::io_error: return "I/O error";
+    case Status::quota_exceeded: return "quota exceeded";
+    case Status::reload_failed: return "reload failed";
+    case Status::reload_forbidden: return "reload forbidden";
   }
   return "unknown status";
 }
@@ -415,7 +458,11 @@ std::expected<std::vector<Op>, ParseError> decode_request(std::span<const std::u
       case OpCode::register_on_behalf:
       case OpCode::register_queued:
       case OpCode::open_mailbox:
-      case OpCode::send_message: {
+      case OpCode::send_message:
+      case OpCode::set_static:
+      case OpCode::unset_static:
+      case OpCode::reload:
+      case OpCode::get_status: {
         auto op = decode_op(static_cast<OpCode>(code), r);
         if (!op) return std::unexpected(op.error());
         ops.push_back(std::move(*op));

@@ -40,8 +40,12 @@ auto fields(const RegisterOnBehalf& o) { return std::tie(o.registry, o.key, o.va
 auto fields(const RegisterQueued& o) { return std::tie(o.registry, o.key, o.value, o.flags); }
 auto fields(const OpenMailbox&) { return std::tuple<>(); }
 auto fields(const SendMessage& o) { return std::tie(o.registry, o.key, o.body); }
+auto fields(const SetStatic& o) { return std::tie(o.registry, o.key, o.value); }
+auto fields(const UnsetStatic& o) { return std::tie(o.registry, o.key); }
+auto fields(const Reload& o) { return std::tie(o.action); }
+auto fields(const GetStatus&) { return std::tuple<>(); }
 
-static_assert(std::variant_size_v<Op> == 14,
+static_assert(std::variant_size_v<Op> == 18,
               "a new op: give it a fields() overload and a place in every_op() and in the corpus of "
               "wire_property_test.cpp");
 
@@ -117,6 +121,13 @@ std::vector<Op> every_op() {
       OpenMailbox{},
       SendMessage{.registry = "names", .key = "org.example.Svc", .body = binary_string()},
       SendMessage{},
+      SetStatic{.registry = "services", .key = "gateway", .value = binary_string()},
+      SetStatic{},
+      UnsetStatic{.registry = "services", .key = "gateway"},
+      Reload{},
+      Reload{.action = ReloadAction::forbid},
+      Reload{.action = ReloadAction::allow},
+      GetStatus{},
   };
 }
 

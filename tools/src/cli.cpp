@@ -28,6 +28,9 @@ int exit_code_of(Errc code) noexcept {
     case Errc::invalid_argument:
     case Errc::busy:
     case Errc::io_error:
+    case Errc::quota_exceeded:
+    case Errc::reload_failed:
+    case Errc::reload_forbidden:
     case Errc::broker_unavailable:
     case Errc::registry_exists:
     case Errc::key_too_long:

@@ -58,6 +58,10 @@ enum class Errc : int {
   internal_error = 29,       // shmreg failed itself (the broker reported an internal error)
   timeout = 30,              // the broker did not answer within the call's deadline (maybe_applied: see Error)
   untrusted = 31,            // the segment or the socket's peer is not a trusted broker's (the message names path, uid, mode)
+  // The broker's configuration (docs/config.md).
+  quota_exceeded = 32,    // a per-uid limit of the broker; the message names the limit, its value and the use
+  reload_failed = 33,     // reload: the new configuration was refused and the old one stays; the message lists why
+  reload_forbidden = 34,  // reload: reloads are forbidden (`shmreg reload --allow` lifts it)
 };
 
 [[nodiscard]] std::string_view to_string(Errc e) noexcept;

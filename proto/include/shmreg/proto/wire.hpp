@@ -82,6 +82,10 @@ enum class OpCode : std::uint8_t {
   register_queued = 12,
   open_mailbox = 13,
   send_message = 14,
+  set_static = 15,
+  unset_static = 16,
+  reload = 17,
+  get_status = 18,
 };
 
 enum class Status : std::uint16_t {
@@ -112,6 +116,10 @@ enum class Status : std::uint16_t {
   segment_corrupt = 22,    // the broker found its own segment corrupt; it exits and repairs at restart
   busy = 23,               // the broker's reads kept racing; try again
   io_error = 24,           // the OS failed the broker while it served the op
+  // The broker's configuration (docs/config.md).
+  quota_exceeded = 25,     // a per-uid limit; the message names the limit, its value and the use
+  reload_failed = 26,      // reload: the new configuration was refused; the old one stays in force
+  reload_forbidden = 27,   // reload: reloads are forbidden (`shmreg reload --forbid`)
 };
 
 std::string_view to_string(Status s) noexcept;
@@ -208,9 +216,36 @@ struct SendMessage {
   std::string body;
 };
 
+// A static entry: owned by the namespace, not by a process (pid 0 to
+// readers), never reaped; set or replaced by a registry's admins. Value of
+// the result: the entry's version.
+struct SetStatic {
+  std::string registry;
+  std::string key;
+  std::string value;
+};
+// Value of the result: 1 if a static entry was removed, 0 if there was none.
+struct UnsetStatic {
+  std::string registry;
+  std::string key;
+};
+
+// Reload the broker's configuration file, or forbid or allow reloads. Value of
+// the result: the configuration generation in force after the op. The data
+// holds a JSON object: {"state", "generation", "reasons": [..], "notes": [..]}
+// (reasons: why a reload was refused; notes: settings that wait for a restart).
+enum class ReloadAction : std::uint8_t { reload = 0, forbid = 1, allow = 2 };
+struct Reload {
+  ReloadAction action = ReloadAction::reload;
+};
+
+// The broker's status; the result's data holds it as a JSON object
+// (docs/config.md, "shmreg status").
+struct GetStatus {};
+
 using Op = std::variant<Ping, CreateRegistry, RegisterKey, Unregister, UnregisterAll, UpdateValue, PutMeta,
                         DeleteMeta, UnregisterMatch, LookupConsistent, RegisterOnBehalf, RegisterQueued,
-                        OpenMailbox, SendMessage>;
+                        OpenMailbox, SendMessage, SetStatic, UnsetStatic, Reload, GetStatus>;
 
 struct OpResult {
   Status status = Status::ok;
