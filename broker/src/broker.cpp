@@ -120,7 +120,8 @@ int Broker::Impl::start() {
   lock.emplace(std::move(*l));
   if (!open_segment()) return 1;
   owners.emplace(io, *writer, log, shutdown);
-  mailboxes.emplace(*owners, config.limits.mailbox_bytes_per_uid, config.limits.mailbox_bytes_per_receiver_uid);
+  mailboxes.emplace(*owners, config.settings.broker.connection.mailbox_bytes_per_uid,
+                    config.settings.broker.connection.mailbox_bytes_per_receiver_uid);
   ops.emplace(OpContext{config, *writer, *owners, *mailboxes, log});
   table.emplace(*ops, shutdown);
   raise_fd_limit();
@@ -146,7 +147,7 @@ int Broker::Impl::start() {
 // trusts.
 bool Broker::Impl::open_segment() {
   shm::WriterOptions wopts;
-  wopts.grace = config.grace;
+  wopts.grace = config.settings.broker.grace;
   const std::string path = config.paths.segment();
   const uid_t euid = ::geteuid();
   const sys::FileRule rule{.kind = sys::FileKind::regular,
@@ -178,15 +179,15 @@ bool Broker::Impl::open_segment() {
 
 bool Broker::Impl::create_segment(const shm::WriterOptions& wopts) {
   shm::CreateOptions copts;
-  copts.size = config.segment_size;
-  copts.owner_capacity = config.owner_capacity;
+  copts.size = config.settings.broker.segment_size;
+  copts.owner_capacity = config.settings.broker.owner_capacity;
   copts.writer = wopts;
   auto w = shm::SegmentWriter::create_at(dir->fd(), config.paths.segment_name, copts);
   if (!w) {
     log("cannot create the segment " + config.paths.segment() + ": " + std::string(shm::to_string(w.error())));
     return false;
   }
-  log("created segment " + config.paths.segment() + " of " + std::to_string(config.segment_size) + " bytes");
+  log("created segment " + config.paths.segment() + " of " + std::to_string(config.settings.broker.segment_size) + " bytes");
   writer.emplace(std::move(*w));
   return true;
 }
@@ -281,17 +282,19 @@ void Broker::Impl::on_accept(stream_protocol::socket socket) {
   // Root is not limited: it can stop or replace the broker anyway, and the
   // host's own services, often many processes of root, must never be locked out.
   const auto open = tally.connections.find(peer->uid);
-  if (peer->uid != 0 && open != tally.connections.end() && open->second >= config.limits.connections_per_uid) {
+  const auto quota = config.settings.limits.for_uid(peer->uid);
+  if (quota && open != tally.connections.end() && open->second >= quota->connections) {
     log("refused a connection from pid " + std::to_string(peer->pid) + " uid " + std::to_string(peer->uid) + ": uid " +
         std::to_string(peer->uid) + " already has " + std::to_string(open->second) +
-        " connections open (--max-connections-per-uid " + std::to_string(config.limits.connections_per_uid) + ")");
+        " connections open (limit connections = " + std::to_string(quota->connections) +
+        ", from [limits] or --max-connections-per-uid)");
     return;
   }
   if (config.verbose)
     log("connection " + std::to_string(next_session) + " from pid " + std::to_string(peer->pid) + " uid " +
         std::to_string(peer->uid) + (peer->from_peerpidfd ? " (SO_PEERPIDFD)" : " (pidfd_open fallback)"));
   auto session = std::make_shared<Session>(std::move(socket), std::move(*peer), next_session++, *table, tally,
-                                           config.limits, log);
+                                           config.settings.broker.connection, log);
   sessions.push_back(session);
   session->start();
 }
@@ -311,7 +314,7 @@ void Broker::Impl::ignore_hangups() {
 // syscall. A deadline is enforced within a quarter of the shorter limit.
 void Broker::Impl::sweep_deadlines() {
   using std::chrono::milliseconds;
-  const auto& l = config.limits;
+  const auto& l = config.settings.broker.connection;
   const milliseconds shortest = l.idle_timeout.count() > 0 ? std::min(l.frame_deadline, l.idle_timeout) : l.frame_deadline;
   deadline_sweep.expires_after(std::clamp(shortest / 4, milliseconds(10), milliseconds(1000)));
   deadline_sweep.async_wait([this](const boost::system::error_code& ec) {

@@ -5,8 +5,12 @@
 
 #include "broker.hpp"
 #include "shmreg/proto/paths.hpp"
+#include "shmreg/proto/wire.hpp"
 
 namespace {
+
+static_assert(shmreg::broker::ConnectionLimits{}.fds_per_connection == shmreg::proto::kMaxFramePidfds,
+              "by default a frame may pass as many descriptors as the protocol allows");
 
 // "64M", "1G", "4096": bytes with an optional K/M/G suffix (powers of 1024).
 // Digits first: stoull would take a sign or spaces, and wrap "-1" to 2^64-1.
@@ -41,7 +45,8 @@ struct LimitTexts {
   unsigned idle_timeout_ms = 60'000;
 };
 
-void add_limit_options(CLI::App& app, shmreg::broker::ConnectionLimits& limits, LimitTexts& texts) {
+void add_limit_options(CLI::App& app, shmreg::broker::Settings& settings, LimitTexts& texts) {
+  auto& limits = settings.broker.connection;
   app.add_option("--max-queued-reply-bytes", texts.queued_reply_bytes,
                  "replies queued on one connection before the broker stops reading its requests")
       ->capture_default_str();
@@ -52,9 +57,10 @@ void add_limit_options(CLI::App& app, shmreg::broker::ConnectionLimits& limits, 
                  "a connection that holds nothing (no entries, no mailbox) is closed after this long without a "
                  "request; 0: never")
       ->capture_default_str();
-  app.add_option("--max-connections-per-uid", limits.connections_per_uid, "open connections per user id (root is not limited)")
+  app.add_option("--max-connections-per-uid", settings.limits.all.connections,
+                 "open connections per user id (root is not limited)")
       ->capture_default_str()
-      ->check(CLI::Range(1u, 1u << 20));
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 20));
   app.add_option("--max-fds-per-request", limits.fds_per_connection,
                  "descriptors a request frame may pass; more ends the connection")
       ->capture_default_str()
@@ -100,6 +106,7 @@ bool apply_limit_texts(const LimitTexts& texts, shmreg::broker::ConnectionLimits
 int main(int argc, char** argv) {
   CLI::App app{"shmreg-broker: the single writer of a shmreg namespace; runs in the foreground, logs to stderr"};
   shmreg::broker::BrokerConfig config;
+  auto& broker = config.settings.broker;
   LimitTexts limit_texts;
   std::string ns_flag, socket_flag, size_text = "64M";
   unsigned grace_ms = 10;
@@ -108,28 +115,28 @@ int main(int argc, char** argv) {
                  "socket path; its directory also holds <ns>.segment and <ns>.lock (default: $SHMREG_SOCKET, /run/shmreg/<ns>.sock as root, "
                  "else $XDG_RUNTIME_DIR/shmreg/<ns>.sock)");
   app.add_option("--segment-size", size_text, "segment size when creating it, e.g. 64M or 1G")->capture_default_str();
-  app.add_option("--owner-capacity", config.owner_capacity, "owner processes the segment can hold")
+  app.add_option("--owner-capacity", broker.owner_capacity, "owner processes the segment can hold")
       ->capture_default_str()
       ->check(CLI::Range(1u, 1u << 22));
   app.add_option("--grace-ms", grace_ms, "grace period before a freed record is reused")->capture_default_str();
-  app.add_option("--default-max-key", config.default_max_key, "max key length for registries created without one")
+  app.add_option("--default-max-key", broker.default_max_key, "max key length for registries created without one")
       ->capture_default_str();
-  app.add_option("--default-max-value", config.default_max_value,
+  app.add_option("--default-max-value", broker.default_max_value,
                  "max value length for registries created without one")
       ->capture_default_str();
-  app.add_option("--default-capacity", config.default_capacity, "capacity for registries created without one")
+  app.add_option("--default-capacity", broker.default_capacity, "capacity for registries created without one")
       ->capture_default_str();
   app.add_flag("--verbose,-v", config.verbose, "log every connection");
-  add_limit_options(app, config.limits, limit_texts);
+  add_limit_options(app, config.settings, limit_texts);
   app.set_version_flag("--version", "shmreg-broker 0.1.0");
   CLI11_PARSE(app, argc, argv);
 
-  if (!parse_size(size_text, config.segment_size)) {
+  if (!parse_size(size_text, broker.segment_size)) {
     std::cerr << "shmreg-broker: invalid --segment-size '" << size_text << "' (use bytes or a K/M/G suffix)\n";
     return 2;
   }
-  if (!apply_limit_texts(limit_texts, config.limits)) return 2;
-  config.grace = std::chrono::milliseconds(grace_ms);
+  if (!apply_limit_texts(limit_texts, broker.connection)) return 2;
+  broker.grace = std::chrono::milliseconds(grace_ms);
   config.ns = shmreg::proto::resolve_namespace(ns_flag);
   auto paths = shmreg::proto::broker_paths(socket_flag, config.ns);
   if (!paths) {
@@ -137,6 +144,6 @@ int main(int argc, char** argv) {
     return 2;
   }
   config.paths = std::move(*paths);
-  shmreg::broker::Broker broker(config);
-  return broker.run();
+  shmreg::broker::Broker server(config);
+  return server.run();
 }

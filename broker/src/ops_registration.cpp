@@ -116,7 +116,7 @@ proto::OpResult unregister_all(OpContext& ctx, Request& req, const proto::Unregi
 proto::OpResult unregister_match(OpContext& ctx, Request& req, const proto::UnregisterMatch& op) {
   // Compiling is the costly part (a pattern may be nearly a whole frame):
   // its size is checked first.
-  const std::size_t limit = ctx.config.limits.pattern_bytes;
+  const std::size_t limit = ctx.config.settings.broker.connection.pattern_bytes;
   if (op.pattern.size() + op.guards.size() > limit)
     return refusal(proto::Status::invalid_argument,
                    "pattern and guards of " + std::to_string(op.pattern.size() + op.guards.size()) +

@@ -40,9 +40,9 @@ proto::OpResult create_registry(OpContext& ctx, Request&, const proto::CreateReg
   spec.name = op.name;
   spec.kind = op.kind == 2 ? shm::RegistryKind::duplicate : shm::RegistryKind::unique;
   spec.partitions = op.partitions;
-  spec.max_key = op.max_key != 0 ? op.max_key : ctx.config.default_max_key;
-  spec.max_value = op.max_value != 0 ? op.max_value : ctx.config.default_max_value;
-  spec.capacity = op.capacity != 0 ? op.capacity : ctx.config.default_capacity;
+  spec.max_key = op.max_key != 0 ? op.max_key : ctx.config.settings.broker.default_max_key;
+  spec.max_value = op.max_value != 0 ? op.max_value : ctx.config.settings.broker.default_max_value;
+  spec.capacity = op.capacity != 0 ? op.capacity : ctx.config.settings.broker.default_capacity;
   spec.meta = op.meta;
   const bool existed = ctx.writer.find_registry(spec.name).has_value();
   auto id = ctx.writer.create_registry(spec);

@@ -223,7 +223,7 @@ TEST_F(BrokerResourceLimitsTest, NobodyCannotOpenMoreConnectionsThanThePerUidLim
     return 0;
   });
   EXPECT_EQ(nobody.receive(), std::optional<std::string>("4 2"));
-  EXPECT_TRUE(log_has("uid 65534 already has 4 connections open (--max-connections-per-uid 4)"));
+  EXPECT_TRUE(log_has("uid 65534 already has 4 connections open (limit connections = 4"));
   EXPECT_TRUE(still_serving()) << "root was refused while nobody held its limit";
 }
 
