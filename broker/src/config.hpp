@@ -6,6 +6,7 @@
 // the io_context's thread, by a reload.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "settings.hpp"
@@ -17,6 +18,14 @@ struct BrokerConfig {
   std::string ns = "default";
   proto::NamespacePaths paths;  // runtime directory, socket, segment and lock
   bool verbose = false;
+  // The configuration file: read at start and at every reload. Empty: none.
+  std::string config_path;
+  // --config-if-exists: a missing file means "no configuration" (defaults),
+  // not an error.
+  bool config_optional = false;
+  // Re-applies the settings given as command-line flags, which win over the
+  // file, to settings freshly read from it (at start and at every reload).
+  std::function<void(Settings&)> apply_flags = [](Settings&) {};
   Settings settings;
 };
 
