@@ -80,6 +80,11 @@ void ConfigReader::problem(const toml::source_region& at, std::string key, std::
                                     static_cast<std::uint32_t>(at.begin.column), std::move(key), std::move(reason)});
 }
 
+std::vector<ConfigProblem> ConfigReader::take() {
+  std::ranges::stable_sort(problems_, {}, [](const ConfigProblem& p) { return std::pair{p.line, p.column}; });
+  return std::move(problems_);
+}
+
 void ConfigReader::only_keys(const toml::table& table, const std::string& path,
                              std::initializer_list<std::string_view> known) {
   for (const auto& [k, v] : table) {

@@ -63,7 +63,8 @@ class ConfigReader {
   const toml::array* tables(const toml::table& t, std::string_view key, const std::string& path);
 
   [[nodiscard]] bool ok() const noexcept { return problems_.empty(); }
-  [[nodiscard]] std::vector<ConfigProblem> take() { return std::move(problems_); }
+  // The problems in the order of the file (a table iterates by key, not by place).
+  [[nodiscard]] std::vector<ConfigProblem> take();
 
  private:
   bool wrong_type(const toml::node& n, const std::string& path, std::string_view expected);
