@@ -102,6 +102,13 @@ void ConfigReader::only_keys(const toml::table& table, const std::string& path,
   }
 }
 
+bool ConfigReader::present(const toml::table& t, std::string_view key, const std::string& path,
+                           std::string_view why) {
+  if (t.get(key) != nullptr) return true;
+  problem(t.source(), key_path(path, key), "missing: " + std::string(why));
+  return false;
+}
+
 bool ConfigReader::wrong_type(const toml::node& n, const std::string& path, std::string_view expected) {
   problem(n.source(), path, "expected " + std::string(expected) + ", not " + type_name(n));
   return false;

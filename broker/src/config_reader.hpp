@@ -30,6 +30,9 @@ class ConfigReader {
   // Reports each key of table that is not in known as unknown.
   void only_keys(const toml::table& table, const std::string& path, std::initializer_list<std::string_view> known);
 
+  // False, with a problem at the table, when key is absent: "missing: <why>".
+  bool present(const toml::table& t, std::string_view key, const std::string& path, std::string_view why);
+
   // Each read: absent key → false and out untouched; present and valid →
   // stored, true; present and invalid → a problem, false.
   bool integer(const toml::table& t, std::string_view key, const std::string& path, std::uint64_t min,
