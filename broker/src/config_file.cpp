@@ -46,6 +46,8 @@ void read_segment_group(ConfigReader& r, const toml::table& t, BrokerSection& b)
     r.problem(n->source(), "broker.segment_group", "expected a group name or gid");
     return;
   }
+  // "@svc" as in the access lists means the same group.
+  if (text.starts_with('@')) text.erase(0, 1);
   const auto gid = resolve_group(text, true);
   if (!gid) {
     r.problem(n->source(), "broker.segment_group", "unknown group '" + text + "'");

@@ -203,6 +203,8 @@ bool initial_settings(shmreg::broker::BrokerConfig& config) {
       return false;
     }
     settings = std::move(*loaded);
+    std::cerr << "shmreg-broker[" << config.ns << "]: configuration " << config.config_path << ": "
+              << settings.registries.size() << " registries declared\n";
   }
   config.apply_flags(settings);
   config.settings = std::move(settings);

@@ -73,6 +73,13 @@ pattern_bytes = "1K"
   EXPECT_EQ(b.connection.pattern_bytes, 1024u);
 }
 
+TEST(ConfigFile, TheSegmentGroupMayBeWrittenAsInAccessLists) {
+  for (const char* group : {"\"nogroup\"", "\"@nogroup\"", "65534", "\"65534\""}) {
+    const Settings s = parse_ok(std::string("[broker]\nsegment_group = ") + group + "\n");
+    EXPECT_EQ(s.broker.segment_group, std::optional<gid_t>(65534)) << group;
+  }
+}
+
 TEST(ConfigFile, TheReceiverShareIsAQuarterOfTheMailboxBudgetUnlessGiven) {
   const Settings s = parse_ok("[broker]\nmailbox_bytes_per_uid = \"4M\"\n");
   EXPECT_EQ(s.broker.connection.mailbox_bytes_per_receiver_uid, 1u << 20);
