@@ -107,6 +107,26 @@ class BrokerConfigTest : public BrokerTest {
     ADD_FAILURE() << "no registry " << reg;
     return 0;
   }
+  // Connections a process of nobody gets to open out of `tries`, and the
+  // number refused: "2 2".
+  std::optional<std::string> nobody_connects(int tries) {
+    const std::string socket = socket_path();
+    ForkedChild nobody = ForkedChild::start([&](ChildChannel& ch) {
+      if (!become_nobody()) return child_report(ch, "setresuid failed");
+      std::vector<RawConnection> open;
+      int refused = 0;
+      for (int i = 0; i < tries; ++i) {
+        auto c = RawConnection::connect(socket);
+        if (c && c->ping())
+          open.push_back(std::move(*c));
+        else
+          ++refused;
+      }
+      ch.send(std::to_string(open.size()) + " " + std::to_string(refused));
+      return 0;
+    });
+    return nobody.receive();
+  }
 };
 
 TEST_F(BrokerConfigTest, ABrokerStartedWithAConfigAppliesItsBrokerSection) {
@@ -130,6 +150,20 @@ TEST_F(BrokerConfigTest, AFlagTheCommandLineLeavesOutDoesNotBeatTheFile) {
   ASSERT_TRUE(start_broker({"--config", config, "--segment-size", "8M"}));
   cli_ok({"create", "r"});
   EXPECT_EQ(capacity_of("r"), 77u);
+}
+
+// [limits.user.nobody] sets no connections: it takes [limits]'.
+constexpr const char* kConnectionLimits = "[limits]\nconnections = 2\n[limits.user.nobody]\nentries = 5\n";
+
+TEST_F(BrokerConfigTest, TheFilesConnectionLimitHoldsForAnotherUid) {
+  ASSERT_TRUE(start_broker({"--config", write_config(kConnectionLimits), "--segment-size", "4M"}));
+  EXPECT_EQ(nobody_connects(4), std::optional<std::string>("2 2"));
+}
+
+TEST_F(BrokerConfigTest, TheConnectionsFlagBeatsTheFileAndTheUserLimitsThatInheritIt) {
+  ASSERT_TRUE(start_broker(
+      {"--config", write_config(kConnectionLimits), "--segment-size", "4M", "--max-connections-per-uid", "3"}));
+  EXPECT_EQ(nobody_connects(4), std::optional<std::string>("3 1"));
 }
 
 TEST_F(BrokerConfigTest, AnInvalidConfigStopsTheBrokerWithExit2AndItsProblems) {
