@@ -1,5 +1,6 @@
 #include "config_file.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -45,6 +46,8 @@ void read_segment_group(ConfigReader& r, const toml::table& t, BrokerSection& b)
     r.problem(n->source(), "broker.segment_group", "expected a group name or gid");
     return;
   }
+  // "@svc" as in the access lists means the same group.
+  if (text.starts_with('@')) text.erase(0, 1);
   const auto gid = resolve_group(text, true);
   if (!gid) {
     r.problem(n->source(), "broker.segment_group", "unknown group '" + text + "'");
@@ -83,8 +86,17 @@ void read_quota(ConfigReader& r, const toml::table& t, const std::string& path, 
 
 // [limits.user.NAME] tables: read after [limits], whose values they inherit.
 void read_user_limits(ConfigReader& r, const toml::table& users, Limits& limits) {
+  // In the file's order (a table iterates by key), so that of two tables for
+  // one uid the later is the one reported.
+  std::vector<std::pair<const toml::key*, const toml::node*>> in_order;
+  for (const auto& [name, node] : users) in_order.emplace_back(&name, &node);
+  std::ranges::sort(in_order, {}, [](const auto& e) {
+    return std::pair{e.first->source().begin.line, e.first->source().begin.column};
+  });
   std::map<uid_t, std::string> seen;
-  for (const auto& [name, node] : users) {
+  for (const auto& [name_ptr, node_ptr] : in_order) {
+    const toml::key& name = *name_ptr;
+    const toml::node& node = *node_ptr;
     const std::string path = "limits.user." + std::string(name.str());
     const toml::table* t = node.as_table();
     if (t == nullptr) {

@@ -19,25 +19,54 @@ std::string bytes_text(std::uint64_t v) {
 
 // "is out of range 1..64", or "is below the minimum 0" where only a minimum matters.
 std::string out_of_range(const std::string& value, std::uint64_t min, std::uint64_t max, std::string_view unit) {
-  const auto shown = [&](std::uint64_t v) { return unit == "bytes" ? bytes_text(v) : std::to_string(v) + std::string(unit); };
-  if (max >= std::uint64_t{std::numeric_limits<std::int64_t>::max()}) return value + " is below the minimum " + shown(min);
+  const auto shown = [&](std::uint64_t v) {
+    return unit == "bytes" ? bytes_text(v) : std::to_string(v) + std::string(unit);
+  };
+  if (max >= std::uint64_t{std::numeric_limits<std::int64_t>::max()})
+    return value + " is below the minimum " + shown(min);
   return value + " is out of range " + shown(min) + ".." + shown(max);
 }
 
 std::string type_name(const toml::node& n) {
   switch (n.type()) {
-    case toml::node_type::none: return "nothing";
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a float";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::date: return "a date";
-    case toml::node_type::time: return "a time";
-    case toml::node_type::date_time: return "a date-time";
+    case toml::node_type::none:
+      return "nothing";
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a float";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
   }
   return "a value";
+}
+
+// Edits (insert, delete, replace) from a to b, for "did you mean".
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
 }
 
 }  // namespace
@@ -51,14 +80,33 @@ void ConfigReader::problem(const toml::source_region& at, std::string key, std::
                                     static_cast<std::uint32_t>(at.begin.column), std::move(key), std::move(reason)});
 }
 
+std::vector<ConfigProblem> ConfigReader::take() {
+  std::ranges::stable_sort(problems_, {}, [](const ConfigProblem& p) { return std::pair{p.line, p.column}; });
+  return std::move(problems_);
+}
+
 void ConfigReader::only_keys(const toml::table& table, const std::string& path,
                              std::initializer_list<std::string_view> known) {
   for (const auto& [k, v] : table) {
     if (std::find(known.begin(), known.end(), k.str()) != known.end()) continue;
+    std::string_view nearest;
+    for (std::string_view name : known)
+      if (edit_distance(k.str(), name) <= 2 &&
+          (nearest.empty() || edit_distance(k.str(), name) < edit_distance(k.str(), nearest)))
+        nearest = name;
     std::string expected;
     for (std::string_view name : known) expected += (expected.empty() ? "" : ", ") + std::string(name);
-    problem(k.source(), key_path(path, k.str()), "unknown key (known here: " + expected + ")");
+    problem(k.source(), key_path(path, k.str()),
+            nearest.empty() ? "unknown key (known here: " + expected + ")"
+                            : "unknown key (did you mean '" + std::string(nearest) + "'?)");
   }
+}
+
+bool ConfigReader::present(const toml::table& t, std::string_view key, const std::string& path,
+                           std::string_view why) {
+  if (t.get(key) != nullptr) return true;
+  problem(t.source(), key_path(path, key), "missing: " + std::string(why));
+  return false;
 }
 
 bool ConfigReader::wrong_type(const toml::node& n, const std::string& path, std::string_view expected) {
@@ -74,8 +122,8 @@ bool ConfigReader::in_range(const toml::node& n, const std::string& path, std::u
   return false;
 }
 
-bool ConfigReader::integer(const toml::table& t, std::string_view key, const std::string& parent,
-                           std::uint64_t min, std::uint64_t max, std::uint64_t& out) {
+bool ConfigReader::integer(const toml::table& t, std::string_view key, const std::string& parent, std::uint64_t min,
+                           std::uint64_t max, std::uint64_t& out) {
   const toml::node* n = t.get(key);
   if (n == nullptr) return false;
   const std::string path = key_path(parent, key);
@@ -117,8 +165,8 @@ bool ConfigReader::size(const toml::table& t, std::string_view key, const std::s
   return true;
 }
 
-bool ConfigReader::duration(const toml::table& t, std::string_view key, const std::string& parent,
-                            std::uint64_t min_ms, std::uint64_t max_ms, std::chrono::milliseconds& out) {
+bool ConfigReader::duration(const toml::table& t, std::string_view key, const std::string& parent, std::uint64_t min_ms,
+                            std::uint64_t max_ms, std::chrono::milliseconds& out) {
   const toml::node* n = t.get(key);
   if (n == nullptr) return false;
   const std::string path = key_path(parent, key);

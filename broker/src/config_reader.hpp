@@ -30,6 +30,9 @@ class ConfigReader {
   // Reports each key of table that is not in known as unknown.
   void only_keys(const toml::table& table, const std::string& path, std::initializer_list<std::string_view> known);
 
+  // False, with a problem at the table, when key is absent: "missing: <why>".
+  bool present(const toml::table& t, std::string_view key, const std::string& path, std::string_view why);
+
   // Each read: absent key → false and out untouched; present and valid →
   // stored, true; present and invalid → a problem, false.
   bool integer(const toml::table& t, std::string_view key, const std::string& path, std::uint64_t min,
@@ -63,7 +66,8 @@ class ConfigReader {
   const toml::array* tables(const toml::table& t, std::string_view key, const std::string& path);
 
   [[nodiscard]] bool ok() const noexcept { return problems_.empty(); }
-  [[nodiscard]] std::vector<ConfigProblem> take() { return std::move(problems_); }
+  // The problems in the order of the file (a table iterates by key, not by place).
+  [[nodiscard]] std::vector<ConfigProblem> take();
 
  private:
   bool wrong_type(const toml::node& n, const std::string& path, std::string_view expected);

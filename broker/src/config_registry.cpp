@@ -26,10 +26,7 @@ bool valid_registry_name(std::string_view name) noexcept {
 }
 
 void read_name(ConfigReader& r, const toml::table& t, const std::string& path, DeclaredRegistry& reg) {
-  if (!r.string(t, "name", path, reg.name)) {
-    if (t.get("name") == nullptr) r.problem(t.source(), path + ".name", "missing: every [[registry]] needs a name");
-    return;
-  }
+  if (!r.present(t, "name", path, "every [[registry]] needs a name") || !r.string(t, "name", path, reg.name)) return;
   if (!valid_registry_name(reg.name)) {
     r.problem(t.get("name")->source(), path + ".name",
               "'" + reg.name + "' is not a registry name (1.." + std::to_string(shm::kMaxNameLen) +
@@ -84,13 +81,12 @@ void read_reservations(ConfigReader& r, const toml::table& t, const std::string&
     r.only_keys(res, at, {"prefix", "owners"});
     Reservation rv;
     rv.where = pos_of(res);
-    if (r.string(res, "prefix", at, rv.prefix) && (rv.prefix.empty() || rv.prefix.size() > reg.max_key))
+    if (r.present(res, "prefix", at, "a reservation needs a prefix") && r.string(res, "prefix", at, rv.prefix) &&
+        (rv.prefix.empty() || rv.prefix.size() > reg.max_key))
       r.problem(res.get("prefix")->source(), at + ".prefix",
                 "a prefix is 1.." + std::to_string(reg.max_key) + " bytes (the registry's max_key)");
-    else if (res.get("prefix") == nullptr)
-      r.problem(res.source(), at + ".prefix", "missing: a reservation needs a prefix");
-    if (!r.access(res, "owners", at, rv.owners) && res.get("owners") == nullptr)
-      r.problem(res.source(), at + ".owners", "missing: a reservation needs owners ([\"postgres\", \"@dba\"])");
+    if (r.present(res, "owners", at, "a reservation needs owners ([\"postgres\", \"@dba\"])"))
+      r.access(res, "owners", at, rv.owners);
     reg.reserve.push_back(std::move(rv));
   }
 }
@@ -110,11 +106,9 @@ void read_statics(ConfigReader& r, const toml::table& t, const std::string& path
     r.only_keys(st, at, {"key", "value"});
     StaticEntry e;
     e.where = pos_of(st);
-    if (!r.string(st, "key", at, e.key) && st.get("key") == nullptr)
-      r.problem(st.source(), at + ".key", "missing: a static entry needs a key");
-    if (!r.string(st, "value", at, e.value) && st.get("value") == nullptr)
-      r.problem(st.source(), at + ".value", "missing: a static entry needs a value");
-    if (st.get("key") != nullptr && (e.key.empty() || e.key.size() > reg.max_key))
+    const bool has_key = r.present(st, "key", at, "a static entry needs a key") && r.string(st, "key", at, e.key);
+    if (r.present(st, "value", at, "a static entry needs a value")) r.string(st, "value", at, e.value);
+    if (has_key && (e.key.empty() || e.key.size() > reg.max_key))
       r.problem(st.get("key")->source(), at + ".key",
                 "a key is 1.." + std::to_string(reg.max_key) + " bytes (the registry's max_key)");
     if (e.value.size() > reg.max_value)

@@ -73,6 +73,13 @@ pattern_bytes = "1K"
   EXPECT_EQ(b.connection.pattern_bytes, 1024u);
 }
 
+TEST(ConfigFile, TheSegmentGroupMayBeWrittenAsInAccessLists) {
+  for (const char* group : {"\"nogroup\"", "\"@nogroup\"", "65534", "\"65534\""}) {
+    const Settings s = parse_ok(std::string("[broker]\nsegment_group = ") + group + "\n");
+    EXPECT_EQ(s.broker.segment_group, std::optional<gid_t>(65534)) << group;
+  }
+}
+
 TEST(ConfigFile, TheReceiverShareIsAQuarterOfTheMailboxBudgetUnlessGiven) {
   const Settings s = parse_ok("[broker]\nmailbox_bytes_per_uid = \"4M\"\n");
   EXPECT_EQ(s.broker.connection.mailbox_bytes_per_receiver_uid, 1u << 20);
@@ -253,6 +260,41 @@ TEST(ConfigFile, RegistryNamesFollowTheSegmentsRule) {
   expect_one("[[registry]]\nname = \"a\"\nkeys = \"many\"\n", 3, 8, "registry[0].keys", "neither");
 }
 
+TEST(ConfigFile, OneUserGivenLimitsTwiceByNameAndUidIsRefused) {
+  expect_one("[limits.user.root]\nentries = 1\n[limits.user.0]\nentries = 2\n", 3, 14, "limits.user.0",
+             "uid 0 already has limits (limits.user.root)");
+}
+
+TEST(ConfigFile, AReservationNeedsAPrefixAndOwners) {
+  const auto problems = parse_bad("[[registry]]\nname = \"a\"\n[[registry.reserve]]\nprefix = \"\"\n");
+  ASSERT_EQ(problems.size(), 2u);
+  EXPECT_EQ(problems[0].key, "registry[0].reserve[0].owners");
+  EXPECT_EQ(problems[0].line, 3u) << "a missing key is reported at its table";
+  EXPECT_EQ(problems[1].key, "registry[0].reserve[0].prefix");
+  EXPECT_EQ(problems[1].line, 4u);
+}
+
+TEST(ConfigFile, MetaValuesMustBeStrings) {
+  expect_one("[[registry]]\nname = \"a\"\nmeta = { tier = 1 }\n", 3, 17, "registry[0].meta.tier", "expected a string");
+}
+
+TEST(ConfigFile, ARegistryWrittenAsOneTableIsAWrongType) {
+  expect_one("[registry]\nname = \"a\"\n", 1, 1, "registry", "expected an array of tables");
+}
+
+TEST(ConfigFile, AnEmptyAccessListAllowsOnlyRoot) {
+  const Settings s = parse_ok("[access]\ncreate = []\n");
+  EXPECT_TRUE(s.access.create.who.empty());
+  EXPECT_FALSE(s.access.create.allows(65534, {}));
+}
+
+TEST(ConfigFile, AGroupInAnAccessListAllowsItsMembers) {
+  const Settings s = parse_ok("[access]\nregister = [\"@4321\"]\n");
+  const gid_t groups[] = {100, 4321};
+  EXPECT_TRUE(s.access.register_access.allows(1000, groups));
+  EXPECT_FALSE(s.access.register_access.allows(1000, std::span<const gid_t>(groups, 1)));
+}
+
 TEST(ConfigFile, ASyntaxErrorGivesTheParsersPosition) {
   const auto problems = parse_bad("[broker]\nsegment_size = \"64M\n");
   ASSERT_EQ(problems.size(), 1u);
@@ -275,8 +317,8 @@ capacity = 0
   ASSERT_EQ(problems.size(), 5u);
   std::vector<std::string> keys;
   for (const auto& p : problems) keys.push_back(p.key);
-  EXPECT_EQ(keys, (std::vector<std::string>{"broker.colour", "broker.segment_size", "limits.entries",
-                                            "registry[1].capacity", "registry[1].name"}));
+  EXPECT_EQ(keys, (std::vector<std::string>{"broker.segment_size", "broker.colour", "limits.entries",
+                                            "registry[1].name", "registry[1].capacity"}));
 }
 
 TEST(ConfigFile, AProblemReadsAsFileLineColumnKeyReason) {
