@@ -11,7 +11,16 @@
 namespace shmreg::test {
 namespace {
 
-using QuotaTest = PolicyTest;
+class QuotaTest : public PolicyTest {
+ protected:
+  // The broker on a file holding toml, a registry "svc" created by root, and
+  // an actor of uid nobody.
+  Actor nobody_with_svc(const std::string& toml) {
+    EXPECT_TRUE(start_with_config(toml));
+    cli_ok({"create", "svc"});
+    return nobody_actor();
+  }
+};
 
 TEST_F(QuotaTest, NobodyCreatesNoMoreRegistriesThanItsQuota) {
   ASSERT_TRUE(start_with_config("[limits]\nregistries = 1\n"));
@@ -36,9 +45,7 @@ TEST_F(QuotaTest, OneCreateCannotTakeMoreSegmentBytesThanTheRegistryBytesQuota) 
 }
 
 TEST_F(QuotaTest, NobodyRegistersNoMoreEntriesThanItsQuotaAndAFreedOneMayBeRegisteredAgain) {
-  ASSERT_TRUE(start_with_config("[limits]\nentries = 2\n"));
-  cli_ok({"create", "svc"});
-  Actor nobody = nobody_actor();
+  Actor nobody = nobody_with_svc("[limits]\nentries = 2\n");
   ASSERT_TRUE(nobody.registers("svc", "a", "v"));
   ASSERT_TRUE(nobody.registers("svc", "b", "v"));
   const auto refused = nobody.ask({"register", "svc", "c", "v"});
@@ -49,9 +56,7 @@ TEST_F(QuotaTest, NobodyRegistersNoMoreEntriesThanItsQuotaAndAFreedOneMayBeRegis
 }
 
 TEST_F(QuotaTest, APerUserQuotaOverridesLimitsAndItsSectionIsNamed) {
-  ASSERT_TRUE(start_with_config("[limits]\nentries = 100\n[limits.user.nobody]\nentries = 1\n"));
-  cli_ok({"create", "svc"});
-  Actor nobody = nobody_actor();
+  Actor nobody = nobody_with_svc("[limits]\nentries = 100\n[limits.user.nobody]\nentries = 1\n");
   ASSERT_TRUE(nobody.registers("svc", "a", "v"));
   const auto refused = nobody.ask({"register", "svc", "b", "v"});
   EXPECT_EQ(errc_of(refused), "quota_exceeded") << join_fields(refused);
@@ -59,9 +64,7 @@ TEST_F(QuotaTest, APerUserQuotaOverridesLimitsAndItsSectionIsNamed) {
 }
 
 TEST_F(QuotaTest, AQueuedRecordCountsAsAnEntryOfItsOwner) {
-  ASSERT_TRUE(start_with_config("[limits]\nentries = 2\n"));
-  cli_ok({"create", "svc"});
-  Actor holder = nobody_actor();
+  Actor holder = nobody_with_svc("[limits]\nentries = 2\n");
   ASSERT_TRUE(holder.registers("svc", "name", "v"));
   const auto queued = as_nobody([](const shmreg::Client& c) {
     auto r = c.request_name("svc", "name", "w");
@@ -74,9 +77,7 @@ TEST_F(QuotaTest, AQueuedRecordCountsAsAnEntryOfItsOwner) {
 }
 
 TEST_F(QuotaTest, ValueBytesBoundWhatNobodyRegistersAndHowFarAnUpdateGrowsAValue) {
-  ASSERT_TRUE(start_with_config("[limits]\nvalue_bytes = 100\n"));
-  cli_ok({"create", "svc"});
-  Actor nobody = nobody_actor();
+  Actor nobody = nobody_with_svc("[limits]\nvalue_bytes = 100\n");
   ASSERT_TRUE(nobody.expect_ok({"register_filled", "svc", "a", "60"}));
   const auto refused = nobody.ask({"register_filled", "svc", "b", "60"});
   EXPECT_EQ(errc_of(refused), "quota_exceeded") << join_fields(refused);
@@ -90,9 +91,7 @@ TEST_F(QuotaTest, ValueBytesBoundWhatNobodyRegistersAndHowFarAnUpdateGrowsAValue
 }
 
 TEST_F(QuotaTest, UseIsRebuiltFromTheSegmentAfterABrokerRestart) {
-  ASSERT_TRUE(start_with_config("[limits]\nentries = 2\n"));
-  cli_ok({"create", "svc"});
-  Actor nobody = nobody_actor();
+  Actor nobody = nobody_with_svc("[limits]\nentries = 2\n");
   ASSERT_TRUE(nobody.registers("svc", "a", "v"));
   ASSERT_TRUE(nobody.registers("svc", "b", "v"));
   ASSERT_TRUE(stop_broker());
