@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include <span>
+#include <vector>
 
 #include "peer.hpp"
 #include "shmreg/sys/unique_fd.hpp"
@@ -26,6 +27,7 @@ struct Owner {
   pid_t pid = 0;
   uid_t uid = 0;
   ProcessIdentity identity;
+  std::vector<gid_t> groups;  // its gid, then its supplementary groups (reservations check them)
   int pidfd = -1;  // borrowed; the broker duplicates it to keep a watch
 };
 
@@ -33,6 +35,7 @@ struct Caller {
   pid_t pid = 0;
   uid_t uid = 0;
   gid_t gid = 0;
+  std::span<const gid_t> groups;  // gid, then the supplementary groups; the session's Peer holds them
   int pidfd = -1;  // the peer's, owned by its session
   ProcessIdentity identity;
   std::span<const sys::UniqueFd> passed_pidfds;  // came with this frame, in order
@@ -42,9 +45,9 @@ struct Caller {
   bool exited = false;
 
   [[nodiscard]] static Caller of(const Peer& peer, std::span<const sys::UniqueFd> passed_pidfds) noexcept {
-    return Caller{peer.pid, peer.uid, peer.gid, peer.pidfd.get(), peer.identity, passed_pidfds, false};
+    return Caller{peer.pid, peer.uid, peer.gid, peer.groups, peer.pidfd.get(), peer.identity, passed_pidfds, false};
   }
-  [[nodiscard]] Owner as_owner() const noexcept { return Owner{pid, uid, identity, pidfd}; }
+  [[nodiscard]] Owner as_owner() const { return Owner{pid, uid, identity, {groups.begin(), groups.end()}, pidfd}; }
 };
 
 }  // namespace shmreg::broker

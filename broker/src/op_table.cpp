@@ -5,6 +5,7 @@
 #include <type_traits>
 #include <variant>
 
+#include "policy.hpp"
 #include "shmreg/sys/pidfd.hpp"
 #include "status.hpp"
 
@@ -94,7 +95,7 @@ std::string describe(const proto::Op& op) {
 
 }  // namespace
 
-std::expected<void, proto::OpResult> authorize(const Caller& caller, const proto::Op& op) {
+std::expected<void, proto::OpResult> authorize(OpContext& ctx, const Caller& caller, const proto::Op& op) {
   // The kernel named the caller when it connected; once that process is gone
   // its pid can be recycled, and every op would act for (or settle against)
   // whoever holds the pid now.
@@ -103,7 +104,33 @@ std::expected<void, proto::OpResult> authorize(const Caller& caller, const proto
                                    "this connection was opened by pid " + std::to_string(caller.pid) +
                                        ", which has exited; a connection acts only for the live process that "
                                        "opened it (connect again from this process)"));
-  return {};
+  const Settings& settings = ctx.config.settings;
+  // Meta and static entries of a registry that does not exist: the handler
+  // answers not_found, which tells the caller nothing it may not know.
+  const auto administer = [&](const std::string& registry) -> std::expected<void, proto::OpResult> {
+    auto rdr = own_reader(ctx);
+    if (!rdr) return std::unexpected(std::move(rdr.error()));
+    auto view = (*rdr)->registry(registry);
+    if (!view) return {};
+    return may_administer(settings, caller, registry, view->creator_uid());
+  };
+  return std::visit(
+      Overloaded{
+          [&](const proto::CreateRegistry& o) -> std::expected<void, proto::OpResult> {
+            if (ctx.writer.find_registry(o.name)) return {};
+            return may_create(settings, caller, o.name);
+          },
+          [&](const proto::RegisterKey& o) { return may_register(settings, caller, o.registry); },
+          [&](const proto::RegisterOnBehalf& o) { return may_register(settings, caller, o.registry); },
+          [&](const proto::RegisterQueued& o) { return may_register(settings, caller, o.registry); },
+          [&](const proto::PutMeta& o) { return administer(o.registry); },
+          [&](const proto::DeleteMeta& o) { return administer(o.registry); },
+          [&](const proto::SetStatic& o) { return administer(o.registry); },
+          [&](const proto::UnsetStatic& o) { return administer(o.registry); },
+          [&](const proto::Reload&) { return may_reload(settings, caller); },
+          [](const auto&) -> std::expected<void, proto::OpResult> { return {}; },
+      },
+      op);
 }
 
 std::vector<proto::OpResult> OpTable::execute(const Peer& peer, std::span<const sys::UniqueFd> passed_pidfds,
@@ -121,7 +148,7 @@ std::vector<proto::OpResult> OpTable::execute(const Peer& peer, std::span<const 
 proto::OpResult OpTable::run(Request& req, const proto::Op& op) {
   if (shutdown_.halting())
     return refusal(proto::Status::segment_corrupt, "the broker found its segment corrupt and is restarting");
-  if (auto allowed = authorize(req.caller, op); !allowed) return std::move(allowed.error());
+  if (auto allowed = authorize(ctx_, req.caller, op); !allowed) return std::move(allowed.error());
   proto::OpResult res;
   try {
     res = dispatch(ctx_, req, op);

@@ -4,8 +4,8 @@
 //   1. knows the caller (caller.hpp: the kernel's uid, gid, pid and pidfd of
 //      the peer, its process identity, and the pidfds passed with the frame);
 //   2. asks authorize() whether the caller may run the op: THE single
-//      authorization point, where the policy and the quotas of issues 9 and 10
-//      will be checked; a refusal there is the op's reply;
+//      authorization point for the caller's access (policy.hpp); a refusal
+//      there is the op's reply;
 //   3. runs the op's handler, chosen by the op's type in one table
 //      (op_table.cpp, dispatch), grouped by op family (ops.hpp);
 //   4. treats a segment_corrupt result as a broken invariant (shutdown.hpp):
@@ -27,13 +27,19 @@
 
 namespace shmreg::broker {
 
-// Whether caller may run op. Today: every op but ping needs the process that
-// opened the connection to be alive (its pid could name another process by
-// now); otherwise every authenticated caller may run every op (invariant 2 is
-// enforced where an op acts for another process, target.hpp). The policy and
-// quota checks of issue 10 go here and nowhere else. The error is the op's
-// reply, naming the rule or the limit.
-[[nodiscard]] std::expected<void, proto::OpResult> authorize(const Caller& caller, const proto::Op& op);
+// Whether caller may run op: THE single authorization point for the rules
+// that depend on the caller. Every op but ping needs the process that opened
+// the connection to be alive (its pid could name another process by now).
+// Then the access lists of the settings in force (policy.hpp): [access]
+// create for a create_registry that would create; the registry's register
+// list for register, register_on_behalf and register_queued; its admins for
+// put_meta, delete_meta, set_static and unset_static; [access] reload for
+// reload. Invariant 2 is enforced where an op acts for another process
+// (target.hpp), and the rules that depend on the owner or on the size of a
+// write (reservations, quotas) by the handlers through policy.hpp. The error
+// is the op's reply, naming the rule.
+[[nodiscard]] std::expected<void, proto::OpResult> authorize(OpContext& ctx, const Caller& caller,
+                                                             const proto::Op& op);
 
 class OpTable final : public RequestHandler {
  public:

@@ -27,7 +27,7 @@ std::expected<Owner, proto::OpResult> owner_for(const Request& req, std::uint8_t
   const int fd = req.caller.passed_pidfds[target - 1].get();
   auto t = target_of(fd, req.caller.uid);
   if (!t) return std::unexpected(refusal(t.error().status, t.error().message));
-  return Owner{t->pid, t->uid, t->identity, fd};
+  return Owner{t->pid, t->uid, t->identity, std::move(t->groups), fd};
 }
 
 }  // namespace shmreg::broker

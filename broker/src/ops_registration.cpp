@@ -5,6 +5,7 @@
 #include <string>
 
 #include "ops.hpp"
+#include "policy.hpp"
 #include "shmreg/proto/pattern.hpp"
 #include "status.hpp"
 
@@ -50,6 +51,8 @@ proto::OpResult register_for(OpContext& ctx, const Owner& owner, const std::stri
                              const std::string& value) {
   auto reg = begin_registration(ctx, owner, registry);
   if (!reg) return std::move(reg.error());
+  if (auto ok = may_own(ctx.config.settings, ctx.writer, owner, registry, key, value.size()); !ok)
+    return std::move(ok.error());
   std::uint32_t conflict = 0;
   auto r = insert_reaping_stale(
       ctx, owner, [&] { return ctx.writer.insert(reg->registry, key, value, reg->owner, &conflict); });
@@ -82,6 +85,9 @@ proto::OpResult register_queued(OpContext& ctx, Request& req, const proto::Regis
   const Owner owner = req.caller.as_owner();
   auto reg = begin_registration(ctx, owner, op.registry);
   if (!reg) return std::move(reg.error());
+  // A queued record counts as an entry: it becomes one when the key passes on.
+  if (auto ok = may_own(ctx.config.settings, ctx.writer, owner, op.registry, op.key, op.value.size()); !ok)
+    return std::move(ok.error());
   auto r = insert_reaping_stale(
       ctx, owner, [&] { return ctx.writer.insert_queued(reg->registry, op.key, op.value, reg->owner, op.flags); });
   if (!r) return error_result(r.error());

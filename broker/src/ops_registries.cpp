@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include "ops.hpp"
+#include "policy.hpp"
 #include "shmreg/shm/meta_codec.hpp"
 #include "status.hpp"
 
@@ -34,7 +35,11 @@ proto::OpResult ping(OpContext&, Request&, const proto::Ping&) {
 // same write, only if this call creates the registry: readers see the
 // registry with it or not at all. An existing registry (same options) keeps
 // the meta it has.
-proto::OpResult create_registry(OpContext& ctx, Request&, const proto::CreateRegistry& op) {
+//
+// A creation counts against the caller's registries and registry_bytes
+// quotas (authorize() has checked [access] create), and the registry records
+// the caller's uid as its creator.
+proto::OpResult create_registry(OpContext& ctx, Request& req, const proto::CreateRegistry& op) {
   if (auto ok = shm::check_meta(op.meta); !ok) return error_result(ok.error(), meta_refusal(op.meta, ok.error()));
   shm::RegistrySpec spec;
   spec.name = op.name;
@@ -44,7 +49,12 @@ proto::OpResult create_registry(OpContext& ctx, Request&, const proto::CreateReg
   spec.max_value = op.max_value != 0 ? op.max_value : ctx.config.settings.broker.default_max_value;
   spec.capacity = op.capacity != 0 ? op.capacity : ctx.config.settings.broker.default_capacity;
   spec.meta = op.meta;
+  spec.creator_uid = static_cast<std::uint32_t>(req.caller.uid);
   const bool existed = ctx.writer.find_registry(spec.name).has_value();
+  if (!existed)
+    if (auto ok = may_add_registry(ctx.config.settings, ctx.writer, req.caller.uid, shm::SegmentWriter::footprint(spec));
+        !ok)
+      return std::move(ok.error());
   auto id = ctx.writer.create_registry(spec);
   if (!id) return error_result(id.error());
   proto::OpResult res = success(*id);

@@ -2,6 +2,7 @@
 // version, also behind set_value) and the registry meta (put_meta,
 // delete_meta).
 #include "ops.hpp"
+#include "policy.hpp"
 #include "shmreg/shm/meta_codec.hpp"
 #include "status.hpp"
 
@@ -33,6 +34,18 @@ proto::OpResult put_meta_refused(shm::Errc e, const proto::PutMeta& op) {
   return error_result(e);
 }
 
+// The owner's value_bytes quota, against the growth of its entry's value.
+// Without an entry there is nothing to grow: the writer answers not_found.
+Verdict may_replace_value(OpContext& ctx, const Owner& owner, const proto::UpdateValue& op) {
+  auto rdr = own_reader(ctx);
+  if (!rdr) return std::unexpected(std::move(rdr.error()));
+  auto view = (*rdr)->registry(op.registry);
+  if (!view) return {};
+  auto entries = (*rdr)->values(*view, op.key, static_cast<std::uint32_t>(owner.pid));
+  if (!entries || entries->empty()) return {};
+  return may_grow_value(ctx.config.settings, ctx.writer, owner.uid, entries->front().value.size(), op.value.size());
+}
+
 }  // namespace
 
 proto::OpResult update_value(OpContext& ctx, Request& req, const proto::UpdateValue& op) {
@@ -41,6 +54,7 @@ proto::OpResult update_value(OpContext& ctx, Request& req, const proto::UpdateVa
   ctx.owners.settle(*owner);
   auto id = ctx.writer.find_registry(op.registry);
   if (!id) return error_result(id.error());
+  if (auto ok = may_replace_value(ctx, *owner, op); !ok) return std::move(ok.error());
   auto v = ctx.writer.update_value(*id, op.key, static_cast<std::uint32_t>(owner->pid), op.value, op.expected_version);
   if (!v) return update_refused(v.error(), op, owner->pid);
   return success(*v);

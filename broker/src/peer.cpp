@@ -24,6 +24,21 @@ namespace {
 
 std::string errno_text(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
 
+// The peer's supplementary groups at connect time. The kernel reports ERANGE
+// with the length it needs when the buffer is short.
+std::expected<std::vector<gid_t>, std::string> peer_groups(int socket_fd) {
+  std::vector<gid_t> groups(32);
+  for (;;) {
+    auto len = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+    if (::getsockopt(socket_fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &len) == 0) {
+      groups.resize(len / sizeof(gid_t));
+      return groups;
+    }
+    if (errno != ERANGE || len / sizeof(gid_t) <= groups.size()) return std::unexpected(errno_text("SO_PEERGROUPS"));
+    groups.resize(len / sizeof(gid_t));
+  }
+}
+
 // Field 22 of /proc/<pid>/stat; fields are counted after the last ')' since
 // the command name (field 2) may itself hold spaces and parentheses.
 std::expected<std::uint64_t, std::string> start_time_of(pid_t pid) {
@@ -75,6 +90,11 @@ std::expected<Peer, std::string> peer_of(int socket_fd) {
   peer.uid = cred.uid;
   peer.gid = cred.gid;
   if (peer.pid <= 0) return std::unexpected(std::string("peer has no pid in this pid namespace"));
+  auto groups = peer_groups(socket_fd);
+  if (!groups) return std::unexpected(groups.error());
+  peer.groups.push_back(peer.gid);
+  for (gid_t g : *groups)
+    if (g != peer.gid) peer.groups.push_back(g);
 
   int fd = -1;
   len = sizeof fd;

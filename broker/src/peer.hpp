@@ -11,6 +11,9 @@
 // SO_PEERPIDFD (kernel 6.5+). Without SO_PEERPIDFD it falls back to
 // pidfd_open(pid) and then re-checks that the process is alive and that the
 // connection is still open, which closes all but a tiny window of pid reuse.
+// Its groups come from SO_PEERGROUPS (Linux 4.13+): the supplementary groups
+// the peer had when it connected, as the kernel recorded them, which is what
+// access lists of "@group" entries are checked against.
 //
 // Thread-safety: free functions, safe from any thread.
 #pragma once
@@ -20,6 +23,7 @@
 #include <cstdint>
 #include <expected>
 #include <string>
+#include <vector>
 
 #include "shmreg/sys/unique_fd.hpp"
 
@@ -34,6 +38,7 @@ struct Peer {
   pid_t pid = 0;
   uid_t uid = 0;
   gid_t gid = 0;
+  std::vector<gid_t> groups;  // primary gid first, then the supplementary groups
   sys::UniqueFd pidfd;
   ProcessIdentity identity;
   bool from_peerpidfd = false;  // false: the pidfd_open fallback was used

@@ -58,6 +58,13 @@ std::expected<TargetProcess, TargetError> target_of(int pidfd, uid_t caller_uid)
             std::to_string(pid) + " runs as uid " + std::to_string(real) + "/" + std::to_string(effective) + "/" +
             std::to_string(saved) + " (real/effective/saved); only root may act for any process"});
   t.uid = static_cast<uid_t>(effective);
+  unsigned long long gid_real = 0, gid_effective = 0;
+  std::istringstream gid_in(proc_field(status, "Gid").value_or(""));
+  if (!(gid_in >> gid_real >> gid_effective)) return std::unexpected(invalid(exited(t.pid)));
+  t.groups.push_back(static_cast<gid_t>(gid_effective));
+  std::istringstream groups_in(proc_field(status, "Groups").value_or(""));
+  for (unsigned long long g = 0; groups_in >> g;)
+    if (g != gid_effective) t.groups.push_back(static_cast<gid_t>(g));
   // Last: it fails if the process has exited, which makes the reads above its own.
   auto id = identity_of(pidfd, t.pid);
   if (!id) return std::unexpected(invalid(exited(t.pid)));

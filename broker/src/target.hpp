@@ -13,6 +13,8 @@
 //     process whose real, effective and saved uids all equal the caller's uid.
 //     This is ptrace(2)'s rule: a set-uid program the caller started, which
 //     can regain its other uid, is not the caller's to speak for;
+//   - its effective gid and supplementary groups (the Gid: and Groups: lines),
+//     which reservations are checked against when it is an entry's owner;
 //   - its identity (peer.hpp), which fails if the process has exited.
 // The process is checked alive after the /proc reads, so they were of that
 // process and not of a successor that reused the pid.
@@ -24,6 +26,7 @@
 
 #include <expected>
 #include <string>
+#include <vector>
 
 #include "peer.hpp"
 #include "shmreg/proto/wire.hpp"
@@ -33,6 +36,7 @@ namespace shmreg::broker {
 struct TargetProcess {
   pid_t pid = 0;
   uid_t uid = 0;  // effective uid, recorded as the owner's uid
+  std::vector<gid_t> groups;  // effective gid, then the supplementary groups
   ProcessIdentity identity;
 };
 
