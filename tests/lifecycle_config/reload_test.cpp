@@ -4,6 +4,8 @@
 // every reason in status) and a fixed file reloads. SIGHUP reloads too;
 // reloads can be forbidden and allowed; status reports all of it.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "config_broker_test.hpp"
 
@@ -146,6 +148,29 @@ TEST_F(ReloadTest, RestartOnlyChangeIsANoteNotAReason) {
   ASSERT_EQ(data["notes"].size(), 1u) << res.data;
   EXPECT_NE(data["notes"][0].get<std::string>().find("owner_capacity"), std::string::npos);
   EXPECT_EQ(status()["last_reload"]["notes"].size(), 1u);
+}
+
+TEST_F(ReloadTest, AConfigurationFileThatDisappearsIsAReasonNotTheDefaults) {
+  ASSERT_EQ(::unlink(config_path().c_str()), 0);
+  const auto res = reload();
+  EXPECT_EQ(res.status, proto::Status::reload_failed);
+  EXPECT_NE(res.message.find("is gone"), std::string::npos) << res.message;
+  EXPECT_EQ(status()["config"]["path"], config_path());
+}
+
+TEST_F(ReloadTest, SegmentGroupGivesTheSegmentToThatGroupAndUnsettingItGivesItBack) {
+  constexpr gid_t kGroup = 65534;
+  write_config(std::string("[broker]\nsegment_group = 65534\n") + kGood);
+  ASSERT_EQ(reload().status, proto::Status::ok);
+  struct stat st{};
+  ASSERT_EQ(::stat(segment_file().c_str(), &st), 0);
+  EXPECT_EQ(st.st_gid, kGroup);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+  write_config(kGood);
+  ASSERT_EQ(reload().status, proto::Status::ok);
+  ASSERT_EQ(::stat(segment_file().c_str(), &st), 0);
+  EXPECT_EQ(st.st_gid, ::getegid());
+  EXPECT_EQ(st.st_mode & 07777, 0644u);
 }
 
 TEST_F(ReloadTest, StatusReportsEveryField) {
