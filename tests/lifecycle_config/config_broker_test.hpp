@@ -9,6 +9,8 @@
 #include <signal.h>
 
 #include <fstream>
+#include <initializer_list>
+#include <string_view>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -19,23 +21,30 @@
 
 namespace shmreg::test {
 
-class ConfigBrokerTest : public BrokerTest {
- protected:
-  // The file the broker starts with; a test that needs another overrides it.
-  virtual std::string initial_config() const {
-    return R"(
+// The pieces the tests' files are made of, joined in order.
+inline constexpr const char* kServicesRegistry = R"(
 [[registry]]
 name = "services"
 keys = "unique"
 capacity = 64
 max_value = 64
 meta = { tier = "1" }
-
+)";
+inline constexpr const char* kGatewayStatic = R"(
 [[registry.static]]
 key = "gateway"
 value = "10.0.0.1:8080"
 )";
-  }
+inline std::string config_of(std::initializer_list<std::string_view> pieces) {
+  std::string text;
+  for (std::string_view p : pieces) (text += p) += "\n";
+  return text;
+}
+
+class ConfigBrokerTest : public BrokerTest {
+ protected:
+  // The file the broker starts with; a test that needs another overrides it.
+  virtual std::string initial_config() const { return config_of({kServicesRegistry, kGatewayStatic}); }
 
   void SetUp() override {
     write_config(initial_config());

@@ -12,18 +12,7 @@
 namespace shmreg::test {
 namespace {
 
-constexpr const char* kGood = R"(
-[[registry]]
-name = "services"
-keys = "unique"
-capacity = 64
-max_value = 64
-meta = { tier = "1" }
-
-[[registry.static]]
-key = "gateway"
-value = "10.0.0.1:8080"
-)";
+const std::string kGood = config_of({kServicesRegistry, kGatewayStatic});
 
 // Changes the live registry's partitions and capacity, and would add a
 // registry, change a static and give root a quota: none may take effect.
@@ -57,7 +46,7 @@ nlohmann::json root_row(const nlohmann::json& status) {
 
 TEST_F(ReloadTest, SuccessfulReloadBumpsTheGenerationAndReportsIt) {
   ASSERT_EQ(generation(), 1u);
-  write_config(std::string(kGood) + "\n[[registry]]\nname = \"more\"\n");
+  write_config(kGood + "\n[[registry]]\nname = \"more\"\n");
   const auto res = reload();
   ASSERT_EQ(res.status, proto::Status::ok) << res.message;
   EXPECT_EQ(res.value, 2u);
@@ -90,7 +79,7 @@ TEST_F(ReloadTest, RefusedReloadKeepsTheOldConfigurationWholeThenAFixedFileReloa
   EXPECT_TRUE(static_entry("services", "gateway", "10.0.0.1:8080"));
   EXPECT_TRUE(root_row(s)["limits"].is_null()) << "root's quota is the old one: none";
 
-  write_config(std::string(kGood) + "\n[limits.user.root]\nentries = 5\n");
+  write_config(kGood + "\n[limits.user.root]\nentries = 5\n");
   ASSERT_EQ(reload().status, proto::Status::ok);
   const auto fixed = status();
   EXPECT_EQ(fixed["state"], "running");
@@ -113,7 +102,7 @@ TEST_F(ReloadTest, InvalidFileFailsTheReloadWithItsProblemsInStatus) {
 }
 
 TEST_F(ReloadTest, SighupReloads) {
-  write_config(std::string(kGood) + "\n[[registry]]\nname = \"hup\"\n");
+  write_config(kGood + "\n[[registry]]\nname = \"hup\"\n");
   hangup();
   ASSERT_TRUE(wait_until([&] { return generation() == 2; })) << broker().log();
   EXPECT_TRUE(registry_exists("hup"));
@@ -125,7 +114,7 @@ TEST_F(ReloadTest, ForbiddenReloadIsRefusedAlsoOnSighupUntilAllowed) {
   const auto forbid = call(proto::Reload{proto::ReloadAction::forbid});
   ASSERT_EQ(forbid.status, proto::Status::ok) << forbid.message;
   EXPECT_EQ(status()["reload_allowed"], false);
-  write_config(std::string(kGood) + "\n[[registry]]\nname = \"later\"\n");
+  write_config(kGood + "\n[[registry]]\nname = \"later\"\n");
   EXPECT_EQ(reload().status, proto::Status::reload_forbidden);
   hangup();
   ASSERT_TRUE(wait_until([&] { return broker().log().find("reload (SIGHUP) refused") != std::string::npos; }))
@@ -141,7 +130,7 @@ TEST_F(ReloadTest, ForbiddenReloadIsRefusedAlsoOnSighupUntilAllowed) {
 }
 
 TEST_F(ReloadTest, RestartOnlyChangeIsANoteNotAReason) {
-  write_config(std::string("[broker]\nowner_capacity = 4096\n") + kGood);
+  write_config("[broker]\nowner_capacity = 4096\n" + kGood);
   const auto res = reload();
   ASSERT_EQ(res.status, proto::Status::ok) << res.message;
   const auto data = nlohmann::json::parse(res.data);
@@ -160,7 +149,7 @@ TEST_F(ReloadTest, AConfigurationFileThatDisappearsIsAReasonNotTheDefaults) {
 
 TEST_F(ReloadTest, SegmentGroupGivesTheSegmentToThatGroupAndUnsettingItGivesItBack) {
   constexpr gid_t kGroup = 65534;
-  write_config(std::string("[broker]\nsegment_group = 65534\n") + kGood);
+  write_config("[broker]\nsegment_group = 65534\n" + kGood);
   ASSERT_EQ(reload().status, proto::Status::ok);
   struct stat st{};
   ASSERT_EQ(::stat(segment_file().c_str(), &st), 0);

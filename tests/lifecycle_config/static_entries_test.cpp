@@ -8,35 +8,17 @@
 namespace shmreg::test {
 namespace {
 
-constexpr const char* kWithSecondStatic = R"(
-[[registry]]
-name = "services"
-keys = "unique"
-capacity = 64
-max_value = 64
-meta = { tier = "1" }
-
-[[registry.static]]
-key = "gateway"
-value = "10.0.0.1:8080"
-
+constexpr const char* kDnsStatic = R"(
 [[registry.static]]
 key = "dns"
 value = "10.0.0.53"
+)";
 
+constexpr const char* kHostsRegistry = R"(
 [[registry]]
 name = "hosts"
 keys = "duplicate"
 capacity = 32
-)";
-
-constexpr const char* kWithoutStatics = R"(
-[[registry]]
-name = "services"
-keys = "unique"
-capacity = 64
-max_value = 64
-meta = { tier = "1" }
 )";
 
 using StaticEntriesTest = ConfigBrokerTest;
@@ -57,11 +39,11 @@ TEST_F(StaticEntriesTest, DeclaredStaticSurvivesSigtermAndSigkillRestarts) {
 }
 
 TEST_F(StaticEntriesTest, ReloadAddsDeclaredStaticsAndRegistriesAndDropsStaticsNoLongerDeclared) {
-  write_config(kWithSecondStatic);
+  write_config(config_of({kServicesRegistry, kGatewayStatic, kDnsStatic, kHostsRegistry}));
   ASSERT_EQ(reload().status, proto::Status::ok);
   EXPECT_TRUE(static_entry("services", "dns", "10.0.0.53"));
   EXPECT_TRUE(registry_exists("hosts"));
-  write_config(kWithoutStatics);
+  write_config(config_of({kServicesRegistry}));
   ASSERT_EQ(reload().status, proto::Status::ok);
   EXPECT_TRUE(entries("services", "gateway").empty());
   EXPECT_TRUE(entries("services", "dns").empty());
@@ -72,7 +54,7 @@ TEST_F(StaticEntriesTest, RuntimeStaticSurvivesReloadAndRestart) {
   const auto set = call(proto::SetStatic{"services", "cache", "10.0.0.7"});
   ASSERT_EQ(set.status, proto::Status::ok) << set.message;
   EXPECT_GT(set.value, 0u) << "the result carries the entry's version";
-  write_config(kWithoutStatics);
+  write_config(config_of({kServicesRegistry}));
   ASSERT_EQ(reload().status, proto::Status::ok);
   EXPECT_TRUE(static_entry("services", "cache", "10.0.0.7")) << "after a reload that drops declared statics";
   broker().kill_hard();
@@ -122,11 +104,7 @@ TEST_F(StaticEntriesTest, DeclaredStaticOnAKeyALiveProcessHoldsIsAReasonNamingTh
   ASSERT_TRUE(conn);
   const auto reg = conn->call({proto::RegisterKey{"services", "db", "mine"}});
   ASSERT_TRUE(reg && reg->front().status == proto::Status::ok);
-  write_config(std::string(kWithoutStatics) + R"(
-[[registry.static]]
-key = "db"
-value = "static"
-)");
+  write_config(config_of({kServicesRegistry, "[[registry.static]]\nkey = \"db\"\nvalue = \"static\""}));
   const auto res = reload();
   EXPECT_EQ(res.status, proto::Status::reload_failed);
   EXPECT_NE(res.message.find("held by pid " + std::to_string(::getpid())), std::string::npos) << res.message;
