@@ -212,7 +212,7 @@ Result<std::uint32_t> SegmentWriter::create_registry(const RegistrySpec& s) noex
 }
 
 std::uint64_t SegmentWriter::footprint(const RegistrySpec& s) noexcept {
-  if (!valid_spec(s)) return 0;
+  if (!valid_spec(s) || !check_meta(s.meta)) return 0;
   return pad_to(geometry_for(s).total(), 4096);
 }
 
@@ -567,6 +567,16 @@ void SegmentWriter::Impl::remove_record(std::uint32_t id, std::uint32_t idx, std
 
 // -- operations ---------------------------------------------------------------------------------
 
+Result<RegistryDesc*> SegmentWriter::Impl::writable(std::uint32_t id, std::string_view key,
+                                                    std::string_view value) const noexcept {
+  RegistryDesc* d = live_registry(id);
+  if (d == nullptr) return fail(Errc::registry_not_found);
+  if (key.empty()) return fail(Errc::invalid_argument);
+  if (key.size() > d->max_key) return fail(Errc::key_too_long);
+  if (value.size() > d->max_value) return fail(Errc::value_too_long);
+  return d;
+}
+
 Result<InsertResult> SegmentWriter::insert(std::uint32_t id, std::string_view key, std::string_view value,
                                            const OwnerIdentity& owner, std::uint32_t* conflict_pid) noexcept {
   if (impl_->live_registry(id) == nullptr) return fail(Errc::registry_not_found);
@@ -578,12 +588,9 @@ Result<InsertResult> SegmentWriter::insert_with(std::uint32_t id, std::string_vi
                                                 const OwnerIdentity& owner, std::uint32_t aux,
                                                 std::uint32_t* conflict_pid) noexcept {
   Impl& w = *impl_;
-  RegistryDesc* dp = w.live_registry(id);
-  if (dp == nullptr) return fail(Errc::registry_not_found);
-  RegistryDesc& d = *dp;
-  if (key.empty()) return fail(Errc::invalid_argument);
-  if (key.size() > d.max_key) return fail(Errc::key_too_long);
-  if (value.size() > d.max_value) return fail(Errc::value_too_long);
+  const auto dp = w.writable(id, key, value);
+  if (!dp) return fail(dp.error());
+  RegistryDesc& d = **dp;
   const long existing_owner = w.find_owner(owner.pid);
   if (existing_owner >= 0) {
     const OwnerSlot& s = w.owners[existing_owner];

@@ -133,6 +133,10 @@ struct SegmentWriter::Impl {
     const RecordHeader& r = rec(d, idx);
     return {reinterpret_cast<const char*>(payload(d, idx)) + pad8(r.key_len), r.value_len};
   }
+  // The live registry `id` when key (1..max_key bytes) and value fit it, else
+  // the error a write reports: registry_not_found, invalid_argument,
+  // key_too_long or value_too_long.
+  Result<RegistryDesc*> writable(std::uint32_t id, std::string_view key, std::string_view value) const noexcept;
   // The record of key's index entry in d (a unique entry or a duplicate
   // key's node), or nullopt when the key is absent or out of d's range.
   std::optional<std::uint32_t> key_record(const RegistryDesc& d, std::string_view key) const noexcept;

@@ -16,12 +16,9 @@ constexpr OwnerIdentity kStaticOwner{0, kNamespaceUid, kIdentityStatic, 0};
 Result<std::uint64_t> SegmentWriter::set_static(std::uint32_t id, std::string_view key, std::string_view value,
                                                 bool declared, std::uint32_t* conflict_pid) noexcept {
   Impl& w = *impl_;
-  RegistryDesc* dp = w.live_registry(id);
-  if (dp == nullptr) return fail(Errc::registry_not_found);
-  RegistryDesc& d = *dp;
-  if (key.empty()) return fail(Errc::invalid_argument);
-  if (key.size() > d.max_key) return fail(Errc::key_too_long);
-  if (value.size() > d.max_value) return fail(Errc::value_too_long);
+  const auto dp = w.writable(id, key, value);
+  if (!dp) return fail(dp.error());
+  RegistryDesc& d = **dp;
   const std::uint32_t aux = declared ? kStaticDeclared : 0;
   const auto node = w.key_record(d, key);
   std::optional<std::uint32_t> mine;

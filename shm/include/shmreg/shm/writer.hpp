@@ -69,6 +69,7 @@ struct StaticEntryView {
   std::string value;
   std::uint64_t version;
   bool declared;  // kStaticDeclared: the configuration file set it
+  friend bool operator==(const StaticEntryView&, const StaticEntryView&) = default;
 };
 
 // Why remove_owner runs: it decides the event watchers see.
