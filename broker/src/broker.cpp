@@ -124,8 +124,7 @@ int Broker::Impl::start() {
   lock.emplace(std::move(*l));
   if (!open_segment()) return 1;
   owners.emplace(io, *writer, log, shutdown);
-  mailboxes.emplace(*owners, config.settings.broker.connection.mailbox_bytes_per_uid,
-                    config.settings.broker.connection.mailbox_bytes_per_receiver_uid);
+  mailboxes.emplace(*owners, config.settings.broker.connection);
   lifecycle.emplace(config, *writer, dir->fd(), log);
   ops.emplace(OpContext{config, *writer, *owners, *mailboxes, log, std::nullopt, &*lifecycle, &tally});
   table.emplace(*ops, shutdown);

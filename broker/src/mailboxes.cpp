@@ -102,12 +102,12 @@ OpResult Mailboxes::send(const Caller& sender, const proto::SendMessage& op, std
   if (over_budget)
     return fail(Status::mailbox_full,
                 "the messages of uid " + std::to_string(sender.uid) + " still queued in mailboxes would pass its budget of " +
-                    std::to_string(sender_budget_) + " bytes (--mailbox-bytes-per-uid); the message was dropped",
+                    std::to_string(limits_.mailbox_bytes_per_uid) + " bytes (--mailbox-bytes-per-uid); the message was dropped",
                 std::move(data));
   if (share_held_by)
     return fail(Status::mailbox_full,
                 "the mailboxes of uid " + std::to_string(*share_held_by) + " already hold " +
-                    std::to_string(receiver_share_) + " bytes of uid " + std::to_string(sender.uid) +
+                    std::to_string(limits_.mailbox_bytes_per_receiver_uid) + " bytes of uid " + std::to_string(sender.uid) +
                     "'s messages unread (--mailbox-bytes-per-receiver-uid); the message was dropped",
                 std::move(data));
   if (report.mailbox_full > 0) {

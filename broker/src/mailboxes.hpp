@@ -46,6 +46,7 @@
 #include <vector>
 
 #include "caller.hpp"
+#include "settings.hpp"
 #include "shmreg/proto/wire.hpp"
 #include "watched_identities.hpp"
 
@@ -79,10 +80,10 @@ class Mailboxes {
  public:
   // watched: the processes the broker watches, to check a mailbox owner's
   // identity. REQUIRES: watched outlives this object.
-  // sender_budget: --mailbox-bytes-per-uid, receiver_share:
-  // --mailbox-bytes-per-receiver-uid, named in refusals.
-  Mailboxes(const WatchedIdentities& watched, std::size_t sender_budget, std::size_t receiver_share)
-      : watched_(watched), sender_budget_(sender_budget), receiver_share_(receiver_share) {}
+  // limits: mailbox_bytes_per_uid and mailbox_bytes_per_receiver_uid, read
+  // at each send (a reload changes them in place) and named in refusals.
+  // REQUIRES: limits outlives this object.
+  Mailboxes(const WatchedIdentities& watched, const ConnectionLimits& limits) : watched_(watched), limits_(limits) {}
 
   [[nodiscard]] proto::OpResult open(const std::shared_ptr<MailboxSink>& sink);
   // Forgets sink's mailbox, if it has one (its connection is closing).
@@ -105,8 +106,7 @@ class Mailboxes {
   Slot* usable(std::uint32_t pid);
 
   const WatchedIdentities& watched_;
-  const std::size_t sender_budget_;
-  const std::size_t receiver_share_;
+  const ConnectionLimits& limits_;
   std::unordered_map<pid_t, Slot> slots_;
 };
 

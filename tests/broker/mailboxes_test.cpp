@@ -75,7 +75,9 @@ class MailboxesTest : public ::testing::Test {
   }
 
   FakeWatches watches_;
-  Mailboxes mailboxes_{watches_, std::size_t{1} << 20, std::size_t{1} << 18};
+  ConnectionLimits limits_{.mailbox_bytes_per_uid = std::size_t{1} << 20,
+                           .mailbox_bytes_per_receiver_uid = std::size_t{1} << 18};
+  Mailboxes mailboxes_{watches_, limits_};
 };
 
 TEST_F(MailboxesTest, AMessageToAnOwnerWithAnOpenMailboxIsDeliveredToIt) {

@@ -42,7 +42,7 @@ class OwnerIdentityTest : public ::testing::Test {
     ASSERT_TRUE(reg) << shm::to_string(reg.error());
     reg_ = *reg;
     owners_.emplace(io_, *writer_, log_, shutdown_);
-    mailboxes_.emplace(*owners_, std::size_t{1} << 20, std::size_t{1} << 18);
+    mailboxes_.emplace(*owners_, config_.settings.broker.connection);
     ctx_.emplace(OpContext{config_, *writer_, *owners_, *mailboxes_, log_});
 
     // The caller: this test process, as the kernel identifies it.
