@@ -21,7 +21,7 @@ namespace shmreg {
 // refused; the settings before it stay in force and a later reload may retry).
 struct ReloadOutcome {
   std::string state;
-  std::uint64_t generation = 0;       // the configuration in force: 1 at start, + 1 per applied reload
+  std::uint64_t generation = 0;       // the configuration in force; + 1 per applied reload
   std::vector<std::string> reasons;   // why the reload was refused (empty when it applied)
   std::vector<std::string> notes;     // settings read but waiting for a restart (segment_size, ...)
 };
