@@ -10,9 +10,9 @@
 //   count-select REG SPEC
 //   values REG KEY PID              PID's values under KEY; exit 1 if none
 // PID is "static" for an entry the namespace owns (`shmreg set`; pid 0, and
-// "static": true, in --json). All but lookup --consistent read the segment alone, so they work while the
-// broker is down. A malformed pattern, guard or spec exits 2 with the reason
-// on stderr.
+// "static": true, in --json). All but lookup --consistent read the segment
+// alone, so they work while the broker is down. A malformed pattern, guard or
+// spec exits 2 with the reason on stderr.
 #include <iostream>
 #include <vector>
 
