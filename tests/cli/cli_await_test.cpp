@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "broker_test.hpp"
+#include "json_output.hpp"
 
 namespace shmreg::test {
 namespace {
@@ -86,7 +87,7 @@ TEST_F(CliAwaitTest, AwaitTimesOutWithExitOneAndJsonNamesWhatIsMissing) {
 
   RunResult j = cli({"--json", "await", "svc", "a", "x", "--all", "--timeout", "0.2"});
   EXPECT_EQ(j.exit_code(), 1) << j.describe();
-  const json v = json::parse(j.out, nullptr, false);
+  const json v = parse_json(j.out);
   ASSERT_TRUE(v.is_object()) << j.out;
   EXPECT_EQ(v["registered"], false);
   EXPECT_EQ(v["appeared"], json::array({"a"}));
@@ -94,7 +95,7 @@ TEST_F(CliAwaitTest, AwaitTimesOutWithExitOneAndJsonNamesWhatIsMissing) {
 
   RunResult ok = cli({"--json", "await", "svc", "a", "--timeout", "5"});
   EXPECT_EQ(ok.exit_code(), 0) << ok.describe();
-  const json w = json::parse(ok.out, nullptr, false);
+  const json w = parse_json(ok.out);
   ASSERT_TRUE(w.is_object()) << ok.out;
   EXPECT_EQ(w["registered"], true);
   EXPECT_EQ(w["key"], "a");  // the one-key shape scripts already read

@@ -9,17 +9,12 @@
 #include <nlohmann/json.hpp>
 
 #include "broker_test.hpp"
+#include "json_output.hpp"
 
 namespace shmreg::test {
 namespace {
 
 using nlohmann::json;
-
-json parse_json(const std::string& text) {
-  json j = json::parse(text, nullptr, false);
-  EXPECT_FALSE(j.is_discarded()) << "not JSON: '" << text << "'";
-  return j;
-}
 
 class CliConfigTest : public BrokerTest {
  protected:
