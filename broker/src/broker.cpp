@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <optional>
 
 #include "log.hpp"
@@ -24,6 +25,7 @@
 #include "ops.hpp"
 #include "owner_watches.hpp"
 #include "peer.hpp"
+#include "reload.hpp"
 #include "session.hpp"
 #include "shutdown.hpp"
 #include "shmreg/sys/file_check.hpp"
@@ -70,6 +72,7 @@ struct Broker::Impl {
   std::optional<shm::SegmentWriter> writer;
   std::optional<OwnerWatches> owners;
   std::optional<Mailboxes> mailboxes;
+  std::optional<ConfigLifecycle> lifecycle;
   std::optional<OpContext> ops;
   std::optional<OpTable> table;
   std::uint64_t next_session = 1;
@@ -82,7 +85,8 @@ struct Broker::Impl {
   void accept_next();
   void accept_without_descriptors(const boost::system::error_code& ec);
   void on_accept(stream_protocol::socket socket);
-  void ignore_hangups();
+  [[nodiscard]] bool apply_config();
+  void reload_on_hangups();
   void sweep_deadlines();
 };
 
@@ -122,16 +126,19 @@ int Broker::Impl::start() {
   owners.emplace(io, *writer, log, shutdown);
   mailboxes.emplace(*owners, config.settings.broker.connection.mailbox_bytes_per_uid,
                     config.settings.broker.connection.mailbox_bytes_per_receiver_uid);
-  ops.emplace(OpContext{config, *writer, *owners, *mailboxes, log});
+  lifecycle.emplace(config, *writer, dir->fd(), log);
+  ops.emplace(OpContext{config, *writer, *owners, *mailboxes, log, std::nullopt, &*lifecycle, &tally});
   table.emplace(*ops, shutdown);
   raise_fd_limit();
   if (!owners->reconcile()) return shutdown.halting() ? shutdown.exit_code() : 1;
+  // After reconcile: a dead process's key must not block a declared static.
+  if (!apply_config()) return 2;
   if (!listen()) return 1;
   signals.async_wait([this](const boost::system::error_code& ec, int sig) {
     if (!ec) log(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT"));
     io.stop();
   });
-  ignore_hangups();
+  reload_on_hangups();
   spare_fd = take_spare_fd();
   accept_next();
   sweep_deadlines();
@@ -181,6 +188,9 @@ bool Broker::Impl::create_segment(const shm::WriterOptions& wopts) {
   shm::CreateOptions copts;
   copts.size = config.settings.broker.segment_size;
   copts.owner_capacity = config.settings.broker.owner_capacity;
+  // Its group is given at apply (settings_apply.cpp): 0640 so that no one
+  // else reads it meanwhile.
+  copts.mode = config.settings.broker.segment_group ? 0640 : 0644;
   copts.writer = wopts;
   auto w = shm::SegmentWriter::create_at(dir->fd(), config.paths.segment_name, copts);
   if (!w) {
@@ -299,13 +309,36 @@ void Broker::Impl::on_accept(stream_protocol::socket socket) {
   session->start();
 }
 
-// SIGHUP means "reload the configuration" to a daemon; until the broker has a
-// configuration to reload, it must not end it (the default action).
-void Broker::Impl::ignore_hangups() {
+// The configuration in force applied to the segment as a reload would:
+// declared registries created, declared statics set. A file the segment
+// cannot take (a declared registry exists with other options) stops the start.
+bool Broker::Impl::apply_config() {
+  const ReloadOutcome out = lifecycle->apply_at_start();
+  if (out.ok) {
+    if (!config.settings.path.empty()) log("configuration " + config.settings.path + " applied (generation 1)");
+    return true;
+  }
+  log("the configuration cannot be applied to the segment; not starting:");
+  for (const std::string& r : out.reasons) log("  reason: " + r);
+  return false;
+}
+
+// SIGHUP reloads the configuration file, with systemd told around it
+// (Type=notify-reload); the outcome is logged and shown by status.
+void Broker::Impl::reload_on_hangups() {
   hangups.async_wait([this](const boost::system::error_code& ec, int) {
     if (ec) return;
-    log("received SIGHUP: ignored (the broker has no configuration to reload)");
-    ignore_hangups();
+    timespec now{};
+    ::clock_gettime(CLOCK_MONOTONIC, &now);
+    const auto usec = static_cast<std::uint64_t>(now.tv_sec) * 1'000'000u + static_cast<std::uint64_t>(now.tv_nsec) / 1000u;
+    sd_notify(0, ("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(usec) + "\nSTATUS=reloading the configuration").c_str());
+    const ReloadOutcome out = lifecycle->reload();
+    log_reload(log, *lifecycle, out, "SIGHUP");
+    const std::string status = out.ok          ? "configuration generation " + std::to_string(lifecycle->generation())
+                               : out.forbidden ? std::string("reload refused: reloads are forbidden")
+                                               : reload_failure_message(out);
+    sd_notify(0, ("READY=1\nSTATUS=" + status).c_str());
+    reload_on_hangups();
   });
 }
 

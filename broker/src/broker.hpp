@@ -11,10 +11,12 @@
 // Startup order (run()): open and check the runtime directory
 // (runtime_dir.hpp), lock the namespace (namespace_lock.hpp), attach (only a
 // file that passes its check) or create the segment, reconcile recorded
-// owners (re-arm the live, reap the dead or recycled), listen (the socket made
-// 0666 by bind itself), then tell systemd READY=1. SIGTERM or SIGINT stop it
-// with exit 0; a broken invariant (shutdown.hpp) with a non-zero exit; SIGHUP
-// is logged and ignored. The segment stays, so lookups keep working while no
+// owners (re-arm the live, reap the dead or recycled), apply the
+// configuration (reload.hpp: declared registries and statics; exit 2 when
+// the segment cannot take it), listen (the socket made 0666 by bind itself),
+// then tell systemd READY=1. SIGTERM or SIGINT stop it with exit 0; a broken
+// invariant (shutdown.hpp) with a non-zero exit; SIGHUP reloads the
+// configuration (RELOADING=1 and READY=1 around it). The segment stays, so lookups keep working while no
 // broker runs.
 //
 // Limits (config.hpp, ConnectionLimits): connections per uid are counted at

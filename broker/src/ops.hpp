@@ -33,6 +33,9 @@
 
 namespace shmreg::broker {
 
+class ConfigLifecycle;
+struct UidTally;
+
 // The broker's state the handlers share. REQUIRES: the referenced objects
 // outlive it.
 struct OpContext {
@@ -44,6 +47,10 @@ struct OpContext {
   // The broker's own read-only mapping of its segment (it reads like any
   // client where an op needs a reader's view); opened at first use.
   std::optional<shm::SegmentReader> reader{};
+  // The configuration lifecycle (reload, status) and the per-uid tally of
+  // connections, for the config family.
+  ConfigLifecycle* lifecycle = nullptr;
+  const UidTally* tally = nullptr;
 };
 
 // One request frame: who sent it, on which connection, and how much of the

@@ -20,7 +20,8 @@ namespace {
 std::set<std::uint32_t> unverified_owners(OpContext& ctx, const std::vector<shm::Entry>& entries) {
   std::set<std::uint32_t> excluded, checked;
   for (const shm::Entry& e : entries) {
-    if (!checked.insert(e.pid).second) continue;
+    // pid 0: a static entry, owned by the namespace, alive while the segment is.
+    if (e.pid == 0 || !checked.insert(e.pid).second) continue;
     switch (ctx.owners.liveness(static_cast<pid_t>(e.pid))) {
       case OwnerWatches::Liveness::alive: break;
       case OwnerWatches::Liveness::dead:

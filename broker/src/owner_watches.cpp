@@ -115,7 +115,8 @@ void OwnerWatches::arm(pid_t pid, std::uint64_t token) {
 }
 
 void OwnerWatches::reap(pid_t pid, const char* why) {
-  if (shutdown_.halting()) return;
+  // pid 0 owns the static entries: the namespace's, never a process's.
+  if (shutdown_.halting() || pid == kStaticOwnerPid) return;
   auto n = writer_.remove_owner(static_cast<std::uint32_t>(pid), shm::RemoveReason::owner_died);
   watches_.erase(pid);
   ++reaped_owners_;
@@ -148,6 +149,7 @@ void OwnerWatches::settle(const Owner& owner) {
 }
 
 OwnerWatches::Liveness OwnerWatches::liveness(pid_t pid) {
+  if (pid == kStaticOwnerPid) return Liveness::alive;
   if (auto it = watches_.find(pid); it != watches_.end())
     return sys::pidfd_exited(it->second.pidfd->native_handle()) ? Liveness::dead : Liveness::alive;
   // Not watched (the broker could not duplicate its pidfd when it registered):

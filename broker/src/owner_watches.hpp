@@ -15,6 +15,9 @@
 // Restart: reconcile() walks the owners the segment records, re-arms a watch
 // for each one still alive with the same identity and reaps the others.
 //
+// Static entries (pid 0) belong to the namespace, not to a process: pid 0 is
+// never watched nor reaped, and is always alive.
+//
 // A remove_owner that fails is a broken invariant (shutdown.hpp): the owner
 // table no longer matches the entries. While the broker halts, nothing is
 // reaped.
@@ -42,6 +45,7 @@ namespace shmreg::broker {
 
 class OwnerWatches final : public WatchedIdentities {
  public:
+  static constexpr pid_t kStaticOwnerPid = 0;
   enum class Liveness { alive, dead, unknown };
 
   // REQUIRES: every argument outlives this object.

@@ -146,6 +146,7 @@ Result<RegistryView> SegmentReader::registry_by_id(std::uint32_t id) const noexc
   v.record_capacity_ = d.record_capacity;
   v.buckets_ = d.index_buckets;
   v.kind_ = static_cast<RegistryKind>(d.kind);
+  v.creator_uid_ = load_relaxed(dp->creator_uid);
   v.name_len_ = d.name_len;
   std::memcpy(v.name_, dp->name, d.name_len);
   return v;

@@ -114,6 +114,11 @@ class Checker {
         ++indexed;
         continue;
       }
+      const bool static_owner = load_relaxed(rh->owner_pid) == 0;
+      if ((load_relaxed(rh->aux) & kStaticDeclared) != 0 && !static_owner)
+        add(rw, "kStaticDeclared on a record of a process");
+      if (static_owner && (st == kRecordQueued || (load_relaxed(rh->aux) & ~kStaticDeclared) != 0))
+        add(rw, "a static entry that queues or carries queue flags");
       if (st == kRecordQueued) {
         ++queued;
       } else {
@@ -262,7 +267,9 @@ class Checker {
       if (st != kOwnerLive) continue;
       ++live;
       const std::uint32_t pid = load_relaxed(o.pid);
-      if (pid == 0) add(ow, "live owner with pid 0");
+      const bool is_static = load_relaxed(o.identity_kind) == kIdentityStatic;
+      if ((pid == 0) != is_static || (is_static && load_relaxed(o.uid) != kNamespaceUid))
+        add(ow, "pid 0 is the static owner only (identity kind static, uid kNamespaceUid)");
       if (!pids.emplace(pid, s).second) add(ow, "pid " + std::to_string(pid) + " has two owner slots");
       // Reachable by probing from the pid's home slot.
       std::uint32_t q = static_cast<std::uint32_t>((std::uint64_t{pid} * 0x9e3779b97f4a7c15ULL >> 32) % owner_cap_);

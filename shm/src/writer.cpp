@@ -71,6 +71,15 @@ RegistryGeometry geometry_for(const RegistrySpec& s) noexcept {
   return g;
 }
 
+bool valid_spec(const RegistrySpec& s) noexcept {
+  if (!valid_registry_name(s.name)) return false;
+  if (s.kind != RegistryKind::unique && s.kind != RegistryKind::duplicate) return false;
+  return s.partitions >= 1 && s.partitions <= kMaxPartitions && s.max_key >= 1 && s.max_key <= kMaxKeyLen &&
+         s.max_value <= kMaxValueLen && s.capacity >= 1 && s.capacity <= kMaxRecordsPerRegistry &&
+         s.event_capacity >= 2 && s.event_capacity <= kMaxEventCapacity &&
+         (s.event_capacity & (s.event_capacity - 1)) == 0;
+}
+
 bool same_spec(const RegistryDesc& d, const RegistrySpec& s) noexcept {
   return d.kind == static_cast<std::uint32_t>(s.kind) && d.partitions == s.partitions &&
          d.max_key == s.max_key && d.max_value == s.max_value && d.capacity == s.capacity &&
@@ -137,12 +146,7 @@ Result<std::uint32_t> SegmentWriter::find_registry(std::string_view name) const 
 
 Result<std::uint32_t> SegmentWriter::create_registry(const RegistrySpec& s) noexcept {
   Impl& w = *impl_;
-  if (!valid_registry_name(s.name)) return fail(Errc::invalid_argument);
-  if (s.kind != RegistryKind::unique && s.kind != RegistryKind::duplicate) return fail(Errc::invalid_argument);
-  if (s.partitions < 1 || s.partitions > kMaxPartitions || s.max_key < 1 || s.max_key > kMaxKeyLen ||
-      s.max_value > kMaxValueLen || s.capacity < 1 || s.capacity > kMaxRecordsPerRegistry ||
-      s.event_capacity < 2 || s.event_capacity > kMaxEventCapacity || (s.event_capacity & (s.event_capacity - 1)) != 0)
-    return fail(Errc::invalid_argument);
+  if (!valid_spec(s)) return fail(Errc::invalid_argument);
   if (auto found = find_registry(s.name)) {
     if (same_spec(w.dir[*found], s)) return *found;
     return fail(Errc::registry_exists);
@@ -184,6 +188,7 @@ Result<std::uint32_t> SegmentWriter::create_registry(const RegistrySpec& s) noex
   d.events_offset = d.meta_offset + g.meta_bytes;
   d.event_capacity = s.event_capacity;
   d.event_size = g.event_size;
+  d.creator_uid = s.creator_uid;
   std::memcpy(d.name, s.name.data(), s.name.size());
   if (!s.meta.empty()) {
     // Block 0, active from the start: in place before the registry is Live.
@@ -198,7 +203,22 @@ Result<std::uint32_t> SegmentWriter::create_registry(const RegistrySpec& s) noex
   w.fault_step();  // and here, the whole registry with its meta
   store_release(w.hdr->registry_count, load_relaxed(w.hdr->registry_count) + 1);
   w.txn_end();
+  if (s.creator_uid != kNamespaceUid) {
+    UidUsage& u = w.usage[s.creator_uid];
+    ++u.registries;
+    u.registry_bytes += Impl::footprint_of(d);
+  }
   return id;
+}
+
+std::uint64_t SegmentWriter::footprint(const RegistrySpec& s) noexcept {
+  if (!valid_spec(s) || !check_meta(s.meta)) return 0;
+  return pad_to(geometry_for(s).total(), 4096);
+}
+
+std::uint64_t SegmentWriter::arena_free() const noexcept {
+  const std::uint64_t size = impl_->hdr->arena_size;
+  return size - std::min(size, pad_to(load_relaxed(impl_->hdr->arena_used), 4096));
 }
 
 // -- records ------------------------------------------------------------------------
@@ -392,6 +412,7 @@ void SegmentWriter::Impl::link_owner(std::uint32_t slot, RecordRef ref) noexcept
   if (head != 0) store_relaxed(rec_by_ref(head).owner_prev, ref);
   store_relaxed(s.head, ref);
   store_relaxed(s.entry_count, s.entry_count + 1);
+  count_record(slot, r, +1);
 }
 
 void SegmentWriter::Impl::unlink_owner(std::uint32_t slot, RecordRef ref) noexcept {
@@ -405,6 +426,7 @@ void SegmentWriter::Impl::unlink_owner(std::uint32_t slot, RecordRef ref) noexce
     store_relaxed(s.head, next);
   if (next != 0) store_relaxed(rec_by_ref(next).owner_prev, prev);
   store_relaxed(s.entry_count, s.entry_count - 1);
+  count_record(slot, r, -1);
 }
 
 void SegmentWriter::Impl::replace_owner_ref(std::uint32_t slot, RecordRef from, RecordRef to) noexcept {
@@ -420,6 +442,17 @@ void SegmentWriter::Impl::replace_owner_ref(std::uint32_t slot, RecordRef from, 
   else
     store_relaxed(s.head, to);
   if (next != 0) store_relaxed(rec_by_ref(next).owner_prev, to);
+  count_record(slot, old, -1);
+  count_record(slot, r, +1);
+}
+
+void SegmentWriter::Impl::count_record(std::uint32_t slot, const RecordHeader& r, int sign) noexcept {
+  const OwnerSlot& s = owners[slot];
+  if (s.identity_kind == kIdentityStatic) return;
+  UidUsage& u = usage[s.uid];
+  const auto delta = static_cast<std::uint64_t>(static_cast<std::int64_t>(sign));
+  u.entries += delta;
+  u.value_bytes += delta * r.value_len;
 }
 
 // -- whole entries --------------------------------------------------------------------------
@@ -534,15 +567,30 @@ void SegmentWriter::Impl::remove_record(std::uint32_t id, std::uint32_t idx, std
 
 // -- operations ---------------------------------------------------------------------------------
 
+Result<RegistryDesc*> SegmentWriter::Impl::writable(std::uint32_t id, std::string_view key,
+                                                    std::string_view value) const noexcept {
+  RegistryDesc* d = live_registry(id);
+  if (d == nullptr) return fail(Errc::registry_not_found);
+  if (key.empty()) return fail(Errc::invalid_argument);
+  if (key.size() > d->max_key) return fail(Errc::key_too_long);
+  if (value.size() > d->max_value) return fail(Errc::value_too_long);
+  return d;
+}
+
 Result<InsertResult> SegmentWriter::insert(std::uint32_t id, std::string_view key, std::string_view value,
                                            const OwnerIdentity& owner, std::uint32_t* conflict_pid) noexcept {
+  if (impl_->live_registry(id) == nullptr) return fail(Errc::registry_not_found);
+  if (owner.pid == 0) return fail(Errc::invalid_argument);
+  return insert_with(id, key, value, owner, 0, conflict_pid);
+}
+
+Result<InsertResult> SegmentWriter::insert_with(std::uint32_t id, std::string_view key, std::string_view value,
+                                                const OwnerIdentity& owner, std::uint32_t aux,
+                                                std::uint32_t* conflict_pid) noexcept {
   Impl& w = *impl_;
-  RegistryDesc* dp = w.live_registry(id);
-  if (dp == nullptr) return fail(Errc::registry_not_found);
-  RegistryDesc& d = *dp;
-  if (key.empty() || owner.pid == 0) return fail(Errc::invalid_argument);
-  if (key.size() > d.max_key) return fail(Errc::key_too_long);
-  if (value.size() > d.max_value) return fail(Errc::value_too_long);
+  const auto dp = w.writable(id, key, value);
+  if (!dp) return fail(dp.error());
+  RegistryDesc& d = **dp;
   const long existing_owner = w.find_owner(owner.pid);
   if (existing_owner >= 0) {
     const OwnerSlot& s = w.owners[existing_owner];
@@ -567,7 +615,7 @@ Result<InsertResult> SegmentWriter::insert(std::uint32_t id, std::string_view ke
   w.fault_step();
   const std::uint32_t e = w.alloc_record(id);
   const std::uint64_t version = w.hdr->next_version++;
-  Impl::RecordFill f{kRecordEntry, key, value, slot + 1, owner.pid, version, h, 0, 0, 0};
+  Impl::RecordFill f{kRecordEntry, key, value, slot + 1, owner.pid, version, h, 0, 0, aux};
   InsertResult out{version, true};
   if (unique) {
     w.fill_record(d, e, f);
@@ -741,6 +789,12 @@ std::optional<std::uint32_t> SegmentWriter::Impl::key_record(const RegistryDesc&
 }
 
 Result<std::uint32_t> SegmentWriter::remove(std::uint32_t id, std::string_view key, std::uint32_t pid) noexcept {
+  if (impl_->live_registry(id) == nullptr) return fail(Errc::registry_not_found);
+  if (pid == 0) return fail(Errc::invalid_argument);
+  return remove_key(id, key, pid);
+}
+
+Result<std::uint32_t> SegmentWriter::remove_key(std::uint32_t id, std::string_view key, std::uint32_t pid) noexcept {
   Impl& w = *impl_;
   RegistryDesc* dp = w.live_registry(id);
   if (dp == nullptr) return fail(Errc::registry_not_found);
@@ -771,6 +825,7 @@ Result<std::uint32_t> SegmentWriter::remove_if(std::uint32_t id, std::string_vie
   RegistryDesc* dp = w.live_registry(id);
   if (dp == nullptr) return fail(Errc::registry_not_found);
   RegistryDesc& d = *dp;
+  if (pid == 0) return fail(Errc::invalid_argument);
   const auto node = w.key_record(d, key);
   if (!node) return std::uint32_t{0};
   const std::uint32_t idx = *node;
@@ -810,6 +865,7 @@ void SegmentWriter::Impl::remove_some(std::uint32_t id, std::uint32_t pid,
 
 Result<std::uint32_t> SegmentWriter::remove_owner(std::uint32_t pid, RemoveReason reason) noexcept {
   Impl& w = *impl_;
+  if (pid == 0) return fail(Errc::invalid_argument);
   const long slot = w.find_owner(pid);
   if (slot < 0) return std::uint32_t{0};
   std::vector<RecordRef> refs;
@@ -829,7 +885,7 @@ Result<std::uint64_t> SegmentWriter::update_value(std::uint32_t id, std::string_
   RegistryDesc* dp = w.live_registry(id);
   if (dp == nullptr) return fail(Errc::registry_not_found);
   RegistryDesc& d = *dp;
-  if (d.kind != static_cast<std::uint32_t>(RegistryKind::unique)) return fail(Errc::invalid_argument);
+  if (d.kind != static_cast<std::uint32_t>(RegistryKind::unique) || pid == 0) return fail(Errc::invalid_argument);
   if (key.empty() || key.size() > d.max_key) return fail(Errc::not_found);
   if (value.size() > d.max_value) return fail(Errc::value_too_long);
   const std::uint64_t h = hash_key(key.data(), key.size());
@@ -841,21 +897,28 @@ Result<std::uint64_t> SegmentWriter::update_value(std::uint32_t id, std::string_
   if (r.owner_pid != pid) return fail(Errc::not_found);
   if (expected && *expected != r.version) return fail(Errc::version_conflict);
   if (w.free_records(id) < 1) return fail(Errc::registry_full);
+  return w.replace_unique(id, found, old, value, r.aux);
+}
 
-  w.txn_begin(kOpUpdate);
-  const std::uint32_t e = w.alloc_record(id);
-  const std::uint64_t version = w.hdr->next_version++;
-  // The new record inherits the owner queue (its chain and flags).
-  w.fill_record(d, e, {kRecordEntry, key, value, r.owner_slot, pid, version, h, r.key_next, 0, r.aux});
+std::uint64_t SegmentWriter::Impl::replace_unique(std::uint32_t id, std::uint64_t* found, std::uint32_t old,
+                                                  std::string_view value, std::uint32_t aux) noexcept {
+  RegistryDesc& d = dir[id];
+  const RecordHeader& r = rec(d, old);
+  const std::string_view key = rec_key(d, old);
+  txn_begin(kOpUpdate);
+  const std::uint32_t e = alloc_record(id);
+  const std::uint64_t version = hdr->next_version++;
+  // The new record inherits the owner queue (its chain).
+  fill_record(d, e, {kRecordEntry, key, value, r.owner_slot, r.owner_pid, version, r.hash, r.key_next, 0, aux});
   // The owner's list names the key once throughout, so keys() never lists it twice.
-  w.replace_owner_ref(r.owner_slot - 1, make_ref(id, old), make_ref(id, e));
-  w.fault_step();
+  replace_owner_ref(r.owner_slot - 1, make_ref(id, old), make_ref(id, e));
+  fault_step();
   // The switch readers see: one release store from the old record to the new.
-  store_release(*found, make_entry(hash_tag(h), e));
-  w.fault_step();
-  w.free_record(id, old);
-  w.publish_event(d, kEventUpdate, key, pid, 0, version);
-  w.txn_end();
+  store_release(*found, make_entry(hash_tag(r.hash), e));
+  fault_step();
+  publish_event(d, kEventUpdate, key, r.owner_pid, 0, version);
+  free_record(id, old);
+  txn_end();
   return version;
 }
 
@@ -921,7 +984,7 @@ std::vector<OwnerRecord> SegmentWriter::owners() const {
   std::vector<OwnerRecord> out;
   for (std::uint32_t i = 0; i < impl_->owner_cap; ++i) {
     const OwnerSlot& s = impl_->owners[i];
-    if (s.state != kOwnerLive) continue;
+    if (s.state != kOwnerLive || s.identity_kind == kIdentityStatic) continue;
     out.push_back({{s.pid, s.uid, s.identity_kind, s.identity}, s.entry_count});
   }
   return out;

@@ -14,6 +14,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -70,6 +71,9 @@ struct SegmentWriter::Impl {
     std::vector<std::uint32_t> records;  // kOpRemoveSome
   };
   std::optional<Redo> redo;
+  // Per-uid use (quotas), kept by link_owner, unlink_owner, replace_owner_ref
+  // and create_registry; rebuilt from the segment by rebuild_private_state.
+  std::unordered_map<std::uint32_t, UidUsage> usage;
 
   explicit Impl(MappedSegment s, const WriterOptions& o) : seg(std::move(s)), opts(o) {
     base = seg.data();
@@ -129,6 +133,10 @@ struct SegmentWriter::Impl {
     const RecordHeader& r = rec(d, idx);
     return {reinterpret_cast<const char*>(payload(d, idx)) + pad8(r.key_len), r.value_len};
   }
+  // The live registry `id` when key (1..max_key bytes) and value fit it, else
+  // the error a write reports: registry_not_found, invalid_argument,
+  // key_too_long or value_too_long.
+  Result<RegistryDesc*> writable(std::uint32_t id, std::string_view key, std::string_view value) const noexcept;
   // The record of key's index entry in d (a unique entry or a duplicate
   // key's node), or nullopt when the key is absent or out of d's range.
   std::optional<std::uint32_t> key_record(const RegistryDesc& d, std::string_view key) const noexcept;
@@ -208,11 +216,27 @@ struct SegmentWriter::Impl {
   // Puts `to` in the place of `from` in the slot's list, in one seq section,
   // so that no reader ever sees both (or neither).
   void replace_owner_ref(std::uint32_t slot, RecordRef from, RecordRef to) noexcept;
+  // Adds a record of the owner in slot to its uid's use (sign +1) or takes
+  // it away (-1). The static owner counts for no uid.
+  void count_record(std::uint32_t slot, const RecordHeader& r, int sign) noexcept;
+  // The arena bytes registry d took (SegmentWriter::footprint of its spec).
+  static std::uint64_t footprint_of(const RegistryDesc& d) noexcept {
+    return pad_to(d.events_offset + std::uint64_t{d.event_capacity} * d.event_size - d.records_offset, 4096);
+  }
+  void rebuild_usage();
 
   // -- whole entries -------------------------------------------------------------
   // Removes one record: an entry (event: kEventUnregister or kEventOwnerDied,
   // or kEventOwnerChanged when a queued owner takes over) or a queued record.
   void remove_record(std::uint32_t id, std::uint32_t idx, std::uint32_t event) noexcept;
+  // Publishes `value` with `aux` in place of the unique entry `old` that the
+  // index word `found` points at, in one release store (update_value,
+  // set_static). REQUIRES: free_records(id) >= 1. Returns the new version.
+  std::uint64_t replace_unique(std::uint32_t id, std::uint64_t* found, std::uint32_t old,
+                               std::string_view value, std::uint32_t aux) noexcept;
+  // The same for the entry `old` in the chain of duplicate key node kn.
+  std::uint64_t replace_in_chain(std::uint32_t id, std::uint32_t kn, std::uint32_t old,
+                                 std::string_view value, std::uint32_t aux) noexcept;
   // The primary entry whose owner queue holds record `queued`.
   std::uint32_t primary_of(const RegistryDesc& d, std::uint32_t queued) const noexcept;
 

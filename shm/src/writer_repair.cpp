@@ -53,7 +53,7 @@ Result<SegmentWriter> SegmentWriter::attach_mapped(MappedSegment seg, const Writ
   fetch_add_release(impl->hdr->generation, std::uint64_t{1});
   std::optional<Impl::Redo> redo = std::move(impl->redo);
   SegmentWriter writer(std::move(impl));
-  if (redo && redo->op == kOpRemove) (void)writer.remove(redo->registry, redo->key, redo->pid);
+  if (redo && redo->op == kOpRemove) (void)writer.remove_key(redo->registry, redo->key, redo->pid);
   if (redo && redo->op == kOpRemoveOwner) (void)writer.remove_owner(redo->pid);
   if (redo && redo->op == kOpRemoveSome && writer.impl_->live_registry(redo->registry) != nullptr) {
     writer.impl_->remove_some(redo->registry, redo->pid, redo->records);
@@ -96,6 +96,7 @@ void SegmentWriter::Impl::rebuild_private_state() noexcept {
     for (std::uint32_t i = 0; i < d.records_high_water; ++i)
       if (rec(d, i).state == kRecordFree) regs[id].freed.push_back({i, now});
   }
+  rebuild_usage();
 }
 
 void SegmentWriter::Impl::repair_derived() noexcept {

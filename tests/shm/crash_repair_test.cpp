@@ -31,6 +31,9 @@ void populate(SegmentWriter& w) {
   ok(w.insert(dup, "u", "u10", owner(10)));
   ok(w.insert(other, "x", "x10", owner(10)));
   ok(w.put_meta(uniq, "m", "1"));
+  ok(w.set_static(uniq, "st", "st-cfg", true));
+  ok(w.insert_queued(uniq, "st", "st60", owner(60), 0));
+  ok(w.set_static(dup, "t", "t-cfg", false));
 }
 
 struct Scenario {
@@ -74,6 +77,15 @@ const std::vector<Scenario>& scenarios() {
        [](SegmentWriter& w) {
          return as_status(w.remove_if(1, "t", 10, [](std::string_view v) { return v == "t10-1"; }));
        }},
+      {"set static, free unique key", false,
+       [](SegmentWriter& w) { return as_status(w.set_static(0, "n", "n-cfg", true)); }},
+      {"set static, replace unique with a queue", false,
+       [](SegmentWriter& w) { return as_status(w.set_static(0, "st", "st-new", false)); }},
+      {"set static, replace duplicate", false,
+       [](SegmentWriter& w) { return as_status(w.set_static(1, "t", "t-new", true)); }},
+      {"unset static, unique with a queue", true,
+       [](SegmentWriter& w) { return as_status(w.unset_static(0, "st")); }},
+      {"unset static, duplicate", true, [](SegmentWriter& w) { return as_status(w.unset_static(1, "t")); }},
       {"remove_if unique, the pid's entry", true,
        [](SegmentWriter& w) { return as_status(w.remove_if(0, "a", 10, [](std::string_view) { return true; })); }},
   };

@@ -100,7 +100,8 @@ TEST(Layout, RegistryDescFieldsHaveFixedOffsets) {
           SHMREG_FIELD(RegistryDesc, event_seq, 200, 8),
           SHMREG_FIELD(RegistryDesc, event_futex, 208, 4),
           SHMREG_FIELD(RegistryDesc, reserved1, 212, 4),
-          SHMREG_FIELD(RegistryDesc, reserved, 216, 40),
+          SHMREG_FIELD(RegistryDesc, creator_uid, 216, 4),
+          SHMREG_FIELD(RegistryDesc, reserved, 220, 36),
       },
       sizeof(RegistryDesc), 256);
   EXPECT_EQ(alignof(RegistryDesc), 8u);
@@ -195,7 +196,7 @@ TEST(Layout, FormatConstantsHaveTheirValues) {
   std::uint64_t from_bytes = 0;
   std::memcpy(&from_bytes, magic_bytes, 8);
   EXPECT_EQ(kMagic, from_bytes) << "the magic reads \"SHMREG01\" in the file on a little-endian host";
-  EXPECT_EQ(kLayoutVersion, 3u);
+  EXPECT_EQ(kLayoutVersion, 4u);
   EXPECT_EQ(kOpRemoveSome, 7u);
   EXPECT_EQ(kMaxRemoveSome, 256u);
   EXPECT_EQ(kHeaderSize, 4096u);
@@ -291,10 +292,10 @@ TEST(Layout, AbiSignatureCoversVersionBoostAndStructSizes) {
   // descriptor, partition, bucket, record head, owner slot, event head),
   // registries, meta block, bucket entries, pointer size.
   const std::uint64_t independent =
-      fnv1a_words({3, 108100, 1, 4096, 256, 64, 64, 64, 64, 64, 256, 4096, 8, 8});
+      fnv1a_words({4, 108100, 1, 4096, 256, 64, 64, 64, 64, 64, 256, 4096, 8, 8});
   EXPECT_EQ(BOOST_VERSION, 108100) << "the project builds against Boost 1.81 exactly";
   EXPECT_EQ(abi_signature(), independent);
-  EXPECT_EQ(abi_signature(), 0xdb392293f20da8d8ULL);
+  EXPECT_EQ(abi_signature(), 0xd5e6a9e5fcccd1ebULL);
 }
 
 TEST(Layout, CreatedSegmentPlacesTablesWhereTheHeaderSays) {

@@ -69,6 +69,29 @@ json header_json(const shm::HeaderInfo& h) {
 
 const char* kind_name(shm::RegistryKind k) { return k == shm::RegistryKind::unique ? "unique" : "duplicate"; }
 
+const char* identity_name(std::uint32_t kind) {
+  switch (kind) {
+    case shm::kIdentityPidfsInode: return "pidfs_inode";
+    case shm::kIdentityStartTime: return "start_time";
+    case shm::kIdentityStatic: return "static";
+    default: return "none";
+  }
+}
+
+// The static owner (the namespace's own, pid 0) holds the configuration's entries.
+bool is_static(std::uint32_t pid, std::uint32_t identity_kind) {
+  return pid == 0 && identity_kind == shm::kIdentityStatic;
+}
+
+// A pid as the text dump shows it: the static owner's entries read "static".
+std::string pid_text(const json& pid) {
+  return pid.get<std::uint32_t>() == 0 ? "static" : pid.dump();
+}
+
+std::string creator_text(std::uint32_t uid) {
+  return uid == shm::kNamespaceUid ? "config" : "uid " + std::to_string(uid);
+}
+
 // One registry with its meta and entries; a part the reader could not read
 // is null.
 json registry_json(const shm::SegmentReader& r, const shm::RegistryView& v) {
@@ -87,6 +110,7 @@ json registry_json(const shm::SegmentReader& r, const shm::RegistryView& v) {
           {"max_key", v.max_key()},
           {"max_value", v.max_value()},
           {"capacity", v.capacity()},
+          {"creator_uid", v.creator_uid()},
           {"count", count ? json(*count) : json(nullptr)},
           {"meta", jmeta},
           {"entries", n ? entries : json(nullptr)}};
@@ -98,10 +122,9 @@ json owners_json(const shm::SegmentReader& r) {
     for (const auto& o : *owners)
       jowners.push_back({{"pid", o.pid},
                          {"uid", o.uid},
-                         {"identity_kind", o.identity_kind == shm::kIdentityPidfsInode ? "pidfs_inode"
-                                           : o.identity_kind == shm::kIdentityStartTime ? "start_time"
-                                                                                        : "none"},
+                         {"identity_kind", identity_name(o.identity_kind)},
                          {"identity", o.identity},
+                         {"static", is_static(o.pid, o.identity_kind)},
                          {"entries", o.entry_count}});
   }
   return jowners;
@@ -117,17 +140,23 @@ void print_dump_text(const json& out, const shm::HeaderInfo& h) {
   for (const auto& jr : out["registries"]) {
     std::cout << "registry " << jr["name"].get<std::string>() << ": " << jr["keys"].get<std::string>() << ", "
               << jr["partitions"] << " partitions, max key " << jr["max_key"] << ", max value " << jr["max_value"]
-              << ", capacity " << jr["capacity"] << ", " << jr["count"] << " entries\n";
+              << ", capacity " << jr["capacity"] << ", created by "
+              << creator_text(jr["creator_uid"].get<std::uint32_t>()) << ", " << jr["count"] << " entries\n";
     for (const auto& [k, val] : jr["meta"].items())
       std::cout << "  meta " << k << " = " << val.get<std::string>() << "\n";
     if (jr["entries"].is_array())
       for (const auto& e : jr["entries"])
-        std::cout << "  " << e["key"].get<std::string>() << "\t" << e["pid"] << "\t" << e["value"].get<std::string>()
-                  << "\n";
+        std::cout << "  " << e["key"].get<std::string>() << "\t" << pid_text(e["pid"]) << "\t"
+                  << e["value"].get<std::string>() << "\n";
   }
-  for (const auto& o : out["owners"])
+  for (const auto& o : out["owners"]) {
+    if (o["static"].get<bool>()) {
+      std::cout << "owner static (the namespace's configuration): " << o["entries"] << " entries\n";
+      continue;
+    }
     std::cout << "owner pid " << o["pid"] << " uid " << o["uid"] << ": " << o["entries"] << " entries ("
               << o["identity_kind"].get<std::string>() << " " << o["identity"] << ")\n";
+  }
 }
 
 int run_dump(const Globals& g) {

@@ -47,7 +47,7 @@
 namespace shmreg::shm {
 
 inline constexpr std::uint64_t kMagic = 0x31304745524d4853ULL;  // "SHMREG01" on disk
-inline constexpr std::uint32_t kLayoutVersion = 3;
+inline constexpr std::uint32_t kLayoutVersion = 4;  // 4: creator_uid, the static owner, kStaticDeclared
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::size_t kHeaderSize = 4096;
 inline constexpr std::uint32_t kMaxRegistries = 256;  // registry id fits 8 bits of a RecordRef
@@ -77,6 +77,10 @@ inline constexpr std::uint32_t kRecordQueued = 3;   // unique registries: waitin
 inline constexpr std::uint32_t kQueueAllowReplacement = 1;
 inline constexpr std::uint32_t kQueueDoNotQueue = 2;
 inline constexpr std::uint32_t kQueueReplaceExisting = 4;
+// RecordHeader::aux of a static entry (one of the static owner's): set when
+// the configuration file declared it, clear when an admin set it at run time.
+// A static entry never queues, so it carries no kQueue* flag.
+inline constexpr std::uint32_t kStaticDeclared = 1u << 31;
 
 // EventHeader::type
 inline constexpr std::uint32_t kEventRegister = 1;
@@ -97,6 +101,14 @@ inline constexpr std::uint32_t kOwnerTombstone = 2;  // was used: a probe contin
 inline constexpr std::uint32_t kIdentityNone = 0;
 inline constexpr std::uint32_t kIdentityPidfsInode = 1;
 inline constexpr std::uint32_t kIdentityStartTime = 2;  // /proc/PID/stat field 22, clock ticks
+// The static owner: the namespace itself, owner of the entries the broker's
+// configuration sets (SegmentWriter::set_static). Its slot has pid 0, uid
+// kNamespaceUid and this kind, identity 0. No process has pid 0, so it is
+// never reaped; it lives while it has entries.
+inline constexpr std::uint32_t kIdentityStatic = 3;
+// The uid of the static owner, and RegistryDesc::creator_uid of a registry
+// the broker created from its configuration rather than for a process.
+inline constexpr std::uint32_t kNamespaceUid = 0xffffffffu;
 
 // SegmentHeader::txn_state: idle, or the write that is under way.
 inline constexpr std::uint32_t kTxnIdle = 0;
@@ -185,7 +197,9 @@ struct RegistryDesc {
   std::uint32_t event_futex;       // W: +1 (release) after each write that published events, then
                                    // FUTEX_WAKE. R: acquire before checking state; FUTEX_WAIT on it
   std::uint32_t reserved1;
-  std::uint8_t reserved[256 - 216];
+  std::uint32_t creator_uid;       // const. the uid the registry was created for (quotas, admin
+                                   // rights); kNamespaceUid when the configuration created it
+  std::uint8_t reserved[256 - 220];
 };
 
 // Per partition of a registry. A partition owns two index buffers; `active`
@@ -239,7 +253,9 @@ struct RecordHeader {
   std::uint32_t key_prev;    // W: under key node seq. entry: previous entry (index+1), 0 first
   std::uint32_t key_node;    // W: under seq. entry of a duplicate registry: its key node (index+1)
   std::uint32_t aux;         // key node: entries in its chain (W: under its seq). Unique entry or
-                             // queued record: its kQueue* flags (W: under its seq)
+                             // queued record of a process: its kQueue* flags (W: under its seq).
+                             // Static entry: kStaticDeclared or 0 (W: under its seq). I: a
+                             // process's record never has kStaticDeclared
 };
 
 // Owner queues (unique registries). The entry the index points at is the
@@ -267,7 +283,8 @@ struct EventHeader {
 struct OwnerSlot {
   std::uint32_t seq;            // W: odd while changing the entry list or fields. R: acquire
   std::uint32_t state;          // W: release. R: acquire. I: a kOwner* value
-  std::uint32_t pid;            // W: under seq. I: unique among live slots
+  std::uint32_t pid;            // W: under seq. I: unique among live slots; 0 only for the
+                                // static owner (identity_kind kIdentityStatic, uid kNamespaceUid)
   std::uint32_t uid;            // W: under seq
   std::uint64_t identity;       // W: under seq. pidfs inode or start time, per identity_kind
   std::uint32_t identity_kind;  // W: under seq. I: a kIdentity* value
@@ -297,6 +314,7 @@ static_assert(kSharedPod<OwnerSlot> && sizeof(OwnerSlot) == kCacheLine,
               "one owner per cache line");
 static_assert(kSharedPod<EventHeader> && sizeof(EventHeader) == kCacheLine,
               "an event head is one cache line; the key follows it");
+static_assert(offsetof(RegistryDesc, creator_uid) == 216, "creator_uid took reserved bytes");
 static_assert(offsetof(RegistryDesc, event_futex) % 4 == 0, "futex words are 4-byte aligned");
 static_assert(__atomic_always_lock_free(sizeof(std::uint64_t), nullptr) &&
                   __atomic_always_lock_free(sizeof(std::uint32_t), nullptr),

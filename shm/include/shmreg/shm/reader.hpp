@@ -104,6 +104,8 @@ class RegistryView {
   std::uint32_t max_value() const noexcept { return max_value_; }
   std::uint32_t capacity() const noexcept { return capacity_; }
   std::uint32_t record_capacity() const noexcept { return record_capacity_; }
+  // The uid the registry was created for; kNamespaceUid: the configuration's.
+  std::uint32_t creator_uid() const noexcept { return creator_uid_; }
 
  private:
   friend class SegmentReader;
@@ -118,6 +120,7 @@ class RegistryView {
   std::uint32_t id_ = 0, partitions_ = 0, max_key_ = 0, max_value_ = 0, capacity_ = 0;
   std::uint32_t record_size_ = 0, record_capacity_ = 0, buckets_ = 0;
   RegistryKind kind_ = RegistryKind::unique;
+  std::uint32_t creator_uid_ = kNamespaceUid;
   std::uint32_t name_len_ = 0;
   char name_[kMaxNameLen + 1] = {};
 };

@@ -48,6 +48,28 @@ struct RegistrySpec {
   // pairs must fit kMetaBlockSize (else meta_too_large). The initializer
   // keeps designated initializers that leave it out warning-free.
   std::vector<std::pair<std::string, std::string>> meta{};
+  // Recorded in RegistryDesc::creator_uid when create_registry creates the
+  // registry (quotas and admin rights follow it); not compared for idempotence.
+  std::uint32_t creator_uid = kNamespaceUid;
+};
+
+// What one uid holds in the segment, for quotas. entries: live entries and
+// queued records owned by processes of that uid; value_bytes: their value
+// lengths; registries / registry_bytes: registries whose creator_uid is that
+// uid and the arena bytes they took (SegmentWriter::footprint).
+struct UidUsage {
+  std::uint64_t entries = 0, value_bytes = 0, registries = 0, registry_bytes = 0;
+  bool operator==(const UidUsage&) const = default;
+};
+
+// One entry of the static owner (SegmentWriter::statics).
+struct StaticEntryView {
+  std::uint32_t registry;
+  std::string key;
+  std::string value;
+  std::uint64_t version;
+  bool declared;  // kStaticDeclared: the configuration file set it
+  friend bool operator==(const StaticEntryView&, const StaticEntryView&) = default;
 };
 
 // Why remove_owner runs: it decides the event watchers see.
@@ -124,6 +146,7 @@ class SegmentWriter {
 
   // Registers `key` for `owner`. On a unique registry whose key is taken, fails
   // with already_registered and stores the holder's pid in *conflict_pid.
+  // owner.pid 0 is refused (invalid_argument): only set_static makes those.
   // Fails with stale_owner if owner.pid has entries under another identity.
   Result<InsertResult> insert(std::uint32_t registry, std::string_view key, std::string_view value,
                               const OwnerIdentity& owner,
@@ -141,7 +164,7 @@ class SegmentWriter {
                                   const std::function<bool(std::string_view value)>& pred) noexcept;
   // Removes every entry of `pid` in every registry (and its places in owner
   // queues), and its owner slot. Where pid was a primary owner with a queue,
-  // the next in line takes over.
+  // the next in line takes over. pid 0 (the static owner): invalid_argument.
   Result<std::uint32_t> remove_owner(std::uint32_t pid, RemoveReason reason = RemoveReason::requested) noexcept;
   // D-Bus-style registration on a unique registry (flags: kQueue*):
   //  - key free: the caller becomes primary owner (its flags are kept);
@@ -165,7 +188,33 @@ class SegmentWriter {
   Status put_meta(std::uint32_t registry, std::string_view key, std::string_view value) noexcept;
   Status delete_meta(std::uint32_t registry, std::string_view key) noexcept;
 
-  // The owners the segment records, for the broker to re-arm or reap at start.
+  // Sets the static entry under key: an entry of the static owner (pid 0,
+  // see kIdentityStatic), the only way to make one. Free key: inserted (event
+  // register). Key held by the static owner: its value and flag replaced, all
+  // at once for readers (event update); the same value and flag: no write,
+  // returns its version. Unique key held by a process: already_registered and
+  // *conflict_pid. Returns the entry's version.
+  Result<std::uint64_t> set_static(std::uint32_t registry, std::string_view key, std::string_view value,
+                                   bool declared, std::uint32_t* conflict_pid = nullptr) noexcept;
+  // Removes the static entry under key (event unregister); where it was a
+  // primary with an owner queue, the next in line takes over. True if one was.
+  Result<bool> unset_static(std::uint32_t registry, std::string_view key) noexcept;
+  // Every static entry, by registry then key.
+  std::vector<StaticEntryView> statics() const;
+
+  // Per-uid use, kept on every write and rebuilt at attach. The static owner
+  // and registries created for kNamespaceUid count for no uid.
+  UidUsage usage_of(std::uint32_t uid) const noexcept;
+  // Uids with any use, sorted by uid.
+  std::vector<std::pair<std::uint32_t, UidUsage>> usage() const;
+  // The arena bytes create_registry would take for spec (its area padded to
+  // the page the next registry starts on); 0 if the spec is invalid.
+  static std::uint64_t footprint(const RegistrySpec& spec) noexcept;
+  // Arena bytes no registry has taken yet.
+  std::uint64_t arena_free() const noexcept;
+
+  // The owners the segment records, for the broker to re-arm or reap at
+  // start. The static owner is not one of them.
   std::vector<OwnerRecord> owners() const;
 
   const std::byte* data() const noexcept;
@@ -180,6 +229,12 @@ class SegmentWriter {
  private:
   struct Impl;
   explicit SegmentWriter(std::unique_ptr<Impl> impl) noexcept;
+  // insert() for any owner, the static one included, with the record's aux.
+  Result<InsertResult> insert_with(std::uint32_t registry, std::string_view key, std::string_view value,
+                                   const OwnerIdentity& owner, std::uint32_t aux,
+                                   std::uint32_t* conflict_pid) noexcept;
+  // remove() for any pid, the static owner's 0 included (unset_static, redo).
+  Result<std::uint32_t> remove_key(std::uint32_t registry, std::string_view key, std::uint32_t pid) noexcept;
   static Result<SegmentWriter> attach_mapped(MappedSegment seg, const WriterOptions& options) noexcept;
   std::unique_ptr<Impl> impl_;
 };
