@@ -1,8 +1,8 @@
 // The config family of the `shmreg` CLI against a real broker: set and unset
 // (static entries, shown as "static" wherever an owner is printed), reload
 // (its outcome, every reason of a refusal on stderr with exit 2, --forbid and
-// --allow) and status (text and the broker's JSON), with a real second uid
-// (nobody, through setpriv) where access matters.
+// --allow) and status (text and the broker's JSON, which a real second uid,
+// nobody through setpriv, sees limited to its own use).
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -81,13 +81,6 @@ TEST_F(CliConfigTest, SetAndUnsetArgumentErrorsExitTwo) {
   EXPECT_EQ(cli({"set", "nosuchreg", "k", "v"}).exit_code(), 2);
 }
 
-TEST_F(CliConfigTest, SetByAUidThatIsNotTheRegistrysAdminExitsTwoAndChangesNothing) {
-  RunResult r = cli_as_nobody({"--json", "set", "svc", "db", "evil"});
-  EXPECT_EQ(r.exit_code(), 2) << r.describe();
-  EXPECT_EQ(parse_json(r.err).value("error", ""), "permission_denied") << r.err;
-  EXPECT_EQ(cli({"lookup", "svc", "db"}).exit_code(), 1);
-}
-
 TEST_F(CliConfigTest, ReloadPrintsTheNewGenerationThenAFailureListsEveryReasonAndARetrySucceeds) {
   const std::uint64_t start = generation();
   RunResult ok = cli({"reload"});
@@ -126,12 +119,6 @@ TEST_F(CliConfigTest, ReloadForbidRefusesReloadsUntilAllow) {
   EXPECT_EQ(cli({"reload", "--allow"}).exit_code(), 0);
   EXPECT_EQ(cli({"reload"}).exit_code(), 0);
   EXPECT_EQ(cli({"reload", "--forbid", "--allow"}).exit_code(), 2);  // usage
-}
-
-TEST_F(CliConfigTest, ReloadByAUidOutsideTheReloadListExitsTwo) {
-  RunResult r = cli_as_nobody({"--json", "reload"});
-  EXPECT_EQ(r.exit_code(), 2) << r.describe();
-  EXPECT_EQ(parse_json(r.err).value("error", ""), "permission_denied") << r.err;
 }
 
 TEST_F(CliConfigTest, StatusPrintsTheBrokersStateAndEachUidsUseAgainstItsLimits) {

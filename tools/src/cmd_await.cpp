@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include "commands.hpp"
@@ -30,24 +31,30 @@ struct AwaitArgs {
   double timeout_s = -1;
 };
 
+// How long a segment that is not (yet) a valid one may take to become one:
+// its broker creates the file, then writes its header, so a reader that comes
+// in between sees a bad magic for a moment. A segment of another version
+// stays invalid, and is reported once this has passed.
+constexpr auto kSegmentInitGrace = std::chrono::seconds(2);
+
 // Whether opening the registry may succeed later: the broker has not made
-// the segment or the registry yet. A segment met just after it was missing
-// may still be being initialised by its broker, so it gets the same grace.
-bool may_appear(Errc code, bool segment_was_missing) {
+// the segment or the registry yet, or is still initialising the segment.
+bool may_appear(Errc code, Clock::time_point invalid_since) {
   return code == Errc::segment_not_found || code == Errc::registry_not_found ||
-         (segment_was_missing && code == Errc::incompatible_segment);
+         (code == Errc::incompatible_segment && Clock::now() - invalid_since < kSegmentInitGrace);
 }
 
 // REG once it exists, polled with backoff up to deadline; the error that
 // remains at the deadline otherwise (the caller tells a timeout by the clock).
 Result<Registry> wait_for_registry(const Globals& g, const std::string& name, Clock::time_point deadline) {
   auto backoff = std::chrono::milliseconds(10);
-  bool segment_was_missing = false;
+  std::optional<Clock::time_point> invalid_since;
   for (;;) {
     auto c = Client::open({g.ns, g.socket, g.timeout});
     auto r = c ? c->registry(name) : Result<Registry>(std::unexpected(c.error()));
-    if (r || !may_appear(r.error().code, segment_was_missing) || Clock::now() >= deadline) return r;
-    segment_was_missing = segment_was_missing || r.error().code == Errc::segment_not_found;
+    if (r) return r;
+    if (r.error().code == Errc::incompatible_segment && !invalid_since) invalid_since = Clock::now();
+    if (!may_appear(r.error().code, invalid_since.value_or(Clock::now())) || Clock::now() >= deadline) return r;
     std::this_thread::sleep_for(std::min<Clock::duration>(backoff, deadline - Clock::now()));
     backoff = std::min(backoff * 2, std::chrono::milliseconds(500));
   }
@@ -94,7 +101,9 @@ int run_await(const Globals& g, const AwaitArgs& a) {
   const auto deadline = Clock::now() + wait_duration(a.timeout_s);
   auto reg = wait_for_registry(g, a.reg, deadline);
   if (!reg) {
-    if (may_appear(reg.error().code, true) && Clock::now() >= deadline) return print_outcome(g, a, {});
+    const Errc code = reg.error().code;
+    if ((code == Errc::segment_not_found || code == Errc::registry_not_found) && Clock::now() >= deadline)
+      return print_outcome(g, a, {});
     return report_error(g, reg.error());
   }
   Watcher w = reg->watch(std::nullopt);
