@@ -13,18 +13,13 @@
 #include <set>
 
 #include "broker_test.hpp"
+#include "json_output.hpp"
 #include "stopped_broker.hpp"
 
 namespace shmreg::test {
 namespace {
 
 using nlohmann::json;
-
-json parse_json(const std::string& text) {
-  json j = json::parse(text, nullptr, false);
-  EXPECT_FALSE(j.is_discarded()) << "not JSON: '" << text << "'";
-  return j;
-}
 
 std::multiset<std::string> lines_of(const std::string& text) {
   std::multiset<std::string> out;

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdlib>
 #include <iostream>
 
@@ -70,6 +71,11 @@ std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text) {
   return std::chrono::nanoseconds(std::max<std::int64_t>(1, static_cast<std::int64_t>(seconds * 1e9)));
 }
 
+std::chrono::nanoseconds wait_duration(double seconds) {
+  if (seconds < 0 || !std::isfinite(seconds)) return std::chrono::hours(24 * 365 * 100);
+  return std::chrono::nanoseconds(static_cast<std::int64_t>(seconds * 1e9));
+}
+
 std::expected<void, int> resolve_timeout(Globals& g, const std::string& flag_text) {
   const char* env = std::getenv("SHMREG_TIMEOUT");
   const bool from_flag = !flag_text.empty();
@@ -107,8 +113,11 @@ std::string to_json_text(const json& j, int indent) {
   return j.dump(indent, ' ', false, json::error_handler_t::replace);
 }
 
+std::string owner_text(std::uint32_t pid) { return pid == 0 ? std::string("static") : std::to_string(pid); }
+
 json entry_json(const Entry& e, bool with_key) {
   json j = {{"pid", e.pid}, {"value", e.value}, {"version", e.version}};
+  if (e.pid == 0) j["static"] = true;
   if (with_key) j["key"] = e.key;
   return j;
 }

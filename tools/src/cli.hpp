@@ -52,6 +52,10 @@ inline constexpr int kExitTimeout = 124;
 // a unit in seconds ("500ms", "2s", "1.5"); nullopt otherwise.
 [[nodiscard]] std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text);
 
+// The wait of a command's own --timeout S (watch, await): a negative or
+// non-finite one waits for ever (a century, in practice).
+[[nodiscard]] std::chrono::nanoseconds wait_duration(double seconds);
+
 // Sets g.timeout from the --timeout text, else from $SHMREG_TIMEOUT; the
 // usage error's exit code when the one that applies is not a duration.
 [[nodiscard]] std::expected<void, int> resolve_timeout(Globals& g, const std::string& flag_text);
@@ -74,7 +78,12 @@ int usage_error(const std::string& message);
 // Values are bytes: invalid UTF-8 is replaced rather than thrown on.
 [[nodiscard]] std::string to_json_text(const nlohmann::json& j, int indent = -1);
 
-// {"pid", "value", "version"} and, with_key, "key".
+// An entry's owner as text prints it: its pid, or "static" for pid 0, an
+// entry the namespace owns (`shmreg set`).
+[[nodiscard]] std::string owner_text(std::uint32_t pid);
+
+// {"pid", "value", "version"} and, with_key, "key"; a static entry (pid 0)
+// also has "static": true.
 [[nodiscard]] nlohmann::json entry_json(const Entry& e, bool with_key);
 
 // The client of g's namespace, or the exit code once the error is printed.

@@ -1,12 +1,13 @@
 // The events family of the CLI; each reads the segment alone (futex waits
 // on it), so it works while the broker is down.
 //   watch REG [KEY] [--from SEQ] [--count N] [--timeout S]
-//         one event per line: SEQ<TAB>TYPE<TAB>KEY<TAB>PID[<TAB>OLD_PID]
-//   await REG KEY [--timeout S]   exit 0 once KEY is registered, 1 on timeout
+//         one event per line: SEQ<TAB>TYPE<TAB>KEY<TAB>PID[<TAB>OLD_PID]; PID is
+//         "static" for a static entry's events (pid 0, "static": true in --json)
+//   await REG KEY [KEY...] [--all] [--timeout S]
+//         exit 0 once one (or every) KEY is registered, 1 on timeout (cmd_await.cpp)
 //   queue REG KEY                 PID<TAB>VALUE<TAB>primary|queued; exit 1 if none
 // (register's owner-queue flags are with register, in cmd_registration.cpp.)
 #include <chrono>
-#include <cmath>
 #include <iostream>
 #include <optional>
 
@@ -20,12 +21,6 @@ using nlohmann::json;
 
 using namespace cli;
 
-// A negative or non-finite timeout waits for ever (a century, in practice).
-std::chrono::nanoseconds to_duration(double seconds) {
-  if (seconds < 0 || !std::isfinite(seconds)) return std::chrono::hours(24 * 365 * 100);
-  return std::chrono::nanoseconds(static_cast<std::int64_t>(seconds * 1e9));
-}
-
 struct WatchArgs {
   std::string reg, key;
   std::optional<std::uint64_t> from;
@@ -33,18 +28,23 @@ struct WatchArgs {
   double timeout_s = -1;
 };
 
+// A static entry's write: lagged and resync events carry no pid either, but
+// they are about the stream, not an entry.
+bool of_static_entry(const Event& e) {
+  return e.pid == 0 && e.type != EventType::lagged && e.type != EventType::resync;
+}
+
 void print_event(const Globals& g, const Event& e) {
   if (g.json) {
-    std::cout << to_json_text({{"seq", e.seq},
-                               {"type", std::string(to_string(e.type))},
-                               {"key", e.key},
-                               {"pid", e.pid},
-                               {"old_pid", e.old_pid},
-                               {"version", e.version},
-                               {"time_ns", e.time_ns}})
-              << std::endl;
+    json j = {{"seq", e.seq},         {"type", std::string(to_string(e.type))},
+              {"key", e.key},         {"pid", e.pid},
+              {"old_pid", e.old_pid}, {"version", e.version},
+              {"time_ns", e.time_ns}};
+    if (of_static_entry(e)) j["static"] = true;
+    std::cout << to_json_text(j) << std::endl;
   } else {
-    std::cout << e.seq << '\t' << to_string(e.type) << '\t' << e.key << '\t' << e.pid;
+    std::cout << e.seq << '\t' << to_string(e.type) << '\t' << e.key << '\t'
+              << (of_static_entry(e) ? owner_text(0) : std::to_string(e.pid));
     if (e.type == EventType::owner_changed) std::cout << '\t' << e.old_pid;
     std::cout << std::endl;
   }
@@ -54,7 +54,7 @@ int run_watch(const Globals& g, const WatchArgs& a) {
   auto reg = open_registry(g, a.reg);
   if (!reg) return reg.error();
   Watcher w = reg->watch(a.key.empty() ? std::nullopt : std::optional<std::string>(a.key), a.from);
-  const auto deadline = std::chrono::steady_clock::now() + to_duration(a.timeout_s);
+  const auto deadline = std::chrono::steady_clock::now() + wait_duration(a.timeout_s);
   std::uint64_t seen = 0;
   while (a.count == 0 || seen < a.count) {
     const auto now = std::chrono::steady_clock::now();
@@ -77,28 +77,6 @@ void add_watch(CommandTable& table) {
   c->add_option("--from", a.from, "start at this sequence (default: the next event)");
   c->add_option("--count", a.count, "stop after this many events");
   c->add_option("--timeout", a.timeout_s, "stop after this many seconds");
-}
-
-struct AwaitArgs {
-  std::string reg, key;
-  double timeout_s = -1;
-};
-
-int run_await(const Globals& g, const AwaitArgs& a) {
-  auto reg = open_registry(g, a.reg);
-  if (!reg) return reg.error();
-  auto got = reg->await(a.key, to_duration(a.timeout_s));
-  if (!got) return report_error(g, got.error());
-  if (g.json) std::cout << to_json_text({{"registry", a.reg}, {"key", a.key}, {"registered", *got}}) << "\n";
-  return *got ? kExitOk : kExitNotFound;
-}
-
-void add_await(CommandTable& table) {
-  auto [c, a] =
-      table.add<AwaitArgs>("await", "wait until KEY is registered in REG; exit 0 then, 1 on timeout", run_await);
-  c->add_option("REG", a.reg, "registry name")->required();
-  c->add_option("KEY", a.key, "key")->required();
-  c->add_option("--timeout", a.timeout_s, "give up after this many seconds (default: wait for ever)");
 }
 
 struct QueueArgs {
@@ -133,7 +111,7 @@ void add_queue(CommandTable& table) {
 
 void add_events_commands(CommandTable& table) {
   add_watch(table);
-  add_await(table);
+  add_await_command(table);
   add_queue(table);
 }
 

@@ -9,9 +9,10 @@
 //   select REG SPEC                 one JSON result per entry; exit 1 if none
 //   count-select REG SPEC
 //   values REG KEY PID              PID's values under KEY; exit 1 if none
-// All but lookup --consistent read the segment alone, so they work while the
-// broker is down. A malformed pattern, guard or spec exits 2 with the reason
-// on stderr.
+// PID is "static" for an entry the namespace owns (`shmreg set`; pid 0, and
+// "static": true, in --json). All but lookup --consistent read the segment
+// alone, so they work while the broker is down. A malformed pattern, guard or
+// spec exits 2 with the reason on stderr.
 #include <iostream>
 #include <vector>
 
@@ -34,7 +35,7 @@ int print_entries(const Globals& g, const std::vector<Entry>& entries, bool with
     std::cout << to_json_text(arr) << "\n";
   } else {
     for (const auto& e : entries) {
-      if (with_pid) std::cout << e.pid << '\t';
+      if (with_pid) std::cout << owner_text(e.pid) << '\t';
       std::cout << e.value << '\n';
     }
   }
@@ -94,7 +95,7 @@ int run_list(const Globals& g, const LookupArgs& a) {
     for (const auto& e : *entries) arr.push_back(entry_json(e, true));
     std::cout << to_json_text(arr) << "\n";
   } else {
-    for (const auto& e : *entries) std::cout << e.key << '\t' << e.pid << '\t' << e.value << '\n';
+    for (const auto& e : *entries) std::cout << e.key << '\t' << owner_text(e.pid) << '\t' << e.value << '\n';
   }
   return entries->empty() ? kExitNotFound : kExitOk;
 }

@@ -8,8 +8,11 @@
 //   lookups       lookup, keys, count, list, match, count-match, select,
 //                 count-select, values                    (cmd_lookups.cpp)
 //   values        update, meta, put-meta, delete-meta     (cmd_values.cpp)
-//   events        watch, await, queue                     (cmd_events.cpp)
+//   events        watch, await, queue                     (cmd_events.cpp,
+//                                                          await: cmd_await.cpp)
 //   mailboxes     send, receive                           (cmd_mailboxes.cpp)
+//   config        set, unset, reload, status              (cmd_config.cpp,
+//                                                          status: cmd_status.cpp)
 //   segment       dump, fsck                              (cmd_segment.cpp)
 //
 // Thread-safety: for main's thread.
@@ -25,6 +28,10 @@ void add_lookups_commands(cli::CommandTable& table);
 void add_values_commands(cli::CommandTable& table);
 void add_events_commands(cli::CommandTable& table);
 void add_mailboxes_commands(cli::CommandTable& table);
+void add_config_commands(cli::CommandTable& table);
+// The parts of a family that live in a file of their own.
+void add_await_command(cli::CommandTable& table);
+void add_status_command(cli::CommandTable& table);
 void add_segment_commands(cli::CommandTable& table);
 
 }  // namespace shmreg::tools

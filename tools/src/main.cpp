@@ -4,12 +4,13 @@
 //
 // Exit codes (scripts depend on them; cli.hpp maps errors to them):
 //   0 success; 1 not found (lookup, keys, list, match, select, values, meta,
-//   update, send; fsck: problems found); 2 usage or any other error;
+//   update, send, unset; await: timed out; fsck: problems found); 2 usage or
+//   any other error (a refused reload included);
 //   3 already registered; 4 version conflict (update --expect-version);
 //   124 timeout (the broker did not answer within --timeout).
 // Every command but ping, create, register, update, unregister-match,
-// put-meta, delete-meta, send, receive and lookup --consistent reads the
-// segment alone, so it works while the broker is down.
+// put-meta, delete-meta, send, receive, set, unset, reload, status and
+// lookup --consistent reads the segment alone, so it works while the broker is down.
 #include <CLI/CLI.hpp>
 #include <string>
 #include <string_view>
@@ -60,6 +61,7 @@ int main(int argc, char** argv) {
   add_values_commands(commands);
   add_events_commands(commands);
   add_mailboxes_commands(commands);
+  add_config_commands(commands);
   add_segment_commands(commands);
 
   try {

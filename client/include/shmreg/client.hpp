@@ -40,6 +40,7 @@
 #include <utility>
 #include <vector>
 
+#include "shmreg/broker_status.hpp"
 #include "shmreg/error.hpp"
 #include "shmreg/registry.hpp"
 
@@ -245,6 +246,22 @@ class Client {
   // a mailbox open, mailbox_full when every owner's mailbox was full.
   [[nodiscard]] Result<SendReport> send(std::string_view registry, std::string_view key,
                                         std::string_view message) const noexcept;
+
+  // -- The broker's configuration (shmreg/broker_status.hpp) --
+  // A static entry: owned by the namespace, not by a process (readers see pid
+  // 0), never reaped; for the registry's admins. Replaces the one under key;
+  // returns its version. already_registered when a process holds a unique key.
+  [[nodiscard]] Result<std::uint64_t> set_static(std::string_view registry, std::string_view key,
+                                                 std::string_view value) const noexcept;
+  // true if a static entry was removed, false if there was none.
+  [[nodiscard]] Result<bool> unset_static(std::string_view registry, std::string_view key) const noexcept;
+  // Rereads the broker's configuration file and applies all of it or none.
+  // A refused one is reload_failed, whose message lists every reason, one per
+  // line; reload_forbidden while reloads are forbidden.
+  [[nodiscard]] Result<ReloadOutcome> reload() const noexcept;
+  [[nodiscard]] Result<ReloadOutcome> forbid_reload() const noexcept;
+  [[nodiscard]] Result<ReloadOutcome> allow_reload() const noexcept;
+  [[nodiscard]] Result<BrokerStatus> status() const noexcept;
 
  private:
   friend class Mailbox;  // a mailbox's connection trusts the client's broker uid

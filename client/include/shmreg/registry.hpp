@@ -44,6 +44,8 @@ namespace client_detail {
 struct RegistryState;
 }
 
+// pid 0 is a static entry: owned by the namespace, not by a process
+// (Client::set_static); it is never reaped.
 struct Entry {
   std::string key;
   std::string value;
@@ -56,7 +58,7 @@ struct Entry {
 struct EntryView {
   std::string_view key;
   std::string_view value;
-  std::uint32_t pid = 0;
+  std::uint32_t pid = 0;  // 0: a static entry, as Entry
   std::uint64_t version = 0;
 };
 
