@@ -149,5 +149,18 @@ TEST_F(CliConfigTest, StatusPrintsTheBrokersStateAndEachUidsUseAgainstItsLimits)
   }
 }
 
+TEST_F(CliConfigTest, SetByAUidThatIsNotTheRegistrysAdminExitsTwoAndChangesNothing) {
+  RunResult r = cli_as_nobody({"--json", "set", "svc", "db", "evil"});
+  EXPECT_EQ(r.exit_code(), 2) << r.describe();
+  EXPECT_EQ(parse_json(r.err).value("error", ""), "permission_denied") << r.err;
+  EXPECT_EQ(cli({"lookup", "svc", "db"}).exit_code(), 1);
+}
+
+TEST_F(CliConfigTest, ReloadByAUidOutsideTheReloadListExitsTwo) {
+  RunResult r = cli_as_nobody({"--json", "reload"});
+  EXPECT_EQ(r.exit_code(), 2) << r.describe();
+  EXPECT_EQ(parse_json(r.err).value("error", ""), "permission_denied") << r.err;
+}
+
 }  // namespace
 }  // namespace shmreg::test
