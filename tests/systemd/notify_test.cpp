@@ -1,6 +1,7 @@
 // The broker speaks systemd's notify protocol (Type=notify): READY=1 once it
-// listens, with a STATUS= line, and STOPPING=1 on SIGTERM, after which it
-// exits 0. A real broker process talks to a datagram socket standing in for
+// listens, with a STATUS= line; around a reload on SIGHUP (the units'
+// ExecReload), RELOADING=1 with MONOTONIC_USEC= and then READY=1 again; and
+// STOPPING=1 on SIGTERM, after which it exits 0. A real broker process talks to a datagram socket standing in for
 // systemd's NOTIFY_SOCKET.
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -60,6 +61,18 @@ TEST(SystemdNotify, BrokerSignalsReadyWithStatusAndStoppingOnSigterm) {
   std::string seen;
   EXPECT_TRUE(wait_for(fd, "READY=1", seen, std::chrono::seconds(20))) << seen;
   EXPECT_TRUE(wait_for(fd, "STATUS=serving namespace " + ns, seen, std::chrono::seconds(5))) << seen;
+
+  // A reload: systemd waits from RELOADING=1 (stamped with the monotonic
+  // clock) to the next READY=1.
+  seen.clear();
+  ::kill(pid, SIGHUP);
+  EXPECT_TRUE(wait_for(fd, "STATUS=configuration generation 2", seen, std::chrono::seconds(20))) << seen;
+  const auto reloading = seen.find("RELOADING=1\nMONOTONIC_USEC=");
+  const auto ready = seen.find("READY=1");
+  EXPECT_NE(reloading, std::string::npos) << seen;
+  EXPECT_NE(ready, std::string::npos) << seen;
+  EXPECT_LT(reloading, ready) << "RELOADING=1 comes before the READY=1 that ends the reload:\n" << seen;
+
   ::kill(pid, SIGTERM);
   EXPECT_TRUE(wait_for(fd, "STOPPING=1", seen, std::chrono::seconds(20))) << seen;
   int status = 0;
