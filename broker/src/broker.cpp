@@ -317,9 +317,10 @@ bool Broker::Impl::apply_config() {
     if (!config.settings.path.empty()) log("configuration " + config.settings.path + " applied (generation 1)");
     return true;
   }
-  log("the configuration cannot be applied to the segment; not starting:");
+  log("the configuration's policy and quotas are in force, but the segment contradicts parts of it; those parts "
+      "wait for a reload (state reload_error):");
   for (const std::string& r : out.reasons) log("  reason: " + r);
-  return false;
+  return true;
 }
 
 // SIGHUP reloads the configuration file, with systemd told around it

@@ -51,11 +51,22 @@ ConfigLifecycle::ConfigLifecycle(BrokerConfig& config, shm::SegmentWriter& write
 
 // The same path as a reload, with the settings main() loaded: one way to
 // apply a configuration, so that a start and a reload cannot disagree.
+// The file's policy and quotas are in force from the start whatever the
+// segment says: refusing to start would let any user who can take a declared
+// key, create a declared name first or fill a declared registry keep the
+// namespace's broker down. What the segment contradicts is left undone,
+// reported as reload_error, and a reload retries it once it is fixed.
 ReloadOutcome ConfigLifecycle::apply_at_start() {
-  ReloadOutcome out = validate_and_apply(config_.settings);
-  if (out.ok) {
-    generation_ = 1;
-    loaded_unix_s_ = now_unix_s();
+  ReloadOutcome out;
+  out.reasons = validate_settings(config_.settings, writer_, segment_file());
+  auto failed = apply_settings(config_.settings, writer_, segment_file(), log_, ApplyMode::best_effort);
+  if (out.reasons.empty()) out.reasons = std::move(failed);
+  out.ok = out.reasons.empty();
+  generation_ = 1;
+  loaded_unix_s_ = now_unix_s();
+  if (!out.ok) {
+    state_ = ConfigState::reload_error;
+    last_ = LastReload{now_unix_s(), out};
   }
   return out;
 }

@@ -96,6 +96,7 @@ void check_new_registries(const std::vector<const DeclaredRegistry*>& fresh, con
 // process holds.
 void check_statics(const DeclaredRegistry& r, const shm::SegmentReader& reader, const shm::RegistryView* live,
                    const std::string& file, std::vector<std::string>& reasons) {
+  std::uint64_t new_entries = 0;
   for (const StaticEntry& s : r.statics) {
     const std::string what = "registry '" + r.name + "' static '" + s.key + "'" + where(file, s.where) + ": ";
     if (s.key.empty() || s.key.size() > r.max_key)
@@ -104,12 +105,21 @@ void check_statics(const DeclaredRegistry& r, const shm::SegmentReader& reader, 
     if (s.value.size() > r.max_value)
       reasons.push_back(what + "the value is " + std::to_string(s.value.size()) + " bytes, max_value = " +
                         std::to_string(r.max_value));
-    if (live == nullptr || live->kind() != shm::RegistryKind::unique) continue;
+    if (live == nullptr) continue;
     auto held = reader.lookup_copy(*live, s.key);
-    if (!held) continue;
+    const bool has_static = held && std::any_of(held->begin(), held->end(), [](const shm::Entry& e) { return e.pid == 0; });
+    if (!has_static) ++new_entries;
+    if (!held || live->kind() != shm::RegistryKind::unique) continue;
     for (const shm::Entry& e : *held)
       if (e.pid != 0) reasons.push_back(what + "the key is held by pid " + std::to_string(e.pid));
   }
+  // Each static the registry does not hold yet takes a place of its capacity.
+  if (live == nullptr || new_entries == 0) return;
+  const auto held = reader.count(*live);
+  if (held && *held + new_entries > live->capacity())
+    reasons.push_back("registry '" + r.name + "'" + where(file, r.where) + ": " + std::to_string(new_entries) +
+                      " static entries to set need as many free places, and it holds " + std::to_string(*held) +
+                      " entries of its capacity " + std::to_string(live->capacity()));
 }
 
 bool in_group(gid_t gid) {
@@ -172,35 +182,49 @@ std::set<std::pair<std::uint32_t, std::string>> listed_statics(const Settings& n
 }  // namespace
 
 std::vector<std::string> apply_settings(const Settings& next, shm::SegmentWriter& writer, const SegmentFile& file,
-                                        const BrokerLog& log) {
-  const std::string kept = "; what was applied before this step stays (registries cannot be removed)";
+                                        const BrokerLog& log, ApplyMode mode) {
+  const bool go_on = mode == ApplyMode::best_effort;
+  const std::string kept = go_on ? std::string() : "; what was applied before this step stays (registries cannot be removed)";
+  std::vector<std::string> failed;
+  // Statics of registries that exist first, new registries after: a static
+  // that cannot be set leaves no new registry behind.
+  const auto set_statics = [&](const DeclaredRegistry& r, std::uint32_t id) {
+    for (const StaticEntry& s : r.statics) {
+      std::uint32_t holder = 0;
+      auto v = writer.set_static(id, s.key, s.value, true, &holder);
+      if (v) continue;
+      failed.push_back("setting static '" + s.key + "' of registry '" + r.name + "' failed: " +
+                       std::string(shm::to_string(v.error())) +
+                       (holder ? " (held by pid " + std::to_string(holder) + ")" : "") + kept);
+      if (!go_on) return false;
+    }
+    return true;
+  };
+  for (const DeclaredRegistry& r : next.registries)
+    if (auto id = writer.find_registry(r.name); id && !set_statics(r, *id)) return failed;
   for (const DeclaredRegistry& r : next.registries) {
     if (writer.find_registry(r.name)) continue;
     auto id = writer.create_registry(spec_of(r));
-    if (!id) return {"creating registry '" + r.name + "' failed: " + std::string(shm::to_string(id.error())) + kept};
-    log("created declared registry '" + r.name + "'");
-  }
-  for (const DeclaredRegistry& r : next.registries) {
-    auto id = writer.find_registry(r.name);
-    if (!id) return {"registry '" + r.name + "' is missing after its creation" + kept};
-    for (const StaticEntry& s : r.statics) {
-      std::uint32_t holder = 0;
-      auto v = writer.set_static(*id, s.key, s.value, true, &holder);
-      if (!v)
-        return {"setting static '" + s.key + "' of registry '" + r.name + "' failed: " +
-                std::string(shm::to_string(v.error())) + (holder ? " (held by pid " + std::to_string(holder) + ")" : "") +
-                kept};
+    if (!id) {
+      failed.push_back("creating registry '" + r.name + "' failed: " + std::string(shm::to_string(id.error())) + kept);
+      if (!go_on) return failed;
+      continue;
     }
+    log("created declared registry '" + r.name + "'");
+    if (!set_statics(r, *id)) return failed;
   }
   const auto listed = listed_statics(next, writer);
   for (const shm::StaticEntryView& s : writer.statics()) {
     if (!s.declared || listed.contains({s.registry, s.key})) continue;
-    if (auto gone = writer.unset_static(s.registry, s.key); !gone)
-      return {"unsetting static '" + s.key + "' failed: " + std::string(shm::to_string(gone.error())) + kept};
+    if (auto gone = writer.unset_static(s.registry, s.key); !gone) {
+      failed.push_back("unsetting static '" + s.key + "' failed: " + std::string(shm::to_string(gone.error())) + kept);
+      if (!go_on) return failed;
+      continue;
+    }
     log("unset static '" + s.key + "' of registry " + std::to_string(s.registry) + ": the configuration no longer declares it");
   }
-  if (auto failed = apply_segment_group(next, file, log)) return {*failed + kept};
-  return {};
+  if (auto group = apply_segment_group(next, file, log)) failed.push_back(*group + kept);
+  return failed;
 }
 
 }  // namespace shmreg::broker

@@ -36,7 +36,14 @@ struct SegmentFile {
 
 // Applies next to the segment; empty when every step succeeded, else the
 // step that failed and what stays applied.
+// strict (a reload): stop at the first step that fails. best_effort (the
+// broker's start on a file the live segment contradicts): do every step that
+// can be done and return a reason for each that cannot, so that a conflict a
+// local user can cause (a key taken, a name created first, a registry
+// filled) never keeps the broker from starting with the file's policy.
+enum class ApplyMode { strict, best_effort };
 [[nodiscard]] std::vector<std::string> apply_settings(const Settings& next, shm::SegmentWriter& writer,
-                                                      const SegmentFile& file, const BrokerLog& log);
+                                                      const SegmentFile& file, const BrokerLog& log,
+                                                      ApplyMode mode = ApplyMode::strict);
 
 }  // namespace shmreg::broker

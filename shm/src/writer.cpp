@@ -706,7 +706,11 @@ Result<QueueResult> SegmentWriter::insert_queued(std::uint32_t id, std::string_v
     return QueueResult{QueueReply::already_owner, primary.version, owner.pid};
   }
   const bool replace = (primary.aux & kQueueAllowReplacement) && (flags & kQueueReplaceExisting);
-  if (!replace && (flags & kQueueDoNotQueue)) return QueueResult{QueueReply::exists, 0, primary.owner_pid};
+  // Nobody waits behind a static entry: the key is the namespace's, and a
+  // queued process would take it over the moment an admin unsets it, before
+  // the configuration could set it again.
+  if (!replace && ((flags & kQueueDoNotQueue) || primary.owner_pid == 0))
+    return QueueResult{QueueReply::exists, 0, primary.owner_pid};
   if (!replace) {
     // Already waiting: update its flags in place.
     std::uint32_t tail = 0;

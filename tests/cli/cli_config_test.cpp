@@ -5,6 +5,7 @@
 // nobody through setpriv, sees limited to its own use).
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -30,10 +31,20 @@ class CliConfigTest : public BrokerTest {
   std::string config_path() const { return dir().path() + "/shmreg.toml"; }
   void write_config(const std::string& toml) const { std::ofstream(config_path()) << toml; }
 
-  // `shmreg args...` run as uid and gid 65534 (nobody).
+  // `shmreg args...` run as uid and gid 65534 (nobody). The build tree may
+  // sit where nobody cannot reach it (a clone in a 0700 directory), so the
+  // CLI and its libshmreg are copied into the test's own
+  // directory (0755) first and run from there.
   RunResult cli_as_nobody(const std::vector<std::string>& args) const {
     std::vector<std::string> argv = cli_argv(args);
-    argv.insert(argv.begin(), {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"});
+    const std::string bin = dir().path() + "/shmreg";
+    std::filesystem::copy_file(argv.front(), bin, std::filesystem::copy_options::overwrite_existing);
+    const std::filesystem::path lib = SHMREG_CLIENT_SONAME_FILE;
+    std::filesystem::copy_file(lib, dir().path() + "/" + lib.filename().string(),
+                               std::filesystem::copy_options::overwrite_existing);
+    argv.front() = bin;
+    argv.insert(argv.begin(), {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/env",
+                               "LD_LIBRARY_PATH=" + dir().path()});
     return run(argv);
   }
 

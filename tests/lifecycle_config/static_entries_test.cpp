@@ -82,21 +82,67 @@ TEST_F(StaticEntriesTest, ConsistentLookupReturnsAStaticEntry) {
   EXPECT_EQ(res.value, 1u) << "pid 0 is alive: the static entry is returned";
 }
 
-TEST_F(StaticEntriesTest, BrokerRefusesToStartWhenADeclaredRegistryExistsWithOtherOptions) {
+// A conflict between the file and the segment, which a local user can cause
+// (a name created first, a key taken, a registry filled), must not keep the
+// broker down: it starts with the file's policy, does what it can, and
+// reports the rest as reload_error until a reload succeeds.
+TEST_F(StaticEntriesTest, ABrokerWhoseSegmentContradictsTheFileStartsWithItsPolicyAndReportsReloadError) {
   ASSERT_TRUE(stop_broker());
-  write_config(R"(
+  write_config(config_of({R"(
+[access]
+create = ["root"]
 [[registry]]
 name = "services"
 keys = "unique"
 capacity = 128
 max_value = 64
-)");
-  EXPECT_FALSE(broker().start(broker_args()).has_value());
-  EXPECT_TRUE(wait_until([&] { return !broker().running(); }));
-  EXPECT_NE(broker().log().find("capacity is 64 in the live segment, the file asks 128"), std::string::npos)
-      << broker().log();
-  write_config(initial_config());
-  ASSERT_TRUE(start_broker(broker_args()));
+[[registry]]
+name = "added"
+[[registry.static]]
+key = "dns"
+value = "10.0.0.53"
+)"}));
+  ASSERT_TRUE(start_broker(broker_args())) << broker().log();
+  const auto s = status();
+  ASSERT_TRUE(s.is_object()) << broker().log();
+  EXPECT_EQ(s["state"], "reload_error") << s;
+  EXPECT_NE(s["last_reload"]["reasons"].dump().find("capacity is 64 in the live segment, the file asks 128"),
+            std::string::npos)
+      << s;
+  EXPECT_TRUE(static_entry("added", "dns", "10.0.0.53")) << "what the segment allows is applied";
+  // The file's policy is in force: nobody may create a registry.
+  const std::string socket = socket_path();
+  ForkedChild child = ForkedChild::start([&](ChildChannel& ch) {
+    if (!become_nobody()) return child_report(ch, "become_nobody failed");
+    auto conn = RawConnection::connect(socket);
+    auto res = conn ? conn->call({proto::CreateRegistry{.name = "squat"}}) : std::nullopt;
+    ch.send(res && res->size() == 1 ? std::string(proto::to_string(res->front().status)) : "no reply");
+    return 0;
+  });
+  EXPECT_EQ(child.receive().value_or("no answer"), "permission denied");
+  // Fixed file: a reload succeeds and the state returns to running.
+  write_config(config_of({kServicesRegistry}));
+  EXPECT_EQ(reload().status, proto::Status::ok);
+  EXPECT_EQ(status()["state"], "running");
+}
+
+// Statics take places of a registry's capacity: a reload that adds more
+// statics than a filled registry has room for is refused before anything
+// is applied (no new registry appears either).
+TEST_F(StaticEntriesTest, AReloadWhoseStaticsDoNotFitTheRegistryAppliesNothing) {
+  auto conn = RawConnection::connect(socket_path());
+  ASSERT_TRUE(conn);
+  for (int i = 0; i < 63; ++i) {
+    const auto res = conn->call({proto::RegisterKey{"services", "k" + std::to_string(i), "v"}});
+    ASSERT_TRUE(res && res->front().status == proto::Status::ok) << i;
+  }
+  write_config(config_of({kServicesRegistry, kGatewayStatic, "[[registry.static]]\nkey = \"dns\"\nvalue = \"x\"",
+                          "[[registry]]\nname = \"fresh\""}));
+  const auto res = reload();
+  EXPECT_EQ(res.status, proto::Status::reload_failed);
+  EXPECT_NE(res.message.find("static entries to set need as many free places"), std::string::npos) << res.message;
+  EXPECT_FALSE(registry_exists("fresh"));
+  EXPECT_TRUE(entries("services", "dns").empty());
 }
 
 TEST_F(StaticEntriesTest, DeclaredStaticOnAKeyALiveProcessHoldsIsAReasonNamingThePid) {

@@ -32,7 +32,6 @@ void populate(SegmentWriter& w) {
   ok(w.insert(other, "x", "x10", owner(10)));
   ok(w.put_meta(uniq, "m", "1"));
   ok(w.set_static(uniq, "st", "st-cfg", true));
-  ok(w.insert_queued(uniq, "st", "st60", owner(60), 0));
   ok(w.set_static(dup, "t", "t-cfg", false));
 }
 
@@ -79,11 +78,11 @@ const std::vector<Scenario>& scenarios() {
        }},
       {"set static, free unique key", false,
        [](SegmentWriter& w) { return as_status(w.set_static(0, "n", "n-cfg", true)); }},
-      {"set static, replace unique with a queue", false,
+      {"set static, replace unique", false,
        [](SegmentWriter& w) { return as_status(w.set_static(0, "st", "st-new", false)); }},
       {"set static, replace duplicate", false,
        [](SegmentWriter& w) { return as_status(w.set_static(1, "t", "t-new", true)); }},
-      {"unset static, unique with a queue", true,
+      {"unset static, unique", true,
        [](SegmentWriter& w) { return as_status(w.unset_static(0, "st")); }},
       {"unset static, duplicate", true, [](SegmentWriter& w) { return as_status(w.unset_static(1, "t")); }},
       {"remove_if unique, the pid's entry", true,

@@ -123,18 +123,19 @@ TEST_F(StaticEntryTest, UnsetStaticRemovesTheEntryWithAnUnregisterEvent) {
   EXPECT_TRUE(IsValidSegment(r()));
 }
 
-TEST_F(StaticEntryTest, AProcessQueuesBehindAStaticPrimaryAndTakesOverWhenItIsUnset) {
+// A static key is the namespace's: a process may not queue behind it (it
+// would take the key over the moment an admin unsets it), with or without
+// replace_existing, and nothing is stored for it.
+TEST_F(StaticEntryTest, NoProcessQueuesBehindAStaticEntry) {
   ok(w().set_static(uniq_, "db", "cfg", true));
-  const QueueResult q = ok(w().insert_queued(uniq_, "db", "p10", owner(10), kQueueReplaceExisting));
-  EXPECT_EQ(q.reply, QueueReply::in_queue) << "a static entry never allows replacement";
-  EXPECT_EQ(q.owner_pid, 0u);
-  EXPECT_EQ(entries("uniq", "db").at(0).pid, 0u);
-  ok(w().set_static(uniq_, "db", "cfg2", true));
-  EXPECT_EQ(entries("uniq", "db").at(0).value, "cfg2") << "replacing the static keeps the queue behind it";
-  EXPECT_TRUE(IsValidSegment(r()));
+  for (std::uint32_t flags : {0u, kQueueReplaceExisting, kQueueAllowReplacement}) {
+    const QueueResult q = ok(w().insert_queued(uniq_, "db", "p10", owner(10), flags));
+    EXPECT_EQ(q.reply, QueueReply::exists) << "flags " << flags;
+    EXPECT_EQ(q.owner_pid, 0u);
+  }
+  EXPECT_EQ(w().usage_of(1000).entries, 0u) << "nothing was stored for the process";
   EXPECT_TRUE(ok(w().unset_static(uniq_, "db")));
-  EXPECT_EQ(entries("uniq", "db").at(0), (Entry{"db", "p10", 10, q.version}));
-  EXPECT_EQ(events("uniq").back(), EventType::owner_changed);
+  EXPECT_TRUE(entries("uniq", "db").empty()) << "no process took the key over";
   EXPECT_TRUE(IsValidSegment(r()));
 }
 
