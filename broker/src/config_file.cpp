@@ -1,13 +1,16 @@
 #include "config_file.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <limits>
-#include <sstream>
 
 #include "config_reader.hpp"
+#include "shmreg/sys/unique_fd.hpp"
 #include "config_registry.hpp"
 #include "config_values.hpp"
 #include "shmreg/proto/wire.hpp"
@@ -163,7 +166,39 @@ std::string ConfigProblem::text() const {
   return out + reason;
 }
 
+namespace {
+
+// The parser recurses once per part of a dotted key or table header, so a
+// file with one key of tens of thousands of parts would overflow the stack.
+// No configuration needs more than a few parts; a file past these bounds is
+// refused before it is parsed.
+constexpr std::size_t kMaxFileBytes = std::size_t{1} << 20;
+constexpr std::size_t kMaxDotsPerLine = 256;
+
+std::optional<ConfigProblem> too_deep(std::string_view text, const std::string& file) {
+  std::uint32_t line = 1;
+  std::size_t dots = 0;
+  for (char c : text) {
+    if (c == '\n') {
+      ++line;
+      dots = 0;
+    } else if (c == '.' && ++dots > kMaxDotsPerLine) {
+      return ConfigProblem{file, line, 0, "",
+                           "more than " + std::to_string(kMaxDotsPerLine) +
+                               " dots on one line: keys nested that deep are refused"};
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 LoadResult parse_settings(std::string_view toml_text, const std::string& file_for_messages) {
+  if (toml_text.size() > kMaxFileBytes)
+    return std::unexpected(std::vector<ConfigProblem>{ConfigProblem{
+        file_for_messages, 0, 0, "",
+        "the file is " + std::to_string(toml_text.size()) + " bytes, more than " + std::to_string(kMaxFileBytes)}});
+  if (auto deep = too_deep(toml_text, file_for_messages)) return std::unexpected(std::vector<ConfigProblem>{*deep});
   ConfigReader reader(file_for_messages);
   toml::table doc;
   try {
@@ -178,19 +213,30 @@ LoadResult parse_settings(std::string_view toml_text, const std::string& file_fo
   return s;
 }
 
+// Only a regular file is a configuration: a directory opens and reads as
+// empty, which would silently mean "the defaults".
 LoadResult load_settings(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    const int err = errno;
-    return std::unexpected(std::vector<ConfigProblem>{
-        ConfigProblem{path, 0, 0, "", std::string("cannot read the file: ") + std::strerror(err)}});
+  const auto refuse = [&](const std::string& why) {
+    return std::unexpected(std::vector<ConfigProblem>{ConfigProblem{path, 0, 0, "", why}});
+  };
+  sys::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return refuse(std::string("cannot read the file: ") + std::strerror(errno));
+  struct stat st{};
+  if (::fstat(fd.get(), &st) != 0) return refuse(std::string("cannot read the file: ") + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) return refuse("not a regular file");
+  if (static_cast<std::uint64_t>(st.st_size) > kMaxFileBytes)
+    return refuse("the file is " + std::to_string(st.st_size) + " bytes, more than " + std::to_string(kMaxFileBytes));
+  std::string text(static_cast<std::size_t>(st.st_size), '\0');
+  std::size_t got = 0;
+  while (got < text.size()) {
+    const ssize_t n = ::read(fd.get(), text.data() + got, text.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return refuse(std::string("cannot read the file: ") + std::strerror(errno));
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) {
-    return std::unexpected(std::vector<ConfigProblem>{ConfigProblem{path, 0, 0, "", "cannot read the file"}});
-  }
-  return parse_settings(text.str(), path);
+  text.resize(got);
+  return parse_settings(text, path);
 }
 
 }  // namespace shmreg::broker

@@ -2,6 +2,9 @@
 // the file says nothing, and each kind of problem is reported with its
 // file:line:column and key, all of them in one pass.
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
 
 #include <string>
 
@@ -332,6 +335,31 @@ TEST(ConfigFile, AMissingFileIsAProblemNotACrash) {
   ASSERT_EQ(s.error().size(), 1u);
   EXPECT_NE(s.error()[0].text().find("cannot read the file"), std::string::npos);
 }
+
+// A directory opens and reads as nothing; taken for a file it would mean
+// "the defaults" and drop every rule at the next reload.
+TEST(ConfigFile, ADirectoryIsNotAConfigurationFile) {
+  char tmpl[] = "/tmp/shmreg-cfgdir-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const auto loaded = load_settings(tmpl);
+  ::rmdir(tmpl);
+  ASSERT_FALSE(loaded.has_value());
+  EXPECT_NE(loaded.error().front().text().find("not a regular file"), std::string::npos) << loaded.error().front().text();
+}
+
+// The TOML parser recurses once per part of a dotted key: a key of tens of
+// thousands of parts would overflow the broker's stack at a reload.
+TEST(ConfigFile, AKeyNestedThousandsDeepIsRefusedBeforeParsing) {
+  std::string deep = "a";
+  for (int i = 0; i < 60'000; ++i) deep += ".a";
+  const auto parsed = parse_settings(deep + " = 1\n", "deep.toml");
+  ASSERT_FALSE(parsed.has_value());
+  EXPECT_NE(parsed.error().front().text().find("keys nested that deep are refused"), std::string::npos)
+      << parsed.error().front().text();
+  const auto header = parse_settings("[" + deep + "]\n", "deep.toml");
+  EXPECT_FALSE(header.has_value());
+}
+
 
 }  // namespace
 }  // namespace shmreg::broker
