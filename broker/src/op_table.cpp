@@ -128,6 +128,7 @@ std::expected<void, proto::OpResult> authorize(OpContext& ctx, const Caller& cal
           [&](const proto::SetStatic& o) { return administer(o.registry); },
           [&](const proto::UnsetStatic& o) { return administer(o.registry); },
           [&](const proto::Reload&) { return may_reload(settings, caller); },
+          [&](const proto::LookupConsistent&) { return may_read_entries(settings, caller); },
           [](const auto&) -> std::expected<void, proto::OpResult> { return {}; },
       },
       op);

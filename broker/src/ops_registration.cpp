@@ -78,6 +78,7 @@ proto::OpResult register_on_behalf(OpContext& ctx, Request& req, const proto::Re
                    "no pidfd #0 came with this request; pass the target's pidfd with SCM_RIGHTS");
   auto owner = owner_for(req, op.target);
   if (!owner) return std::move(owner.error());
+  if (auto ok = may_claim(ctx.config.settings, req.caller, op.registry, op.key); !ok) return std::move(ok.error());
   return register_for(ctx, *owner, op.registry, op.key, op.value);
 }
 

@@ -2,6 +2,7 @@
 #include "policy.hpp"
 
 #include <pwd.h>
+#include <unistd.h>
 
 #include <array>
 #include <optional>
@@ -96,19 +97,45 @@ Verdict may_administer(const Settings& settings, const Caller& caller, std::stri
                 uid_text(caller.uid) + " is neither");
 }
 
+Verdict may_read_entries(const Settings& settings, const Caller& caller) {
+  const auto& group = settings.broker.segment_group;
+  if (!group || caller.uid == 0 || caller.uid == ::geteuid()) return {};
+  for (gid_t g : caller.groups)
+    if (g == *group) return {};
+  return denied("[broker] segment_group = \"" + settings.broker.segment_group_name + "\" (" + source(settings) +
+                "): the entries are readable by that group only, through the segment and through the broker; uid " +
+                uid_text(caller.uid) + " is not in it");
+}
+
 Verdict may_reload(const Settings& settings, const Caller& caller) {
   return check_list(settings.access.reload, caller.uid, caller.groups, "", "[access] reload", settings);
 }
 
-Verdict may_own(const Settings& settings, const shm::SegmentWriter& writer, const Owner& owner,
-                std::string_view registry, std::string_view key, std::size_t value_size) {
-  if (const DeclaredRegistry* d = settings.declared(registry); d != nullptr && owner.uid != 0)
+namespace {
+
+// Every reservation of the registry whose prefix key starts with must allow
+// uid with groups; who: "owner" or "caller", for the message.
+Verdict check_reservations(const Settings& settings, uid_t uid, std::span<const gid_t> groups,
+                           std::string_view registry, std::string_view key, const char* who) {
+  if (const DeclaredRegistry* d = settings.declared(registry); d != nullptr && uid != 0)
     for (const Reservation& r : d->reserve)
-      if (key.starts_with(r.prefix) && !r.owners.allows(owner.uid, owner.groups))
+      if (key.starts_with(r.prefix) && !r.owners.allows(uid, groups))
         return denied("registry " + quoted(registry) + ": keys beginning with " + quoted(r.prefix) +
                       " may be owned only by " + r.owners.text() + " ([[registry.reserve]], " + source(settings) +
-                      (r.where.line ? ":" + std::to_string(r.where.line) : std::string()) + "); owner uid " +
-                      uid_text(owner.uid) + " is not listed");
+                      (r.where.line ? ":" + std::to_string(r.where.line) : std::string()) + "); " + who + " uid " +
+                      uid_text(uid) + " is not listed");
+  return {};
+}
+
+}  // namespace
+
+Verdict may_claim(const Settings& settings, const Caller& caller, std::string_view registry, std::string_view key) {
+  return check_reservations(settings, caller.uid, caller.groups, registry, key, "caller");
+}
+
+Verdict may_own(const Settings& settings, const shm::SegmentWriter& writer, const Owner& owner,
+                std::string_view registry, std::string_view key, std::size_t value_size) {
+  if (auto ok = check_reservations(settings, owner.uid, owner.groups, registry, key, "owner"); !ok) return ok;
   const auto q = quota_of(settings, owner.uid);
   if (!q) return {};
   const shm::UidUsage use = writer.usage_of(static_cast<std::uint32_t>(owner.uid));

@@ -47,6 +47,14 @@ using Verdict = std::expected<void, proto::OpResult>;
 // `admin` list; for any other registry, root and the uid that created it.
 [[nodiscard]] Verdict may_administer(const Settings& settings, const Caller& caller, std::string_view registry,
                                      std::uint32_t creator_uid);
+// lookup_consistent: with [broker] segment_group, only root, the broker's
+// own uid and members of that group (who may read the segment itself).
+[[nodiscard]] Verdict may_read_entries(const Settings& settings, const Caller& caller);
+// register_on_behalf: the caller, too, must be allowed by every reservation
+// of the key (the owner's groups may be ones the caller does not have, e.g.
+// a setgid program of the caller's uid).
+[[nodiscard]] Verdict may_claim(const Settings& settings, const Caller& caller, std::string_view registry,
+                                std::string_view key);
 // reload, forbid and allow: [access] reload.
 [[nodiscard]] Verdict may_reload(const Settings& settings, const Caller& caller);
 

@@ -168,5 +168,17 @@ TEST_F(AccessTest, NobodyMayNeitherReloadNorForbidNorAllowReloads) {
   }
 }
 
+// With segment_group the segment is readable by that group only; the
+// broker's consistent lookup reads the same entries, so it keeps the same rule.
+TEST_F(AccessTest, SegmentGroupKeepsTheConsistentLookupToItsMembers) {
+  ASSERT_TRUE(start_with_config("[broker]\nsegment_group = \"root\"\n"));
+  cli_ok({"create", "vault"});
+  const std::string r = raw_as_nobody(proto::LookupConsistent{"vault", "password"});
+  EXPECT_EQ(r.rfind(std::to_string(static_cast<int>(proto::Status::permission_denied)) + "\t", 0), 0u) << r;
+  EXPECT_NE(r.find("[broker] segment_group = \"root\""), std::string::npos) << r;
+  EXPECT_EQ(cli({"lookup", "--consistent", "vault", "password"}).exit_code(), 1) << "root still reads (not found)";
+}
+
+
 }  // namespace
 }  // namespace shmreg::test
