@@ -21,6 +21,7 @@
 #include "mailboxes.hpp"
 #include "namespace_lock.hpp"
 #include "runtime_dir.hpp"
+#include "segment_guard.hpp"
 #include "op_table.hpp"
 #include "ops.hpp"
 #include "owner_watches.hpp"
@@ -70,6 +71,7 @@ struct Broker::Impl {
   std::optional<RuntimeDir> dir;
   std::optional<NamespaceLock> lock;
   std::optional<shm::SegmentWriter> writer;
+  std::optional<SegmentGuard> segment_guard;
   std::optional<OwnerWatches> owners;
   std::optional<Mailboxes> mailboxes;
   std::optional<ConfigLifecycle> lifecycle;
@@ -78,6 +80,7 @@ struct Broker::Impl {
   std::uint64_t next_session = 1;
 
   [[nodiscard]] int start();
+  [[nodiscard]] shm::WriterOptions writer_options() const;
   [[nodiscard]] bool open_segment();
   [[nodiscard]] bool create_segment(const shm::WriterOptions& wopts);
   [[nodiscard]] bool listen();
@@ -123,6 +126,9 @@ int Broker::Impl::start() {
   }
   lock.emplace(std::move(*l));
   if (!open_segment()) return 1;
+  segment_guard.emplace(io, dir->fd(), config.paths.segment_name, config.paths.segment(), *writer,
+                        writer_options(), log, shutdown);
+  if (!segment_guard->arm()) return 1;
   owners.emplace(io, *writer, log, shutdown);
   mailboxes.emplace(*owners, config.settings.broker.connection);
   lifecycle.emplace(config, *writer, dir->fd(), log);
@@ -141,10 +147,17 @@ int Broker::Impl::start() {
   spare_fd = take_spare_fd();
   accept_next();
   sweep_deadlines();
+  segment_guard->start();
   log("listening on " + config.paths.socket);
   sd_notify(0, "READY=1");
   owners->publish_status();
   return 0;
+}
+
+shm::WriterOptions Broker::Impl::writer_options() const {
+  shm::WriterOptions wopts;
+  wopts.grace = config.settings.broker.grace;
+  return wopts;
 }
 
 // Attaches the segment only if it is ours alone: a regular file of our euid,
@@ -152,8 +165,7 @@ int Broker::Impl::start() {
 // untouched, since adopting it would let its maker write what every reader
 // trusts.
 bool Broker::Impl::open_segment() {
-  shm::WriterOptions wopts;
-  wopts.grace = config.settings.broker.grace;
+  const shm::WriterOptions wopts = writer_options();
   const std::string path = config.paths.segment();
   const uid_t euid = ::geteuid();
   const sys::FileRule rule{.kind = sys::FileKind::regular,

@@ -1,0 +1,109 @@
+// The segment file's name, watched (see segment_guard.hpp).
+#include "segment_guard.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "shmreg/sys/io.hpp"
+
+namespace shmreg::broker {
+
+namespace {
+
+std::string inode_text(const struct stat& st) {
+  return "inode " + std::to_string(st.st_ino) + ", " + std::to_string(st.st_nlink) + " link(s)";
+}
+
+}  // namespace
+
+SegmentGuard::SegmentGuard(boost::asio::io_context& io, int dir_fd, std::string name, std::string path,
+                           shm::SegmentWriter& writer, shm::WriterOptions options, const BrokerLog& log,
+                           Shutdown& shutdown)
+    : timer_(io),
+      dir_fd_(dir_fd),
+      name_(std::move(name)),
+      path_(std::move(path)),
+      writer_(writer),
+      options_(options),
+      log_(log),
+      shutdown_(shutdown) {}
+
+bool SegmentGuard::arm() {
+  sys::UniqueFd fd(::openat(dir_fd_, name_.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  struct stat st{};
+  if (!fd || ::fstat(fd.get(), &st) != 0) {
+    log_("cannot open the segment " + path_ + " to watch its name: " + std::strerror(errno));
+    return false;
+  }
+  file_ = std::move(fd);
+  dev_ = st.st_dev;
+  ino_ = st.st_ino;
+  return true;
+}
+
+void SegmentGuard::start() {
+  timer_.expires_after(kCheckInterval);
+  timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || shutdown_.halting()) return;
+    check();
+    start();
+  });
+}
+
+void SegmentGuard::check() {
+  struct stat ours{};
+  if (::fstat(file_.get(), &ours) != 0) return;
+  struct stat named{};
+  const bool present = ::fstatat(dir_fd_, name_.c_str(), &named, AT_SYMLINK_NOFOLLOW) == 0;
+  if (present && named.st_dev == dev_ && named.st_ino == ino_) return;
+  if (present) {
+    shutdown_.broken_invariant("the segment's name " + path_ + " now leads to another file (" + inode_text(named) +
+                               ") than the one this broker writes (" + inode_text(ours) +
+                               "); refusing to choose which one readers trust");
+    return;
+  }
+  log_("the segment file " + path_ + " was removed while the broker ran (" + inode_text(ours) +
+       "; by an admin, a clean-up job or logind's RemoveIPC=?); recreating it from the live segment");
+  if (!recreate(ours)) return;
+  log_("recreated the segment " + path_ + " with every entry (" + inode_text(ours) +
+       " before); processes that had it open still read the old file until they open the namespace again");
+}
+
+// The new file is made unnamed (O_TMPFILE) and linked at the name only once
+// whole: a reader that opens the name, root's included, never finds a file
+// still being written, and a name taken meanwhile makes the link fail.
+bool SegmentGuard::recreate(const struct stat& old) {
+  const std::string retry = "; trying again in " + std::to_string(kCheckInterval.count()) + " ms";
+  sys::UniqueFd fd(::openat(dir_fd_, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+  const bool written = fd && sys::write_all(fd.get(), writer_.data(), writer_.size()) &&
+                       ::fchown(fd.get(), static_cast<uid_t>(-1), old.st_gid) == 0 &&
+                       ::fchmod(fd.get(), old.st_mode & 07777) == 0;
+  if (!written) {
+    log_("cannot recreate the segment " + path_ + " (" + std::to_string(writer_.size()) + " bytes): " +
+         std::strerror(errno) + retry);
+    return false;
+  }
+  auto attached = shm::SegmentWriter::attach_fd(fd.get(), options_);
+  if (!attached) {
+    log_("cannot attach the recreated segment " + path_ + ": " + std::string(shm::to_string(attached.error())) + retry);
+    return false;
+  }
+  const std::string self = "/proc/self/fd/" + std::to_string(fd.get());
+  if (::linkat(AT_FDCWD, self.c_str(), dir_fd_, name_.c_str(), AT_SYMLINK_FOLLOW) != 0) {
+    log_("cannot link the recreated segment at " + path_ + ": " + std::strerror(errno) + retry);
+    return false;
+  }
+  writer_ = std::move(*attached);
+  struct stat st{};
+  if (::fstat(fd.get(), &st) == 0) {
+    dev_ = st.st_dev;
+    ino_ = st.st_ino;
+  }
+  file_ = std::move(fd);
+  return true;
+}
+
+}  // namespace shmreg::broker

@@ -1,0 +1,76 @@
+// The segment file's name, watched while the broker runs.
+//
+// Readers find the segment by its name in the runtime directory; the broker
+// writes it through a mapping. If the name is removed (an admin's rm, a
+// clean-up job, logind's RemoveIPC= for a broker under a user's uid) or
+// renamed, the broker would go on writing a file no new reader can open, and
+// a restarted broker would create an empty segment: every live owner's
+// entries lost. So the guard checks, every kCheckInterval, that the name
+// still leads to the file the broker maps (one fstat and one fstatat). When
+// it does not:
+//  - the name is free: the guard writes the live image (the broker is
+//    between writes, so it is whole) into a new file created there with
+//    O_EXCL, with the old file's mode and group, re-attaches the writer to it
+//    (the generation goes up) and logs what happened. Owners keep their
+//    entries and their pidfds; new readers open the new file.
+//  - another file holds the name (only the broker's uid or root can put one
+//    there): the broker refuses to guess which one readers should trust,
+//    logs both and stops as on a broken invariant (exit 3).
+// Processes that mapped the old file keep reading its image as of the
+// removal until they open the namespace again; the log line says so.
+//
+// Thread-safety: single-threaded, on the broker's io_context.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <optional>
+#include <string>
+
+#include "log.hpp"
+#include "shmreg/shm/writer.hpp"
+#include "shmreg/sys/unique_fd.hpp"
+#include "shutdown.hpp"
+
+namespace shmreg::broker {
+
+class SegmentGuard {
+ public:
+  static constexpr std::chrono::milliseconds kCheckInterval{500};
+
+  // dir_fd, name and path: where the segment lives (runtime_dir.hpp). writer
+  // is the broker's, replaced in place on a recreation, so that every holder
+  // of a reference to it writes the new file.
+  SegmentGuard(boost::asio::io_context& io, int dir_fd, std::string name, std::string path,
+               shm::SegmentWriter& writer, shm::WriterOptions options, const BrokerLog& log, Shutdown& shutdown);
+
+  // Opens the name the writer was just attached to or created at and
+  // remembers its file; false (logged) if that fails.
+  [[nodiscard]] bool arm();
+  // The periodic check, until the io_context stops.
+  void start();
+
+ private:
+  void check();
+  // The name is free: the live image into a new file there, the writer moved
+  // over to it. False (logged, nothing left at the name) when it failed; the
+  // next check tries again.
+  bool recreate(const struct stat& old);
+
+  boost::asio::steady_timer timer_;
+  const int dir_fd_;
+  const std::string name_;
+  const std::string path_;
+  shm::SegmentWriter& writer_;
+  const shm::WriterOptions options_;
+  const BrokerLog& log_;
+  Shutdown& shutdown_;
+  sys::UniqueFd file_;  // the segment file the writer maps, read-only, to fstat
+  dev_t dev_ = 0;
+  ino_t ino_ = 0;
+};
+
+}  // namespace shmreg::broker
