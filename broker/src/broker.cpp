@@ -205,7 +205,9 @@ bool Broker::Impl::create_segment(const shm::WriterOptions& wopts) {
   copts.writer = wopts;
   auto w = shm::SegmentWriter::create_at(dir->fd(), config.paths.segment_name, copts);
   if (!w) {
-    log("cannot create the segment " + config.paths.segment() + ": " + std::string(shm::to_string(w.error())));
+    log("cannot create the segment " + config.paths.segment() + " of " + std::to_string(copts.size) +
+        " bytes (--segment-size): " + std::string(shm::to_string(w.error())) + " (" + dir->path() + ": " +
+        dir->space_text() + ")");
     return false;
   }
   log("created segment " + config.paths.segment() + " of " + std::to_string(config.settings.broker.segment_size) + " bytes");

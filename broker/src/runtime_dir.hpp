@@ -27,6 +27,9 @@ class RuntimeDir {
   const std::string& path() const noexcept { return path_; }
   // path/name, for messages.
   std::string path_of(const std::string& name) const { return path_ + "/" + name; }
+  // The file system D is on, for a refusal to create the segment: its type
+  // and its free and total bytes ("tmpfs, 1048576 of 1048576 bytes free").
+  std::string space_text() const;
 
  private:
   RuntimeDir(sys::UniqueFd fd, std::string path) : fd_(std::move(fd)), path_(std::move(path)) {}

@@ -59,7 +59,6 @@ class DeadWriter : public BrokerTest {};
 // "ok" (the value it was given), "absent", "busy" or the unexpected error.
 std::string lookup_round(const std::string& ns, const std::string& socket, const std::string& registry,
                          const std::vector<std::string>& keys) {
-  std::string out;
   ForkedChild reader = ForkedChild::start([&](ChildChannel& ch) {
     auto client = shmreg::Client::open({ns, socket});
     if (!client) return child_report(ch, "open:" + client.error().message);
