@@ -126,14 +126,16 @@ int Broker::Impl::start() {
   }
   lock.emplace(std::move(*l));
   if (!open_segment()) return 1;
-  segment_guard.emplace(io, dir->fd(), config.paths.segment_name, config.paths.segment(), *writer,
-                        writer_options(), log, shutdown);
-  if (!segment_guard->arm()) return 1;
   owners.emplace(io, *writer, log, shutdown);
   mailboxes.emplace(*owners, config.settings.broker.connection);
   lifecycle.emplace(config, *writer, dir->fd(), log);
   ops.emplace(OpContext{config, *writer, *owners, *mailboxes, log, std::nullopt, &*lifecycle, &tally});
   table.emplace(*ops, shutdown);
+  // The broker's own reader maps the segment by its name: after a
+  // recreation it must map the new file.
+  segment_guard.emplace(io, dir->fd(), config.paths.segment_name, config.paths.segment(), *writer,
+                        writer_options(), log, shutdown, [this] { ops->reader.reset(); });
+  if (!segment_guard->arm()) return 1;
   raise_fd_limit();
   if (!owners->reconcile()) return shutdown.halting() ? shutdown.exit_code() : 1;
   // After reconcile: a dead process's key must not block a declared static.

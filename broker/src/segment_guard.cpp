@@ -21,7 +21,7 @@ std::string inode_text(const struct stat& st) {
 
 SegmentGuard::SegmentGuard(boost::asio::io_context& io, int dir_fd, std::string name, std::string path,
                            shm::SegmentWriter& writer, shm::WriterOptions options, const BrokerLog& log,
-                           Shutdown& shutdown)
+                           Shutdown& shutdown, std::function<void()> on_recreated)
     : timer_(io),
       dir_fd_(dir_fd),
       name_(std::move(name)),
@@ -29,7 +29,8 @@ SegmentGuard::SegmentGuard(boost::asio::io_context& io, int dir_fd, std::string 
       writer_(writer),
       options_(options),
       log_(log),
-      shutdown_(shutdown) {}
+      shutdown_(shutdown),
+      on_recreated_(std::move(on_recreated)) {}
 
 bool SegmentGuard::arm() {
   sys::UniqueFd fd(::openat(dir_fd_, name_.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
@@ -65,35 +66,44 @@ void SegmentGuard::check() {
                                "); refusing to choose which one readers trust");
     return;
   }
-  log_("the segment file " + path_ + " was removed while the broker ran (" + inode_text(ours) +
-       "; by an admin, a clean-up job or logind's RemoveIPC=?); recreating it from the live segment");
+  if (failures_ == 0)
+    log_("the segment file " + path_ + " was removed while the broker ran (" + inode_text(ours) +
+         "; by an admin, a clean-up job or logind's RemoveIPC=?); recreating it from the live segment");
   if (!recreate(ours)) return;
+  failures_ = 0;
+  on_recreated_();
   log_("recreated the segment " + path_ + " with every entry (" + inode_text(ours) +
        " before); processes that had it open still read the old file until they open the namespace again");
+}
+
+void SegmentGuard::log_failure(const std::string& what) {
+  ++failures_;
+  if ((failures_ & (failures_ - 1)) != 0) return;
+  log_(what + " (failure " + std::to_string(failures_) + "); trying again every " +
+       std::to_string(kCheckInterval.count()) + " ms, logged at the 2nd, 4th, 8th... failure");
 }
 
 // The new file is made unnamed (O_TMPFILE) and linked at the name only once
 // whole: a reader that opens the name, root's included, never finds a file
 // still being written, and a name taken meanwhile makes the link fail.
 bool SegmentGuard::recreate(const struct stat& old) {
-  const std::string retry = "; trying again in " + std::to_string(kCheckInterval.count()) + " ms";
   sys::UniqueFd fd(::openat(dir_fd_, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
   const bool written = fd && sys::write_all(fd.get(), writer_.data(), writer_.size()) &&
                        ::fchown(fd.get(), static_cast<uid_t>(-1), old.st_gid) == 0 &&
                        ::fchmod(fd.get(), old.st_mode & 07777) == 0;
   if (!written) {
-    log_("cannot recreate the segment " + path_ + " (" + std::to_string(writer_.size()) + " bytes): " +
-         std::strerror(errno) + retry);
+    log_failure("cannot recreate the segment " + path_ + " (" + std::to_string(writer_.size()) +
+                " bytes): " + std::strerror(errno));
     return false;
   }
   auto attached = shm::SegmentWriter::attach_fd(fd.get(), options_);
   if (!attached) {
-    log_("cannot attach the recreated segment " + path_ + ": " + std::string(shm::to_string(attached.error())) + retry);
+    log_failure("cannot attach the recreated segment " + path_ + ": " + std::string(shm::to_string(attached.error())));
     return false;
   }
   const std::string self = "/proc/self/fd/" + std::to_string(fd.get());
   if (::linkat(AT_FDCWD, self.c_str(), dir_fd_, name_.c_str(), AT_SYMLINK_FOLLOW) != 0) {
-    log_("cannot link the recreated segment at " + path_ + ": " + std::strerror(errno) + retry);
+    log_failure("cannot link the recreated segment at " + path_ + ": " + std::strerror(errno));
     return false;
   }
   writer_ = std::move(*attached);

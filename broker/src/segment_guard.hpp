@@ -10,9 +10,12 @@
 // it does not:
 //  - the name is free: the guard writes the live image (the broker is
 //    between writes, so it is whole) into a new file created there with
-//    O_EXCL, with the old file's mode and group, re-attaches the writer to it
-//    (the generation goes up) and logs what happened. Owners keep their
-//    entries and their pidfds; new readers open the new file.
+//    O_TMPFILE and linked at the name once whole, with the old file's mode
+//    and group, re-attaches the writer to it (the generation goes up), tells
+//    the broker (on_recreated: its own reader must map the new file) and logs
+//    what happened. Owners keep their entries and their pidfds; new readers
+//    open the new file. A recreation that fails is tried again at each check,
+//    logged at the 1st, 2nd, 4th, 8th... failure, never twice a second.
 //  - another file holds the name (only the broker's uid or root can put one
 //    there): the broker refuses to guess which one readers should trust,
 //    logs both and stops as on a broken invariant (exit 3).
@@ -27,6 +30,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -43,9 +47,10 @@ class SegmentGuard {
 
   // dir_fd, name and path: where the segment lives (runtime_dir.hpp). writer
   // is the broker's, replaced in place on a recreation, so that every holder
-  // of a reference to it writes the new file.
+  // of a reference to it writes the new file; on_recreated runs after that.
   SegmentGuard(boost::asio::io_context& io, int dir_fd, std::string name, std::string path,
-               shm::SegmentWriter& writer, shm::WriterOptions options, const BrokerLog& log, Shutdown& shutdown);
+               shm::SegmentWriter& writer, shm::WriterOptions options, const BrokerLog& log, Shutdown& shutdown,
+               std::function<void()> on_recreated);
 
   // Opens the name the writer was just attached to or created at and
   // remembers its file; false (logged) if that fails.
@@ -59,6 +64,8 @@ class SegmentGuard {
   // over to it. False (logged, nothing left at the name) when it failed; the
   // next check tries again.
   bool recreate(const struct stat& old);
+  // Logs a failed recreation when failures_ is a power of two.
+  void log_failure(const std::string& what);
 
   boost::asio::steady_timer timer_;
   const int dir_fd_;
@@ -68,6 +75,8 @@ class SegmentGuard {
   const shm::WriterOptions options_;
   const BrokerLog& log_;
   Shutdown& shutdown_;
+  const std::function<void()> on_recreated_;
+  std::uint64_t failures_ = 0;  // failed recreations since the name went
   sys::UniqueFd file_;  // the segment file the writer maps, read-only, to fstat
   dev_t dev_ = 0;
   ino_t ino_ = 0;

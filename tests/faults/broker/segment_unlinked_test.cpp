@@ -40,6 +40,8 @@ TEST_F(SegmentUnlinked, TheBrokerRecreatesTheFileWithEveryEntryAndKeepsReapingIt
   ASSERT_TRUE(casualty.registers("svc", "doomed", "d"));
   const ino_t before = inode_of(segment_file());
   ASSERT_NE(before, 0u);
+  // The broker's own reader (consistent lookups, status) maps the file now.
+  EXPECT_EQ(cli_ok({"lookup", "--consistent", "svc", "alive"}), std::to_string(survivor.pid()) + "\ta\n");
 
   ASSERT_EQ(::unlink(segment_file().c_str()), 0);
   ASSERT_TRUE(wait_until([&] { return inode_of(segment_file()) != 0; })) << broker().log();
@@ -61,6 +63,9 @@ TEST_F(SegmentUnlinked, TheBrokerRecreatesTheFileWithEveryEntryAndKeepsReapingIt
   EXPECT_TRUE(wait_until([&] { return cli_lookup("svc", "doomed").empty(); })) << broker().log();
   ASSERT_TRUE(survivor.registers("svc", "later", "l"));
   EXPECT_EQ(cli_lookup("svc", "later"), (Lookup{{survivor.pid(), "l"}}));
+  // The broker's own reader moved to the new file too.
+  EXPECT_EQ(cli_ok({"lookup", "--consistent", "svc", "later"}), std::to_string(survivor.pid()) + "\tl\n");
+  EXPECT_EQ(cli({"lookup", "--consistent", "svc", "doomed"}).exit_code(), 1);
   fsck = cli({"fsck"});
   EXPECT_EQ(fsck.exit_code(), 0) << fsck.describe();
   EXPECT_TRUE(broker().running());
