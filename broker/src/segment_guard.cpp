@@ -8,16 +8,9 @@
 #include <cstring>
 
 #include "shmreg/sys/io.hpp"
+#include "shmreg/sys/unique_fd.hpp"
 
 namespace shmreg::broker {
-
-namespace {
-
-std::string inode_text(const struct stat& st) {
-  return "inode " + std::to_string(st.st_ino) + ", " + std::to_string(st.st_nlink) + " link(s)";
-}
-
-}  // namespace
 
 SegmentGuard::SegmentGuard(boost::asio::io_context& io, int dir_fd, std::string name, std::string path,
                            shm::SegmentWriter& writer, shm::WriterOptions options, const BrokerLog& log,
@@ -33,16 +26,20 @@ SegmentGuard::SegmentGuard(boost::asio::io_context& io, int dir_fd, std::string 
       on_recreated_(std::move(on_recreated)) {}
 
 bool SegmentGuard::arm() {
-  sys::UniqueFd fd(::openat(dir_fd_, name_.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
   struct stat st{};
-  if (!fd || ::fstat(fd.get(), &st) != 0) {
-    log_("cannot open the segment " + path_ + " to watch its name: " + std::strerror(errno));
+  if (::fstatat(dir_fd_, name_.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    log_("cannot stat the segment " + path_ + " to watch its name: " + std::strerror(errno));
     return false;
   }
-  file_ = std::move(fd);
+  remember(st);
+  return true;
+}
+
+void SegmentGuard::remember(const struct stat& st) {
   dev_ = st.st_dev;
   ino_ = st.st_ino;
-  return true;
+  mode_ = st.st_mode & 07777;
+  gid_ = st.st_gid;
 }
 
 void SegmentGuard::start() {
@@ -55,25 +52,28 @@ void SegmentGuard::start() {
 }
 
 void SegmentGuard::check() {
-  struct stat ours{};
-  if (::fstat(file_.get(), &ours) != 0) return;
   struct stat named{};
   const bool present = ::fstatat(dir_fd_, name_.c_str(), &named, AT_SYMLINK_NOFOLLOW) == 0;
-  if (present && named.st_dev == dev_ && named.st_ino == ino_) return;
+  // The mode and group may change at a reload (segment_group): a recreated
+  // file takes the last ones seen.
+  if (present && named.st_dev == dev_ && named.st_ino == ino_) return remember(named);
+  const std::string ours = "inode " + std::to_string(ino_);
   if (present) {
-    shutdown_.broken_invariant("the segment's name " + path_ + " now leads to another file (" + inode_text(named) +
-                               ") than the one this broker writes (" + inode_text(ours) +
+    shutdown_.broken_invariant("the segment's name " + path_ + " now leads to another file (inode " +
+                               std::to_string(named.st_ino) + ") than the one this broker writes (" + ours +
                                "); refusing to choose which one readers trust");
     return;
   }
+  if (errno != ENOENT) return;
   if (failures_ == 0)
-    log_("the segment file " + path_ + " was removed while the broker ran (" + inode_text(ours) +
-         "; by an admin, a clean-up job or logind's RemoveIPC=?); recreating it from the live segment");
-  if (!recreate(ours)) return;
+    log_("the segment file " + path_ + " (" + ours +
+         ") was removed while the broker ran (by an admin, a clean-up job or logind's RemoveIPC=?); recreating it "
+         "from the live segment");
+  if (!recreate()) return;
   failures_ = 0;
   on_recreated_();
-  log_("recreated the segment " + path_ + " with every entry (" + inode_text(ours) +
-       " before); processes that had it open still read the old file until they open the namespace again");
+  log_("recreated the segment " + path_ + " with every entry (now inode " + std::to_string(ino_) +
+       "); processes that had it open still read the old file until they open the namespace again");
 }
 
 void SegmentGuard::log_failure(const std::string& what) {
@@ -86,11 +86,10 @@ void SegmentGuard::log_failure(const std::string& what) {
 // The new file is made unnamed (O_TMPFILE) and linked at the name only once
 // whole: a reader that opens the name, root's included, never finds a file
 // still being written, and a name taken meanwhile makes the link fail.
-bool SegmentGuard::recreate(const struct stat& old) {
+bool SegmentGuard::recreate() {
   sys::UniqueFd fd(::openat(dir_fd_, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
   const bool written = fd && sys::write_all(fd.get(), writer_.data(), writer_.size()) &&
-                       ::fchown(fd.get(), static_cast<uid_t>(-1), old.st_gid) == 0 &&
-                       ::fchmod(fd.get(), old.st_mode & 07777) == 0;
+                       ::fchown(fd.get(), static_cast<uid_t>(-1), gid_) == 0 && ::fchmod(fd.get(), mode_) == 0;
   if (!written) {
     log_failure("cannot recreate the segment " + path_ + " (" + std::to_string(writer_.size()) +
                 " bytes): " + std::strerror(errno));
@@ -108,11 +107,7 @@ bool SegmentGuard::recreate(const struct stat& old) {
   }
   writer_ = std::move(*attached);
   struct stat st{};
-  if (::fstat(fd.get(), &st) == 0) {
-    dev_ = st.st_dev;
-    ino_ = st.st_ino;
-  }
-  file_ = std::move(fd);
+  if (::fstat(fd.get(), &st) == 0) remember(st);
   return true;
 }
 

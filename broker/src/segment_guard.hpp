@@ -6,8 +6,10 @@
 // renamed, the broker would go on writing a file no new reader can open, and
 // a restarted broker would create an empty segment: every live owner's
 // entries lost. So the guard checks, every kCheckInterval, that the name
-// still leads to the file the broker maps (one fstat and one fstatat). When
-// it does not:
+// still leads to the file the broker maps: one fstatat, compared with the
+// device and inode that file had when the writer attached to it or created it
+// (no descriptor is held for it: a broker short of descriptors needs each
+// one). When it does not:
 //  - the name is free: the guard writes the live image (the broker is
 //    between writes, so it is whole) into a new file created there with
 //    O_TMPFILE and linked at the name once whole, with the old file's mode
@@ -36,7 +38,6 @@
 
 #include "log.hpp"
 #include "shmreg/shm/writer.hpp"
-#include "shmreg/sys/unique_fd.hpp"
 #include "shutdown.hpp"
 
 namespace shmreg::broker {
@@ -52,8 +53,8 @@ class SegmentGuard {
                shm::SegmentWriter& writer, shm::WriterOptions options, const BrokerLog& log, Shutdown& shutdown,
                std::function<void()> on_recreated);
 
-  // Opens the name the writer was just attached to or created at and
-  // remembers its file; false (logged) if that fails.
+  // Remembers the file at the name the writer was just attached to or
+  // created at; false (logged) if it cannot be stat'ed.
   [[nodiscard]] bool arm();
   // The periodic check, until the io_context stops.
   void start();
@@ -63,7 +64,9 @@ class SegmentGuard {
   // The name is free: the live image into a new file there, the writer moved
   // over to it. False (logged, nothing left at the name) when it failed; the
   // next check tries again.
-  bool recreate(const struct stat& old);
+  bool recreate();
+  // The file at the name now, as the writer's.
+  void remember(const struct stat& st);
   // Logs a failed recreation when failures_ is a power of two.
   void log_failure(const std::string& what);
 
@@ -77,9 +80,11 @@ class SegmentGuard {
   Shutdown& shutdown_;
   const std::function<void()> on_recreated_;
   std::uint64_t failures_ = 0;  // failed recreations since the name went
-  sys::UniqueFd file_;  // the segment file the writer maps, read-only, to fstat
+  // The file the writer maps, and the mode and group it had at the last check.
   dev_t dev_ = 0;
   ino_t ino_ = 0;
+  mode_t mode_ = 0644;
+  gid_t gid_ = 0;
 };
 
 }  // namespace shmreg::broker
