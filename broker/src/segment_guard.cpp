@@ -52,6 +52,16 @@ void SegmentGuard::start() {
 }
 
 void SegmentGuard::check() {
+  // The whole directory gone (logind removes a user's runtime directory at
+  // the end of the last session; or an admin): the socket went with it, so
+  // no client can reach this broker again, and no file can be linked there.
+  struct stat dir{};
+  if (::fstat(dir_fd_, &dir) == 0 && dir.st_nlink == 0) {
+    shutdown_.broken_invariant("the runtime directory of " + path_ +
+                               " was removed while the broker ran, with its socket and segment: no client can reach "
+                               "this broker any more");
+    return;
+  }
   struct stat named{};
   const bool present = ::fstatat(dir_fd_, name_.c_str(), &named, AT_SYMLINK_NOFOLLOW) == 0;
   // The mode and group may change at a reload (segment_group): a recreated

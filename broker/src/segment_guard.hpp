@@ -21,6 +21,10 @@
 //  - another file holds the name (only the broker's uid or root can put one
 //    there): the broker refuses to guess which one readers should trust,
 //    logs both and stops as on a broken invariant (exit 3).
+//  - the runtime directory itself is gone (logind removes a user's at the
+//    end of the last session): the socket went too, no client can reach the
+//    broker, so it stops the same way and its service manager may start a
+//    fresh one.
 // Processes that mapped the old file keep reading its image as of the
 // removal until they open the namespace again; the log line says so.
 //

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
+
 #include "actor.hpp"
 #include "broker_test.hpp"
 
@@ -97,6 +99,19 @@ TEST_F(SegmentUnlinked, AnotherFileAtTheNameStopsTheBrokerLoudlyAndTheNextBroker
   EXPECT_TRUE(log_has("stopping with exit code 3")) << broker().log();
   ASSERT_TRUE(start_broker());
   EXPECT_EQ(cli_lookup("svc", "k"), (Lookup{{owner.pid(), "v"}}));
+}
+
+TEST_F(SegmentUnlinked, ARemovedRuntimeDirectoryStopsTheBrokerLoudly) {
+  // A broker of its own in a directory the test can remove whole, as logind
+  // removes a user's runtime directory; its log stays outside.
+  const std::string run_dir = dir().path() + "/run";
+  BrokerProcess user_broker(unique_namespace(), run_dir + "/broker.sock", dir().path() + "/user-broker.log");
+  ASSERT_TRUE(succeeded(user_broker.start()));
+  std::filesystem::remove_all(run_dir);
+  ASSERT_TRUE(wait_until([&] { return !user_broker.running(); })) << user_broker.log();
+  EXPECT_NE(user_broker.log().find("was removed while the broker ran, with its socket and segment"), std::string::npos)
+      << user_broker.log();
+  EXPECT_NE(user_broker.log().find("stopping with exit code 3"), std::string::npos) << user_broker.log();
 }
 
 }  // namespace
