@@ -2,6 +2,7 @@
 #include "peer.hpp"
 
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -22,7 +23,16 @@ namespace shmreg::broker {
 
 namespace {
 
-std::string errno_text(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
+// A connection accepted with the last free descriptor fails here, on the
+// peer's pidfd: said as plainly as the refusal at accept (broker.cpp).
+std::string errno_text(const char* what) {
+  const int e = errno;
+  std::string text = std::string(what) + ": " + std::strerror(e);
+  rlimit lim{};
+  if ((e == EMFILE || e == ENFILE) && ::getrlimit(RLIMIT_NOFILE, &lim) == 0)
+    text += " (the broker is out of file descriptors; RLIMIT_NOFILE " + std::to_string(lim.rlim_cur) + ")";
+  return text;
+}
 
 // The peer's supplementary groups at connect time. The kernel reports ERANGE
 // with the length it needs when the buffer is short.
