@@ -64,6 +64,7 @@ void SegmentGuard::check() {
   }
   struct stat named{};
   const bool present = ::fstatat(dir_fd_, name_.c_str(), &named, AT_SYMLINK_NOFOLLOW) == 0;
+  const int missing = present ? 0 : errno;
   // The mode and group may change at a reload (segment_group): a recreated
   // file takes the last ones seen.
   if (present && named.st_dev == dev_ && named.st_ino == ino_) return remember(named);
@@ -74,7 +75,7 @@ void SegmentGuard::check() {
                                "); refusing to choose which one readers trust");
     return;
   }
-  if (errno != ENOENT) return;
+  if (missing != ENOENT) return;
   if (failures_ == 0)
     log_("the segment file " + path_ + " (" + ours +
          ") was removed while the broker ran (by an admin, a clean-up job or logind's RemoveIPC=?); recreating it "
