@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -19,6 +20,7 @@
 #include "actor.hpp"
 #include "broker_test.hpp"
 #include "shmreg/proto/wire.hpp"
+#include "shmreg/sys/io.hpp"
 #include "stopped_broker.hpp"
 
 namespace shmreg::test {
@@ -234,6 +236,84 @@ TEST_F(OwnerFaults, AServiceRestartedBeforeItsOldProcessIsReapedGetsItsUniqueNam
   EXPECT_EQ(errc_of(refused), "already_registered") << join_fields(refused);
   EXPECT_EQ(cli_lookup("svc", "service"), (Lookup{{fresh.pid(), "new"}}));
   expect_consistent_segment();
+}
+
+// The one descriptor that came with a message on socket, or an empty fd.
+sys::UniqueFd receive_descriptor(int socket) {
+  char byte = 0;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  if (::recvmsg(socket, &msg, MSG_CMSG_CLOEXEC) <= 0) return {};
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  if (c == nullptr || c->cmsg_type != SCM_RIGHTS) return {};
+  int fd = -1;
+  std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+  return sys::UniqueFd(fd);
+}
+
+// A root process connects and registers, then passes its connection with
+// SCM_RIGHTS to a process of another uid. The connection goes on acting for
+// the process that connected, whoever writes on it: nothing lands under the
+// receiver's name or uid; and once the opener has exited, it acts for nobody.
+TEST_F(OwnerFaults, ASocketPassedToAnotherUidsProcessActsOnlyForItsOpenerAndOnlyWhileTheOpenerLives) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to run the receiver as nobody";
+  int pair[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+  sys::UniqueFd opener_end(pair[0]), receiver_end(pair[1]);
+
+  ForkedChild receiver = ForkedChild::start(
+      [fd = receiver_end.get()](ChildChannel& ch) {
+        if (!become_nobody()) return child_report(ch, "cannot become nobody");
+        ch.send("ready");
+        sys::UniqueFd passed = receive_descriptor(fd);
+        if (!passed) return child_report(ch, "no descriptor came");
+        RawConnection c = RawConnection::adopt(std::move(passed));
+        ch.send("got");
+        while (auto key = ch.receive()) {
+          auto r = c.call({proto::RegisterKey{.registry = "svc", .key = *key, .value = "v"}});
+          ch.send(!r ? std::string("no reply")
+                     : join_fields({std::string(proto::to_string(r->front().status)), r->front().message}));
+        }
+        return 0;
+      },
+      {receiver_end.get()});
+  ASSERT_EQ(receiver.receive(), "ready");
+  ForkedChild opener = ForkedChild::start(
+      [fd = opener_end.get(), path = socket_path()](ChildChannel& ch) {
+        auto c = RawConnection::connect(path);
+        if (!c) return child_report(ch, "cannot connect");
+        auto r = c->call({proto::RegisterKey{.registry = "svc", .key = "opener", .value = "v"}});
+        if (!r || r->front().status != proto::Status::ok) return child_report(ch, "cannot register");
+        const char byte = 'x';
+        const int passed = c->fd();
+        if (!sys::send_all(fd, &byte, 1, std::span<const int>(&passed, 1))) return child_report(ch, "cannot pass");
+        ch.send("passed");
+        while (ch.receive()) {
+        }
+        return 0;
+      },
+      {opener_end.get()});
+  ASSERT_EQ(opener.receive(), "passed");
+  ASSERT_EQ(receiver.receive(), "got");
+
+  const std::string ok = join_fields({std::string(proto::to_string(proto::Status::ok)), ""});
+  EXPECT_EQ(receiver.request("by-receiver"), ok);
+  EXPECT_EQ(cli_lookup("svc", "by-receiver"), (Lookup{{opener.pid(), "v"}})) << "the entry is the opener's";
+  EXPECT_EQ(cli({"keys", "svc", std::to_string(receiver.pid())}).exit_code(), 1) << "nothing is the receiver's";
+
+  ASSERT_TRUE(opener.kill_and_wait());
+  EXPECT_TRUE(wait_until([&] { return cli_count("svc") == 0; })) << "the opener's entries outlived it\n"
+                                                                   << broker().log();
+  const auto refused = receiver.request("after-opener");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(split_fields(*refused).front(), proto::to_string(proto::Status::permission_denied)) << *refused;
+  EXPECT_NE(refused->find("which has exited"), std::string::npos) << *refused;
+  EXPECT_EQ(cli_count("svc"), 0);
 }
 
 }  // namespace
