@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iostream>
 #include <memory>
 #include <thread>
 
@@ -116,6 +117,7 @@ TEST_F(PressureFaults, OwnersOfALoadedMachineKeepEveryEntryAndReadersNeverMissOn
     readers.push_back(start_reader(ns(), socket_path(), keys));
     ASSERT_EQ(readers.back().receive(), "reading");
   }
+  std::uint64_t lookups = 0;
   for (ForkedChild& r : readers) {
     const auto report = r.receive(kLoadFor + kTimeout);
     ASSERT_TRUE(report) << "a reader did not report";
@@ -123,7 +125,10 @@ TEST_F(PressureFaults, OwnersOfALoadedMachineKeepEveryEntryAndReadersNeverMissOn
     ASSERT_EQ(fields.size(), 2u) << *report;
     EXPECT_GT(std::stoull(fields[0]), 0u);
     EXPECT_EQ(fields[1], "0") << "lookups missed a live owner's entry: " << *report;
+    lookups += std::stoull(fields[0]);
   }
+  std::cout << "under load for " << kLoadFor.count() << " s: " << lookups << " lookups by " << readers.size()
+            << " readers\n";
   for (ForkedChild& l : load) ASSERT_TRUE(l.kill_and_wait());
 
   EXPECT_EQ(cli_count("svc"), static_cast<long>(keys.size()));
