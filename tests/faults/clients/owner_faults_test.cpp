@@ -10,6 +10,8 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -138,6 +140,58 @@ TEST_F(OwnerFaults, APidRecycledByANewOwnerNeverInheritsTheEntriesOfTheDeadOne) 
   EXPECT_EQ(cli_count("svc"), 1);
   ASSERT_TRUE(fresh->process().kill_and_wait());
   EXPECT_TRUE(wait_until([&] { return cli_count("svc") == 0 && cli_count("pool") == 0; })) << broker().log();
+  expect_consistent_segment();
+}
+
+// The hard case of "exits before the broker opens its pidfd": the process
+// that connected is dead and reaped before the broker accepts, its pid goes
+// to a new owner, and its socket lives on in another process (here the test)
+// that writes on it. A broker that opened the pidfd by pid (pidfd_open, the
+// fallback for kernels without SO_PEERPIDFD) would name the new owner; the
+// request must attach to nobody.
+TEST_F(OwnerFaults, ARequestOfAnOpenerReapedBeforeItWasAcceptedNeverAttachesToTheProcessThatGotItsPid) {
+  if (::geteuid() != 0) GTEST_SKIP() << "forcing a pid needs root (ns_last_pid)";
+  sys::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_TRUE(fd);
+  StoppedBroker stopped(broker().pid());
+  ASSERT_TRUE(stopped.stopped());
+  ForkedChild opener = ForkedChild::start(
+      [raw = fd.get(), path = socket_path()](ChildChannel&) {
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+        return ::connect(raw, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0 ? 0 : 10;
+      },
+      {fd.get()});
+  const pid_t pid = opener.pid();
+  const auto status = opener.wait();
+  ASSERT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+  auto fresh = actor_with_pid(pid, ns(), socket_path());
+  if (!fresh) GTEST_SKIP() << "pid " << pid << " was not handed out again";
+  ASSERT_TRUE(fresh->ready());
+  RawConnection held = RawConnection::adopt(std::move(fd));
+  const proto::Op op = proto::RegisterKey{.registry = "svc", .key = "orphan", .value = "v"};
+  ASSERT_TRUE(held.send(proto::encode_request(1, std::span<const proto::Op>(&op, 1))));
+  ASSERT_TRUE(fresh->send({"register", "svc", "own", "v"}));
+  stopped.resume();
+  EXPECT_TRUE(is_ok(fresh->answer()));
+
+  // Refused at accept (the connection closes) or at the op (an error reply):
+  // either way nothing under the recycled pid but the new owner's own key.
+  auto header = held.receive(proto::kHeaderSize);
+  if (header) {
+    auto h = proto::parse_header(*header);
+    ASSERT_TRUE(h);
+    auto payload = held.receive(h->payload_len);
+    ASSERT_TRUE(payload);
+    auto replies = proto::decode_reply(*payload);
+    ASSERT_TRUE(replies && replies->size() == 1);
+    EXPECT_NE(replies->front().status, proto::Status::ok) << "the dead opener's request was run";
+  }
+  EXPECT_TRUE(cli_lookup("svc", "orphan").empty()) << broker().log();
+  EXPECT_EQ(cli_ok({"keys", "svc", std::to_string(pid)}), "own\n");
+  ASSERT_TRUE(fresh->expect_ok({"ping"}));
+  EXPECT_EQ(cli_lookup("svc", "own"), (Lookup{{pid, "v"}}));
   expect_consistent_segment();
 }
 
