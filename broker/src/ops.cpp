@@ -1,5 +1,5 @@
-// What the op families share: the broker's reader, and who an op acts for
-// (see ops.hpp).
+// What the op families share: the broker's reader, who an op acts for, and
+// the refusals that name a full segment's limits (see ops.hpp).
 #include "ops.hpp"
 
 #include "status.hpp"
@@ -28,6 +28,31 @@ std::expected<Owner, proto::OpResult> owner_for(const Request& req, std::uint8_t
   auto t = target_of(fd, req.caller.uid);
   if (!t) return std::unexpected(refusal(t.error().status, t.error().message));
   return Owner{t->pid, t->uid, t->identity, std::move(t->groups), fd};
+}
+
+proto::OpResult write_refusal(OpContext& ctx, shm::Errc e, std::string_view registry) {
+  if (e != shm::Errc::registry_full && e != shm::Errc::owner_table_full && e != shm::Errc::segment_full)
+    return error_result(e);
+  auto rdr = own_reader(ctx);
+  if (!rdr) return error_result(e);
+  const shm::SegmentGeometry& geo = (*rdr)->geometry();
+  std::string text;
+  if (e == shm::Errc::owner_table_full) {
+    text = "owner table is full: the segment holds at most " + std::to_string(geo.owner_capacity) +
+           " owner processes (--owner-capacity, [broker] owner_capacity; fixed when the segment was created)";
+  } else if (e == shm::Errc::segment_full) {
+    text = "segment is full: " + std::to_string(ctx.writer.arena_free()) + " of its " +
+           std::to_string(geo.arena_size) +
+           " arena bytes are free (--segment-size, [broker] segment_size; fixed when the segment was created)";
+  } else {
+    auto view = (*rdr)->registry(registry);
+    if (!view) return error_result(e);
+    // Freed places are reused only after the grace period, so a registry
+    // can be full a moment before its live entries reach the capacity.
+    text = "registry '" + std::string(registry) + "' is full: its capacity is " + std::to_string(view->capacity()) +
+           " entries (--capacity, fixed when it was created)";
+  }
+  return error_result(e, std::move(text));
 }
 
 }  // namespace shmreg::broker

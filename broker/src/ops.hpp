@@ -21,6 +21,7 @@
 #include <expected>
 #include <memory>
 #include <optional>
+#include <string_view>
 
 #include "caller.hpp"
 #include "config.hpp"
@@ -66,6 +67,11 @@ struct Request {
 [[nodiscard]] std::expected<const shm::SegmentReader*, proto::OpResult> own_reader(OpContext& ctx);
 // The process an op with this target acts for (see above).
 [[nodiscard]] std::expected<Owner, proto::OpResult> owner_for(const Request& req, std::uint8_t target);
+// The refusal of a write that failed with e. When the segment had no room
+// (registry_full, owner_table_full, segment_full) its message names the limit
+// reached, its value and where it is set; registry names the registry written
+// (empty for a creation). Any other e: error_result(e).
+[[nodiscard]] proto::OpResult write_refusal(OpContext& ctx, shm::Errc e, std::string_view registry = {});
 
 // -- registries (ops_registries.cpp) --
 [[nodiscard]] proto::OpResult ping(OpContext& ctx, Request& req, const proto::Ping& op);

@@ -54,14 +54,22 @@ proto::OpResult register_for(OpContext& ctx, const Owner& owner, const std::stri
   if (auto ok = may_own(ctx.config.settings, ctx.writer, owner, registry, key, value.size()); !ok)
     return std::move(ok.error());
   std::uint32_t conflict = 0;
-  auto r = insert_reaping_stale(
-      ctx, owner, [&] { return ctx.writer.insert(reg->registry, key, value, reg->owner, &conflict); });
+  auto insert = [&] { return ctx.writer.insert(reg->registry, key, value, reg->owner, &conflict); };
+  auto r = insert_reaping_stale(ctx, owner, insert);
+  // The holder of the key may have died with its exit not handled yet (a
+  // service restarted at once): as Elixir's Registry does, a dead holder
+  // loses the key to the live process that asks for it.
+  if (!r && r.error() == shm::Errc::already_registered &&
+      ctx.owners.liveness(static_cast<pid_t>(conflict)) == OwnerWatches::Liveness::dead) {
+    ctx.owners.reap(static_cast<pid_t>(conflict), "holder of a unique key found dead by a new registration");
+    r = insert();
+  }
   if (!r && r.error() == shm::Errc::already_registered) {
     proto::OpResult res = error_result(r.error(), "already registered by PID " + std::to_string(conflict));
     res.value = conflict;
     return res;
   }
-  if (!r) return error_result(r.error());
+  if (!r) return write_refusal(ctx, r.error(), registry);
   ctx.owners.ensure_watched(owner, std::move(reg->watch_fd));
   return success(r->version);
 }
@@ -91,7 +99,7 @@ proto::OpResult register_queued(OpContext& ctx, Request& req, const proto::Regis
     return std::move(ok.error());
   auto r = insert_reaping_stale(
       ctx, owner, [&] { return ctx.writer.insert_queued(reg->registry, op.key, op.value, reg->owner, op.flags); });
-  if (!r) return error_result(r.error());
+  if (!r) return write_refusal(ctx, r.error(), op.registry);
   if (r->reply != shm::QueueReply::exists) ctx.owners.ensure_watched(owner, std::move(reg->watch_fd));
   return success(proto::pack_queue_reply(static_cast<std::uint32_t>(r->reply), r->owner_pid));
 }

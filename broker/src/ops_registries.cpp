@@ -56,7 +56,7 @@ proto::OpResult create_registry(OpContext& ctx, Request& req, const proto::Creat
         !ok)
       return std::move(ok.error());
   auto id = ctx.writer.create_registry(spec);
-  if (!id) return error_result(id.error());
+  if (!id) return write_refusal(ctx, id.error());
   proto::OpResult res = success(*id);
   if (existed && !op.meta.empty()) res.message = "the registry exists; its meta was left as it is";
   return res;

@@ -68,6 +68,27 @@ std::expected<std::uint64_t, std::string> start_time_of(pid_t pid) {
   }
 }
 
+// Whether this kernel has SO_PEERPIDFD, asked of a socket pair whose peer
+// (this process) is alive, so that a failure on a real connection means the
+// peer is gone, not that the option is missing. The answer is kept once it
+// is certain; a probe that ran out of descriptors says "no" this time only.
+bool peerpidfd_supported() {
+  static int known = -1;  // -1: not yet certain; the broker is single-threaded
+  if (known >= 0) return known == 1;
+  int pair[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) return false;
+  const sys::UniqueFd a(pair[0]), b(pair[1]);
+  int fd = -1;
+  socklen_t len = sizeof fd;
+  if (::getsockopt(a.get(), SOL_SOCKET, SO_PEERPIDFD, &fd, &len) == 0 && fd >= 0) {
+    const sys::UniqueFd probe(fd);
+    known = 1;
+  } else if (errno == ENOPROTOOPT || errno == EOPNOTSUPP || errno == EINVAL) {
+    known = 0;
+  }
+  return known == 1;
+}
+
 }  // namespace
 
 std::expected<ProcessIdentity, std::string> identity_of(int pidfd, pid_t pid, std::uint32_t kind) {
@@ -111,7 +132,14 @@ std::expected<Peer, std::string> peer_of(int socket_fd) {
   if (::getsockopt(socket_fd, SOL_SOCKET, SO_PEERPIDFD, &fd, &len) == 0 && fd >= 0) {
     peer.pidfd = sys::UniqueFd(fd);
     peer.from_peerpidfd = true;
-  } else if (errno == ENOPROTOOPT || errno == EINVAL || errno == EOPNOTSUPP) {
+  } else if (const int err = errno; peerpidfd_supported()) {
+    // The kernel knows the option but has no process to name: kernels 6.5 to
+    // 6.15 answer EINVAL for a peer already reaped. Its pid may be someone
+    // else's by now, so it is never looked up by number.
+    errno = err;
+    return std::unexpected(err == ESRCH || err == EINVAL ? std::string("peer has exited")
+                                                         : errno_text("SO_PEERPIDFD"));
+  } else {
     peer.pidfd = sys::open_pidfd(peer.pid);
     if (!peer.pidfd) return std::unexpected(errno == ESRCH ? std::string("peer has exited") : errno_text("pidfd_open"));
     // The pid might have been recycled between connect and pidfd_open. The
@@ -120,8 +148,6 @@ std::expected<Peer, std::string> peer_of(int socket_fd) {
     pollfd p{socket_fd, POLLRDHUP, 0};
     if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
       return std::unexpected(std::string("peer closed the connection before it could be identified"));
-  } else {
-    return std::unexpected(errno == ESRCH ? std::string("peer has exited") : errno_text("SO_PEERPIDFD"));
   }
   if (sys::pidfd_exited(peer.pidfd.get())) return std::unexpected(std::string("peer has exited"));
   auto id = identity_of(peer.pidfd.get(), peer.pid);

@@ -11,6 +11,8 @@
 // SO_PEERPIDFD (kernel 6.5+). Without SO_PEERPIDFD it falls back to
 // pidfd_open(pid) and then re-checks that the process is alive and that the
 // connection is still open, which closes all but a tiny window of pid reuse.
+// Where the kernel has SO_PEERPIDFD (probed once) and it names no process,
+// the peer has exited, and is refused rather than looked up by pid.
 // Its groups come from SO_PEERGROUPS (Linux 4.13+): the supplementary groups
 // the peer had when it connected, as the kernel recorded them, which is what
 // access lists of "@group" entries are checked against.

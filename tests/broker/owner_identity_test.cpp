@@ -4,7 +4,9 @@
 // recorded under the caller's pid and another identity belong to an earlier
 // process with that pid (dead, its exit not yet handled, or never watched):
 // they are reaped as that process's death, never removed at the caller's
-// request.
+// request. In the same way, register takes a unique key from a holder that
+// has died, its exit not yet handled (a service restarted at once), instead
+// of refusing it with already_registered and a dead pid.
 //
 // The race this closes (a pid recycled between an owner's death and its
 // reaping) cannot be timed from outside a broker, so the handlers run here
@@ -67,6 +69,40 @@ class OwnerIdentityTest : public ::testing::Test {
                                      peer_.identity.kind, peer_.identity.value + 1};
     ASSERT_TRUE(writer_->insert(reg_, key, "theirs", earlier));
   }
+  // A process that lives until the test closes its channel or kills it.
+  static test::ForkedChild start_holder() {
+    return test::ForkedChild::start([](test::ChildChannel& ch) {
+      ch.send("ready");
+      while (ch.receive()) {
+      }
+      return 0;
+    });
+  }
+  // Records key for a child process and watches it as a registration
+  // would; the io_context never runs, so its death stays unhandled.
+  void record_entry_of_a_watched_child(const test::ForkedChild& child, const std::string& key) {
+    sys::UniqueFd fd = sys::open_pidfd(child.pid());
+    ASSERT_TRUE(fd);
+    auto id = identity_of(fd.get(), child.pid());
+    ASSERT_TRUE(id) << id.error();
+    const Owner owner{child.pid(), ::getuid(), *id, {}, fd.get()};
+    ASSERT_TRUE(writer_->insert(reg_, key, "theirs",
+                                {static_cast<std::uint32_t>(owner.pid), static_cast<std::uint32_t>(owner.uid),
+                                 id->kind, id->value}));
+    auto watch = owners_->watch_fd_for(owner);
+    ASSERT_TRUE(watch) << watch.error();
+    owners_->ensure_watched(owner, std::move(*watch));
+  }
+  // The pid under key, or 0.
+  std::uint32_t holder(const std::string& key) {
+    auto r = shm::SegmentReader::open(dir_.path() + "/" + ns_ + ".segment");
+    if (!r) return 0;
+    auto reg = r->registry("svc");
+    std::string value;
+    std::uint32_t pid = 0;
+    if (!reg || !r->lookup_value(*reg, key, value, &pid).value_or(false)) return 0;
+    return pid;
+  }
   std::size_t entries() { return writer_->owners().empty() ? 0 : writer_->owners().front().entry_count; }
 
   proto::OpResult run(const proto::Op& op) {
@@ -78,6 +114,8 @@ class OwnerIdentityTest : public ::testing::Test {
           if constexpr (std::is_same_v<std::decay_t<decltype(o)>, proto::Unregister>) return unregister(*ctx_, req, o);
           if constexpr (std::is_same_v<std::decay_t<decltype(o)>, proto::UnregisterAll>)
             return unregister_all(*ctx_, req, o);
+          if constexpr (std::is_same_v<std::decay_t<decltype(o)>, proto::RegisterKey>)
+            return register_key(*ctx_, req, o);
           return proto::OpResult{proto::Status::internal_error, 0, "not an op of this test", {}};
         },
         op);
@@ -122,6 +160,29 @@ TEST_F(OwnerIdentityTest, UnregisterStillRemovesTheCallersOwnEntry) {
   const proto::OpResult r = run(proto::Unregister{"svc", "k"});
   EXPECT_EQ(r.status, proto::Status::ok) << r.message;
   EXPECT_EQ(r.value, 1u);
+}
+
+TEST_F(OwnerIdentityTest, RegisterTakesAUniqueKeyFromAHolderThatDiedBeforeItsExitWasHandled) {
+  test::ForkedChild holder_process = start_holder();
+  ASSERT_EQ(holder_process.receive(), "ready");
+  record_entry_of_a_watched_child(holder_process, "service");
+  ASSERT_TRUE(holder_process.kill_and_wait());
+
+  const proto::OpResult r = run(proto::RegisterKey{"svc", "service", "mine"});
+  EXPECT_EQ(r.status, proto::Status::ok) << r.message;
+  EXPECT_EQ(holder("service"), static_cast<std::uint32_t>(peer_.pid));
+  EXPECT_EQ(writer_->owners().size(), 1u) << "the dead holder is reaped whole";
+}
+
+TEST_F(OwnerIdentityTest, RegisterStillRefusesAUniqueKeyWhoseHolderIsAlive) {
+  test::ForkedChild holder_process = start_holder();
+  ASSERT_EQ(holder_process.receive(), "ready");
+  record_entry_of_a_watched_child(holder_process, "service");
+
+  const proto::OpResult r = run(proto::RegisterKey{"svc", "service", "mine"});
+  EXPECT_EQ(r.status, proto::Status::already_registered) << r.message;
+  EXPECT_EQ(r.value, static_cast<std::uint64_t>(holder_process.pid()));
+  EXPECT_EQ(holder("service"), static_cast<std::uint32_t>(holder_process.pid()));
 }
 
 }  // namespace

@@ -126,6 +126,9 @@ std::optional<std::string> LineReader::read_line(std::chrono::milliseconds timeo
     pollfd p{fd_, POLLIN, 0};
     const int n = ::poll(&p, 1, poll_timeout_ms(deadline));
     if (n < 0 && errno == EINTR) continue;
+    // poll_timeout_ms waits a minute at most at a time: a longer deadline
+    // (a child waiting for its next command) polls again.
+    if (n == 0 && Clock::now() < deadline) continue;
     if (n <= 0) return std::nullopt;  // timeout
     char buf[4096];
     const ssize_t r = ::read(fd_, buf, sizeof buf);
