@@ -1,0 +1,46 @@
+#include "broker_control.hpp"
+
+#include <signal.h>
+
+#include "stopped_broker.hpp"
+
+namespace shmreg::chaos {
+
+std::expected<void, std::string> BrokerControl::start() {
+  auto r = broker_.start(args_);
+  up_ = r.has_value();
+  if (up_) model_.broker_available(Clock::now());
+  return r;
+}
+
+void BrokerControl::kill(bool stopped_first) {
+  if (!up_) return;
+  if (stopped_first) (void)::kill(broker_.pid(), SIGSTOP);
+  broker_.kill_hard();
+  up_ = false;
+  ++totals_.kills;
+  ++totals_.broker_kills;
+}
+
+void BrokerControl::stop_for(Owners& owners, Clock::duration d) {
+  if (!up_) return;
+  {
+    test::StoppedBroker stopped(broker_.pid());
+    owners.pump_for(d);
+  }
+  model_.broker_available(Clock::now());
+  ++totals_.stops;
+}
+
+std::string BrokerControl::log_tail(std::size_t lines) const {
+  const std::string log = broker_.log();
+  std::size_t at = log.size();
+  for (std::size_t n = 0; at > 0 && n <= lines; ++n) {
+    const auto nl = log.rfind('\n', at - 1);
+    if (nl == std::string::npos) return log;
+    at = nl;
+  }
+  return log.substr(at);
+}
+
+}  // namespace shmreg::chaos

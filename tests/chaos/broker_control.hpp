@@ -1,0 +1,47 @@
+// The crash loop's hand on the broker: start (and start again after a
+// kill), SIGKILL (also while it is held with SIGSTOP), and SIGSTOP for a
+// while with SIGCONT after, each counted and told to the model, which dates
+// the reap window from the broker's last start or resume.
+//
+// Thread-safety: the driver's thread only.
+#pragma once
+
+#include <expected>
+#include <string>
+#include <vector>
+
+#include "broker_process.hpp"
+#include "model.hpp"
+#include "owners.hpp"
+#include "totals.hpp"
+
+namespace shmreg::chaos {
+
+class BrokerControl {
+ public:
+  BrokerControl(test::BrokerProcess& broker, std::vector<std::string> args, Model& model, Totals& totals)
+      : broker_(broker), args_(std::move(args)), model_(model), totals_(totals) {}
+
+  // Starts the broker and waits until it answers a ping; the error carries
+  // its log.
+  std::expected<void, std::string> start();
+  // SIGKILL, after a SIGSTOP when stopped_first; the broker is down after.
+  void kill(bool stopped_first);
+  // SIGSTOP, then SIGCONT after d, the owners' reports read meanwhile.
+  void stop_for(Owners& owners, Clock::duration d);
+  bool up() const { return up_; }
+  // True when the broker the loop started is gone without its kill.
+  bool ended_unasked() const { return up_ && !broker_.running(); }
+  pid_t pid() const { return broker_.pid(); }
+  // The last lines of the log of every broker of the run.
+  std::string log_tail(std::size_t lines) const;
+
+ private:
+  test::BrokerProcess& broker_;
+  std::vector<std::string> args_;
+  Model& model_;
+  Totals& totals_;
+  bool up_ = false;
+};
+
+}  // namespace shmreg::chaos
