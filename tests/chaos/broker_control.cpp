@@ -40,7 +40,17 @@ std::string BrokerControl::log_tail(std::size_t lines) const {
     if (nl == std::string::npos) return log;
     at = nl;
   }
-  return log.substr(at);
+  return log.substr(at + 1);
+}
+
+std::uint64_t BrokerControl::repairs_at_attach() const {
+  // The broker's own words when it attached a segment whose last write a
+  // kill cut short (broker.cpp).
+  constexpr std::string_view kRepaired = "repaired a write cut short by a crash";
+  const std::string log = broker_.log();
+  std::uint64_t n = 0;
+  for (auto at = log.find(kRepaired); at != std::string::npos; at = log.find(kRepaired, at + 1)) ++n;
+  return n;
 }
 
 }  // namespace shmreg::chaos

@@ -6,6 +6,7 @@
 // Thread-safety: the driver's thread only.
 #pragma once
 
+#include <cstdint>
 #include <expected>
 #include <string>
 #include <vector>
@@ -35,6 +36,9 @@ class BrokerControl {
   pid_t pid() const { return broker_.pid(); }
   // The last lines of the log of every broker of the run.
   std::string log_tail(std::size_t lines) const;
+  // How many times a broker of the run repaired, at start, a write that a
+  // kill had cut short.
+  std::uint64_t repairs_at_attach() const;
 
  private:
   test::BrokerProcess& broker_;

@@ -23,11 +23,11 @@ void Bursts::start_owners(unsigned n) {
   }
 }
 
-void Bursts::signal_owners(int sig) {
+void Bursts::signal_owners(int sig, bool many) {
   std::vector<std::uint64_t> alive = owners_.alive();
   if (alive.empty()) return;
   std::shuffle(alive.begin(), alive.end(), rng_);
-  const std::size_t n = chance(10) ? std::max<std::size_t>(1, alive.size() * draw(30, 70) / 100)
+  const std::size_t n = many || chance(10) ? std::max<std::size_t>(1, alive.size() * draw(30, 70) / 100)
                                    : std::min<std::size_t>(alive.size(), draw(1, 8));
   alive.resize(n);
   owners_.kill(alive, sig);
@@ -38,6 +38,9 @@ std::expected<void, std::string> Bursts::kill_broker(bool in_flight) {
     start_owners(burst_size());
     owners_.pump_for(millis(0, 30));
     ++totals_.broker_kills_in_flight;
+  } else if (chance(30)) {
+    // Many owners die just before the broker: it is reaping them when it is killed.
+    signal_owners(SIGKILL, true);
   }
   broker_.kill(chance(20));
   owners_.pump_for(millis(0, 100));

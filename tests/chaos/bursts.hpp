@@ -41,7 +41,8 @@ class Bursts {
   std::chrono::milliseconds millis(unsigned lo, unsigned hi) { return std::chrono::milliseconds(draw(lo, hi)); }
   unsigned burst_size();
   void start_owners(unsigned n);
-  void signal_owners(int sig);
+  // A few owners, or with many (and now and then anyway) 30-70% of them.
+  void signal_owners(int sig, bool many = false);
   std::expected<void, std::string> kill_broker(bool in_flight);
 
   LoopShape shape_;

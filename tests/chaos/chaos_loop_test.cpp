@@ -74,8 +74,6 @@ class CHAOS_SUITE : public ::testing::Test {
                 {"--segment-size", "64M", "--default-capacity", std::to_string(kShape.max_alive * 8 + 256)},
                 model_, totals_) {}
 
-  ~CHAOS_SUITE() override { test::remove_namespace_files(dir_.path(), paths_.ns); }
-
   bool finished(Clock::time_point began) const {
     if (kMinKills > 0) return totals_.kills >= kMinKills && totals_.broker_kills >= kMinBrokerKills;
     return Clock::now() - began >= duration_;
@@ -109,7 +107,7 @@ class CHAOS_SUITE : public ::testing::Test {
     std::string r = "seed " + std::to_string(seed_) + " (SHMREG_CHAOS_SEED=" + std::to_string(seed_) +
                     " replays its choices)\n" + totals_.line() + "\n";
     for (const auto& p : problems_) r += "  " + p + "\n";
-    return r + "--- the broker's log, last lines:" + broker_.log_tail(kLogTail) + "\n--- the owners' stderr:\n" +
+    return r + "--- the broker's log, last lines:\n" + broker_.log_tail(kLogTail) + "\n--- the owners' stderr:\n" +
            test::file_text(paths_.owners_log).substr(0, 4000);
   }
 
@@ -158,6 +156,7 @@ TEST_F(CHAOS_SUITE, LiveOwnersKeepTheirEntriesAndDeadOwnersLoseThemWhateverIsKil
     settle(owners, readers, check);
     note(readers.finish(totals_));
   }
+  totals_.repairs_at_attach = broker_.repairs_at_attach();
   std::cout << totals_.line() << "\n";
   EXPECT_EQ(totals_.failures(), 0u) << report();
   EXPECT_TRUE(problems_.empty()) << report();

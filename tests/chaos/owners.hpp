@@ -12,9 +12,8 @@
 // Thread-safety: the driver's thread only (owners are forked from it).
 #pragma once
 
-#include <sys/types.h>
-
 #include <signal.h>
+#include <sys/types.h>
 
 #include <cstdint>
 #include <deque>

@@ -21,6 +21,7 @@ struct Totals {
   std::uint64_t pid_reuses_natural = 0;  // an owner got a pid an earlier owner had, unasked
   std::uint64_t confirmed = 0;           // registrations whose call returned success
   std::uint64_t settle_points = 0;
+  std::uint64_t repairs_at_attach = 0;  // a restarted broker repaired a write its predecessor's kill cut short
   std::uint64_t reader_lookups = 0;
   // What it found (the target is 0 for each).
   std::uint64_t lost = 0;                 // a live owner's confirmed entry missing
@@ -42,7 +43,7 @@ struct Totals {
            f("broker_kills_in_flight", broker_kills_in_flight) + f("sigterms", sigterms) + f("stops", stops) +
            f("owners_started", owners_started) + f("library", library_owners) + f("cli", cli_owners) +
            f("pid_reuses_forced", pid_reuses_forced) + f("pid_reuses_natural", pid_reuses_natural) +
-           f("confirmed", confirmed) + f("settle_points", settle_points) + f("reader_lookups", reader_lookups) +
+           f("confirmed", confirmed) + f("settle_points", settle_points) + f("repairs_at_attach", repairs_at_attach) + f("reader_lookups", reader_lookups) +
            f("lost", lost) + f("stale", stale) + f("validation_failures", validation_failures) +
            f("foreign", foreign) + f("failed_registrations", failed_registrations) +
            f("unexpected_exits", unexpected_exits) + f("stuck", stuck) + f("torn", torn);
