@@ -10,9 +10,11 @@
 //       writing (set_value of its first key, register and unregister of its
 //       churn key) until it is killed, so that a broker kill meets writes in
 //       flight.
-//   cli-owner CLI NS SOCKET SERIAL
-//       Becomes `shmreg register svc KEY VALUE -- <agent> hold SERIAL KEY`
-//       (exec, same pid, so that the value can name the owner's pid).
+//   cli-owner CLI NS SOCKET SERIAL exec|hold
+//       Becomes `shmreg register svc KEY VALUE -- <agent> hold SERIAL KEY`,
+//       or with hold `shmreg register svc KEY VALUE`, which holds the entry
+//       itself and prints "registered KEY in svc as pid PID; ..." (exec,
+//       same pid, so that the value can name the owner's pid).
 //   hold SERIAL KEY
 //       The command a CLI owner runs once its registration returned: reports
 //       it confirmed, then holds.

@@ -102,14 +102,15 @@ int run_owner(const std::vector<std::string>& args) {
 }
 
 int run_cli_owner(const std::string& self, const std::vector<std::string>& args) {
-  if (args.size() != 4) {
-    std::fprintf(stderr, "cli-owner CLI NS SOCKET SERIAL\n");
+  if (args.size() != 5) {
+    std::fprintf(stderr, "cli-owner CLI NS SOCKET SERIAL exec|hold\n");
     return 2;
   }
   const std::string key = key_of(std::stoull(args[3]), 0);
   const std::string value = make_value(key, std::stoull(args[3]), static_cast<std::uint32_t>(::getpid()), 0);
   std::vector<std::string> argv = {args[0], "--namespace", args[1], "--socket", args[2], "register",
-                                   std::string(kUniqueRegistry), key, value, "--", self, "hold", args[3], key};
+                                   std::string(kUniqueRegistry), key, value};
+  if (args[4] == "exec") argv.insert(argv.end(), {"--", self, "hold", args[3], key});
   std::vector<char*> c_argv;
   for (auto& a : argv) c_argv.push_back(a.data());
   c_argv.push_back(nullptr);

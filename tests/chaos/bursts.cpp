@@ -17,7 +17,7 @@ void Bursts::start_owners(unsigned n) {
   const std::size_t alive = owners_.alive().size();
   n = alive >= shape_.max_alive ? 0 : std::min<unsigned>(n, shape_.max_alive - static_cast<unsigned>(alive));
   for (unsigned i = 0; i < n; ++i) {
-    const OwnerKind kind = chance(25) ? OwnerKind::cli : OwnerKind::library;
+    const OwnerKind kind = !chance(25) ? OwnerKind::library : chance(50) ? OwnerKind::cli_exec : OwnerKind::cli_hold;
     const bool churn = kind == OwnerKind::library && owners_.churners() < shape_.churners && chance(50);
     owners_.start(kind, draw(1, 3), churn, chance(30), rng_);
   }

@@ -71,6 +71,14 @@ std::expected<ValueFields, std::string> check_value(std::string_view key, std::u
   return f;
 }
 
+std::optional<std::uint64_t> serial_of_key(std::string_view key) {
+  const auto dash = key.find('-');
+  std::uint64_t serial = 0;
+  if (!key.starts_with('s') || dash == std::string_view::npos || !parse_number(key.substr(1, dash - 1), serial))
+    return std::nullopt;
+  return serial;
+}
+
 std::string key_of(std::uint64_t serial, unsigned i) {
   return "s" + std::to_string(serial) + "-" + std::to_string(i);
 }

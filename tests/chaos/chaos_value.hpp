@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <expected>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -36,6 +37,8 @@ std::expected<ValueFields, std::string> check_value(std::string_view key, std::u
 // churn key is key_of(serial, kChurnKey).
 std::string key_of(std::uint64_t serial, unsigned i);
 inline constexpr unsigned kChurnKey = 99;
+// The serial in a key made by key_of, or nullopt.
+std::optional<std::uint64_t> serial_of_key(std::string_view key);
 
 // The registries of the loop: unique keys of each owner, and one duplicate
 // key that every library owner joins.

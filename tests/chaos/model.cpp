@@ -18,6 +18,15 @@ std::vector<std::string_view> words(std::string_view s) {
 
 }  // namespace
 
+std::string_view kind_name(OwnerKind k) {
+  switch (k) {
+    case OwnerKind::library: return "library";
+    case OwnerKind::cli_exec: return "cli -- CMD";
+    case OwnerKind::cli_hold: return "cli holding";
+  }
+  return "?";
+}
+
 OwnerRecord& Model::add(std::uint64_t serial, pid_t pid, OwnerKind kind, bool churn) {
   OwnerRecord& o = owners_[serial];
   o = OwnerRecord{.serial = serial, .pid = pid, .kind = kind, .churn = churn};

@@ -28,7 +28,12 @@ namespace shmreg::chaos {
 
 using Clock = std::chrono::steady_clock;
 
-enum class OwnerKind { library, cli };
+// library: the agent through libshmreg; cli_exec: `shmreg register ... --
+// CMD`, the entry living as long as CMD; cli_hold: `shmreg register ...`
+// holding the entry itself until SIGTERM, when it unregisters and exits.
+enum class OwnerKind { library, cli_exec, cli_hold };
+
+std::string_view kind_name(OwnerKind k);
 
 struct OwnerRecord {
   std::uint64_t serial = 0;

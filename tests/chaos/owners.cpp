@@ -9,6 +9,8 @@
 
 #include <stdexcept>
 
+#include "chaos_value.hpp"
+
 namespace shmreg::chaos {
 namespace {
 
@@ -22,6 +24,22 @@ bool force_next_pid(pid_t pid) {
   if (!fd) return false;
   const std::string text = std::to_string(pid - 1);
   return ::write(fd.get(), text.data(), text.size()) == static_cast<ssize_t>(text.size());
+}
+
+// The line a holding `shmreg register` prints once its registration
+// returned ("registered KEY in REG as pid PID; holding ..."), as the agent's
+// reports of it: confirmed, and done. Empty for any other line.
+std::vector<std::string> reports_of_cli_line(std::string_view line) {
+  constexpr std::string_view kHead = "registered ";
+  const auto in = line.find(" in ");
+  const auto as = line.find(" as pid ");
+  if (!line.starts_with(kHead) || in == std::string_view::npos || as == std::string_view::npos || as < in) return {};
+  const std::string key(line.substr(kHead.size(), in - kHead.size()));
+  const std::string reg(line.substr(in + 4, as - in - 4));
+  const auto serial = serial_of_key(key);
+  if (!serial) return {};
+  const std::string head = "chaos " + std::to_string(*serial) + " ";
+  return {head + "ok " + reg + " " + key, head + "done"};
 }
 
 }  // namespace
@@ -54,7 +72,8 @@ void Owners::start(OwnerKind kind, unsigned keys, bool churn, bool reuse_pid, st
     argv = {paths_.agent, "owner", paths_.ns, paths_.socket, std::to_string(serial), std::to_string(keys),
             churn ? "1" : "0"};
   else
-    argv = {paths_.agent, "cli-owner", paths_.cli, paths_.ns, paths_.socket, std::to_string(serial)};
+    argv = {paths_.agent, "cli-owner", paths_.cli, paths_.ns, paths_.socket, std::to_string(serial),
+            kind == OwnerKind::cli_exec ? "exec" : "hold"};
   const pid_t wanted = reuse_pid ? pick_reusable(rng) : 0;
   if (wanted > 0 && !force_next_pid(wanted)) can_force_pid_ = false;
   test::Subprocess p = test::Subprocess::spawn(argv, {.stdout_path = paths_.fifo, .stderr_path = paths_.owners_log});
@@ -108,8 +127,10 @@ void Owners::read_reports() {
   std::size_t from = 0;
   for (std::size_t nl; (nl = partial_.find('\n', from)) != std::string::npos; from = nl + 1) {
     std::vector<std::string> failures;
-    // Lines that are no report (the CLI's own output) are skipped.
-    (void)model_.apply_report(std::string_view(partial_).substr(from, nl - from), failures);
+    const std::string_view line = std::string_view(partial_).substr(from, nl - from);
+    // Lines that are neither a report nor the holding CLI's are skipped.
+    if (!model_.apply_report(line, failures))
+      for (const auto& r : reports_of_cli_line(line)) (void)model_.apply_report(r, failures);
     totals_.failed_registrations += failures.size();
     problems_.insert(problems_.end(), failures.begin(), failures.end());
   }
@@ -127,7 +148,7 @@ void Owners::reap_unasked() {
     const pid_t pid = p.pid();
     const auto status = p.wait(test::kTimeout);
     const OwnerRecord* o = model_.find(serial);
-    const bool cli_refused = o != nullptr && o->kind == OwnerKind::cli && !o->done && status && WIFEXITED(*status);
+    const bool cli_refused = o != nullptr && o->kind != OwnerKind::library && !o->done && status && WIFEXITED(*status);
     if (!cli_refused) {
       ++totals_.unexpected_exits;
       problems_.push_back("owner " + std::to_string(serial) + " (pid " + std::to_string(pid) + ") " +

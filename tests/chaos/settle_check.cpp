@@ -47,8 +47,8 @@ void describe(SettleOutcome& out, std::uint64_t count_before, const std::string&
 }
 
 std::string owner_name(const OwnerRecord& o) {
-  return "owner " + std::to_string(o.serial) + " (pid " + std::to_string(o.pid) +
-         (o.kind == OwnerKind::cli ? ", cli" : ", library") + ")";
+  return "owner " + std::to_string(o.serial) + " (pid " + std::to_string(o.pid) + ", " +
+         std::string(kind_name(o.kind)) + ")";
 }
 
 // The serials of dead (or retired) owners that still have entries.
