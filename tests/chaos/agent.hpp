@@ -23,7 +23,8 @@
 //       handed; prints "reader lookups=N entries=M busy=B" and exits 0, or
 //       "reader torn: ..." (exit 3) or "reader error: ..." (exit 4).
 //
-// Reports go to stdout, one line per write(2) of at most PIPE_BUF bytes, so
+// Owners give each broker call 1 s (the loop's longer SIGSTOPs of the broker
+// outlast it). Reports go to stdout, one line per write(2) of at most PIPE_BUF bytes, so
 // that the lines of hundreds of owners sharing one FIFO never interleave:
 //   chaos SERIAL ok REGISTRY KEY | chaos SERIAL fail REGISTRY KEY WHY |
 //   chaos SERIAL done

@@ -21,6 +21,10 @@ using namespace std::chrono_literals;
 // (the loop restarts a killed broker well within that).
 constexpr int kMaxAttempts = 400;
 constexpr auto kChurnPause = 3ms;
+// Shorter than the default, so that the loop's longer SIGSTOPs of the broker
+// make calls time out with the request sent: a write the broker applies
+// after its sender gave up on it (or died).
+constexpr auto kCallTimeout = 1s;
 
 // What a write may meet while the loop kills, stops and restarts the broker
 // or recycles pids; anything else is a failure to report.
@@ -87,7 +91,7 @@ int run_owner(const std::vector<std::string>& args) {
     return 2;
   }
   const std::uint64_t serial = std::stoull(args[2]);
-  auto client = shmreg::Client::open({args[0], args[1]});
+  auto client = shmreg::Client::open({args[0], args[1], kCallTimeout});
   if (!client) {
     report("chaos " + args[2] + " fail open - " + std::string(shmreg::to_string(client.error().code)) + "\n");
     hold_forever();
@@ -108,7 +112,8 @@ int run_cli_owner(const std::string& self, const std::vector<std::string>& args)
   }
   const std::string key = key_of(std::stoull(args[3]), 0);
   const std::string value = make_value(key, std::stoull(args[3]), static_cast<std::uint32_t>(::getpid()), 0);
-  std::vector<std::string> argv = {args[0], "--namespace", args[1], "--socket", args[2], "register",
+  const std::string timeout = std::to_string(kCallTimeout.count()) + "s";
+  std::vector<std::string> argv = {args[0], "--namespace", args[1], "--socket", args[2], "--timeout", timeout, "register",
                                    std::string(kUniqueRegistry), key, value};
   if (args[4] == "exec") argv.insert(argv.end(), {"--", self, "hold", args[3], key});
   std::vector<char*> c_argv;

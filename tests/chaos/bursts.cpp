@@ -65,7 +65,8 @@ std::expected<void, std::string> Bursts::run() {
     } else if (roll <= 98) {
       ok = kill_broker(true);
     } else if (roll <= 106) {
-      broker_.stop_for(owners_, millis(10, 300));
+      // Now and then longer than the owners' call timeout (agent.hpp).
+      broker_.stop_for(owners_, chance(15) ? millis(1000, 2500) : millis(10, 300));
     } else {
       owners_.pump_for(millis(0, 100));
     }
