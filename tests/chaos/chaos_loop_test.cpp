@@ -51,6 +51,7 @@ constexpr auto kReapWindow = 10s;
 constexpr auto kRegisterDeadline = 60s;
 constexpr unsigned kReaders = 2;
 constexpr std::size_t kLogTail = 40;
+constexpr std::size_t kOwnersLogTail = 4000;  // bytes
 
 std::uint64_t env_number(const char* name, std::uint64_t otherwise) {
   const char* v = std::getenv(name);
@@ -107,8 +108,11 @@ class CHAOS_SUITE : public ::testing::Test {
     std::string r = "seed " + std::to_string(seed_) + " (SHMREG_CHAOS_SEED=" + std::to_string(seed_) +
                     " replays its choices)\n" + totals_.line() + "\n";
     for (const auto& p : problems_) r += "  " + p + "\n";
-    return r + "--- the broker's log, last lines:\n" + broker_.log_tail(kLogTail) + "\n--- the owners' stderr:\n" +
-           test::file_text(paths_.owners_log).substr(0, 4000);
+    // The owners' stderr holds the expected complaints of CLI owners that met
+    // no broker; only its end is near the failure.
+    const std::string owners_log = test::file_text(paths_.owners_log);
+    return r + "--- the broker's log, last lines:\n" + broker_.log_tail(kLogTail) + "\n--- the owners' stderr, end:\n" +
+           owners_log.substr(owners_log.size() - std::min(owners_log.size(), kOwnersLogTail));
   }
 
   bool create_registries() {

@@ -15,44 +15,39 @@ Readers::Readers(const RunPaths& paths, unsigned count) {
   }
 }
 
-// A reader's last words and exit, counted as torn or as an unexpected exit.
-std::string Readers::ended(std::size_t i, Totals& totals) {
+// A reader's last words and exit. Only one that the loop asked to end (its
+// stdin closed), printed its counts and exited 0 is fine; its lookups are
+// added to the totals.
+std::optional<std::string> Readers::collect(std::size_t i, bool asked, Totals& totals) {
   ended_[i] = true;
-  const auto line = readers_[i].read_stdout_line(std::chrono::seconds(1));
+  constexpr std::string_view kCounts = "reader lookups=";
+  const auto line = readers_[i].read_stdout_line(asked ? test::kTimeout : std::chrono::milliseconds(1000));
   const auto status = readers_[i].wait();
-  const std::string said = line ? *line : std::string("(nothing)");
-  if (said.starts_with("reader torn"))
-    ++totals.torn;
-  else
-    ++totals.unexpected_exits;
+  const bool exited_0 = status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0;
+  if (asked && exited_0 && line && line->starts_with(kCounts)) {
+    totals.reader_lookups += std::strtoull(line->c_str() + kCounts.size(), nullptr, 10);
+    return std::nullopt;
+  }
+  ++(line && line->starts_with("reader torn") ? totals.torn : totals.unexpected_exits);
   return "reader " + std::to_string(readers_[i].pid()) + " " +
-         (status ? test::describe_wait_status(*status) : std::string("did not exit")) + ": " + said;
+         (status ? test::describe_wait_status(*status) : std::string("did not exit")) +
+         (asked ? "" : " unasked") + ": " + (line ? *line : std::string("(said nothing)"));
 }
 
 std::vector<std::string> Readers::check(Totals& totals) {
   std::vector<std::string> problems;
   for (std::size_t i = 0; i < readers_.size(); ++i)
-    if (!ended_[i] && !readers_[i].running()) problems.push_back(ended(i, totals));
+    if (!ended_[i] && !readers_[i].running())
+      if (auto p = collect(i, false, totals)) problems.push_back(*p);
   return problems;
 }
 
 std::vector<std::string> Readers::finish(Totals& totals) {
   std::vector<std::string> problems = check(totals);
   for (auto& r : readers_) r.close_stdin();
-  for (std::size_t i = 0; i < readers_.size(); ++i) {
-    if (ended_[i]) continue;
-    ended_[i] = true;
-    const auto line = readers_[i].read_stdout_line();
-    const auto status = readers_[i].wait();
-    const bool clean = line && line->starts_with("reader lookups=") && status && WIFEXITED(*status) &&
-                       WEXITSTATUS(*status) == 0;
-    if (!clean) {
-      ++(line && line->starts_with("reader torn") ? totals.torn : totals.unexpected_exits);
-      problems.push_back("reader " + std::to_string(readers_[i].pid()) + ": " + (line ? *line : "(nothing)"));
-      continue;
-    }
-    totals.reader_lookups += std::strtoull(line->c_str() + std::string_view("reader lookups=").size(), nullptr, 10);
-  }
+  for (std::size_t i = 0; i < readers_.size(); ++i)
+    if (!ended_[i])
+      if (auto p = collect(i, true, totals)) problems.push_back(*p);
   return problems;
 }
 

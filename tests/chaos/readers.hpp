@@ -6,6 +6,7 @@
 // Thread-safety: the driver's thread only.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,7 +25,7 @@ class Readers {
   std::vector<std::string> finish(Totals& totals);
 
  private:
-  std::string ended(std::size_t i, Totals& totals);
+  std::optional<std::string> collect(std::size_t i, bool asked, Totals& totals);
   std::vector<test::Subprocess> readers_;
   std::vector<bool> ended_;
 };
