@@ -22,6 +22,17 @@ void BrokerControl::kill(bool stopped_first) {
   ++totals_.broker_kills;
 }
 
+void BrokerControl::kill_while_starting(Clock::duration after) {
+  if (up_) return;
+  test::Subprocess starting = test::Subprocess::spawn(broker_.argv(args_), {.stdout_path = log_path_, .stderr_path = log_path_});
+  (void)starting.wait(std::chrono::duration_cast<std::chrono::milliseconds>(after));
+  if (!starting.running()) return;  // it ended by itself: the next start says why, if it must
+  (void)starting.kill_and_wait();
+  ++totals_.kills;
+  ++totals_.broker_kills;
+  ++totals_.broker_kills_at_start;
+}
+
 void BrokerControl::stop_for(Owners& owners, Clock::duration d) {
   if (!up_) return;
   {

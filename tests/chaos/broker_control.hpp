@@ -20,14 +20,19 @@ namespace shmreg::chaos {
 
 class BrokerControl {
  public:
-  BrokerControl(test::BrokerProcess& broker, std::vector<std::string> args, Model& model, Totals& totals)
-      : broker_(broker), args_(std::move(args)), model_(model), totals_(totals) {}
+  BrokerControl(test::BrokerProcess& broker, std::string log_path, std::vector<std::string> args, Model& model,
+                Totals& totals)
+      : broker_(broker), log_path_(std::move(log_path)), args_(std::move(args)), model_(model), totals_(totals) {}
 
   // Starts the broker and waits until it answers a ping; the error carries
   // its log.
   std::expected<void, std::string> start();
   // SIGKILL, after a SIGSTOP when stopped_first; the broker is down after.
   void kill(bool stopped_first);
+  // Starts a broker and SIGKILLs it `after` later, mid-start (attaching and
+  // repairing the segment, reaping owners that died meanwhile) or, if it was
+  // quick, once it serves. Only while the loop's broker is down.
+  void kill_while_starting(Clock::duration after);
   // SIGSTOP, then SIGCONT after d, the owners' reports read meanwhile.
   void stop_for(Owners& owners, Clock::duration d);
   bool up() const { return up_; }
@@ -42,6 +47,7 @@ class BrokerControl {
 
  private:
   test::BrokerProcess& broker_;
+  std::string log_path_;  // the broker's stderr, shared by every broker of the run
   std::vector<std::string> args_;
   Model& model_;
   Totals& totals_;

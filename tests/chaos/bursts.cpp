@@ -46,6 +46,7 @@ std::expected<void, std::string> Bursts::kill_broker(bool in_flight) {
   owners_.pump_for(millis(0, 100));
   // Owners may die while no broker watches them: the next one must reap them.
   if (chance(30)) signal_owners(SIGKILL);
+  if (chance(25)) broker_.kill_while_starting(millis(0, 40));
   return broker_.start();
 }
 

@@ -71,7 +71,7 @@ class CHAOS_SUITE : public ::testing::Test {
                .fifo = dir_.path() + "/reports.fifo",
                .owners_log = dir_.path() + "/owners.log"},
         process_(paths_.ns, paths_.socket, dir_.path() + "/broker.log"),
-        broker_(process_,
+        broker_(process_, dir_.path() + "/broker.log",
                 {"--segment-size", "64M", "--default-capacity", std::to_string(kShape.max_alive * 8 + 256)},
                 model_, totals_) {}
 

@@ -14,6 +14,7 @@ struct Totals {
   std::uint64_t kills = 0;         // SIGKILLs sent, to owners and to the broker
   std::uint64_t broker_kills = 0;  // of those, to the broker
   std::uint64_t broker_kills_in_flight = 0;  // of those, right after a burst of owners was started
+  std::uint64_t broker_kills_at_start = 0;   // of those, a few ms after the broker was started
   std::uint64_t sigterms = 0;      // SIGTERMs sent to owners
   std::uint64_t stops = 0;         // SIGSTOP/SIGCONT pairs of the broker
   std::uint64_t owners_started = 0, library_owners = 0, cli_owners = 0;
@@ -40,7 +41,7 @@ struct Totals {
   std::string line() const {
     auto f = [](const char* name, std::uint64_t v) { return std::string(" ") + name + "=" + std::to_string(v); };
     return "chaos totals:" + f("kills", kills) + f("broker_kills", broker_kills) +
-           f("broker_kills_in_flight", broker_kills_in_flight) + f("sigterms", sigterms) + f("stops", stops) +
+           f("broker_kills_in_flight", broker_kills_in_flight) + f("broker_kills_at_start", broker_kills_at_start) + f("sigterms", sigterms) + f("stops", stops) +
            f("owners_started", owners_started) + f("library", library_owners) + f("cli", cli_owners) +
            f("pid_reuses_forced", pid_reuses_forced) + f("pid_reuses_natural", pid_reuses_natural) +
            f("confirmed", confirmed) + f("settle_points", settle_points) + f("repairs_at_attach", repairs_at_attach) + f("reader_lookups", reader_lookups) +
