@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <iostream>
 #include <string>
 #include <string_view>
 
@@ -53,6 +54,7 @@ struct LiveSegment {
     shmreg::sys::UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     require(fd.get() >= 0);
     auto w = shmreg::fuzz::make_sample_segment(fd.get(), kSegmentName);
+    if (!w) std::cerr << "config fuzz: the sample segment failed: " << shmreg::shm::to_string(w.error()) << "\n";
     require(w.has_value());
     static std::string removed_at_exit;
     removed_at_exit = dir;

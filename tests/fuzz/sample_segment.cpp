@@ -34,24 +34,22 @@ shm::Status fill(shm::SegmentWriter& w) {
   auto workers = w.create_registry(small_registry("workers", shm::RegistryKind::duplicate));
   if (!workers) return shm::fail(workers.error());
   const std::uint32_t other = kSampleHolderPid + 1, third = kSampleHolderPid + 2;
-  for (const shm::Status& step : {
-           outcome(w.insert(*services, "db", R"({"host":"db1","port":5432})", owner(kSampleHolderPid))),
-           outcome(w.insert(*services, "cache", R"({"host":"c1"})", owner(other))),
-           outcome(w.insert(*services, "gone", "x", owner(other))),
-           outcome(w.remove(*services, "gone", other)),
-           outcome(w.update_value(*services, "cache", other, R"({"host":"c2"})", std::nullopt)),
-           outcome(w.insert_queued(*services, "leader", "a", owner(kSampleHolderPid), shm::kQueueAllowReplacement)),
-           outcome(w.insert_queued(*services, "leader", "b", owner(third), 0)),
-           outcome(w.insert(*workers, "jobs", R"(["w",1])", owner(kSampleHolderPid))),
-           outcome(w.insert(*workers, "jobs", R"(["w",2])", owner(other))),
-           outcome(w.insert(*workers, "jobs", "not json", owner(third))),
-           outcome(w.insert(*workers, "mail", "m", owner(third))),
-           outcome(w.set_static(*services, "config", "static value", true)),
-           outcome(w.put_meta(*services, "role", "primary")),
-           outcome(w.put_meta(*workers, "shards", "2")),
-       })
-    if (!step) return step;
-  return {};
+  shm::Status done = outcome(w.insert(*services, "db", R"({"host":"db1","port":5432})", owner(kSampleHolderPid)));
+  if (done) done = outcome(w.insert(*services, "cache", R"({"host":"c1"})", owner(other)));
+  if (done) done = outcome(w.insert(*services, "gone", "x", owner(other)));
+  if (done) done = outcome(w.remove(*services, "gone", other));
+  if (done) done = outcome(w.update_value(*services, "cache", other, R"({"host":"c2"})", std::nullopt));
+  if (done)
+    done = outcome(w.insert_queued(*services, "leader", "a", owner(kSampleHolderPid), shm::kQueueAllowReplacement));
+  if (done) done = outcome(w.insert_queued(*services, "leader", "b", owner(third), 0));
+  if (done) done = outcome(w.insert(*workers, "jobs", R"(["w",1])", owner(kSampleHolderPid)));
+  if (done) done = outcome(w.insert(*workers, "jobs", R"(["w",2])", owner(other)));
+  if (done) done = outcome(w.insert(*workers, "jobs", "not json", owner(third)));
+  if (done) done = outcome(w.insert(*workers, "mail", "m", owner(third)));
+  if (done) done = outcome(w.set_static(*services, "config", "static value", true));
+  if (done) done = outcome(w.put_meta(*services, "role", "primary"));
+  if (done) done = outcome(w.put_meta(*workers, "shards", "2"));
+  return done;
 }
 
 }  // namespace
