@@ -21,6 +21,8 @@
 # Environment:
 #   SHMREG_FUZZ_WORK   working directory (default build/fuzz/work/TARGET)
 #   SHMREG_FUZZ_JOBS   build jobs (default 2)
+#   SHMREG_FUZZ_BUILT  1: the targets are built already, skip the build (the
+#                      stress tests set it, so that two never run ninja at once)
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -53,7 +55,7 @@ shift 2
 [[ " ${targets[*]} " == *" $target "* ]] || { echo "fuzz.sh: unknown target '$target' (${targets[*]})" >&2; exit 2; }
 [[ "$seconds" =~ ^[0-9]+$ ]] || { echo "fuzz.sh: SECONDS must be a whole number, not '$seconds'" >&2; exit 2; }
 
-build "fuzz_$target"
+[[ "${SHMREG_FUZZ_BUILT:-0}" == 1 ]] || build "fuzz_$target"
 work=${SHMREG_FUZZ_WORK:-build/fuzz/work/$target}
 mkdir -p "$work/corpus" "$work/artifacts"
 # The example configuration is one file, and libFuzzer takes directories:
