@@ -28,6 +28,9 @@ packages=(
   redis-server           # benchmark peer: Redis as a local registry
   dbus-daemon dbus       # benchmark peer: D-Bus well-known names
   systemd                # systemd-analyze, to verify the unit files
+  # Fuzzing (scripts/fuzz.sh): libFuzzer, ASan and UBSan come with clang;
+  # llvm-16 has the symbolizer that puts file:line in a finding's report.
+  clang-16 libclang-rt-16-dev llvm-16
 )
 
 usage() { sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; }

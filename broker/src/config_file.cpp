@@ -191,6 +191,100 @@ std::optional<ConfigProblem> too_deep(std::string_view text, const std::string& 
   return std::nullopt;
 }
 
+// toml++ 3.3.0, the version Debian 12 ships, reaches __builtin_unreachable()
+// (undefined behaviour) when it asks whether certain non-ASCII characters
+// are whitespace (U+00A1..U+0499, U+2C8E..U+3087, U+FB26..U+FEFE among
+// them). It asks that of characters outside strings and comments, where
+// TOML allows no non-ASCII character at all, and of the character after a
+// backslash in a multi-line basic string, also after the blanks and line
+// breaks a line-ending backslash skips. Such text is refused here, at the
+// place the parser would have stopped, before the parser sees it.
+class NonAsciiScan {
+ public:
+  NonAsciiScan(std::string_view text, const std::string& file) : text_(text), file_(file) {}
+
+  std::optional<ConfigProblem> run() {
+    while (i_ < text_.size() && !found_) {
+      if (in_ == In::code) code();
+      else if (in_ == In::comment) comment();
+      else if (in_ == In::literal) until("'", false);
+      else if (in_ == In::multi_literal) until("'''", true);
+      else basic(in_ == In::multi_basic);
+    }
+    return found_;
+  }
+
+ private:
+  enum class In { code, comment, basic, literal, multi_basic, multi_literal };
+
+  void step() {
+    if (text_[i_] == '\n') {
+      line_start_ = i_ + 1;
+      ++line_;
+    }
+    ++i_;
+  }
+  bool at(std::string_view s) const { return text_.substr(i_, s.size()) == s; }
+  // at may lie lines past i_ (after a line-ending backslash).
+  void refuse(std::size_t at, const std::string& why) {
+    std::uint32_t line = line_;
+    std::size_t start = line_start_;
+    for (std::size_t k = line_start_; k < at; ++k)
+      if (text_[k] == '\n') {
+        ++line;
+        start = k + 1;
+      }
+    const auto column = std::count_if(text_.begin() + static_cast<std::ptrdiff_t>(start),
+                                      text_.begin() + static_cast<std::ptrdiff_t>(at),
+                                      [](char c) { return (static_cast<unsigned char>(c) & 0xc0) != 0x80; });
+    found_ = ConfigProblem{file_, line, static_cast<std::uint32_t>(column + 1), "", why};
+  }
+  bool non_ascii(std::size_t at) const { return at < text_.size() && static_cast<unsigned char>(text_[at]) >= 0x80; }
+
+  void code() {
+    if (non_ascii(i_))
+      return refuse(i_, "a non-ASCII character outside a string or comment (TOML allows none there)");
+    const std::pair<std::string_view, In> opens[] = {{"\"\"\"", In::multi_basic}, {"'''", In::multi_literal},
+                                                     {"\"", In::basic},        {"'", In::literal},
+                                                     {"#", In::comment}};
+    for (const auto& [mark, in] : opens)
+      if (at(mark)) {
+        in_ = in;
+        i_ += mark.size();
+        return;
+      }
+    step();
+  }
+  void comment() {
+    if (text_[i_] == '\n') in_ = In::code;
+    step();
+  }
+  // Up to and past close (a closing quote may have two more quotes after it).
+  void until(std::string_view close, bool multi) {
+    if (!at(close)) return step();
+    i_ += close.size();
+    for (int extra = 0; multi && extra < 2 && at(close.substr(0, 1)); ++extra) ++i_;
+    in_ = In::code;
+  }
+  void basic(bool multi) {
+    if (text_[i_] != '\\') return until(multi ? "\"\"\"" : "\"", multi);
+    std::size_t next = i_ + 1;
+    while (multi && next < text_.size() && std::string_view(" \t\r\n").find(text_[next]) != std::string_view::npos)
+      ++next;
+    if (non_ascii(next))
+      return refuse(next, "a non-ASCII character after a backslash in a string (write it as \\uXXXX there)");
+    step();
+    if (i_ < text_.size() && next == i_) step();  // the escaped character, a quote or a backslash included
+  }
+
+  std::string_view text_;
+  const std::string& file_;
+  std::size_t i_ = 0, line_start_ = 0;
+  std::uint32_t line_ = 1;
+  In in_ = In::code;
+  std::optional<ConfigProblem> found_;
+};
+
 }  // namespace
 
 LoadResult parse_settings(std::string_view toml_text, const std::string& file_for_messages) {
@@ -199,6 +293,7 @@ LoadResult parse_settings(std::string_view toml_text, const std::string& file_fo
         file_for_messages, 0, 0, "",
         "the file is " + std::to_string(toml_text.size()) + " bytes, more than " + std::to_string(kMaxFileBytes)}});
   if (auto deep = too_deep(toml_text, file_for_messages)) return std::unexpected(std::vector<ConfigProblem>{*deep});
+  if (auto odd = NonAsciiScan(toml_text, file_for_messages).run()) return std::unexpected(std::vector<ConfigProblem>{*odd});
   ConfigReader reader(file_for_messages);
   toml::table doc;
   try {

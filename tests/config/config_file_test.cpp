@@ -361,5 +361,40 @@ TEST(ConfigFile, AKeyNestedThousandsDeepIsRefusedBeforeParsing) {
 }
 
 
+// toml++ 3.3.0 reaches __builtin_unreachable() when it asks whether such a
+// character is whitespace (found by the config fuzz target); the file is
+// refused before the parser sees it, at the place the parser would stop.
+TEST(ConfigFile, ANonAsciiCharacterOutsideStringsAndCommentsIsRefusedWithItsPlace) {
+  for (const std::string& text : {std::string("\xef\xbb\xbb"), std::string("[broker]\xc3\xa9\n"),
+                                  std::string("[broker]\nsegment_size = 1\xe3\x80\x81\n")}) {
+    const auto problems = parse_bad(text);
+    ASSERT_EQ(problems.size(), 1u) << text;
+    EXPECT_NE(problems[0].reason.find("non-ASCII character outside a string or comment"), std::string::npos)
+        << problems[0].text();
+    EXPECT_EQ(problems[0].line, text.starts_with("[broker]\ns") ? 2u : 1u);
+  }
+  EXPECT_EQ(parse_bad("[broker]\xc3\xa9\n").at(0).column, 9u);
+}
+
+TEST(ConfigFile, ANonAsciiCharacterAfterABackslashInAStringIsRefused) {
+  const auto problems = parse_bad("[[registry]]\nname = \"s\"\n[[registry.static]]\nkey = \"k\"\n"
+                                  "value = \"\"\"a \\\n  \xc3\xa9\"\"\"\n");
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0].line, 6u);
+  EXPECT_EQ(problems[0].column, 3u);
+  EXPECT_NE(problems[0].reason.find("\\uXXXX"), std::string::npos) << problems[0].text();
+}
+
+TEST(ConfigFile, NonAsciiTextInStringsAndCommentsIsRead) {
+  const Settings s = parse_ok("# caf\xc3\xa9 \xef\xbb\xbb\n[[registry]] # \xc3\xa9\nname = \"s\"\n"
+                              "[[registry.static]]\nkey = 'k\xc3\xa9'\nvalue = \"\"\"\xef\xbb\xbb \\\"\xc3\xa9\"\"\"\n"
+                              "[[registry.static]]\nkey = \"k2\"\nvalue = \'\'\'it's \xc3\xa9\'\'\'\n");
+  ASSERT_EQ(s.registries.size(), 1u);
+  ASSERT_EQ(s.registries[0].statics.size(), 2u);
+  EXPECT_EQ(s.registries[0].statics[0].key, "k\xc3\xa9");
+  EXPECT_EQ(s.registries[0].statics[0].value, "\xef\xbb\xbb \"\xc3\xa9");
+  EXPECT_EQ(s.registries[0].statics[1].value, "it's \xc3\xa9");
+}
+
 }  // namespace
 }  // namespace shmreg::broker
