@@ -24,6 +24,12 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 jobs=${SHMREG_JOBS:-$(nproc)}
 phases=${SHMREG_TEST_PHASES:-ci asan tsan}
+# Three builds of the tree take most of the run; a compiler cache, where one
+# is installed, makes every build after the first one quick.
+configure_opts=(-DSHMREG_WERROR=ON)
+if command -v ccache > /dev/null; then
+  configure_opts+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+fi
 
 section() { printf '\n== %s\n' "$*"; }
 
@@ -84,7 +90,7 @@ for phase in $phases; do
   case "$phase" in
     ci)
       step_begin "build ci (RelWithDebInfo, SHMREG_WERROR=ON)"
-      cmake --preset ci -DSHMREG_WERROR=ON
+      cmake --preset ci "${configure_opts[@]}"
       cmake --build --preset ci --parallel "$jobs"
       step_end
       step_begin "tests ci: ctest --preset ci (label stress excluded)"
@@ -93,7 +99,7 @@ for phase in $phases; do
       ;;
     asan)
       step_begin "build asan (ASan + UBSan, SHMREG_WERROR=ON, benchmarks off)"
-      cmake --preset asan -DSHMREG_WERROR=ON -DSHMREG_BUILD_BENCH=OFF
+      cmake --preset asan "${configure_opts[@]}" -DSHMREG_BUILD_BENCH=OFF
       cmake --build --preset asan --parallel "$jobs"
       step_end
       step_begin "tests asan: ctest --preset asan (label stress excluded)"
@@ -103,7 +109,7 @@ for phase in $phases; do
       ;;
     tsan)
       step_begin "build tsan (TSan, SHMREG_WERROR=ON, the tsan-labelled tests only)"
-      cmake --preset tsan -DSHMREG_WERROR=ON -DSHMREG_BUILD_BENCH=OFF
+      cmake --preset tsan "${configure_opts[@]}" -DSHMREG_BUILD_BENCH=OFF
       cmake --build --preset tsan --parallel "$jobs" --target shmreg_tsan_tests
       step_end
       step_begin "tests tsan: ctest --preset tsan -L tsan"
