@@ -94,13 +94,22 @@ void SegmentGuard::log_failure(const std::string& what) {
        std::to_string(kCheckInterval.count()) + " ms, logged at the 2nd, 4th, 8th... failure");
 }
 
+// fchown only when the group must change: the systemd unit allows it, but a
+// filter that forbids @chown kills the broker at the call (SIGSYS), and a new
+// file most often has the broker's group already.
+bool SegmentGuard::give_group(int fd) const {
+  struct stat st{};
+  if (::fstat(fd, &st) != 0) return false;
+  return st.st_gid == gid_ || ::fchown(fd, static_cast<uid_t>(-1), gid_) == 0;
+}
+
 // The new file is made unnamed (O_TMPFILE) and linked at the name only once
 // whole: a reader that opens the name, root's included, never finds a file
 // still being written, and a name taken meanwhile makes the link fail.
 bool SegmentGuard::recreate() {
   sys::UniqueFd fd(::openat(dir_fd_, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
-  const bool written = fd && sys::write_all(fd.get(), writer_.data(), writer_.size()) &&
-                       ::fchown(fd.get(), static_cast<uid_t>(-1), gid_) == 0 && ::fchmod(fd.get(), mode_) == 0;
+  const bool written = fd && sys::write_all(fd.get(), writer_.data(), writer_.size()) && give_group(fd.get()) &&
+                       ::fchmod(fd.get(), mode_) == 0;
   if (!written) {
     log_failure("cannot recreate the segment " + path_ + " (" + std::to_string(writer_.size()) +
                 " bytes): " + std::strerror(errno));

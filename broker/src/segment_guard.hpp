@@ -69,6 +69,8 @@ class SegmentGuard {
   // over to it. False (logged, nothing left at the name) when it failed; the
   // next check tries again.
   bool recreate();
+  // Gives the new file fd the segment's group; false (errno set) if it cannot.
+  [[nodiscard]] bool give_group(int fd) const;
   // The file at the name now, as the writer's.
   void remember(const struct stat& st);
   // Logs a failed recreation when failures_ is a power of two.
