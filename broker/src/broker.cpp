@@ -134,7 +134,7 @@ int Broker::Impl::start() {
   // The broker's own reader maps the segment by its name: after a
   // recreation it must map the new file.
   segment_guard.emplace(io, dir->fd(), config.paths.segment_name, config.paths.segment(), *writer,
-                        writer_options(), log, shutdown, [this] { ops->reader.reset(); });
+                        writer_options(), config.settings, log, shutdown, [this] { ops->reader.reset(); });
   if (!segment_guard->arm()) return 1;
   raise_fd_limit();
   if (!owners->reconcile()) return shutdown.halting() ? shutdown.exit_code() : 1;

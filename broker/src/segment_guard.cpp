@@ -7,20 +7,22 @@
 #include <cerrno>
 #include <cstring>
 
+#include "settings_apply.hpp"
 #include "shmreg/sys/io.hpp"
 #include "shmreg/sys/unique_fd.hpp"
 
 namespace shmreg::broker {
 
 SegmentGuard::SegmentGuard(boost::asio::io_context& io, int dir_fd, std::string name, std::string path,
-                           shm::SegmentWriter& writer, shm::WriterOptions options, const BrokerLog& log,
-                           Shutdown& shutdown, std::function<void()> on_recreated)
+                           shm::SegmentWriter& writer, shm::WriterOptions options, const Settings& settings,
+                           const BrokerLog& log, Shutdown& shutdown, std::function<void()> on_recreated)
     : timer_(io),
       dir_fd_(dir_fd),
       name_(std::move(name)),
       path_(std::move(path)),
       writer_(writer),
       options_(options),
+      settings_(settings),
       log_(log),
       shutdown_(shutdown),
       on_recreated_(std::move(on_recreated)) {}
@@ -38,8 +40,6 @@ bool SegmentGuard::arm() {
 void SegmentGuard::remember(const struct stat& st) {
   dev_ = st.st_dev;
   ino_ = st.st_ino;
-  mode_ = st.st_mode & 07777;
-  gid_ = st.st_gid;
 }
 
 void SegmentGuard::start() {
@@ -65,8 +65,6 @@ void SegmentGuard::check() {
   struct stat named{};
   const bool present = ::fstatat(dir_fd_, name_.c_str(), &named, AT_SYMLINK_NOFOLLOW) == 0;
   const int missing = present ? 0 : errno;
-  // The mode and group may change at a reload (segment_group): a recreated
-  // file takes the last ones seen.
   if (present && named.st_dev == dev_ && named.st_ino == ino_) return remember(named);
   const std::string ours = "inode " + std::to_string(ino_);
   if (present) {
@@ -97,19 +95,22 @@ void SegmentGuard::log_failure(const std::string& what) {
 // fchown only when the group must change: the systemd unit allows it, but a
 // filter that forbids @chown kills the broker at the call (SIGSYS), and a new
 // file most often has the broker's group already.
-bool SegmentGuard::give_group(int fd) const {
+bool SegmentGuard::give_group(int fd, gid_t gid) {
   struct stat st{};
   if (::fstat(fd, &st) != 0) return false;
-  return st.st_gid == gid_ || ::fchown(fd, static_cast<uid_t>(-1), gid_) == 0;
+  return st.st_gid == gid || ::fchown(fd, static_cast<uid_t>(-1), gid) == 0;
 }
 
 // The new file is made unnamed (O_TMPFILE) and linked at the name only once
 // whole: a reader that opens the name, root's included, never finds a file
 // still being written, and a name taken meanwhile makes the link fail.
 bool SegmentGuard::recreate() {
+  // The settings in force, not the old file's: a reload may have changed
+  // segment_group since the name was last seen.
+  const SegmentAccess access = segment_access(settings_);
   sys::UniqueFd fd(::openat(dir_fd_, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
-  const bool written = fd && sys::write_all(fd.get(), writer_.data(), writer_.size()) && give_group(fd.get()) &&
-                       ::fchmod(fd.get(), mode_) == 0;
+  const bool written = fd && sys::write_all(fd.get(), writer_.data(), writer_.size()) &&
+                       give_group(fd.get(), access.gid) && ::fchmod(fd.get(), access.mode) == 0;
   if (!written) {
     log_failure("cannot recreate the segment " + path_ + " (" + std::to_string(writer_.size()) +
                 " bytes): " + std::strerror(errno));

@@ -12,8 +12,8 @@
 // one). When it does not:
 //  - the name is free: the guard writes the live image (the broker is
 //    between writes, so it is whole) into a new file created there with
-//    O_TMPFILE and linked at the name once whole, with the old file's mode
-//    and group, re-attaches the writer to it (the generation goes up), tells
+//    O_TMPFILE and linked at the name once whole, with the mode and group
+//    the settings in force give the segment (segment_access()), re-attaches the writer to it (the generation goes up), tells
 //    the broker (on_recreated: its own reader must map the new file) and logs
 //    what happened. Owners keep their entries and their pidfds; new readers
 //    open the new file. A recreation that fails is tried again at each check,
@@ -41,6 +41,7 @@
 #include <string>
 
 #include "log.hpp"
+#include "settings.hpp"
 #include "shmreg/shm/writer.hpp"
 #include "shutdown.hpp"
 
@@ -53,9 +54,10 @@ class SegmentGuard {
   // dir_fd, name and path: where the segment lives (runtime_dir.hpp). writer
   // is the broker's, replaced in place on a recreation, so that every holder
   // of a reference to it writes the new file; on_recreated runs after that.
+  // settings: the settings in force (a reload replaces them in place).
   SegmentGuard(boost::asio::io_context& io, int dir_fd, std::string name, std::string path,
-               shm::SegmentWriter& writer, shm::WriterOptions options, const BrokerLog& log, Shutdown& shutdown,
-               std::function<void()> on_recreated);
+               shm::SegmentWriter& writer, shm::WriterOptions options, const Settings& settings,
+               const BrokerLog& log, Shutdown& shutdown, std::function<void()> on_recreated);
 
   // Remembers the file at the name the writer was just attached to or
   // created at; false (logged) if it cannot be stat'ed.
@@ -70,7 +72,7 @@ class SegmentGuard {
   // next check tries again.
   bool recreate();
   // Gives the new file fd the segment's group; false (errno set) if it cannot.
-  [[nodiscard]] bool give_group(int fd) const;
+  [[nodiscard]] static bool give_group(int fd, gid_t gid);
   // The file at the name now, as the writer's.
   void remember(const struct stat& st);
   // Logs a failed recreation when failures_ is a power of two.
@@ -82,15 +84,14 @@ class SegmentGuard {
   const std::string path_;
   shm::SegmentWriter& writer_;
   const shm::WriterOptions options_;
+  const Settings& settings_;
   const BrokerLog& log_;
   Shutdown& shutdown_;
   const std::function<void()> on_recreated_;
   std::uint64_t failures_ = 0;  // failed recreations since the name went
-  // The file the writer maps, and the mode and group it had at the last check.
+  // The file the writer maps.
   dev_t dev_ = 0;
   ino_t ino_ = 0;
-  mode_t mode_ = 0644;
-  gid_t gid_ = 0;
 };
 
 }  // namespace shmreg::broker
