@@ -131,10 +131,10 @@ int Broker::Impl::start() {
   lifecycle.emplace(config, *writer, dir->fd(), log);
   ops.emplace(OpContext{config, *writer, *owners, *mailboxes, log, std::nullopt, &*lifecycle, &tally});
   table.emplace(*ops, shutdown);
-  // The broker's own reader maps the segment by its name: after a
-  // recreation it must map the new file.
+  // After a recreation the broker's own reader maps the new file, from the
+  // descriptor the writer attached to, not by its name.
   segment_guard.emplace(io, dir->fd(), config.paths.segment_name, config.paths.segment(), *writer,
-                        writer_options(), config.settings, log, shutdown, [this] { ops->reader.reset(); });
+                        writer_options(), config.settings, log, shutdown, [this](shm::SegmentReader r) { ops->reader.emplace(std::move(r)); });
   if (!segment_guard->arm()) return 1;
   raise_fd_limit();
   if (!owners->reconcile()) return shutdown.halting() ? shutdown.exit_code() : 1;

@@ -15,7 +15,8 @@ namespace shmreg::broker {
 
 SegmentGuard::SegmentGuard(boost::asio::io_context& io, int dir_fd, std::string name, std::string path,
                            shm::SegmentWriter& writer, shm::WriterOptions options, const Settings& settings,
-                           const BrokerLog& log, Shutdown& shutdown, std::function<void()> on_recreated)
+                           const BrokerLog& log, Shutdown& shutdown,
+                           std::function<void(shm::SegmentReader)> on_recreated)
     : timer_(io),
       dir_fd_(dir_fd),
       name_(std::move(name)),
@@ -78,9 +79,10 @@ void SegmentGuard::check() {
     log_("the segment file " + path_ + " (" + ours +
          ") was removed while the broker ran (by an admin, a clean-up job or logind's RemoveIPC=?); recreating it "
          "from the live segment");
-  if (!recreate()) return;
+  auto reader = recreate();
+  if (!reader) return;
   failures_ = 0;
-  on_recreated_();
+  on_recreated_(std::move(*reader));
   log_("recreated the segment " + path_ + " with every entry (now inode " + std::to_string(ino_) +
        "); processes that had it open still read the old file until they open the namespace again");
 }
@@ -104,7 +106,7 @@ bool SegmentGuard::give_group(int fd, gid_t gid) {
 // The new file is made unnamed (O_TMPFILE) and linked at the name only once
 // whole: a reader that opens the name, root's included, never finds a file
 // still being written, and a name taken meanwhile makes the link fail.
-bool SegmentGuard::recreate() {
+std::optional<shm::SegmentReader> SegmentGuard::recreate() {
   // The settings in force, not the old file's: a reload may have changed
   // segment_group since the name was last seen.
   const SegmentAccess access = segment_access(settings_);
@@ -114,22 +116,30 @@ bool SegmentGuard::recreate() {
   if (!written) {
     log_failure("cannot recreate the segment " + path_ + " (" + std::to_string(writer_.size()) +
                 " bytes): " + std::strerror(errno));
-    return false;
+    return std::nullopt;
   }
   auto attached = shm::SegmentWriter::attach_fd(fd.get(), options_);
   if (!attached) {
     log_failure("cannot attach the recreated segment " + path_ + ": " + std::string(shm::to_string(attached.error())));
-    return false;
+    return std::nullopt;
+  }
+  // Mapped from the writer's descriptor: the name could lead elsewhere by
+  // the time the broker would open it.
+  auto reader = shm::SegmentReader::open_fd(fd.get());
+  if (!reader) {
+    log_failure("cannot map the recreated segment " + path_ + " for reading: " +
+                std::string(shm::to_string(reader.error())));
+    return std::nullopt;
   }
   const std::string self = "/proc/self/fd/" + std::to_string(fd.get());
   if (::linkat(AT_FDCWD, self.c_str(), dir_fd_, name_.c_str(), AT_SYMLINK_FOLLOW) != 0) {
     log_failure("cannot link the recreated segment at " + path_ + ": " + std::strerror(errno));
-    return false;
+    return std::nullopt;
   }
   writer_ = std::move(*attached);
   struct stat st{};
   if (::fstat(fd.get(), &st) == 0) remember(st);
-  return true;
+  return std::move(*reader);
 }
 
 }  // namespace shmreg::broker

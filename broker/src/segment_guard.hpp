@@ -13,8 +13,10 @@
 //  - the name is free: the guard writes the live image (the broker is
 //    between writes, so it is whole) into a new file created there with
 //    O_TMPFILE and linked at the name once whole, with the mode and group
-//    the settings in force give the segment (segment_access()), re-attaches the writer to it (the generation goes up), tells
-//    the broker (on_recreated: its own reader must map the new file) and logs
+//    the settings in force give the segment (segment_access()),
+//    re-attaches the writer to it (the generation goes up), hands the broker
+//    a reader of that same descriptor (on_recreated: its own reader must map
+//    the writer's file, never whatever the name leads to later) and logs
 //    what happened. Owners keep their entries and their pidfds; new readers
 //    open the new file. A recreation that fails is tried again at each check,
 //    logged at the 1st, 2nd, 4th, 8th... failure, never twice a second.
@@ -42,6 +44,7 @@
 
 #include "log.hpp"
 #include "settings.hpp"
+#include "shmreg/shm/reader.hpp"
 #include "shmreg/shm/writer.hpp"
 #include "shutdown.hpp"
 
@@ -53,11 +56,13 @@ class SegmentGuard {
 
   // dir_fd, name and path: where the segment lives (runtime_dir.hpp). writer
   // is the broker's, replaced in place on a recreation, so that every holder
-  // of a reference to it writes the new file; on_recreated runs after that.
+  // of a reference to it writes the new file; on_recreated then receives a
+  // reader mapping the new file.
   // settings: the settings in force (a reload replaces them in place).
   SegmentGuard(boost::asio::io_context& io, int dir_fd, std::string name, std::string path,
                shm::SegmentWriter& writer, shm::WriterOptions options, const Settings& settings,
-               const BrokerLog& log, Shutdown& shutdown, std::function<void()> on_recreated);
+               const BrokerLog& log, Shutdown& shutdown,
+               std::function<void(shm::SegmentReader)> on_recreated);
 
   // Remembers the file at the name the writer was just attached to or
   // created at; false (logged) if it cannot be stat'ed.
@@ -68,9 +73,9 @@ class SegmentGuard {
  private:
   void check();
   // The name is free: the live image into a new file there, the writer moved
-  // over to it. False (logged, nothing left at the name) when it failed; the
-  // next check tries again.
-  bool recreate();
+  // over to it; returns a reader of the new file. Nothing (logged, nothing
+  // left at the name) when it failed; the next check tries again.
+  std::optional<shm::SegmentReader> recreate();
   // Gives the new file fd the segment's group; false (errno set) if it cannot.
   [[nodiscard]] static bool give_group(int fd, gid_t gid);
   // The file at the name now, as the writer's.
@@ -87,7 +92,7 @@ class SegmentGuard {
   const Settings& settings_;
   const BrokerLog& log_;
   Shutdown& shutdown_;
-  const std::function<void()> on_recreated_;
+  const std::function<void(shm::SegmentReader)> on_recreated_;
   std::uint64_t failures_ = 0;  // failed recreations since the name went
   // The file the writer maps.
   dev_t dev_ = 0;

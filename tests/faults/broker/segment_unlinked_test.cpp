@@ -84,6 +84,28 @@ TEST_F(SegmentUnlinked, ASegmentRenamedAwayIsRecreatedAtItsNameToo) {
   ::unlink(moved.c_str());
 }
 
+// The broker's own reader (consistent lookups) maps the file the writer
+// writes, never whatever the name leads to when it is first needed: here a
+// stale copy put at the name just after the recreation, before the guard's
+// next check stops the broker for it.
+TEST_F(SegmentUnlinked, TheBrokersOwnReaderMapsTheRecreatedFileNotWhatTheNameLeadsToLater) {
+  Actor owner = Actor::start(ns(), socket_path());
+  ASSERT_TRUE(owner.ready());
+  ASSERT_TRUE(owner.registers("svc", "before", "b"));
+  const std::string stale = dir().path() + "/stale";
+  ASSERT_EQ(run({"cp", segment_file(), stale}).exit_code(), 0);
+  const ino_t before = inode_of(segment_file());
+  ASSERT_EQ(::unlink(segment_file().c_str()), 0);
+  ASSERT_TRUE(wait_until([&] { return inode_of(segment_file()) != 0 && inode_of(segment_file()) != before; }))
+      << broker().log();
+  ASSERT_TRUE(owner.registers("svc", "after", "a"));
+  ASSERT_EQ(::rename(stale.c_str(), segment_file().c_str()), 0);
+  EXPECT_EQ(cli_ok({"lookup", "--consistent", "svc", "after"}), std::to_string(owner.pid()) + "\ta\n")
+      << broker().log();
+  EXPECT_TRUE(wait_until([&] { return !broker().running(); })) << broker().log();
+  EXPECT_TRUE(log_has("now leads to another file")) << broker().log();
+}
+
 TEST_F(SegmentUnlinked, AnotherFileAtTheNameStopsTheBrokerLoudlyAndTheNextBrokerServesIt) {
   Actor owner = Actor::start(ns(), socket_path());
   ASSERT_TRUE(owner.ready());
