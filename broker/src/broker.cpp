@@ -140,6 +140,10 @@ int Broker::Impl::start() {
   if (!owners->reconcile()) return shutdown.halting() ? shutdown.exit_code() : 1;
   // After reconcile: a dead process's key must not block a declared static.
   if (!apply_config()) return 2;
+  // Probed before the first connection, while descriptors are free: peer_of
+  // refuses every peer while the answer is unknown.
+  if (auto peerpidfd = probe_peer_pidfd(); !peerpidfd)
+    log(peerpidfd.error() + "; connections are refused until a probe succeeds");
   if (!listen()) return 1;
   signals.async_wait([this](const boost::system::error_code& ec, int sig) {
     if (!ec) log(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT"));
