@@ -144,7 +144,7 @@ int Broker::Impl::start() {
   // refuses every peer while the answer is unknown.
   if (auto peerpidfd = probe_peer_pidfd(); !peerpidfd)
     log(peerpidfd.error() + "; connections are refused until a probe succeeds");
-  if (!listen()) return 1;
+  if (!listen() || !segment_guard->arm_directory(dir->path(), config.paths.socket_name)) return 1;
   signals.async_wait([this](const boost::system::error_code& ec, int sig) {
     if (!ec) log(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT"));
     io.stop();

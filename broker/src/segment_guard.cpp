@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "settings_apply.hpp"
 #include "shmreg/sys/io.hpp"
@@ -38,6 +39,16 @@ bool SegmentGuard::arm() {
   return true;
 }
 
+bool SegmentGuard::arm_directory(std::string dir_path, std::string socket_name) {
+  dir_path_ = std::move(dir_path);
+  socket_name_ = std::move(socket_name);
+  if (::fstat(dir_fd_, &dir_) != 0 || ::fstatat(dir_fd_, socket_name_.c_str(), &socket_, AT_SYMLINK_NOFOLLOW) != 0) {
+    log_("cannot stat the runtime directory " + dir_path_ + " or its socket to watch them: " + std::strerror(errno));
+    return false;
+  }
+  return true;
+}
+
 void SegmentGuard::remember(const struct stat& st) {
   dev_ = st.st_dev;
   ino_ = st.st_ino;
@@ -52,20 +63,31 @@ void SegmentGuard::start() {
   });
 }
 
+// The runtime directory removed (logind removes a user's at the end of the
+// last session; or an admin), renamed or replaced, or the socket's name gone:
+// no client can reach this broker again.
+bool SegmentGuard::directory_intact() {
+  if (socket_name_.empty()) return true;
+  struct stat now{};
+  std::string wrong;
+  if (::fstat(dir_fd_, &now) == 0 && now.st_nlink == 0)
+    wrong = "the runtime directory of " + path_ + " was removed while the broker ran, with its socket and segment";
+  else if (::stat(dir_path_.c_str(), &now) != 0 || now.st_dev != dir_.st_dev || now.st_ino != dir_.st_ino)
+    wrong = "the runtime directory " + dir_path_ + " was renamed or replaced while the broker ran";
+  else if (::fstatat(dir_fd_, socket_name_.c_str(), &now, AT_SYMLINK_NOFOLLOW) != 0 ||
+           now.st_dev != socket_.st_dev || now.st_ino != socket_.st_ino)
+    wrong = "the broker's socket " + dir_path_ + "/" + socket_name_ + " was removed or replaced while the broker ran";
+  if (wrong.empty()) return true;
+  shutdown_.broken_invariant(wrong + ": no client can reach this broker any more");
+  return false;
+}
+
 void SegmentGuard::check() {
-  // The whole directory gone (logind removes a user's runtime directory at
-  // the end of the last session; or an admin): the socket went with it, so
-  // no client can reach this broker again, and no file can be linked there.
-  struct stat dir{};
-  if (::fstat(dir_fd_, &dir) == 0 && dir.st_nlink == 0) {
-    shutdown_.broken_invariant("the runtime directory of " + path_ +
-                               " was removed while the broker ran, with its socket and segment: no client can reach "
-                               "this broker any more");
-    return;
-  }
+  if (!directory_intact()) return;
   struct stat named{};
   const bool present = ::fstatat(dir_fd_, name_.c_str(), &named, AT_SYMLINK_NOFOLLOW) == 0;
   const int missing = present ? 0 : errno;
+  const bool was_missing = std::exchange(seen_missing_, false);
   if (present && named.st_dev == dev_ && named.st_ino == ino_) return remember(named);
   const std::string ours = "inode " + std::to_string(ino_);
   if (present) {
@@ -75,6 +97,10 @@ void SegmentGuard::check() {
     return;
   }
   if (missing != ENOENT) return;
+  // Free at two checks in a row: a directory being removed whole is gone
+  // (and noticed above) by the second.
+  seen_missing_ = true;
+  if (!was_missing) return;
   if (failures_ == 0)
     log_("the segment file " + path_ + " (" + ours +
          ") was removed while the broker ran (by an admin, a clean-up job or logind's RemoveIPC=?); recreating it "

@@ -24,9 +24,12 @@
 //    there): the broker refuses to guess which one readers should trust,
 //    logs both and stops as on a broken invariant (exit 3).
 //  - the runtime directory itself is gone (logind removes a user's at the
-//    end of the last session): the socket went too, no client can reach the
-//    broker, so it stops the same way and its service manager may start a
-//    fresh one.
+//    end of the last session), renamed or replaced at its path, or the
+//    socket's name removed or taken by another file: no client can reach
+//    the broker, so it stops the same way and its service manager may start
+//    a fresh one. These are checked first, and a segment name found free is
+//    recreated only if it is still free at the next check, so that a
+//    directory being removed whole is never written into.
 // Processes that mapped the old file keep reading its image as of the
 // removal until they open the namespace again; the log line says so.
 //
@@ -67,11 +70,18 @@ class SegmentGuard {
   // Remembers the file at the name the writer was just attached to or
   // created at; false (logged) if it cannot be stat'ed.
   [[nodiscard]] bool arm();
+  // Remembers the runtime directory at dir_path (the one dir_fd is) and the
+  // socket the broker just bound at socket_name in it; false (logged) if
+  // either cannot be stat'ed.
+  [[nodiscard]] bool arm_directory(std::string dir_path, std::string socket_name);
   // The periodic check, until the io_context stops.
   void start();
 
  private:
   void check();
+  // False (the broker stopping, logged) when the runtime directory or the
+  // socket's name no longer lead to what the broker holds and bound.
+  bool directory_intact();
   // The name is free: the live image into a new file there, the writer moved
   // over to it; returns a reader of the new file. Nothing (logged, nothing
   // left at the name) when it failed; the next check tries again.
@@ -94,9 +104,15 @@ class SegmentGuard {
   Shutdown& shutdown_;
   const std::function<void(shm::SegmentReader)> on_recreated_;
   std::uint64_t failures_ = 0;  // failed recreations since the name went
+  bool seen_missing_ = false;  // the segment's name was free at the last check
   // The file the writer maps.
   dev_t dev_ = 0;
   ino_t ino_ = 0;
+  // The runtime directory and the bound socket (arm_directory).
+  std::string dir_path_;
+  std::string socket_name_;
+  struct stat dir_{};
+  struct stat socket_{};
 };
 
 }  // namespace shmreg::broker

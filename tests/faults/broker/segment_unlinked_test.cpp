@@ -136,5 +136,25 @@ TEST_F(SegmentUnlinked, ARemovedRuntimeDirectoryStopsTheBrokerLoudly) {
   EXPECT_NE(user_broker.log().find("stopping with exit code 3"), std::string::npos) << user_broker.log();
 }
 
+TEST_F(SegmentUnlinked, ARenamedRuntimeDirectoryStopsTheBrokerLoudlyAndNothingIsRecreatedAtItsPath) {
+  const std::string run_dir = dir().path() + "/run";
+  const std::string moved = dir().path() + "/run-moved";
+  BrokerProcess user_broker(unique_namespace(), run_dir + "/broker.sock", dir().path() + "/user-broker.log");
+  ASSERT_TRUE(succeeded(user_broker.start()));
+  ASSERT_EQ(::rename(run_dir.c_str(), moved.c_str()), 0);
+  ASSERT_TRUE(wait_until([&] { return !user_broker.running(); })) << user_broker.log();
+  EXPECT_NE(user_broker.log().find("was renamed or replaced while the broker ran"), std::string::npos)
+      << user_broker.log();
+  EXPECT_NE(user_broker.log().find("stopping with exit code 3"), std::string::npos) << user_broker.log();
+  EXPECT_FALSE(std::filesystem::exists(run_dir));
+}
+
+TEST_F(SegmentUnlinked, ARemovedSocketNameStopsTheBrokerLoudly) {
+  ASSERT_EQ(::unlink(socket_path().c_str()), 0);
+  ASSERT_TRUE(wait_until([&] { return !broker().running(); })) << broker().log();
+  EXPECT_TRUE(log_has("socket " + socket_path() + " was removed or replaced while the broker ran")) << broker().log();
+  EXPECT_TRUE(log_has("stopping with exit code 3")) << broker().log();
+}
+
 }  // namespace
 }  // namespace shmreg::test
