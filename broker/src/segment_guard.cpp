@@ -96,14 +96,19 @@ void SegmentGuard::check() {
                                "); refusing to choose which one readers trust");
     return;
   }
-  if (missing != ENOENT) return;
+  if (missing != ENOENT) {
+    // Neither free nor ours: nothing is done until the name can be stat'ed.
+    errno = missing;
+    log_failure("cannot stat the segment's name " + path_ + ": " + std::strerror(missing));
+    return;
+  }
   // Free at two checks in a row: a directory being removed whole is gone
   // (and noticed above) by the second.
   seen_missing_ = true;
   if (!was_missing) return;
   if (failures_ == 0)
     log_("the segment file " + path_ + " (" + ours +
-         ") was removed while the broker ran (by an admin, a clean-up job or logind's RemoveIPC=?); recreating it "
+         ") was removed while the broker ran (by an admin, systemd-tmpfiles or a clean-up script?); recreating it "
          "from the live segment");
   auto reader = recreate();
   if (!reader) return;

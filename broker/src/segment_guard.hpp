@@ -1,8 +1,8 @@
 // The segment file's name, watched while the broker runs.
 //
 // Readers find the segment by its name in the runtime directory; the broker
-// writes it through a mapping. If the name is removed (an admin's rm, a
-// clean-up job, logind's RemoveIPC= for a broker under a user's uid) or
+// writes it through a mapping. If the name is removed (an admin's rm,
+// systemd-tmpfiles or a clean-up script ageing files under /run) or
 // renamed, the broker would go on writing a file no new reader can open, and
 // a restarted broker would create an empty segment: every live owner's
 // entries lost. So the guard checks, every kCheckInterval, that the name

@@ -56,7 +56,8 @@ void check_live_registry(const DeclaredRegistry& r, const shm::RegistryView& liv
   const auto differs = [&](const char* field, const std::string& now, const std::string& asked) {
     reasons.push_back("registry '" + r.name + "'" + where(file, r.where) + ": " + field + " is " + now +
                       " in the live segment, the file asks " + asked +
-                      " (a live registry's geometry cannot change; remove the segment to start afresh)");
+                      " (a live registry's geometry cannot change; to start afresh, stop the broker, remove the "
+                      "segment, start it)");
   };
   if (live.kind() != r.kind) differs("keys", kind_text(live.kind()), kind_text(r.kind));
   if (live.partitions() != r.partitions)

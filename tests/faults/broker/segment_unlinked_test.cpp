@@ -1,5 +1,5 @@
-// The segment file removed while the broker runs (an admin's rm, a clean-up
-// job, logind's RemoveIPC=): the broker notices within its check interval,
+// The segment file removed while the broker runs (an admin's rm,
+// systemd-tmpfiles, a clean-up script): the broker notices within its check interval,
 // recreates the file at its name from the live segment and writes the new
 // file from then on (segment_guard.hpp). Live owners keep their entries and
 // are still reaped when they die; a name that another file took meanwhile
