@@ -6,7 +6,8 @@
 // they are reaped as that process's death, never removed at the caller's
 // request. In the same way, register takes a unique key from a holder that
 // has died, its exit not yet handled (a service restarted at once), instead
-// of refusing it with already_registered and a dead pid.
+// of refusing it with already_registered and a dead pid: down an owner queue
+// of dead processes, with do_not_queue, and before the uid's quota is asked.
 //
 // The race this closes (a pid recycled between an owner's death and its
 // reaping) cannot be timed from outside a broker, so the handlers run here
@@ -43,6 +44,9 @@ class OwnerIdentityTest : public ::testing::Test {
     auto reg = writer_->create_registry({.name = "svc", .capacity = 64});
     ASSERT_TRUE(reg) << shm::to_string(reg.error());
     reg_ = *reg;
+    // The broker's own reader (own_reader) maps the segment by these paths.
+    config_.paths.dir = dir_.path();
+    config_.paths.segment_name = ns_ + ".segment";
     owners_.emplace(io_, *writer_, log_, shutdown_);
     mailboxes_.emplace(*owners_, config_.settings.broker.connection);
     ctx_.emplace(OpContext{config_, *writer_, *owners_, *mailboxes_, log_});
@@ -208,6 +212,18 @@ TEST_F(OwnerIdentityTest, RegisterWithDoNotQueueTakesAUniqueKeyFromAPrimaryThatD
   EXPECT_EQ(r.status, proto::Status::ok) << r.message;
   EXPECT_EQ(r.value, proto::pack_queue_reply(static_cast<std::uint32_t>(shm::QueueReply::primary_owner),
                                              static_cast<std::uint32_t>(peer_.pid)));
+  EXPECT_EQ(holder("service"), static_cast<std::uint32_t>(peer_.pid));
+}
+
+TEST_F(OwnerIdentityTest, ADeadHolderIsReapedBeforeTheQuotaItsEntriesStillFillIsChecked) {
+  config_.settings.limits.per_user[::getuid()] = Quota{.entries = 1};
+  test::ForkedChild holder_process = start_holder();
+  ASSERT_EQ(holder_process.receive(), "ready");
+  record_entry_of_a_watched_child(holder_process, "service");
+  ASSERT_TRUE(holder_process.kill_and_wait());
+
+  const proto::OpResult r = run(proto::RegisterKey{"svc", "service", "mine"});
+  EXPECT_EQ(r.status, proto::Status::ok) << r.message;
   EXPECT_EQ(holder("service"), static_cast<std::uint32_t>(peer_.pid));
 }
 
