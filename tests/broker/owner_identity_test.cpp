@@ -103,6 +103,14 @@ class OwnerIdentityTest : public ::testing::Test {
     ASSERT_TRUE(watch) << watch.error();
     owners_->ensure_watched(owner, std::move(*watch));
   }
+  // As record_entry_of_a_watched_child, then killed and waited for: dead,
+  // its exit not handled.
+  void record_entry_of_a_dead_watched_child(const std::string& key) {
+    test::ForkedChild child = start_holder();
+    ASSERT_EQ(child.receive(), "ready");
+    record_entry_of_a_watched_child(child, key);
+    ASSERT_TRUE(child.kill_and_wait());
+  }
   // The pid under key, or 0.
   std::uint32_t holder(const std::string& key) {
     auto r = shm::SegmentReader::open(dir_.path() + "/" + ns_ + ".segment");
@@ -175,10 +183,8 @@ TEST_F(OwnerIdentityTest, UnregisterStillRemovesTheCallersOwnEntry) {
 }
 
 TEST_F(OwnerIdentityTest, RegisterTakesAUniqueKeyFromAHolderThatDiedBeforeItsExitWasHandled) {
-  test::ForkedChild holder_process = start_holder();
-  ASSERT_EQ(holder_process.receive(), "ready");
-  record_entry_of_a_watched_child(holder_process, "service");
-  ASSERT_TRUE(holder_process.kill_and_wait());
+  record_entry_of_a_dead_watched_child("service");
+  if (HasFatalFailure()) return;
 
   const proto::OpResult r = run(proto::RegisterKey{"svc", "service", "mine"});
   EXPECT_EQ(r.status, proto::Status::ok) << r.message;
@@ -203,10 +209,8 @@ TEST_F(OwnerIdentityTest, RegisterGoesDownAnOwnerQueueOfDeadProcessesAndTakesThe
 }
 
 TEST_F(OwnerIdentityTest, RegisterWithDoNotQueueTakesAUniqueKeyFromAPrimaryThatDiedBeforeItsExitWasHandled) {
-  test::ForkedChild holder_process = start_holder();
-  ASSERT_EQ(holder_process.receive(), "ready");
-  record_entry_of_a_watched_child(holder_process, "service");
-  ASSERT_TRUE(holder_process.kill_and_wait());
+  record_entry_of_a_dead_watched_child("service");
+  if (HasFatalFailure()) return;
 
   const proto::OpResult r = run(proto::RegisterQueued{"svc", "service", "mine", shm::kQueueDoNotQueue});
   EXPECT_EQ(r.status, proto::Status::ok) << r.message;
@@ -217,10 +221,8 @@ TEST_F(OwnerIdentityTest, RegisterWithDoNotQueueTakesAUniqueKeyFromAPrimaryThatD
 
 TEST_F(OwnerIdentityTest, ADeadHolderIsReapedBeforeTheQuotaItsEntriesStillFillIsChecked) {
   config_.settings.limits.per_user[::getuid()] = Quota{.entries = 1};
-  test::ForkedChild holder_process = start_holder();
-  ASSERT_EQ(holder_process.receive(), "ready");
-  record_entry_of_a_watched_child(holder_process, "service");
-  ASSERT_TRUE(holder_process.kill_and_wait());
+  record_entry_of_a_dead_watched_child("service");
+  if (HasFatalFailure()) return;
 
   const proto::OpResult r = run(proto::RegisterKey{"svc", "service", "mine"});
   EXPECT_EQ(r.status, proto::Status::ok) << r.message;
