@@ -131,16 +131,20 @@ int Broker::Impl::start() {
   lifecycle.emplace(config, *writer, dir->fd(), log);
   ops.emplace(OpContext{config, *writer, *owners, *mailboxes, log, std::nullopt, &*lifecycle, &tally});
   table.emplace(*ops, shutdown);
-  // The broker's own reader maps the segment by its name: after a
-  // recreation it must map the new file.
+  // After a recreation the broker's own reader maps the new file, from the
+  // descriptor the writer attached to, not by its name.
   segment_guard.emplace(io, dir->fd(), config.paths.segment_name, config.paths.segment(), *writer,
-                        writer_options(), log, shutdown, [this] { ops->reader.reset(); });
+                        writer_options(), config.settings, log, shutdown, [this](shm::SegmentReader r) { ops->reader.emplace(std::move(r)); });
   if (!segment_guard->arm()) return 1;
   raise_fd_limit();
   if (!owners->reconcile()) return shutdown.halting() ? shutdown.exit_code() : 1;
   // After reconcile: a dead process's key must not block a declared static.
   if (!apply_config()) return 2;
-  if (!listen()) return 1;
+  // Probed before the first connection, while descriptors are free: peer_of
+  // refuses every peer while the answer is unknown.
+  if (auto peerpidfd = probe_peer_pidfd(); !peerpidfd)
+    log(peerpidfd.error() + "; connections are refused until a probe succeeds");
+  if (!listen() || !segment_guard->arm_directory(dir->path(), config.paths.socket_name)) return 1;
   signals.async_wait([this](const boost::system::error_code& ec, int sig) {
     if (!ec) log(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT"));
     io.stop();

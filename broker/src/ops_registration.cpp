@@ -34,44 +34,91 @@ std::expected<Registration, proto::OpResult> begin_registration(OpContext& ctx, 
                       std::move(*watch_fd)};
 }
 
+// A reap failed and the broker is stopping: nothing more is written.
+proto::OpResult halting_refusal() {
+  return refusal(proto::Status::internal_error,
+                 "the broker is stopping on a broken invariant (see its log); nothing was registered");
+}
+
 // Runs insert(); if the segment holds the owner's pid under another
 // identity, that process is dead (two live processes never share a pid),
 // its exit just not yet handled: reap it, then run insert() again.
 template <class Insert>
-auto insert_reaping_stale(OpContext& ctx, const Owner& owner, Insert&& insert) {
+auto insert_reaping_stale(OpContext& ctx, const Owner& owner, Insert&& insert) -> std::optional<decltype(insert())> {
   auto r = insert();
   if (!r && r.error() == shm::Errc::stale_owner) {
-    ctx.owners.reap(owner.pid, "pid recycled by a new registering process");
+    if (!ctx.owners.reap(owner.pid, "pid recycled by a new registering process")) return std::nullopt;
     r = insert();
   }
   return r;
+}
+
+enum class Reaped { none, some, halting };
+
+// The holder of a unique key may have died with its exit not handled yet (a
+// service restarted at once): as Elixir's Registry does, a dead holder loses
+// the key. With an owner queue the key passes to the next in line, who may
+// be dead and unreaped too: retry() asks again and names the holder now (0:
+// the way is clear). Each process is reaped at most once, so the line's
+// length bounds the loop.
+template <class Retry>
+Reaped reap_dead_holders(OpContext& ctx, std::uint32_t holder, Retry&& retry) {
+  Reaped done = Reaped::none;
+  std::set<std::uint32_t> reaped;
+  while (holder != 0 && reaped.insert(holder).second &&
+         ctx.owners.liveness(static_cast<pid_t>(holder)) == OwnerWatches::Liveness::dead) {
+    if (!ctx.owners.reap(static_cast<pid_t>(holder), "holder of a unique key found dead by a new registration"))
+      return Reaped::halting;
+    done = Reaped::some;
+    holder = retry();
+  }
+  return done;
+}
+
+// The pid holding key (its primary owner), as the broker's reader sees it;
+// 0 when none or unknown.
+std::uint32_t key_holder(OpContext& ctx, const std::string& registry, const std::string& key) {
+  auto rdr = own_reader(ctx);
+  if (!rdr) return 0;
+  auto view = (*rdr)->registry(registry);
+  std::string value;
+  std::uint32_t pid = 0;
+  if (!view || !(*rdr)->lookup_value(*view, key, value, &pid).value_or(false)) return 0;
+  return pid;
 }
 
 proto::OpResult register_for(OpContext& ctx, const Owner& owner, const std::string& registry, const std::string& key,
                              const std::string& value) {
   auto reg = begin_registration(ctx, owner, registry);
   if (!reg) return std::move(reg.error());
-  if (auto ok = may_own(ctx.config.settings, ctx.writer, owner, registry, key, value.size()); !ok)
-    return std::move(ok.error());
+  auto quota = [&] { return may_own(ctx.config.settings, ctx.writer, owner, registry, key, value.size()); };
+  auto ok = quota();
+  // A uid at its limit may be held there by its own dead process, the key's
+  // holder: the dead go first, then the quota is asked again.
+  if (!ok && reap_dead_holders(ctx, key_holder(ctx, registry, key), [&] {
+        ok = quota();
+        return ok ? 0 : key_holder(ctx, registry, key);
+      }) == Reaped::halting)
+    return halting_refusal();
+  if (!ok) return std::move(ok.error());
   std::uint32_t conflict = 0;
   auto insert = [&] { return ctx.writer.insert(reg->registry, key, value, reg->owner, &conflict); };
   auto r = insert_reaping_stale(ctx, owner, insert);
-  // The holder of the key may have died with its exit not handled yet (a
-  // service restarted at once): as Elixir's Registry does, a dead holder
-  // loses the key to the live process that asks for it.
-  if (!r && r.error() == shm::Errc::already_registered &&
-      ctx.owners.liveness(static_cast<pid_t>(conflict)) == OwnerWatches::Liveness::dead) {
-    ctx.owners.reap(static_cast<pid_t>(conflict), "holder of a unique key found dead by a new registration");
-    r = insert();
-  }
-  if (!r && r.error() == shm::Errc::already_registered) {
-    proto::OpResult res = error_result(r.error(), "already registered by PID " + std::to_string(conflict));
+  if (!r) return halting_refusal();
+  const auto taken = [&] { return !*r && r->error() == shm::Errc::already_registered; };
+  if (taken() && reap_dead_holders(ctx, conflict, [&] {
+        *r = insert();
+        return taken() ? conflict : 0;
+      }) == Reaped::halting)
+    return halting_refusal();
+  if (taken()) {
+    proto::OpResult res = error_result(r->error(), "already registered by PID " + std::to_string(conflict));
     res.value = conflict;
     return res;
   }
-  if (!r) return write_refusal(ctx, r.error(), registry);
+  if (!*r) return write_refusal(ctx, r->error(), registry);
   ctx.owners.ensure_watched(owner, std::move(reg->watch_fd));
-  return success(r->version);
+  return success((*r)->version);
 }
 
 }  // namespace
@@ -97,11 +144,21 @@ proto::OpResult register_queued(OpContext& ctx, Request& req, const proto::Regis
   // A queued record counts as an entry: it becomes one when the key passes on.
   if (auto ok = may_own(ctx.config.settings, ctx.writer, owner, op.registry, op.key, op.value.size()); !ok)
     return std::move(ok.error());
-  auto r = insert_reaping_stale(
-      ctx, owner, [&] { return ctx.writer.insert_queued(reg->registry, op.key, op.value, reg->owner, op.flags); });
-  if (!r) return write_refusal(ctx, r.error(), op.registry);
-  if (r->reply != shm::QueueReply::exists) ctx.owners.ensure_watched(owner, std::move(reg->watch_fd));
-  return success(proto::pack_queue_reply(static_cast<std::uint32_t>(r->reply), r->owner_pid));
+  auto insert = [&] { return ctx.writer.insert_queued(reg->registry, op.key, op.value, reg->owner, op.flags); };
+  auto r = insert_reaping_stale(ctx, owner, insert);
+  if (!r) return halting_refusal();
+  // do_not_queue against a primary that is dead, its exit not handled: as
+  // register does, the dead go first, then the key is asked for again.
+  const auto exists = [&] { return *r && (*r)->reply == shm::QueueReply::exists; };
+  if (exists() && reap_dead_holders(ctx, (*r)->owner_pid, [&] {
+        *r = insert();
+        return exists() ? (*r)->owner_pid : 0;
+      }) == Reaped::halting)
+    return halting_refusal();
+  if (!*r) return write_refusal(ctx, r->error(), op.registry);
+  const shm::QueueResult& q = **r;
+  if (q.reply != shm::QueueReply::exists) ctx.owners.ensure_watched(owner, std::move(reg->watch_fd));
+  return success(proto::pack_queue_reply(static_cast<std::uint32_t>(q.reply), q.owner_pid));
 }
 
 // unregister and unregister_all settle the caller first, like every op that

@@ -114,18 +114,20 @@ void OwnerWatches::arm(pid_t pid, std::uint64_t token) {
   });
 }
 
-void OwnerWatches::reap(pid_t pid, const char* why) {
+bool OwnerWatches::reap(pid_t pid, const char* why) {
   // pid 0 owns the static entries: the namespace's, never a process's.
-  if (shutdown_.halting() || pid == kStaticOwnerPid) return;
+  if (shutdown_.halting()) return false;
+  if (pid == kStaticOwnerPid) return true;
   auto n = writer_.remove_owner(static_cast<std::uint32_t>(pid), shm::RemoveReason::owner_died);
   watches_.erase(pid);
   ++reaped_owners_;
   if (!n) {
     shutdown_.broken_invariant("reaping pid " + std::to_string(pid) + " (" + why +
                                ") failed: " + std::string(shm::to_string(n.error())));
-    return;
+    return false;
   }
   if (*n > 0) log_("reaped pid " + std::to_string(pid) + " (" + why + "): " + std::to_string(*n) + " entries removed");
+  return true;
 }
 
 void OwnerWatches::settle(const Owner& owner) {

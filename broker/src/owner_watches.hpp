@@ -65,8 +65,9 @@ class OwnerWatches final : public WatchedIdentities {
   // reaps its entries.
   void ensure_watched(const Owner& owner, sys::UniqueFd fd = sys::UniqueFd());
 
-  // Removes every entry of pid, and the watch of it.
-  void reap(pid_t pid, const char* why);
+  // Removes every entry of pid, and the watch of it. False when the broker
+  // is halting (a reap that failed sets it so): nothing more may be written.
+  bool reap(pid_t pid, const char* why);
 
   // Reaps pid first if the broker watches it, or the segment records it,
   // under another identity than owner's: that process is dead, its exit just

@@ -68,15 +68,17 @@ std::expected<std::uint64_t, std::string> start_time_of(pid_t pid) {
   }
 }
 
-// Whether this kernel has SO_PEERPIDFD, asked of a socket pair whose peer
-// (this process) is alive, so that a failure on a real connection means the
-// peer is gone, not that the option is missing. The answer is kept once it
-// is certain; a probe that ran out of descriptors says "no" this time only.
-bool peerpidfd_supported() {
+}  // namespace
+
+// Asked of a socket pair whose peer (this process) is alive, so that a
+// failure on a real connection means the peer is gone, not that the option
+// is missing.
+std::expected<bool, std::string> probe_peer_pidfd() {
   static int known = -1;  // -1: not yet certain; the broker is single-threaded
   if (known >= 0) return known == 1;
   int pair[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) return false;
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
+    return std::unexpected(errno_text("socketpair to probe SO_PEERPIDFD"));
   const sys::UniqueFd a(pair[0]), b(pair[1]);
   int fd = -1;
   socklen_t len = sizeof fd;
@@ -85,11 +87,11 @@ bool peerpidfd_supported() {
     known = 1;
   } else if (errno == ENOPROTOOPT || errno == EOPNOTSUPP || errno == EINVAL) {
     known = 0;
+  } else {
+    return std::unexpected(errno_text("SO_PEERPIDFD probe"));
   }
   return known == 1;
 }
-
-}  // namespace
 
 std::expected<ProcessIdentity, std::string> identity_of(int pidfd, pid_t pid, std::uint32_t kind) {
   if (kind == 0) kind = sys::on_pidfs(pidfd) ? shm::kIdentityPidfsInode : shm::kIdentityStartTime;
@@ -112,6 +114,45 @@ std::expected<ProcessIdentity, std::string> identity_of(int pidfd, pid_t pid, st
   return id;
 }
 
+namespace {
+
+// The peer's pidfd: from SO_PEERPIDFD where the kernel has it, else by pid
+// with the recycled-pid check; from_peerpidfd says which.
+std::expected<sys::UniqueFd, std::string> peer_pidfd(int socket_fd, pid_t pid, bool& from_peerpidfd) {
+  int fd = -1;
+  socklen_t len = sizeof fd;
+  if (::getsockopt(socket_fd, SOL_SOCKET, SO_PEERPIDFD, &fd, &len) == 0 && fd >= 0) {
+    from_peerpidfd = true;
+    return sys::UniqueFd(fd);
+  }
+  const int err = errno;
+  auto supported = probe_peer_pidfd();
+  // Looked up by pid, a peer that has exited could be taken for the process
+  // that now has its pid.
+  if (!supported)
+    return std::unexpected("cannot tell whether this kernel has SO_PEERPIDFD (" + supported.error() +
+                           "); refusing the peer rather than looking it up by pid");
+  if (*supported) {
+    // The kernel knows the option but has no process to name: kernels 6.5 to
+    // 6.15 answer EINVAL for a peer already reaped. Its pid may be someone
+    // else's by now, so it is never looked up by number.
+    errno = err;
+    return std::unexpected(err == ESRCH || err == EINVAL ? std::string("peer has exited")
+                                                         : errno_text("SO_PEERPIDFD"));
+  }
+  sys::UniqueFd by_pid = sys::open_pidfd(pid);
+  if (!by_pid) return std::unexpected(errno == ESRCH ? std::string("peer has exited") : errno_text("pidfd_open"));
+  // The pid might have been recycled between connect and pidfd_open. The
+  // original peer's socket end closes when it dies, so an open connection
+  // means the original is (or a child that inherited its socket is) alive.
+  pollfd p{socket_fd, POLLRDHUP, 0};
+  if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+    return std::unexpected(std::string("peer closed the connection before it could be identified"));
+  return by_pid;
+}
+
+}  // namespace
+
 std::expected<Peer, std::string> peer_of(int socket_fd) {
   Peer peer;
   ucred cred{};
@@ -127,28 +168,9 @@ std::expected<Peer, std::string> peer_of(int socket_fd) {
   for (gid_t g : *groups)
     if (g != peer.gid) peer.groups.push_back(g);
 
-  int fd = -1;
-  len = sizeof fd;
-  if (::getsockopt(socket_fd, SOL_SOCKET, SO_PEERPIDFD, &fd, &len) == 0 && fd >= 0) {
-    peer.pidfd = sys::UniqueFd(fd);
-    peer.from_peerpidfd = true;
-  } else if (const int err = errno; peerpidfd_supported()) {
-    // The kernel knows the option but has no process to name: kernels 6.5 to
-    // 6.15 answer EINVAL for a peer already reaped. Its pid may be someone
-    // else's by now, so it is never looked up by number.
-    errno = err;
-    return std::unexpected(err == ESRCH || err == EINVAL ? std::string("peer has exited")
-                                                         : errno_text("SO_PEERPIDFD"));
-  } else {
-    peer.pidfd = sys::open_pidfd(peer.pid);
-    if (!peer.pidfd) return std::unexpected(errno == ESRCH ? std::string("peer has exited") : errno_text("pidfd_open"));
-    // The pid might have been recycled between connect and pidfd_open. The
-    // original peer's socket end closes when it dies, so an open connection
-    // means the original is (or a child that inherited its socket is) alive.
-    pollfd p{socket_fd, POLLRDHUP, 0};
-    if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
-      return std::unexpected(std::string("peer closed the connection before it could be identified"));
-  }
+  auto pidfd = peer_pidfd(socket_fd, peer.pid, peer.from_peerpidfd);
+  if (!pidfd) return std::unexpected(pidfd.error());
+  peer.pidfd = std::move(*pidfd);
   if (sys::pidfd_exited(peer.pidfd.get())) return std::unexpected(std::string("peer has exited"));
   auto id = identity_of(peer.pidfd.get(), peer.pid);
   if (!id) return std::unexpected(id.error());

@@ -11,8 +11,10 @@
 // SO_PEERPIDFD (kernel 6.5+). Without SO_PEERPIDFD it falls back to
 // pidfd_open(pid) and then re-checks that the process is alive and that the
 // connection is still open, which closes all but a tiny window of pid reuse.
-// Where the kernel has SO_PEERPIDFD (probed once) and it names no process,
-// the peer has exited, and is refused rather than looked up by pid.
+// Whether the kernel has SO_PEERPIDFD is probed once, at the broker's start
+// (probe_peer_pidfd), when descriptors are free: where it has it and it names
+// no process, the peer has exited, and is refused rather than looked up by
+// pid; while the answer is unknown (the probe failed) a peer is refused too.
 // Its groups come from SO_PEERGROUPS (Linux 4.13+): the supplementary groups
 // the peer had when it connected, as the kernel recorded them, which is what
 // access lists of "@group" entries are checked against.
@@ -45,6 +47,11 @@ struct Peer {
   ProcessIdentity identity;
   bool from_peerpidfd = false;  // false: the pidfd_open fallback was used
 };
+
+// Whether this kernel has SO_PEERPIDFD, asked of a socket pair of this
+// process (two descriptors); the answer is kept once certain. A reason when
+// the probe itself failed (out of descriptors): asked again at the next call.
+[[nodiscard]] std::expected<bool, std::string> probe_peer_pidfd();
 
 // Credentials of the peer of a connected Unix socket. Fails (with a reason
 // for the log) if the peer has already exited.

@@ -1,8 +1,8 @@
 // The segment file's name, watched while the broker runs.
 //
 // Readers find the segment by its name in the runtime directory; the broker
-// writes it through a mapping. If the name is removed (an admin's rm, a
-// clean-up job, logind's RemoveIPC= for a broker under a user's uid) or
+// writes it through a mapping. If the name is removed (an admin's rm,
+// systemd-tmpfiles or a clean-up script ageing files under /run) or
 // renamed, the broker would go on writing a file no new reader can open, and
 // a restarted broker would create an empty segment: every live owner's
 // entries lost. So the guard checks, every kCheckInterval, that the name
@@ -12,9 +12,11 @@
 // one). When it does not:
 //  - the name is free: the guard writes the live image (the broker is
 //    between writes, so it is whole) into a new file created there with
-//    O_TMPFILE and linked at the name once whole, with the old file's mode
-//    and group, re-attaches the writer to it (the generation goes up), tells
-//    the broker (on_recreated: its own reader must map the new file) and logs
+//    O_TMPFILE and linked at the name once whole, with the mode and group
+//    the settings in force give the segment (segment_access()),
+//    re-attaches the writer to it (the generation goes up), hands the broker
+//    a reader of that same descriptor (on_recreated: its own reader must map
+//    the writer's file, never whatever the name leads to later) and logs
 //    what happened. Owners keep their entries and their pidfds; new readers
 //    open the new file. A recreation that fails is tried again at each check,
 //    logged at the 1st, 2nd, 4th, 8th... failure, never twice a second.
@@ -22,9 +24,12 @@
 //    there): the broker refuses to guess which one readers should trust,
 //    logs both and stops as on a broken invariant (exit 3).
 //  - the runtime directory itself is gone (logind removes a user's at the
-//    end of the last session): the socket went too, no client can reach the
-//    broker, so it stops the same way and its service manager may start a
-//    fresh one.
+//    end of the last session), renamed or replaced at its path, or the
+//    socket's name removed or taken by another file: no client can reach
+//    the broker, so it stops the same way and its service manager may start
+//    a fresh one. These are checked first, and a segment name found free is
+//    recreated only if it is still free at the next check, so that a
+//    directory being removed whole is never written into.
 // Processes that mapped the old file keep reading its image as of the
 // removal until they open the namespace again; the log line says so.
 //
@@ -41,6 +46,8 @@
 #include <string>
 
 #include "log.hpp"
+#include "settings.hpp"
+#include "shmreg/shm/reader.hpp"
 #include "shmreg/shm/writer.hpp"
 #include "shutdown.hpp"
 
@@ -52,23 +59,35 @@ class SegmentGuard {
 
   // dir_fd, name and path: where the segment lives (runtime_dir.hpp). writer
   // is the broker's, replaced in place on a recreation, so that every holder
-  // of a reference to it writes the new file; on_recreated runs after that.
+  // of a reference to it writes the new file; on_recreated then receives a
+  // reader mapping the new file.
+  // settings: the settings in force (a reload replaces them in place).
   SegmentGuard(boost::asio::io_context& io, int dir_fd, std::string name, std::string path,
-               shm::SegmentWriter& writer, shm::WriterOptions options, const BrokerLog& log, Shutdown& shutdown,
-               std::function<void()> on_recreated);
+               shm::SegmentWriter& writer, shm::WriterOptions options, const Settings& settings,
+               const BrokerLog& log, Shutdown& shutdown,
+               std::function<void(shm::SegmentReader)> on_recreated);
 
   // Remembers the file at the name the writer was just attached to or
   // created at; false (logged) if it cannot be stat'ed.
   [[nodiscard]] bool arm();
+  // Remembers the runtime directory at dir_path (the one dir_fd is) and the
+  // socket the broker just bound at socket_name in it; false (logged) if
+  // either cannot be stat'ed.
+  [[nodiscard]] bool arm_directory(std::string dir_path, std::string socket_name);
   // The periodic check, until the io_context stops.
   void start();
 
  private:
   void check();
+  // False (the broker stopping, logged) when the runtime directory or the
+  // socket's name no longer lead to what the broker holds and bound.
+  bool directory_intact();
   // The name is free: the live image into a new file there, the writer moved
-  // over to it. False (logged, nothing left at the name) when it failed; the
-  // next check tries again.
-  bool recreate();
+  // over to it; returns a reader of the new file. Nothing (logged, nothing
+  // left at the name) when it failed; the next check tries again.
+  std::optional<shm::SegmentReader> recreate();
+  // Gives the new file fd the segment's group; false (errno set) if it cannot.
+  [[nodiscard]] static bool give_group(int fd, gid_t gid);
   // The file at the name now, as the writer's.
   void remember(const struct stat& st);
   // Logs a failed recreation when failures_ is a power of two.
@@ -80,15 +99,20 @@ class SegmentGuard {
   const std::string path_;
   shm::SegmentWriter& writer_;
   const shm::WriterOptions options_;
+  const Settings& settings_;
   const BrokerLog& log_;
   Shutdown& shutdown_;
-  const std::function<void()> on_recreated_;
+  const std::function<void(shm::SegmentReader)> on_recreated_;
   std::uint64_t failures_ = 0;  // failed recreations since the name went
-  // The file the writer maps, and the mode and group it had at the last check.
+  bool seen_missing_ = false;  // the segment's name was free at the last check
+  // The file the writer maps.
   dev_t dev_ = 0;
   ino_t ino_ = 0;
-  mode_t mode_ = 0644;
-  gid_t gid_ = 0;
+  // The runtime directory and the bound socket (arm_directory).
+  std::string dir_path_;
+  std::string socket_name_;
+  struct stat dir_{};
+  struct stat socket_{};
 };
 
 }  // namespace shmreg::broker

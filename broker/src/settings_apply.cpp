@@ -56,7 +56,8 @@ void check_live_registry(const DeclaredRegistry& r, const shm::RegistryView& liv
   const auto differs = [&](const char* field, const std::string& now, const std::string& asked) {
     reasons.push_back("registry '" + r.name + "'" + where(file, r.where) + ": " + field + " is " + now +
                       " in the live segment, the file asks " + asked +
-                      " (a live registry's geometry cannot change; remove the segment to start afresh)");
+                      " (a live registry's geometry cannot change; to start afresh, stop the broker, remove the "
+                      "segment, start it)");
   };
   if (live.kind() != r.kind) differs("keys", kind_text(live.kind()), kind_text(r.kind));
   if (live.partitions() != r.partitions)
@@ -151,16 +152,19 @@ std::vector<std::string> validate_settings(const Settings& next, const shm::Segm
   return reasons;
 }
 
+SegmentAccess segment_access(const Settings& settings) {
+  if (settings.broker.segment_group) return SegmentAccess{*settings.broker.segment_group, 0640};
+  return SegmentAccess{::getegid(), 0644};
+}
+
 namespace {
 
-// The segment file's group and mode: 0640 and segment_group when set, else
-// 0644 and the broker's group.
+// The segment file's group and mode, as segment_access() says.
 std::optional<std::string> apply_segment_group(const Settings& next, const SegmentFile& file, const BrokerLog& log) {
   sys::UniqueFd fd(::openat(file.dir_fd, file.name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
   struct stat st{};
   if (!fd || ::fstat(fd.get(), &st) != 0) return "cannot open the segment file to set its group: " + std::string(std::strerror(errno));
-  const gid_t gid = next.broker.segment_group.value_or(::getegid());
-  const mode_t mode = next.broker.segment_group ? 0640 : 0644;
+  const auto [gid, mode] = segment_access(next);
   if (st.st_gid != gid && ::fchown(fd.get(), static_cast<uid_t>(-1), gid) != 0)
     return "cannot give the segment to gid " + std::to_string(gid) + ": " + std::strerror(errno);
   if ((st.st_mode & 07777) != mode && ::fchmod(fd.get(), mode) != 0)

@@ -15,6 +15,8 @@
 // Thread-safety: single-threaded, on the broker's io_context.
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
 #include <vector>
 
@@ -29,6 +31,15 @@ struct SegmentFile {
   int dir_fd = -1;
   std::string name;
 };
+
+// The segment file's group and mode under settings: segment_group and 0640
+// when set, else the broker's group and 0644; never set-id bits, never
+// writable by group or other.
+struct SegmentAccess {
+  gid_t gid = 0;
+  mode_t mode = 0644;
+};
+[[nodiscard]] SegmentAccess segment_access(const Settings& settings);
 
 // Every reason next cannot be applied to the segment; empty: it can.
 [[nodiscard]] std::vector<std::string> validate_settings(const Settings& next, const shm::SegmentWriter& writer,

@@ -6,7 +6,8 @@
 // they are reaped as that process's death, never removed at the caller's
 // request. In the same way, register takes a unique key from a holder that
 // has died, its exit not yet handled (a service restarted at once), instead
-// of refusing it with already_registered and a dead pid.
+// of refusing it with already_registered and a dead pid: down an owner queue
+// of dead processes, with do_not_queue, and before the uid's quota is asked.
 //
 // The race this closes (a pid recycled between an owner's death and its
 // reaping) cannot be timed from outside a broker, so the handlers run here
@@ -43,6 +44,9 @@ class OwnerIdentityTest : public ::testing::Test {
     auto reg = writer_->create_registry({.name = "svc", .capacity = 64});
     ASSERT_TRUE(reg) << shm::to_string(reg.error());
     reg_ = *reg;
+    // The broker's own reader (own_reader) maps the segment by these paths.
+    config_.paths.dir = dir_.path();
+    config_.paths.segment_name = ns_ + ".segment";
     owners_.emplace(io_, *writer_, log_, shutdown_);
     mailboxes_.emplace(*owners_, config_.settings.broker.connection);
     ctx_.emplace(OpContext{config_, *writer_, *owners_, *mailboxes_, log_});
@@ -80,18 +84,32 @@ class OwnerIdentityTest : public ::testing::Test {
   }
   // Records key for a child process and watches it as a registration
   // would; the io_context never runs, so its death stays unhandled.
-  void record_entry_of_a_watched_child(const test::ForkedChild& child, const std::string& key) {
+  // queued: in the key's owner queue (behind its primary) instead.
+  void record_entry_of_a_watched_child(const test::ForkedChild& child, const std::string& key, bool queued = false) {
     sys::UniqueFd fd = sys::open_pidfd(child.pid());
     ASSERT_TRUE(fd);
     auto id = identity_of(fd.get(), child.pid());
     ASSERT_TRUE(id) << id.error();
     const Owner owner{child.pid(), ::getuid(), *id, {}, fd.get()};
-    ASSERT_TRUE(writer_->insert(reg_, key, "theirs",
-                                {static_cast<std::uint32_t>(owner.pid), static_cast<std::uint32_t>(owner.uid),
-                                 id->kind, id->value}));
+    const shm::OwnerIdentity identity{static_cast<std::uint32_t>(owner.pid), static_cast<std::uint32_t>(owner.uid),
+                                      id->kind, id->value};
+    if (queued) {
+      auto q = writer_->insert_queued(reg_, key, "waiting", identity, 0);
+      ASSERT_TRUE(q && q->reply == shm::QueueReply::in_queue);
+    } else {
+      ASSERT_TRUE(writer_->insert(reg_, key, "theirs", identity));
+    }
     auto watch = owners_->watch_fd_for(owner);
     ASSERT_TRUE(watch) << watch.error();
     owners_->ensure_watched(owner, std::move(*watch));
+  }
+  // As record_entry_of_a_watched_child, then killed and waited for: dead,
+  // its exit not handled.
+  void record_entry_of_a_dead_watched_child(const std::string& key) {
+    test::ForkedChild child = start_holder();
+    ASSERT_EQ(child.receive(), "ready");
+    record_entry_of_a_watched_child(child, key);
+    ASSERT_TRUE(child.kill_and_wait());
   }
   // The pid under key, or 0.
   std::uint32_t holder(const std::string& key) {
@@ -116,6 +134,8 @@ class OwnerIdentityTest : public ::testing::Test {
             return unregister_all(*ctx_, req, o);
           if constexpr (std::is_same_v<std::decay_t<decltype(o)>, proto::RegisterKey>)
             return register_key(*ctx_, req, o);
+          if constexpr (std::is_same_v<std::decay_t<decltype(o)>, proto::RegisterQueued>)
+            return register_queued(*ctx_, req, o);
           return proto::OpResult{proto::Status::internal_error, 0, "not an op of this test", {}};
         },
         op);
@@ -163,15 +183,50 @@ TEST_F(OwnerIdentityTest, UnregisterStillRemovesTheCallersOwnEntry) {
 }
 
 TEST_F(OwnerIdentityTest, RegisterTakesAUniqueKeyFromAHolderThatDiedBeforeItsExitWasHandled) {
-  test::ForkedChild holder_process = start_holder();
-  ASSERT_EQ(holder_process.receive(), "ready");
-  record_entry_of_a_watched_child(holder_process, "service");
-  ASSERT_TRUE(holder_process.kill_and_wait());
+  record_entry_of_a_dead_watched_child("service");
+  if (HasFatalFailure()) return;
 
   const proto::OpResult r = run(proto::RegisterKey{"svc", "service", "mine"});
   EXPECT_EQ(r.status, proto::Status::ok) << r.message;
   EXPECT_EQ(holder("service"), static_cast<std::uint32_t>(peer_.pid));
   EXPECT_EQ(writer_->owners().size(), 1u) << "the dead holder is reaped whole";
+}
+
+TEST_F(OwnerIdentityTest, RegisterGoesDownAnOwnerQueueOfDeadProcessesAndTakesTheKey) {
+  test::ForkedChild primary = start_holder();
+  test::ForkedChild next_in_line = start_holder();
+  ASSERT_EQ(primary.receive(), "ready");
+  ASSERT_EQ(next_in_line.receive(), "ready");
+  record_entry_of_a_watched_child(primary, "service");
+  record_entry_of_a_watched_child(next_in_line, "service", true);
+  ASSERT_TRUE(primary.kill_and_wait());
+  ASSERT_TRUE(next_in_line.kill_and_wait());
+
+  const proto::OpResult r = run(proto::RegisterKey{"svc", "service", "mine"});
+  EXPECT_EQ(r.status, proto::Status::ok) << r.message;
+  EXPECT_EQ(holder("service"), static_cast<std::uint32_t>(peer_.pid));
+  EXPECT_EQ(writer_->owners().size(), 1u) << "both dead processes are reaped whole";
+}
+
+TEST_F(OwnerIdentityTest, RegisterWithDoNotQueueTakesAUniqueKeyFromAPrimaryThatDiedBeforeItsExitWasHandled) {
+  record_entry_of_a_dead_watched_child("service");
+  if (HasFatalFailure()) return;
+
+  const proto::OpResult r = run(proto::RegisterQueued{"svc", "service", "mine", shm::kQueueDoNotQueue});
+  EXPECT_EQ(r.status, proto::Status::ok) << r.message;
+  EXPECT_EQ(r.value, proto::pack_queue_reply(static_cast<std::uint32_t>(shm::QueueReply::primary_owner),
+                                             static_cast<std::uint32_t>(peer_.pid)));
+  EXPECT_EQ(holder("service"), static_cast<std::uint32_t>(peer_.pid));
+}
+
+TEST_F(OwnerIdentityTest, ADeadHolderIsReapedBeforeTheQuotaItsEntriesStillFillIsChecked) {
+  config_.settings.limits.per_user[::getuid()] = Quota{.entries = 1};
+  record_entry_of_a_dead_watched_child("service");
+  if (HasFatalFailure()) return;
+
+  const proto::OpResult r = run(proto::RegisterKey{"svc", "service", "mine"});
+  EXPECT_EQ(r.status, proto::Status::ok) << r.message;
+  EXPECT_EQ(holder("service"), static_cast<std::uint32_t>(peer_.pid));
 }
 
 TEST_F(OwnerIdentityTest, RegisterStillRefusesAUniqueKeyWhoseHolderIsAlive) {

@@ -162,6 +162,21 @@ TEST_F(ReloadTest, SegmentGroupGivesTheSegmentToThatGroupAndUnsettingItGivesItBa
   EXPECT_EQ(st.st_mode & 07777, 0644u);
 }
 
+// The broker checks the segment's name every 500 ms; removed right after the
+// reload, before that check, the file is recreated from the settings in
+// force, not from what the old file was at the last check (0644, readable by
+// every user).
+TEST_F(ReloadTest, ASegmentRemovedJustAfterAReloadComesBackWithTheReloadedGroupAndMode) {
+  constexpr gid_t kGroup = 65534;
+  write_config("[broker]\nsegment_group = 65534\n" + kGood);
+  ASSERT_EQ(reload().status, proto::Status::ok);
+  ASSERT_EQ(::unlink(segment_file().c_str()), 0);
+  struct stat st{};
+  ASSERT_TRUE(wait_until([&] { return ::stat(segment_file().c_str(), &st) == 0; })) << broker().log();
+  EXPECT_EQ(st.st_gid, kGroup);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+}
+
 TEST_F(ReloadTest, StatusReportsEveryField) {
   const auto s = status();
   ASSERT_TRUE(s.is_object());

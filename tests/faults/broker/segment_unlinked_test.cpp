@@ -1,5 +1,5 @@
-// The segment file removed while the broker runs (an admin's rm, a clean-up
-// job, logind's RemoveIPC=): the broker notices within its check interval,
+// The segment file removed while the broker runs (an admin's rm,
+// systemd-tmpfiles, a clean-up script): the broker notices within its check interval,
 // recreates the file at its name from the live segment and writes the new
 // file from then on (segment_guard.hpp). Live owners keep their entries and
 // are still reaped when they die; a name that another file took meanwhile
@@ -84,6 +84,28 @@ TEST_F(SegmentUnlinked, ASegmentRenamedAwayIsRecreatedAtItsNameToo) {
   ::unlink(moved.c_str());
 }
 
+// The broker's own reader (consistent lookups) maps the file the writer
+// writes, never whatever the name leads to when it is first needed: here a
+// stale copy put at the name just after the recreation, before the guard's
+// next check stops the broker for it.
+TEST_F(SegmentUnlinked, TheBrokersOwnReaderMapsTheRecreatedFileNotWhatTheNameLeadsToLater) {
+  Actor owner = Actor::start(ns(), socket_path());
+  ASSERT_TRUE(owner.ready());
+  ASSERT_TRUE(owner.registers("svc", "before", "b"));
+  const std::string stale = dir().path() + "/stale";
+  ASSERT_EQ(run({"cp", segment_file(), stale}).exit_code(), 0);
+  const ino_t before = inode_of(segment_file());
+  ASSERT_EQ(::unlink(segment_file().c_str()), 0);
+  ASSERT_TRUE(wait_until([&] { return inode_of(segment_file()) != 0 && inode_of(segment_file()) != before; }))
+      << broker().log();
+  ASSERT_TRUE(owner.registers("svc", "after", "a"));
+  ASSERT_EQ(::rename(stale.c_str(), segment_file().c_str()), 0);
+  EXPECT_EQ(cli_ok({"lookup", "--consistent", "svc", "after"}), std::to_string(owner.pid()) + "\ta\n")
+      << broker().log();
+  EXPECT_TRUE(wait_until([&] { return !broker().running(); })) << broker().log();
+  EXPECT_TRUE(log_has("now leads to another file")) << broker().log();
+}
+
 TEST_F(SegmentUnlinked, AnotherFileAtTheNameStopsTheBrokerLoudlyAndTheNextBrokerServesIt) {
   Actor owner = Actor::start(ns(), socket_path());
   ASSERT_TRUE(owner.ready());
@@ -112,6 +134,26 @@ TEST_F(SegmentUnlinked, ARemovedRuntimeDirectoryStopsTheBrokerLoudly) {
   EXPECT_NE(user_broker.log().find("was removed while the broker ran, with its socket and segment"), std::string::npos)
       << user_broker.log();
   EXPECT_NE(user_broker.log().find("stopping with exit code 3"), std::string::npos) << user_broker.log();
+}
+
+TEST_F(SegmentUnlinked, ARenamedRuntimeDirectoryStopsTheBrokerLoudlyAndNothingIsRecreatedAtItsPath) {
+  const std::string run_dir = dir().path() + "/run";
+  const std::string moved = dir().path() + "/run-moved";
+  BrokerProcess user_broker(unique_namespace(), run_dir + "/broker.sock", dir().path() + "/user-broker.log");
+  ASSERT_TRUE(succeeded(user_broker.start()));
+  ASSERT_EQ(::rename(run_dir.c_str(), moved.c_str()), 0);
+  ASSERT_TRUE(wait_until([&] { return !user_broker.running(); })) << user_broker.log();
+  EXPECT_NE(user_broker.log().find("was renamed or replaced while the broker ran"), std::string::npos)
+      << user_broker.log();
+  EXPECT_NE(user_broker.log().find("stopping with exit code 3"), std::string::npos) << user_broker.log();
+  EXPECT_FALSE(std::filesystem::exists(run_dir));
+}
+
+TEST_F(SegmentUnlinked, ARemovedSocketNameStopsTheBrokerLoudly) {
+  ASSERT_EQ(::unlink(socket_path().c_str()), 0);
+  ASSERT_TRUE(wait_until([&] { return !broker().running(); })) << broker().log();
+  EXPECT_TRUE(log_has("socket " + socket_path() + " was removed or replaced while the broker ran")) << broker().log();
+  EXPECT_TRUE(log_has("stopping with exit code 3")) << broker().log();
 }
 
 }  // namespace
