@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# The test run, exactly as CI does it: install missing packages, then three
+# The test run, exactly as CI does it: install missing packages, then
 # phases, each a configure, a build and a test run with warnings as errors:
 #
 #   ci    preset `ci` (RelWithDebInfo): every test not labelled `stress`
 #   asan  preset `asan` (ASan + UBSan, benchmarks off): the same tests
 #   tsan  preset `tsan` (ThreadSanitizer, benchmarks off): only the
 #         executables of the tests labelled `tsan`, and `ctest -L tsan`
+#
+# CI runs `ci` and `tsan`. The `asan` phase is not in the default yet: its
+# build of the whole tree costs more than CI's budget has left (GCC takes
+# three to four times longer per file with ASan and UBSan at -O1 than at
+# -O0), and it has not yet run to the end once; run it with
+# SHMREG_TEST_PHASES="ci asan tsan" (docs/reliability.md, "Sanitizers").
 #
 # It stops at the first failure and exits non-zero. In the sanitizer phases
 # every process of a test (the test, the broker, the CLI) writes its reports
@@ -17,13 +23,13 @@
 #
 # Environment:
 #   SHMREG_JOBS          parallel build and test jobs (default: the number of CPUs)
-#   SHMREG_TEST_PHASES   the phases to run, in order (default: "ci asan tsan")
+#   SHMREG_TEST_PHASES   the phases to run, in order (default: "ci tsan")
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 jobs=${SHMREG_JOBS:-$(nproc)}
-phases=${SHMREG_TEST_PHASES:-ci asan tsan}
+phases=${SHMREG_TEST_PHASES:-ci tsan}
 # Three builds of the tree take most of the run; a compiler cache, where one
 # is installed, makes every build after the first one quick.
 configure_opts=(-DSHMREG_WERROR=ON)
