@@ -154,7 +154,8 @@ TEST_F(CliConfigTest, StatusPrintsTheBrokersStateAndEachUidsUseAgainstItsLimits)
   // Nobody sees its own use, with the default limits, and no other uid's.
   RunResult mine = cli_as_nobody({"--json", "status"});
   ASSERT_EQ(mine.exit_code(), 0) << mine.describe();
-  for (const auto& u : parse_json(mine.out)["uids"]) {
+  const json mine_json = parse_json(mine.out);
+  for (const auto& u : mine_json["uids"]) {
     EXPECT_EQ(u["uid"], 65534) << u;
     EXPECT_FALSE(u["limits"].is_null()) << u;
   }

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "broker_test.hpp"
+#include "stopped_broker.hpp"
 #include "shmreg/shm/writer.hpp"
 
 namespace shmreg::test {
@@ -63,6 +64,10 @@ TEST_F(ClientTrust, ASegmentWritableByOthersIsRefusedByTheClientAndByDumpAndFsck
 // the segment's path; opening one must not block the client or the CLI
 // before the check refuses it (each run ends by the harness's deadline).
 TEST_F(ClientTrust, AFifoAtTheSegmentPathIsRefusedWithoutBlocking) {
+  // The broker is held while its segment's name leads elsewhere: it would
+  // otherwise see another file at the name and stop (segment_guard).
+  StoppedBroker held(broker().pid());
+  ASSERT_TRUE(held.stopped());
   const std::string moved = segment_file() + ".kept";
   ASSERT_EQ(::rename(segment_file().c_str(), moved.c_str()), 0);
   ASSERT_EQ(::mkfifo(segment_file().c_str(), 0644), 0);
