@@ -8,9 +8,8 @@
 #         executables of the tests labelled `tsan`, and `ctest -L tsan`
 #
 # CI runs `ci` and `tsan`. The `asan` phase is not in the default yet: its
-# build of the whole tree costs more than CI's budget has left (GCC takes
-# three to four times longer per file with ASan and UBSan at -O1 than at
-# -O0), and it has not yet run to the end once; run it with
+# build of the whole tree (about as long as the ci build) has not been shown
+# to fit CI's budget beside the others; run it with
 # SHMREG_TEST_PHASES="ci asan tsan" (docs/reliability.md, "Sanitizers").
 #
 # It stops at the first failure and exits non-zero. In the sanitizer phases
