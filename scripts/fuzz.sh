@@ -32,6 +32,7 @@ targets=(wire pattern config segment)
 usage() { sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; }
 
 build() {
+  command -v clang++-16 > /dev/null || scripts/install-deps.sh --fuzz
   [[ -f build/fuzz/build.ninja ]] || cmake --preset fuzz > /dev/null
   cmake --build --preset fuzz --parallel "${SHMREG_FUZZ_JOBS:-2}" --target "$@"
 }

@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages that building, testing and benchmarking
-# shmreg need, and nothing else. Quiet and quick when everything is present:
-# it asks dpkg first and calls apt-get (update once, then install) only for
+# Installs the Debian 12 packages that building, running and testing shmreg
+# need, and nothing else. Quiet and quick when everything is present: it
+# asks dpkg first and calls apt-get (update once, then install) only for
 # what is missing. Non-interactive; safe to run again at any time.
 #
 #   sudo scripts/install-deps.sh          install what is missing
+#   sudo scripts/install-deps.sh --fuzz   also the fuzzing toolchain (clang 16)
 #   scripts/install-deps.sh --check       list what is missing, install nothing
 #   scripts/install-deps.sh --list        print the package list
+#
+# The benchmarks' peers (redis-server, dbus-daemon) are not here: the
+# benchmark that runs them installs them (scripts/bench-e2e.sh), so that a
+# machine that only builds and tests shmreg never gets a Redis service. The
+# fuzzing toolchain is installed by scripts/fuzz.sh when it is missing.
 #
 # Exit status: 0 when every package is installed (or was just installed);
 # 1 when packages are missing and this run could not install them.
@@ -25,24 +31,28 @@ packages=(
   libgtest-dev libgmock-dev googletest
   libbenchmark-dev
   liblmdb-dev            # LMDB, the baseline of the lookup benchmarks
-  redis-server           # benchmark peer: Redis as a local registry
-  dbus-daemon dbus       # benchmark peer: D-Bus well-known names
   systemd                # systemd-analyze, to verify the unit files
-  # Fuzzing (scripts/fuzz.sh): libFuzzer, ASan and UBSan come with clang;
-  # llvm-16 has the symbolizer that puts file:line in a finding's report.
-  clang-16 libclang-rt-16-dev llvm-16
 )
+# Fuzzing (scripts/fuzz.sh): libFuzzer, ASan and UBSan come with clang;
+# llvm-16 has the symbolizer that puts file:line in a finding's report.
+fuzz_packages=(clang-16 libclang-rt-16-dev llvm-16)
 
 usage() { sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; }
 
 mode=install
-case "${1:-}" in
-  "") ;;
-  --check) mode=check ;;
-  --list) printf '%s\n' "${packages[@]}"; exit 0 ;;
-  -h|--help) usage; exit 0 ;;
-  *) echo "install-deps.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
-esac
+for arg in "$@"; do
+  case "$arg" in
+    --fuzz) packages+=("${fuzz_packages[@]}") ;;
+    --check) mode=check ;;
+    --list) mode=list ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "install-deps.sh: unknown option '$arg'" >&2; usage >&2; exit 2 ;;
+  esac
+done
+if [[ "$mode" == list ]]; then
+  printf '%s\n' "${packages[@]}"
+  exit 0
+fi
 
 missing=()
 for p in "${packages[@]}"; do
