@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <stdexcept>
 
 #include "chaos_value.hpp"
@@ -162,7 +164,9 @@ void Owners::reap_unasked() {
 
 void Owners::pump(Clock::duration wait) {
   pollfd p{fifo_read_.get(), POLLIN, 0};
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(wait).count();
+  // A wait computed from a deadline that has just passed is negative, which
+  // poll() reads as "forever": it is a poll that returns at once.
+  const auto ms = std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(wait).count());
   (void)::poll(&p, 1, static_cast<int>(ms));
   read_reports();
   reap_unasked();

@@ -1,6 +1,8 @@
 #include "settle_check.hpp"
 
+#include <fstream>
 #include <map>
+#include <string>
 
 #include "chaos_value.hpp"
 #include "child_process.hpp"
@@ -12,6 +14,18 @@ namespace {
 
 // How many problems of one kind a settle point describes (all are counted).
 constexpr std::size_t kDescribed = 8;
+
+// The kernel's word on a process the model holds alive, for a failure's
+// description: its state letter from /proc (Z: it ended and nobody has
+// waited for it yet), or that it is gone.
+std::string process_state(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return "its process is gone";
+  const auto paren = line.rfind(')');
+  if (paren == std::string::npos || paren + 2 >= line.size()) return "its process state is unreadable";
+  return std::string("its process is in state ") + line[paren + 2];
+}
 
 struct Seen {
   std::string registry, key;
@@ -101,7 +115,8 @@ void check_live(Model& model, const Snapshot& s, SettleOutcome& out) {
       bool present = false;
       if (it != s.by_serial.end())
         for (const auto& e : it->second) present |= e.registry == reg && e.key == key && e.pid == static_cast<std::uint32_t>(o.pid);
-      if (!present) describe(out, out.lost, "lost: " + owner_name(o) + " is alive, its confirmed " + reg + "/" + key + " is missing");
+      if (!present) describe(out, out.lost, "lost: " + owner_name(o) + " is alive, its confirmed " + reg + "/" + key + " is missing (" +
+                              process_state(o.pid) + ")");
       out.lost += present ? 0 : 1;
     }
   }
