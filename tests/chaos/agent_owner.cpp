@@ -64,7 +64,24 @@ struct Owner {
       report(head + "fail " + std::string(reg) + " " + key + " " + why + "\n");
   }
 
+  // Reads the owner's own first entry, and writes its meta, through the same
+  // Client as churn() on another thread. The owner is then a two-thread
+  // process whose broker is killed, stopped and restarted under it: in the
+  // TSan build (label tsan) the loop checks the client's locking across
+  // reconnects, which a single-threaded owner never exercises. Errors are
+  // the loop's to ignore here: the settle checks judge the entries.
+  [[noreturn]] void read_own_forever() const {
+    const std::string first = key_of(serial, 0);
+    auto registry = client.registry(kUniqueRegistry);
+    for (std::uint64_t n = 1;; ++n) {
+      if (registry) (void)registry->lookup(first);
+      if (n % 16 == 0) (void)client.put_meta(kUniqueRegistry, "churn", std::to_string(serial) + "/" + std::to_string(n));
+      std::this_thread::sleep_for(kChurnPause);
+    }
+  }
+
   [[noreturn]] void churn() const {
+    std::thread([this] { read_own_forever(); }).detach();
     const std::string first = key_of(serial, 0), extra = key_of(serial, kChurnKey);
     for (std::uint64_t n = 1;; ++n) {
       (void)client.set_value(kUniqueRegistry, first, make_value(first, serial, pid, n));
