@@ -18,7 +18,7 @@ Error unreadable(std::string_view why) {
   return Error{Errc::protocol_error, "the broker's status is not what this client reads: " + std::string(why)};
 }
 
-std::vector<std::string> strings_of(const json& j, const char* key) {
+std::vector<std::string> required_strings(const json& j, const char* key) {
   std::vector<std::string> out;
   for (const auto& s : j.at(key)) out.push_back(s.get<std::string>());
   return out;
@@ -53,7 +53,7 @@ BrokerStatus status_of(const json& j) {
   s.config_loaded_unix_s = config.at("loaded_unix_s").get<std::int64_t>();
   if (const json& last = j.at("last_reload"); !last.is_null())
     s.last_reload = LastReload{last.at("unix_s").get<std::int64_t>(), last.at("outcome").get<std::string>() == "ok",
-                               strings_of(last, "reasons"), strings_of(last, "notes")};
+                               required_strings(last, "reasons"), required_strings(last, "notes")};
   s.reload_allowed = j.at("reload_allowed").get<bool>();
   s.connections = j.at("connections").get<std::uint64_t>();
   s.owners = j.at("owners").get<std::uint64_t>();

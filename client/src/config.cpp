@@ -21,7 +21,7 @@ Error unreadable(std::string_view what, std::string_view why) {
                                          std::string(why)};
 }
 
-std::vector<std::string> strings_of(const json& j, const char* key) {
+std::vector<std::string> optional_strings(const json& j, const char* key) {
   std::vector<std::string> out;
   if (auto it = j.find(key); it != j.end() && it->is_array())
     for (const auto& s : *it) out.push_back(s.get<std::string>());
@@ -33,8 +33,8 @@ Result<ReloadOutcome> reload_outcome_of(const proto::OpResult& r) {
   const json j = json::parse(r.data, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return std::unexpected(unreadable("reload outcome", "not a JSON object"));
   try {
-    return ReloadOutcome{j.value("state", std::string()), j.value("generation", r.value), strings_of(j, "reasons"),
-                         strings_of(j, "notes")};
+    return ReloadOutcome{j.value("state", std::string()), j.value("generation", r.value), optional_strings(j, "reasons"),
+                         optional_strings(j, "notes")};
   } catch (const json::exception& e) {
     return std::unexpected(unreadable("reload outcome", e.what()));
   }

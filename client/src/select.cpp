@@ -8,14 +8,11 @@
 
 namespace shmreg::client_detail {
 
-namespace {
-
 using nlohmann::json;
-namespace pi = proto::pattern_internal;
 
-constexpr int kMaxTemplateDepth = 64;
-
-struct Clause {
+// One clause of a spec, held by SelectSpec::Impl (so not in the anonymous
+// namespace below: a member's type must have the same linkage).
+struct SelectClause {
   json key = "_";
   json pid = "_";
   json value = "_";
@@ -23,6 +20,13 @@ struct Clause {
   json result = "$_";
   bool value_is_wildcard = true;
 };
+
+namespace {
+
+using Clause = SelectClause;
+namespace pi = proto::pattern_internal;
+
+constexpr int kMaxTemplateDepth = 64;
 
 std::string describe(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 

@@ -21,7 +21,7 @@ namespace shmreg::test {
 namespace {
 
 constexpr int kReaders = 2;
-constexpr int kWriters = 4;
+constexpr int kRestartWriters = 4;
 
 // Counters the children bump and the test reads: one anonymous shared
 // mapping, inherited by fork.
@@ -107,7 +107,7 @@ TEST_F(BrokerRestartUnderLoad, LookupsNeverStopAndWritersReconnectWithoutLogging
   SharedTally t;
   std::vector<ForkedChild> children;
   std::vector<std::string> stderr_files;
-  for (int i = 0; i < kReaders + kWriters; ++i) {
+  for (int i = 0; i < kReaders + kRestartWriters; ++i) {
     stderr_files.push_back(dir().path() + "/child" + std::to_string(i) + ".err");
     const std::string err = stderr_files.back();
     children.push_back(ForkedChild::start([&, i, err](ChildChannel& ch) {
@@ -123,7 +123,7 @@ TEST_F(BrokerRestartUnderLoad, LookupsNeverStopAndWritersReconnectWithoutLogging
 
   const std::size_t log_before = broker().log().size();
   broker().kill_hard();
-  ASSERT_TRUE(beyond(t->writes_unavailable, kWriters)) << "the writers never noticed the broker gone";
+  ASSERT_TRUE(beyond(t->writes_unavailable, kRestartWriters)) << "the writers never noticed the broker gone";
   EXPECT_TRUE(beyond(t->lookups, 10000)) << "lookups stopped while the broker was down";
   const std::uint64_t failed_while_down = t->writes_unavailable.load();
 
