@@ -64,6 +64,7 @@ int shmreg_lookup_value(const shmreg_registry* registry, const char* key, size_t
                         size_t buf_size, size_t* value_len) {
   return c_call([&]() -> int {
     if (int rc = check_lookup(registry, key, key_len)) return rc;
+    if (int rc = check_out(buf, buf_size, value_len)) return rc;
     auto value = registry->registry.lookup_value(view(key, key_len));
     if (!value) return fail(value.error());
     if (!*value)

@@ -62,9 +62,13 @@ shmreg_key_list* make_key_list(std::span<const std::string> keys) {
   return block.list;
 }
 
-int copy_out(std::string_view value, char* buf, std::size_t buf_size, std::size_t* value_len) noexcept {
+int check_out(const char* buf, std::size_t buf_size, const std::size_t* value_len) noexcept {
   if (value_len == nullptr) return null_argument("value_len");
-  if (buf == nullptr && buf_size != 0) return null_bytes("buf");
+  if (!is_bytes(buf, buf_size)) return null_bytes("buf");
+  return SHMREG_OK;
+}
+
+int copy_out(std::string_view value, char* buf, std::size_t buf_size, std::size_t* value_len) noexcept {
   *value_len = value.size();
   if (value.size() > buf_size) return fail_buffer_too_small(value.size(), buf_size);
   if (!value.empty()) std::memcpy(buf, value.data(), value.size());

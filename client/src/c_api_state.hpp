@@ -82,7 +82,10 @@ int null_bytes(std::string_view name) noexcept;
 [[nodiscard]] shmreg_entry_list* make_entry_list(std::span<const Entry> entries);
 [[nodiscard]] shmreg_key_list* make_key_list(std::span<const std::string> keys);
 
+// The arguments of a copy into the caller's buffer: checked before the read.
+int check_out(const char* buf, std::size_t buf_size, const std::size_t* value_len) noexcept;
 // Copies value into (buf, buf_size) by the contract of shmreg_lookup_value.
+// REQUIRES: check_out(buf, buf_size, value_len) passed.
 int copy_out(std::string_view value, char* buf, std::size_t buf_size, std::size_t* value_len) noexcept;
 
 // A C timeout in milliseconds; nullopt (after fail()) when negative.

@@ -67,6 +67,7 @@ int shmreg_meta_get(const shmreg_registry* registry, const char* key, size_t key
   return c_call([&]() -> int {
     if (registry == nullptr) return null_argument("registry");
     if (!is_bytes(key, key_len)) return null_bytes("key");
+    if (int rc = check_out(buf, buf_size, value_len)) return rc;
     auto value = registry->registry.meta(view(key, key_len));
     if (!value) return fail(value.error());
     if (!*value)
