@@ -9,14 +9,19 @@
 #      executables and the systemd units are there, that the units start the
 #      installed broker, and that no installed public header includes Boost;
 #   3. configures, builds and runs consumer/ with find_package(shmreg);
-#   4. compiles and runs the same main.cpp with `pkg-config --cflags --libs`,
-#      and compiles each public header on its own, warning-free, with those
-#      flags.
+#   4. compiles and runs the same main.cpp with `pkg-config --cflags --libs
+#      shmreg-cxx`, and compiles each public header on its own, warning-free,
+#      with those flags;
+#   5. builds consumer/register_lookup.c, the C example of docs/c-api.md,
+#      with exactly `cc -std=c11 $(pkg-config --cflags --libs shmreg)` (and
+#      again with -Wall -Wextra -pedantic -Werror), starts the installed
+#      broker on a namespace of its own, and runs it: it registers a key and
+#      looks it up through the C ABI.
 #
 # Exits 0 when every step passed; otherwise prints what failed and exits 1.
 set -euo pipefail
 
-cmake=cmake generator=Ninja cxx=c++ install_prefix=/usr/local
+cmake=cmake generator=Ninja cxx=c++ cc=cc install_prefix=/usr/local
 build_dir='' config='' work_dir='' consumer='' sanitize=
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -27,6 +32,7 @@ while [[ $# -gt 0 ]]; do
     --consumer) consumer=$2 ;;
     --generator) generator=$2 ;;
     --cxx) cxx=$2 ;;
+    --cc) cc=$2 ;;
     --sanitize) sanitize=$2 ;;
     --install-prefix) install_prefix=$2 ;;
     *) echo "install_test.sh: unknown argument '$1'" >&2; exit 2 ;;
@@ -63,13 +69,15 @@ DESTDIR="$stage" "$cmake" --install "$build_dir" "${config_args[@]}" \
 
 step "check the installed package"
 public_headers=(shmreg.hpp error.hpp client.hpp registry.hpp events.hpp mailbox.hpp)
-for h in "${public_headers[@]}"; do
+c_headers=(shmreg.h shmreg_codes.h)
+for h in "${public_headers[@]}" "${c_headers[@]}"; do
   [[ -f "$prefix/include/shmreg/$h" ]] || fail "include/shmreg/$h not installed"
 done
 config_file=$(find "$prefix" -path '*/cmake/shmreg/shmregConfig.cmake' | head -n 1)
 [[ -n "$config_file" ]] || fail "no shmregConfig.cmake under $prefix"
 pc_file=$(find "$prefix" -path '*/pkgconfig/shmreg.pc' | head -n 1)
 [[ -n "$pc_file" ]] || fail "no pkgconfig/shmreg.pc under $prefix"
+[[ -f "$(dirname "$pc_file")/shmreg-cxx.pc" ]] || fail "no pkgconfig/shmreg-cxx.pc beside shmreg.pc"
 [[ -n "$(find "$prefix" -name 'libshmreg.so*' | head -n 1)" ]] || fail "libshmreg.so not installed"
 # STYLE.md: the public headers carry no Boost.
 if grep -rnE '#[[:space:]]*include[[:space:]]*[<"]boost/' "$prefix/include"; then
@@ -119,12 +127,12 @@ export PKG_CONFIG_PATH="$pc_dir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 # The .pc file names the prefix chosen at configure time; point it at the
 # staging root, as a packager does after a DESTDIR install.
 pc=(pkg-config --define-variable=prefix="$prefix")
-pc_flags=$("${pc[@]}" --cflags --libs shmreg) || fail "pkg-config --cflags --libs shmreg"
+pc_flags=$("${pc[@]}" --cflags --libs shmreg-cxx) || fail "pkg-config --cflags --libs shmreg-cxx"
 pc_includedir=$("${pc[@]}" --variable=includedir shmreg)
 pc_libdir=$("${pc[@]}" --variable=libdir shmreg)
 [[ "$pc_includedir" == "$prefix"/* ]] || fail "pkg-config includedir '$pc_includedir' is outside the install"
 [[ -d "$pc_libdir" ]] || fail "pkg-config libdir '$pc_libdir' does not exist"
-echo "  pkg-config --cflags --libs shmreg: $pc_flags"
+echo "  pkg-config --cflags --libs shmreg-cxx: $pc_flags"
 # shellcheck disable=SC2086 # flags are words on purpose
 "$cxx" $san_flags "$consumer/main.cpp" -o "$work_dir/app-pkg-config" $pc_flags -Wl,-rpath,"$pc_libdir" \
   || fail "compile with pkg-config flags"
@@ -134,8 +142,49 @@ step "each public header compiles on its own"
 for h in "${public_headers[@]}"; do
   # shellcheck disable=SC2046 # flags are words on purpose
   echo "#include <shmreg/$h>" | "$cxx" -Wall -Wextra -Wpedantic -Werror -x c++ -fsyntax-only - \
-    $("${pc[@]}" --cflags shmreg) \
+    $("${pc[@]}" --cflags shmreg-cxx) \
     || fail "shmreg/$h does not compile on its own"
 done
+for h in "${c_headers[@]}"; do
+  # shellcheck disable=SC2046 # flags are words on purpose
+  echo "#include <shmreg/$h>" | "$cc" -std=c11 -Wall -Wextra -pedantic -Werror -x c -fsyntax-only - \
+    $("${pc[@]}" --cflags shmreg) \
+    || fail "shmreg/$h does not compile on its own as C11"
+  # shellcheck disable=SC2046 # flags are words on purpose
+  echo "#include <shmreg/$h>" | "$cxx" -Wall -Wextra -Wpedantic -Werror -x c++ -fsyntax-only - \
+    $("${pc[@]}" --cflags shmreg-cxx) \
+    || fail "shmreg/$h does not compile on its own as C++"
+done
+
+step "C consumer through pkg-config, against the installed broker"
+c_flags=$("${pc[@]}" --cflags --libs shmreg) || fail "pkg-config --cflags --libs shmreg"
+echo "  pkg-config --cflags --libs shmreg: $c_flags"
+[[ "$c_flags" != *-std=* ]] || fail "pkg-config shmreg forces a language standard on C consumers: $c_flags"
+c_app="$work_dir/register-lookup"
+# shellcheck disable=SC2086 # flags are words on purpose
+"$cc" -std=c11 $san_flags "$consumer/register_lookup.c" -o "$c_app" $c_flags -Wl,-rpath,"$pc_libdir" \
+  || fail "cc -std=c11 register_lookup.c \$(pkg-config --cflags --libs shmreg)"
+# shellcheck disable=SC2086 # flags are words on purpose
+"$cc" -std=c11 -Wall -Wextra -pedantic -Werror -fsyntax-only "$consumer/register_lookup.c" $c_flags \
+  || fail "register_lookup.c is not warning-free C11"
+# The socket's path must stay short (sun_path): a directory of its own in /tmp.
+run_dir=$(mktemp -d /tmp/shmreg-install-XXXXXX)
+broker_pid=''
+stop_broker() {
+  if [[ -n "$broker_pid" ]]; then kill -TERM "$broker_pid" 2> /dev/null || true; wait "$broker_pid" || true; fi
+  rm -rf "$run_dir"
+}
+trap stop_broker EXIT
+export SHMREG_NAMESPACE="install-c-$$" SHMREG_SOCKET="$run_dir/broker.sock"
+LD_LIBRARY_PATH="$lib_dir" "$prefix/bin/shmreg-broker" --namespace "$SHMREG_NAMESPACE" --socket "$SHMREG_SOCKET" \
+  > "$work_dir/broker.log" 2>&1 &
+broker_pid=$!
+for _ in $(seq 1 200); do
+  LD_LIBRARY_PATH="$lib_dir" "$prefix/bin/shmreg" ping > /dev/null 2>&1 && break
+  kill -0 "$broker_pid" 2> /dev/null || { cat "$work_dir/broker.log"; fail "the installed broker exited"; }
+  sleep 0.05
+done
+LD_LIBRARY_PATH="$lib_dir" "$prefix/bin/shmreg" ping > /dev/null || { cat "$work_dir/broker.log"; fail "the installed broker does not answer"; }
+"$c_app" || { cat "$work_dir/broker.log"; fail "the C consumer did not register and look up its key"; }
 
 echo "install test passed"
