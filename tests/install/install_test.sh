@@ -8,7 +8,8 @@
 #   2. checks that headers, library, CMake package, pkg-config file, both
 #      executables and the systemd units are there, that the units start the
 #      installed broker, and that no installed public header includes Boost;
-#   3. configures, builds and runs consumer/ with find_package(shmreg);
+#   3. configures, builds and runs consumer/ with find_package(shmreg) (its
+#      C program, c_app, runs in step 5);
 #   4. compiles and runs the same main.cpp with `pkg-config --cflags --libs
 #      shmreg-cxx`, and compiles each public header on its own, warning-free,
 #      with those flags;
@@ -106,11 +107,13 @@ step "consumer through find_package(shmreg)"
 cm_build="$work_dir/consumer-cmake"
 "$cmake" -S "$consumer" -B "$cm_build" -G "$generator" \
   -DCMAKE_CXX_COMPILER="$cxx" \
+  -DCMAKE_C_COMPILER="$cc" \
   -DCMAKE_BUILD_TYPE="${config:-RelWithDebInfo}" \
   -DCMAKE_PREFIX_PATH="$prefix" \
   -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF \
   -DCMAKE_FIND_USE_SYSTEM_PACKAGE_REGISTRY=OFF \
   -DCMAKE_CXX_FLAGS="$san_flags" \
+  -DCMAKE_C_FLAGS="$san_flags" \
   -DCMAKE_EXE_LINKER_FLAGS="$san_flags" \
   > "$work_dir/consumer-configure.log" 2>&1 || { cat "$work_dir/consumer-configure.log"; fail "consumer configure"; }
 found_dir=$(sed -n 's/^shmreg_DIR:[A-Z]*=//p' "$cm_build/CMakeCache.txt")
@@ -186,5 +189,6 @@ for _ in $(seq 1 200); do
 done
 LD_LIBRARY_PATH="$lib_dir" "$prefix/bin/shmreg" ping > /dev/null || { cat "$work_dir/broker.log"; fail "the installed broker does not answer"; }
 "$c_app" || { cat "$work_dir/broker.log"; fail "the C consumer did not register and look up its key"; }
+"$cm_build/c_app" db-cmake || { cat "$work_dir/broker.log"; fail "the C consumer built by CMake did not register and look up"; }
 
 echo "install test passed"

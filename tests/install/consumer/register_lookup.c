@@ -4,8 +4,8 @@
  * it against a broker it started.
  *
  * It opens the namespace named by $SHMREG_NAMESPACE (and $SHMREG_SOCKET),
- * creates the registry "services", registers "db" for itself, and looks it
- * up twice: copied into a buffer, and in place with a callback. Exit status
+ * creates the registry "services", registers a key (argv[1], else "db")
+ * for itself, and looks it up twice: copied into a buffer, and in place with a callback. Exit status
  * 0 means both lookups saw the value it registered. */
 #include <shmreg/shmreg.h>
 
@@ -34,7 +34,9 @@ static int report(const char *what, int rc) {
   return 1;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  const char *key = argc > 1 ? argv[1] : "db";
+  const size_t key_len = strlen(key);
   static const char value[] = "10.0.0.5:5432";
   const size_t value_len = sizeof value - 1;
   shmreg_client *client = NULL;
@@ -45,7 +47,7 @@ int main(void) {
   shmreg_registry *services = NULL;
   if ((rc = shmreg_registry_create(client, "services", NULL)) != SHMREG_OK) {
     report("create", rc);
-  } else if ((rc = shmreg_register(client, "services", "db", 2, value, value_len, NULL)) != SHMREG_OK) {
+  } else if ((rc = shmreg_register(client, "services", key, key_len, value, value_len, NULL)) != SHMREG_OK) {
     report("register", rc);
   } else if ((rc = shmreg_registry_open(client, "services", &services)) != SHMREG_OK) {
     report("registry", rc);
@@ -53,16 +55,16 @@ int main(void) {
     char buf[64];
     size_t len = 0;
     struct copy seen = {.len = 0};
-    if ((rc = shmreg_lookup_value(services, "db", 2, buf, sizeof buf, &len)) != SHMREG_OK) {
+    if ((rc = shmreg_lookup_value(services, key, key_len, buf, sizeof buf, &len)) != SHMREG_OK) {
       report("lookup", rc);
-    } else if ((rc = shmreg_lookup_views(services, "db", 2, copy_first, &seen, NULL)) != SHMREG_OK) {
+    } else if ((rc = shmreg_lookup_views(services, key, key_len, copy_first, &seen, NULL)) != SHMREG_OK) {
       report("lookup in place", rc);
     } else if (len != value_len || memcmp(buf, value, len) != 0 || seen.len != value_len ||
                memcmp(seen.value, value, value_len) != 0) {
       fprintf(stderr, "lookup: got '%.*s' and '%.*s', want '%s'\n", (int)len, buf, (int)seen.len, seen.value,
               value);
     } else {
-      printf("ok: db = %.*s\n", (int)len, buf);
+      printf("ok: %s = %.*s\n", key, (int)len, buf);
       status = 0;
     }
   }
