@@ -97,6 +97,7 @@ TEST_F(CApiLookups, LookupsOfAMissingKeyFindNothing) {
   auto fn = [](void* ctx, const shmreg_entry*, std::size_t) { ++*static_cast<int*>(ctx); };
   ASSERT_EQ(shmreg_lookup_views(r.get(), "nope", 4, fn, &calls, &seen), SHMREG_OK);
   EXPECT_EQ(seen, 0u);
+  EXPECT_EQ(calls, 0) << "the callback is not called for a miss";
 }
 
 TEST_F(CApiLookups, ZeroCopyLookupShowsEveryEntryInPlace) {

@@ -4,7 +4,7 @@
  *
  * Every function that can fail returns an int: SHMREG_OK (0) or a code of
  * shmreg/shmreg_codes.h, and writes its results through out-parameters, which
- * it leaves alone on failure. A failure also sets the calling thread's last
+ * it leaves alone on failure (but for the size SHMREG_BUFFER_TOO_SMALL reports). A failure also sets the calling thread's last
  * error (shmreg_last_error*), whose message names the limit or rule that was
  * broken; a success leaves it as it was. No exception and no C++ type
  * crosses this boundary. Keys, values, meta and messages are bytes: a pointer
