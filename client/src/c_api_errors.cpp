@@ -99,6 +99,14 @@ int fail_buffer_too_small(std::size_t needed, std::size_t given) noexcept {
   }
 }
 
+int fail_timeout(std::string_view what, std::int64_t timeout_ms) noexcept {
+  try {
+    return fail(Errc::timeout, std::string(what) + " within " + std::to_string(timeout_ms) + " ms");
+  } catch (...) {
+    return fail(Errc::timeout, "timed out");
+  }
+}
+
 int null_argument(std::string_view name) noexcept {
   try {
     return fail(Errc::invalid_argument, std::string(name) + " is NULL");

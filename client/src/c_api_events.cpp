@@ -28,7 +28,7 @@ int shmreg_watch_next(shmreg_watcher* watcher, int64_t timeout_ms, shmreg_event*
       auto batch = watcher->watcher.next(*timeout);
       if (!batch) return fail(batch.error());
       if (batch->empty())
-        return fail(shmreg::Errc::timeout, "no event within " + std::to_string(timeout_ms) + " ms");
+        return fail_timeout("no event", timeout_ms);
       watcher->pending.assign(std::make_move_iterator(batch->begin()), std::make_move_iterator(batch->end()));
     }
     watcher->current = std::move(watcher->pending.front());
@@ -51,7 +51,7 @@ int shmreg_await(const shmreg_registry* registry, const char* key, size_t key_le
     auto registered = registry->registry.await(view(key, key_len), *timeout);
     if (!registered) return fail(registered.error());
     if (!*registered)
-      return fail(shmreg::Errc::timeout, "the key was not registered within " + std::to_string(timeout_ms) + " ms");
+      return fail_timeout("the key was not registered", timeout_ms);
     return SHMREG_OK;
   });
 }

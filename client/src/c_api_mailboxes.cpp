@@ -39,7 +39,7 @@ int shmreg_mailbox_receive(shmreg_mailbox* mailbox, int64_t timeout_ms, shmreg_m
     if (!timeout) return SHMREG_INVALID_ARGUMENT;
     auto m = mailbox->mailbox.receive(*timeout);
     if (!m) return fail(m.error());
-    if (!*m) return fail(shmreg::Errc::timeout, "no message within " + std::to_string(timeout_ms) + " ms");
+    if (!*m) return fail_timeout("no message", timeout_ms);
     mailbox->current = std::move(**m);
     const shmreg::Message& c = mailbox->current;
     *message = shmreg_message{c.registry.c_str(), c.key.data(), c.key.size(), c.body.data(), c.body.size(),

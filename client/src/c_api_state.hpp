@@ -88,6 +88,9 @@ int check_out(const char* buf, std::size_t buf_size, const std::size_t* value_le
 // REQUIRES: check_out(buf, buf_size, value_len) passed.
 int copy_out(std::string_view value, char* buf, std::size_t buf_size, std::size_t* value_len) noexcept;
 
+// SHMREG_TIMEOUT: no `what` (an event, a message, ...) within timeout_ms.
+int fail_timeout(std::string_view what, std::int64_t timeout_ms) noexcept;
+
 // A C timeout in milliseconds; nullopt (after fail()) when negative.
 [[nodiscard]] std::optional<std::chrono::milliseconds> timeout_of(std::int64_t timeout_ms) noexcept;
 

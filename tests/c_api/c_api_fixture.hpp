@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -55,6 +56,13 @@ class CApiTest : public BrokerTest {
     const int rc = shmreg_registry_create(c, name, options);
     EXPECT_EQ(rc, SHMREG_OK) << describe(rc);
     return open_registry(c, name);
+  }
+  // A watcher of key's events from the next one on; every key's when key is NULL.
+  static CWatcher watch(const shmreg_registry* r, const char* key = nullptr) {
+    shmreg_watcher* w = nullptr;
+    const int rc = shmreg_watch(r, key, key ? std::strlen(key) : 0, &w);
+    EXPECT_EQ(rc, SHMREG_OK) << describe(rc);
+    return CWatcher(w);
   }
   // Registers (key, value) for the test process.
   static int reg(const shmreg_client* c, const char* registry, std::string_view key, std::string_view value) {

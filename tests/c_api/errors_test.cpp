@@ -125,9 +125,8 @@ TEST_F(CApiErrors, NullOrInvalidArgumentsAreInvalidArgumentNeverACrash) {
 TEST_F(CApiErrors, NegativeTimeoutsAreInvalidArgument) {
   CClient c = open_client();
   CRegistry r = create(c.get(), "svc");
-  shmreg_watcher* raw = nullptr;
-  ASSERT_EQ(shmreg_watch(r.get(), nullptr, 0, &raw), SHMREG_OK);
-  CWatcher w(raw);
+  CWatcher w = watch(r.get());
+  ASSERT_TRUE(w);
   shmreg_event e{};
   EXPECT_EQ(shmreg_watch_next(w.get(), -1, &e), SHMREG_INVALID_ARGUMENT);
   EXPECT_NE(std::string(shmreg_last_error()).find("timeout_ms"), std::string::npos) << shmreg_last_error();

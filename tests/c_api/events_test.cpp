@@ -18,9 +18,8 @@ const std::int64_t kWaitMs = std::chrono::duration_cast<std::chrono::millisecond
 TEST_F(CApiEvents, AWatcherWakesOnAnotherProcesssRegistration) {
   CClient c = open_client();
   CRegistry r = create(c.get(), "svc");
-  shmreg_watcher* raw = nullptr;
-  ASSERT_EQ(shmreg_watch(r.get(), "db", 2, &raw), SHMREG_OK);
-  CWatcher w(raw);
+  CWatcher w = watch(r.get(), "db");
+  ASSERT_TRUE(w);
   Actor a = Actor::start(ns(), socket_path());
   ASSERT_TRUE(a.ready());
   ASSERT_TRUE(a.registers("svc", "other", "x")) << "another key: filtered out";
@@ -38,9 +37,8 @@ TEST_F(CApiEvents, AWatcherWakesOnAnotherProcesssRegistration) {
 TEST_F(CApiEvents, AWatcherTimesOutCleanlyAndStillSeesLaterEvents) {
   CClient c = open_client();
   CRegistry r = create(c.get(), "svc");
-  shmreg_watcher* raw = nullptr;
-  ASSERT_EQ(shmreg_watch(r.get(), nullptr, 0, &raw), SHMREG_OK);
-  CWatcher w(raw);
+  CWatcher w = watch(r.get());
+  ASSERT_TRUE(w);
   shmreg_event e{};
   e.seq = 42;
   EXPECT_EQ(shmreg_watch_next(w.get(), 20, &e), SHMREG_TIMEOUT);
