@@ -5,9 +5,11 @@
 #   1. DESTDIR=<work>/stage cmake --install <build>, as a packager does: the
 #      files land in <work>/stage/<install prefix>, and even an absolute
 #      install destination stays inside the build directory;
-#   2. checks that headers, library, CMake package, pkg-config file, both
+#   2. checks that headers, library, CMake package, pkg-config files, both
 #      executables and the systemd units are there, that the units start the
-#      installed broker, and that no installed public header includes Boost;
+#      installed broker, that no installed public header includes Boost, and
+#      that libshmreg exports every function of shmreg.h (version node
+#      SHMREG_0.1) and the public C++ API, nothing else;
 #   3. configures, builds and runs consumer/ with find_package(shmreg) (its
 #      C program, c_app, runs in step 5);
 #   4. compiles and runs the same main.cpp with `pkg-config --cflags --libs
@@ -102,6 +104,20 @@ for exe in shmreg-broker shmreg; do
     echo "  WARNING: bin/$exe runs only with LD_LIBRARY_PATH (no RUNPATH to $lib_dir)"
   fi
 done
+
+step "libshmreg exports the C and C++ APIs only"
+lib_file=$(find "$prefix" -name 'libshmreg.so.*' -type f | head -n 1)
+# Every function of shmreg.h, under version node SHMREG_0.1.
+declared=$(grep -oE '\bshmreg_[a-z_]+\(' "$prefix/include/shmreg/shmreg.h" | tr -d '(' | sort -u)
+exported_c=$(nm -D --defined-only "$lib_file" | awk '$2 == "T" { print $3 }' | grep '^shmreg_' | sort -u)
+[[ "$(echo "$exported_c" | sed 's/@@SHMREG_0\.1$//')" == "$declared" ]] \
+  || fail "the shmreg_* exports differ from shmreg.h: $(diff <(echo "$declared") <(echo "$exported_c") | tr '\n' ' ')"
+if echo "$exported_c" | grep -v '@@SHMREG_0\.1$'; then fail "shmreg_* symbols outside version node SHMREG_0.1"; fi
+# Nothing else but the public C++ classes and to_string.
+others=$(nm -DC --defined-only "$lib_file" | cut -d' ' -f3- | grep -v '^shmreg_' \
+  | grep -vE '^(SHMREG_0\.1|shmreg::[A-Z][A-Za-z]*::|shmreg::to_string\()' || true)
+[[ -z "$others" ]] || fail "libshmreg exports more than its APIs: $(echo "$others" | head -n 5)"
+echo "  $(echo "$exported_c" | wc -l) C functions, $(nm -D --defined-only "$lib_file" | wc -l) dynamic symbols in all"
 
 step "consumer through find_package(shmreg)"
 cm_build="$work_dir/consumer-cmake"
