@@ -205,8 +205,9 @@ int shmreg_mailbox_open(const shmreg_client *client, shmreg_mailbox **out);
 /* The next message, waiting up to timeout_ms; SHMREG_TIMEOUT when none came.
  * Its pointers stay valid until the next call on the mailbox or its close. */
 int shmreg_mailbox_receive(shmreg_mailbox *mailbox, int64_t timeout_ms, shmreg_message *message);
-/* Readable when messages may be waiting (for poll); it changes when the
- * mailbox reopens after a broker restart: read it after each receive. */
+/* Not an error code: a descriptor, readable when messages may be waiting
+ * (for poll); it changes when the mailbox reopens after a broker restart, so
+ * read it after each receive. -1 for NULL or a closed mailbox. */
 int shmreg_mailbox_fd(const shmreg_mailbox *mailbox);
 void shmreg_mailbox_close(shmreg_mailbox *mailbox);
 
