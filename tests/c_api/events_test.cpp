@@ -15,7 +15,7 @@ using CApiEvents = CApiTest;
 
 const std::int64_t kWaitMs = std::chrono::duration_cast<std::chrono::milliseconds>(kTimeout).count();
 
-TEST_F(CApiEvents, AWatcherWakesOnAnotherProcesssRegistration) {
+TEST_F(CApiEvents, AWatcherWakesWhenAnotherProcessRegistersItsKey) {
   CClient c = open_client();
   CRegistry r = create(c.get(), "svc");
   CWatcher w = watch(r.get(), "db");
