@@ -1,5 +1,7 @@
 // The C ABI, op family "lookups": zero-copy and copying lookups, values,
 // keys, count, list and match, all read from the segment.
+#include <vector>
+
 #include "c_api_state.hpp"
 
 using namespace shmreg::c_api;

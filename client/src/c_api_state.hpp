@@ -17,9 +17,7 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <vector>
 
-#include "shmreg/mailbox.hpp"
 #include "shmreg/shmreg.h"
 #include "shmreg/shmreg.hpp"
 
