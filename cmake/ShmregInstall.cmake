@@ -25,5 +25,10 @@ install(FILES
 file(RELATIVE_PATH SHMREG_PC_RELATIVE_PREFIX
   ${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_LIBDIR}/pkgconfig ${CMAKE_INSTALL_PREFIX})
 string(REGEX REPLACE "/$" "" SHMREG_PC_RELATIVE_PREFIX "${SHMREG_PC_RELATIVE_PREFIX}")
+# Two files, so that C consumers get no C++ flag: shmreg.pc (headers and
+# library: enough for the C API) and shmreg-cxx.pc, which requires it and
+# adds the -std=c++23 the C++ headers need (docs/c-api.md).
 configure_file(cmake/shmreg.pc.in ${CMAKE_CURRENT_BINARY_DIR}/shmreg.pc @ONLY)
-install(FILES ${CMAKE_CURRENT_BINARY_DIR}/shmreg.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+configure_file(cmake/shmreg-cxx.pc.in ${CMAKE_CURRENT_BINARY_DIR}/shmreg-cxx.pc @ONLY)
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/shmreg.pc ${CMAKE_CURRENT_BINARY_DIR}/shmreg-cxx.pc
+  DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

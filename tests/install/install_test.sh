@@ -5,18 +5,26 @@
 #   1. DESTDIR=<work>/stage cmake --install <build>, as a packager does: the
 #      files land in <work>/stage/<install prefix>, and even an absolute
 #      install destination stays inside the build directory;
-#   2. checks that headers, library, CMake package, pkg-config file, both
+#   2. checks that headers, library, CMake package, pkg-config files, both
 #      executables and the systemd units are there, that the units start the
-#      installed broker, and that no installed public header includes Boost;
-#   3. configures, builds and runs consumer/ with find_package(shmreg);
-#   4. compiles and runs the same main.cpp with `pkg-config --cflags --libs`,
-#      and compiles each public header on its own, warning-free, with those
-#      flags.
+#      installed broker, that no installed public header includes Boost, and
+#      that libshmreg exports every function of shmreg.h (version node
+#      SHMREG_0.1) and the public C++ API, nothing else;
+#   3. configures, builds and runs consumer/ with find_package(shmreg) (its
+#      C program, c_app, runs in step 5);
+#   4. compiles and runs the same main.cpp with `pkg-config --cflags --libs
+#      shmreg-cxx`, and compiles each public header on its own, warning-free,
+#      with those flags;
+#   5. builds consumer/register_lookup.c, the C example of docs/c-api.md,
+#      with exactly `cc -std=c11 $(pkg-config --cflags --libs shmreg)` (and
+#      again with -Wall -Wextra -pedantic -Werror), starts the installed
+#      broker on a namespace of its own, and runs it: it registers a key and
+#      looks it up through the C ABI.
 #
 # Exits 0 when every step passed; otherwise prints what failed and exits 1.
 set -euo pipefail
 
-cmake=cmake generator=Ninja cxx=c++ install_prefix=/usr/local
+cmake=cmake generator=Ninja cxx=c++ cc=cc install_prefix=/usr/local
 build_dir='' config='' work_dir='' consumer='' sanitize=
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -27,6 +35,7 @@ while [[ $# -gt 0 ]]; do
     --consumer) consumer=$2 ;;
     --generator) generator=$2 ;;
     --cxx) cxx=$2 ;;
+    --cc) cc=$2 ;;
     --sanitize) sanitize=$2 ;;
     --install-prefix) install_prefix=$2 ;;
     *) echo "install_test.sh: unknown argument '$1'" >&2; exit 2 ;;
@@ -63,13 +72,15 @@ DESTDIR="$stage" "$cmake" --install "$build_dir" "${config_args[@]}" \
 
 step "check the installed package"
 public_headers=(shmreg.hpp error.hpp client.hpp registry.hpp events.hpp mailbox.hpp)
-for h in "${public_headers[@]}"; do
+c_headers=(shmreg.h shmreg_codes.h)
+for h in "${public_headers[@]}" "${c_headers[@]}"; do
   [[ -f "$prefix/include/shmreg/$h" ]] || fail "include/shmreg/$h not installed"
 done
 config_file=$(find "$prefix" -path '*/cmake/shmreg/shmregConfig.cmake' | head -n 1)
 [[ -n "$config_file" ]] || fail "no shmregConfig.cmake under $prefix"
 pc_file=$(find "$prefix" -path '*/pkgconfig/shmreg.pc' | head -n 1)
 [[ -n "$pc_file" ]] || fail "no pkgconfig/shmreg.pc under $prefix"
+[[ -f "$(dirname "$pc_file")/shmreg-cxx.pc" ]] || fail "no pkgconfig/shmreg-cxx.pc beside shmreg.pc"
 [[ -n "$(find "$prefix" -name 'libshmreg.so*' | head -n 1)" ]] || fail "libshmreg.so not installed"
 # STYLE.md: the public headers carry no Boost.
 if grep -rnE '#[[:space:]]*include[[:space:]]*[<"]boost/' "$prefix/include"; then
@@ -94,15 +105,31 @@ for exe in shmreg-broker shmreg; do
   fi
 done
 
+step "libshmreg exports the C and C++ APIs only"
+lib_file=$(find "$prefix" -name 'libshmreg.so.*' -type f | head -n 1)
+# Every function of shmreg.h, under version node SHMREG_0.1.
+declared=$(grep -oE '\bshmreg_[a-z_]+\(' "$prefix/include/shmreg/shmreg.h" | tr -d '(' | sort -u)
+exported_c=$(nm -D --defined-only "$lib_file" | awk '$2 == "T" { print $3 }' | grep '^shmreg_' | sort -u)
+[[ "$(echo "$exported_c" | sed 's/@@SHMREG_0\.1$//')" == "$declared" ]] \
+  || fail "the shmreg_* exports differ from shmreg.h: $(diff <(echo "$declared") <(echo "$exported_c") | tr '\n' ' ')"
+if echo "$exported_c" | grep -v '@@SHMREG_0\.1$'; then fail "shmreg_* symbols outside version node SHMREG_0.1"; fi
+# Nothing else but the members of the public C++ classes and to_string.
+others=$(nm -DC --defined-only "$lib_file" | cut -d' ' -f3- | grep -v '^shmreg_' \
+  | grep -vE '^(SHMREG_0\.1|shmreg::(Client|Registry|Watcher|Mailbox|WriteBatch)::|shmreg::to_string\()' || true)
+[[ -z "$others" ]] || fail "libshmreg exports more than its APIs: $(echo "$others" | head -n 5)"
+echo "  $(echo "$exported_c" | wc -l) C functions, $(nm -D --defined-only "$lib_file" | wc -l) dynamic symbols in all"
+
 step "consumer through find_package(shmreg)"
 cm_build="$work_dir/consumer-cmake"
 "$cmake" -S "$consumer" -B "$cm_build" -G "$generator" \
   -DCMAKE_CXX_COMPILER="$cxx" \
+  -DCMAKE_C_COMPILER="$cc" \
   -DCMAKE_BUILD_TYPE="${config:-RelWithDebInfo}" \
   -DCMAKE_PREFIX_PATH="$prefix" \
   -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF \
   -DCMAKE_FIND_USE_SYSTEM_PACKAGE_REGISTRY=OFF \
   -DCMAKE_CXX_FLAGS="$san_flags" \
+  -DCMAKE_C_FLAGS="$san_flags" \
   -DCMAKE_EXE_LINKER_FLAGS="$san_flags" \
   > "$work_dir/consumer-configure.log" 2>&1 || { cat "$work_dir/consumer-configure.log"; fail "consumer configure"; }
 found_dir=$(sed -n 's/^shmreg_DIR:[A-Z]*=//p' "$cm_build/CMakeCache.txt")
@@ -119,12 +146,12 @@ export PKG_CONFIG_PATH="$pc_dir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 # The .pc file names the prefix chosen at configure time; point it at the
 # staging root, as a packager does after a DESTDIR install.
 pc=(pkg-config --define-variable=prefix="$prefix")
-pc_flags=$("${pc[@]}" --cflags --libs shmreg) || fail "pkg-config --cflags --libs shmreg"
+pc_flags=$("${pc[@]}" --cflags --libs shmreg-cxx) || fail "pkg-config --cflags --libs shmreg-cxx"
 pc_includedir=$("${pc[@]}" --variable=includedir shmreg)
 pc_libdir=$("${pc[@]}" --variable=libdir shmreg)
 [[ "$pc_includedir" == "$prefix"/* ]] || fail "pkg-config includedir '$pc_includedir' is outside the install"
 [[ -d "$pc_libdir" ]] || fail "pkg-config libdir '$pc_libdir' does not exist"
-echo "  pkg-config --cflags --libs shmreg: $pc_flags"
+echo "  pkg-config --cflags --libs shmreg-cxx: $pc_flags"
 # shellcheck disable=SC2086 # flags are words on purpose
 "$cxx" $san_flags "$consumer/main.cpp" -o "$work_dir/app-pkg-config" $pc_flags -Wl,-rpath,"$pc_libdir" \
   || fail "compile with pkg-config flags"
@@ -134,8 +161,50 @@ step "each public header compiles on its own"
 for h in "${public_headers[@]}"; do
   # shellcheck disable=SC2046 # flags are words on purpose
   echo "#include <shmreg/$h>" | "$cxx" -Wall -Wextra -Wpedantic -Werror -x c++ -fsyntax-only - \
-    $("${pc[@]}" --cflags shmreg) \
+    $("${pc[@]}" --cflags shmreg-cxx) \
     || fail "shmreg/$h does not compile on its own"
 done
+for h in "${c_headers[@]}"; do
+  # shellcheck disable=SC2046 # flags are words on purpose
+  echo "#include <shmreg/$h>" | "$cc" -std=c11 -Wall -Wextra -pedantic -Werror -x c -fsyntax-only - \
+    $("${pc[@]}" --cflags shmreg) \
+    || fail "shmreg/$h does not compile on its own as C11"
+  # shellcheck disable=SC2046 # flags are words on purpose
+  echo "#include <shmreg/$h>" | "$cxx" -Wall -Wextra -Wpedantic -Werror -x c++ -fsyntax-only - \
+    $("${pc[@]}" --cflags shmreg-cxx) \
+    || fail "shmreg/$h does not compile on its own as C++"
+done
+
+step "C consumer through pkg-config, against the installed broker"
+c_flags=$("${pc[@]}" --cflags --libs shmreg) || fail "pkg-config --cflags --libs shmreg"
+echo "  pkg-config --cflags --libs shmreg: $c_flags"
+[[ "$c_flags" != *-std=* ]] || fail "pkg-config shmreg forces a language standard on C consumers: $c_flags"
+c_app="$work_dir/register-lookup"
+# shellcheck disable=SC2086 # flags are words on purpose
+"$cc" -std=c11 $san_flags "$consumer/register_lookup.c" -o "$c_app" $c_flags -Wl,-rpath,"$pc_libdir" \
+  || fail "cc -std=c11 register_lookup.c \$(pkg-config --cflags --libs shmreg)"
+# shellcheck disable=SC2086 # flags are words on purpose
+"$cc" -std=c11 -Wall -Wextra -pedantic -Werror -fsyntax-only "$consumer/register_lookup.c" $c_flags \
+  || fail "register_lookup.c is not warning-free C11"
+# The socket's path must stay short (sun_path): a directory of its own in /tmp.
+run_dir=$(mktemp -d /tmp/shmreg-install-XXXXXX)
+broker_pid=''
+stop_broker() {
+  if [[ -n "$broker_pid" ]]; then kill -TERM "$broker_pid" 2> /dev/null || true; wait "$broker_pid" || true; fi
+  rm -rf "$run_dir"
+}
+trap stop_broker EXIT
+export SHMREG_NAMESPACE="install-c-$$" SHMREG_SOCKET="$run_dir/broker.sock"
+LD_LIBRARY_PATH="$lib_dir" "$prefix/bin/shmreg-broker" --namespace "$SHMREG_NAMESPACE" --socket "$SHMREG_SOCKET" \
+  > "$work_dir/broker.log" 2>&1 &
+broker_pid=$!
+for _ in $(seq 1 200); do
+  LD_LIBRARY_PATH="$lib_dir" "$prefix/bin/shmreg" ping > /dev/null 2>&1 && break
+  kill -0 "$broker_pid" 2> /dev/null || { cat "$work_dir/broker.log"; fail "the installed broker exited"; }
+  sleep 0.05
+done
+LD_LIBRARY_PATH="$lib_dir" "$prefix/bin/shmreg" ping > /dev/null || { cat "$work_dir/broker.log"; fail "the installed broker does not answer"; }
+"$c_app" || { cat "$work_dir/broker.log"; fail "the C consumer did not register and look up its key"; }
+"$cm_build/c_app" db-cmake || { cat "$work_dir/broker.log"; fail "the C consumer built by CMake did not register and look up"; }
 
 echo "install test passed"

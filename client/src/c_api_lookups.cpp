@@ -1,0 +1,136 @@
+// The C ABI, op family "lookups": zero-copy and copying lookups, values,
+// keys, count, list and match, all read from the segment.
+#include <vector>
+
+#include "c_api_state.hpp"
+
+using namespace shmreg::c_api;
+
+namespace {
+
+// The arguments every lookup by key checks first.
+int check_lookup(const shmreg_registry* registry, const char* key, std::size_t key_len) noexcept {
+  if (registry == nullptr) return null_argument("registry");
+  if (!is_bytes(key, key_len)) return null_bytes("key");
+  return SHMREG_OK;
+}
+
+// Hands a list of entries to the caller.
+int give(shmreg::Result<std::vector<shmreg::Entry>>&& r, shmreg_entry_list** out) {
+  if (!r) return fail(r.error());
+  *out = make_entry_list(*r);
+  return SHMREG_OK;
+}
+
+}  // namespace
+
+extern "C" {
+
+int shmreg_lookup_views(const shmreg_registry* registry, const char* key, size_t key_len, shmreg_lookup_fn fn,
+                        void* ctx, size_t* count) {
+  return c_call([&]() -> int {
+    if (int rc = check_lookup(registry, key, key_len)) return rc;
+    if (fn == nullptr) return null_argument("fn");
+    // The C views are rebuilt for each call of fn, so that a retried read
+    // never shows fn a view of the torn one.
+    // The C++ lookup is noexcept: running out of memory in here is noted
+    // and reported after it, never thrown through it.
+    std::vector<shmreg_entry> views;
+    bool out_of_memory = false;
+    auto seen = registry->registry.lookup(view(key, key_len), [&](std::span<const shmreg::EntryView> entries) {
+      if (entries.size() == 1) {  // every unique hit: no allocation
+        const auto& e = entries[0];
+        const shmreg_entry one{e.key.data(), e.key.size(), e.value.data(), e.value.size(), e.pid, e.version};
+        fn(ctx, &one, 1);
+        return;
+      }
+      try {
+        views.clear();
+        for (const auto& e : entries)
+          views.push_back(
+              shmreg_entry{e.key.data(), e.key.size(), e.value.data(), e.value.size(), e.pid, e.version});
+      } catch (const std::bad_alloc&) {
+        out_of_memory = true;
+        return;
+      }
+      fn(ctx, views.data(), views.size());
+    });
+    if (!seen) return fail(seen.error());
+    if (out_of_memory) return fail(shmreg::Errc::out_of_memory, "out of memory");
+    if (count) *count = *seen;
+    return SHMREG_OK;
+  });
+}
+
+int shmreg_lookup_value(const shmreg_registry* registry, const char* key, size_t key_len, char* buf,
+                        size_t buf_size, size_t* value_len) {
+  return c_call([&]() -> int {
+    if (int rc = check_lookup(registry, key, key_len)) return rc;
+    if (int rc = check_out(buf, buf_size, value_len)) return rc;
+    auto value = registry->registry.lookup_value(view(key, key_len));
+    if (!value) return fail(value.error());
+    if (!*value)
+      return fail(shmreg::Errc::not_found, "no entry under the key in registry '" +
+                                               std::string(registry->registry.name()) + "'");
+    return copy_out(**value, buf, buf_size, value_len);
+  });
+}
+
+int shmreg_lookup(const shmreg_registry* registry, const char* key, size_t key_len, shmreg_entry_list** out) {
+  return c_call([&]() -> int {
+    if (int rc = check_lookup(registry, key, key_len)) return rc;
+    if (out == nullptr) return null_argument("out");
+    return give(registry->registry.lookup(view(key, key_len)), out);
+  });
+}
+
+int shmreg_values(const shmreg_registry* registry, const char* key, size_t key_len, uint32_t pid,
+                  shmreg_entry_list** out) {
+  return c_call([&]() -> int {
+    if (int rc = check_lookup(registry, key, key_len)) return rc;
+    if (out == nullptr) return null_argument("out");
+    return give(registry->registry.values(view(key, key_len), pid), out);
+  });
+}
+
+int shmreg_keys(const shmreg_registry* registry, uint32_t pid, shmreg_key_list** out) {
+  return c_call([&]() -> int {
+    if (registry == nullptr) return null_argument("registry");
+    if (out == nullptr) return null_argument("out");
+    auto keys = registry->registry.keys(pid);
+    if (!keys) return fail(keys.error());
+    *out = make_key_list(*keys);
+    return SHMREG_OK;
+  });
+}
+
+int shmreg_count(const shmreg_registry* registry, uint64_t* count) {
+  return c_call([&]() -> int {
+    if (registry == nullptr) return null_argument("registry");
+    if (count == nullptr) return null_argument("count");
+    auto n = registry->registry.count();
+    if (!n) return fail(n.error());
+    *count = *n;
+    return SHMREG_OK;
+  });
+}
+
+int shmreg_list(const shmreg_registry* registry, shmreg_entry_list** out) {
+  return c_call([&]() -> int {
+    if (registry == nullptr) return null_argument("registry");
+    if (out == nullptr) return null_argument("out");
+    return give(registry->registry.list(), out);
+  });
+}
+
+int shmreg_match(const shmreg_registry* registry, const char* key, size_t key_len, const char* pattern,
+                 const char* guards, shmreg_entry_list** out) {
+  return c_call([&]() -> int {
+    if (int rc = check_lookup(registry, key, key_len)) return rc;
+    if (pattern == nullptr) return null_argument("pattern");
+    if (out == nullptr) return null_argument("out");
+    return give(registry->registry.match(view(key, key_len), pattern, guards ? guards : ""), out);
+  });
+}
+
+}  // extern "C"
