@@ -43,26 +43,40 @@ fi
 
 section() { printf '\n== %s\n' "$*"; }
 
-# Step timings, printed by the EXIT trap whatever the outcome.
+# Step timings, printed by the EXIT trap whatever the outcome: the wall
+# time, and the CPU time (user + system) of the step's processes, which a
+# machine shared with other work inflates much less than the wall time.
 step_names=()
 step_seconds=()
+step_cpu=()
 step_start=0
-step_begin() { section "$1"; step_names+=("$1"); step_start=$SECONDS; }
-step_end() { step_seconds+=($((SECONDS - step_start))); }
+step_cpu_start=0
+# CPU seconds used so far by this script's finished children (bash's
+# `times`, run in this shell: in a pipe or $(...) it would count a subshell's).
+times_file=$(mktemp)
+children_cpu() {
+  local user sys
+  times > "$times_file"
+  read -r user sys < <(tail -n 1 "$times_file")
+  awk -v u="$user" -v s="$sys" 'function sec(t, m) { split(t, m, "m"); sub("s", "", m[2]); return m[1] * 60 + m[2] }
+    BEGIN { printf "%d", sec(u) + sec(s) }'
+}
+step_begin() { section "$1"; step_names+=("$1"); step_start=$SECONDS; step_cpu_start=$(children_cpu); }
+step_end() { step_seconds+=($((SECONDS - step_start))); step_cpu+=($(($(children_cpu) - step_cpu_start))); }
 print_times() {
   local i
   ((${#step_names[@]} > 0)) || return 0
-  section "time per step"
+  section "time per step (wall, CPU)"
   for i in "${!step_names[@]}"; do
     if ((i < ${#step_seconds[@]})); then
-      printf '%6d s  %s\n' "${step_seconds[$i]}" "${step_names[$i]}"
+      printf '%6d s %6d s  %s\n' "${step_seconds[$i]}" "${step_cpu[$i]}" "${step_names[$i]}"
     else
-      printf '%6d s  %s (unfinished)\n' $((SECONDS - step_start)) "${step_names[$i]}"
+      printf '%6d s %6s    %s (unfinished)\n' $((SECONDS - step_start)) "" "${step_names[$i]}"
     fi
   done
-  printf '%6d s  in all\n' "$SECONDS"
+  printf '%6d s %6d s  in all\n' "$SECONDS" "$(children_cpu)"
 }
-trap print_times EXIT
+trap 'print_times; rm -f "$times_file"' EXIT
 
 # Runs ctest with the sanitizers' runtime options; fails when ctest fails or
 # when any process left a report. The options: a UBSan report ends the
