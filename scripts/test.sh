@@ -33,9 +33,9 @@ phases=${SHMREG_TEST_PHASES:-ci tsan}
 # (CMAKE_UNITY_BUILD: a target's sources compiled in batches of eight, so
 # that the headers they share, GoogleTest, nlohmann::json, CLI11 and Asio,
 # are parsed and their templates compiled once per batch rather than once
-# per file): in one measurement it took a third of the time of the same build
-# file by file (docs/reliability.md, "What it costs"). A compiler cache, where
-# one is installed, makes every build after the first one quick.
+# per file; docs/reliability.md, "What it costs", has the measurements). A
+# compiler cache, where one is installed, makes every build after the first
+# one quick.
 configure_opts=(-DSHMREG_WERROR=ON -DCMAKE_UNITY_BUILD=ON)
 if command -v ccache > /dev/null; then
   configure_opts+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
