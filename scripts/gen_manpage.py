@@ -205,7 +205,10 @@ class Converter:
         out = self.help_sections(text, only=("Options",))
         for name, summary in parse_help(text).get("Subcommands", []):
             sub = self.help([program, name])
-            usage = next((l for l in sub.splitlines() if l.startswith("Usage:")), "")
+            usage = next((l for l in sub.splitlines() if l.startswith("Usage:")), "Usage: ")
+            # CLI11 prints the path the program was run by; the page names the program.
+            words = usage[len("Usage: "):].split(" ", 1)
+            usage = "Usage: " + " ".join([program] + words[1:])
             out += [".SS " + name, ".PP", line_safe(escape(summary)) + ".", ".PP", ".nf",
                     "\\fB" + literal(usage[len("Usage: "):]) + "\\fR", ".fi"]
             out += self.help_sections(sub, only=("Positionals", "Options"), skip_help=True)
