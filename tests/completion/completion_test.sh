@@ -60,7 +60,7 @@ has --namespace || fail "'--names' does not complete to --namespace (got: ${COMP
 
 # A subcommand's options, after a global option with its value.
 complete_line shmreg --namespace "$ns" create --max
-has --max-key && has --max-value || fail "create --max does not offer --max-key and --max-value (got: ${COMPREPLY[*]})"
+{ has --max-key && has --max-value; } || fail "create --max does not offer --max-key and --max-value (got: ${COMPREPLY[*]})"
 complete_line shmreg register --q
 has --queue || fail "register --q does not offer --queue (got: ${COMPREPLY[*]})"
 
@@ -76,7 +76,7 @@ shmreg --namespace "$ns" create completion-services > /dev/null || fail "shmreg 
 shmreg --namespace "$ns" create completion-workers --keys duplicate > /dev/null || fail "shmreg create"
 
 complete_line shmreg --namespace "$ns" lookup ''
-has completion-services && has completion-workers \
+{ has completion-services && has completion-workers; } \
   || fail "lookup does not offer the namespace's registries (got: ${COMPREPLY[*]})"
 complete_line shmreg -n "$ns" lookup completion-s
 [[ "${COMPREPLY[*]}" == completion-services ]] || fail "'completion-s' does not complete to completion-services (got: ${COMPREPLY[*]})"

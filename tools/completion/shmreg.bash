@@ -65,9 +65,9 @@ _shmreg() {
 
   if [[ -z $cmd ]]; then
     if [[ $cur == -* ]]; then
-      COMPREPLY=($(compgen -W "$(_shmreg_help_items Options "$prog" | awk '{ gsub(",", " ", $1); print $1 }')" -- "$cur"))
+      mapfile -t COMPREPLY < <(compgen -W "$(_shmreg_help_items Options "$prog" | awk '{ gsub(",", " ", $1); print $1 }')" -- "$cur")
     else
-      COMPREPLY=($(compgen -W "$(_shmreg_help_items Subcommands "$prog")" -- "$cur"))
+      mapfile -t COMPREPLY < <(compgen -W "$(_shmreg_help_items Subcommands "$prog")" -- "$cur")
     fi
     return 0
   fi
@@ -77,14 +77,14 @@ _shmreg() {
     return 0
   fi
   if [[ $cur == -* ]]; then
-    COMPREPLY=($(compgen -W "$(_shmreg_help_items Options "$prog" "$cmd" | awk '{ gsub(",", " ", $1); print $1 }')" -- "$cur"))
+    mapfile -t COMPREPLY < <(compgen -W "$(_shmreg_help_items Options "$prog" "$cmd" | awk '{ gsub(",", " ", $1); print $1 }')" -- "$cur")
     return 0
   fi
   # A positional: registry names where the command's help calls it REG.
   local name
   name=$(_shmreg_help_items Positionals "$prog" "$cmd" | awk -v n=$((positionals + 1)) 'NR == n { print $1 }')
   if [[ $name == REG ]]; then
-    COMPREPLY=($(compgen -W "$(_shmreg_registries "$prog" "${globals[@]}")" -- "$cur"))
+    mapfile -t COMPREPLY < <(compgen -W "$(_shmreg_registries "$prog" "${globals[@]}")" -- "$cur")
   else
     COMPREPLY=()
   fi
