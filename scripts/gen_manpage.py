@@ -8,8 +8,8 @@ page; the other directives each expand, where they stand, to text taken from
 the thing itself:
 
   <!-- @page NAME SECTION -->      the page's name and section (first line)
-  <!-- @cli PROGRAM -->            PROGRAM --help: its options, and each
-                                   subcommand it lists with its --help
+  <!-- @cli PROGRAM -->            each subcommand that PROGRAM --help
+                                   lists, with its own --help
   <!-- @options PROGRAM -->        the options of PROGRAM --help
   <!-- @include FILE.md -->        a document of docs/, converted
   <!-- @c-functions FILE.h -->     the prototypes of a C header, by section
@@ -138,7 +138,10 @@ class Converter:
         while i < len(lines) and lines[i].strip().startswith("|"):
             cells = split_row(lines[i])
             out += [".TP", line_safe(inline(cells[0]) or "\\(em")]
-            body = [f"\\fI{escape(h)}\\fR: {inline(c)}" for h, c in zip(header[1:], cells[1:]) if c]
+            if len(header) == 2:  # a term and its meaning: no label needed
+                body = [inline(cells[1])] if len(cells) > 1 else []
+            else:
+                body = [f"\\fI{escape(h)}\\fR: {inline(c)}" for h, c in zip(header[1:], cells[1:]) if c]
             out += [line_safe(b) if n == 0 else ".br\n" + line_safe(b) for n, b in enumerate(body)]
             i += 1
         return i
@@ -202,7 +205,7 @@ class Converter:
 
     def cli(self, program):
         text = self.help([program])
-        out = self.help_sections(text, only=("Options",))
+        out = []  # the program's own options are @options's
         for name, summary in parse_help(text).get("Subcommands", []):
             sub = self.help([program, name])
             usage = next((l for l in sub.splitlines() if l.startswith("Usage:")), "Usage: ")
@@ -264,7 +267,7 @@ def c_functions(header):
         elif re.match(r"^(typedef [^;]*\(\*shmreg_[a-z_]+\)\(|[a-z][^(/]*\bshmreg_[a-z_]+\()", line):
             pending = [line.strip()]
         if pending is not None and line.rstrip().endswith(";"):
-            out += [".PP", ".nf", "\\fB" + literal(" ".join(pending)) + "\\fR", ".fi"]
+            out += [".PP", "\\fB" + literal(" ".join(pending)) + "\\fR"]
             pending = None
     return out
 
