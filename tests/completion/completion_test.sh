@@ -65,15 +65,15 @@ complete_line shmreg register --q
 has --queue || fail "register --q does not offer --queue (got: ${COMPREPLY[*]})"
 
 # Registry names, read from the segment of the namespace the line names.
-"$broker" --namespace "$ns" --socket "$SHMREG_SOCKET" --segment-size 4M > "$run_dir/broker.log" 2>&1 &
+"$broker" --namespace "$ns" --socket "$SHMREG_SOCKET" --segment-size 8M > "$run_dir/broker.log" 2>&1 &
 broker_pid=$!
 for _ in $(seq 1 200); do
   shmreg --namespace "$ns" ping > /dev/null 2>&1 && break
   kill -0 "$broker_pid" 2> /dev/null || { cat "$run_dir/broker.log"; fail "the broker exited"; exit 1; }
   sleep 0.05
 done
-shmreg --namespace "$ns" create completion-services > /dev/null || fail "shmreg create"
-shmreg --namespace "$ns" create completion-workers --keys duplicate > /dev/null || fail "shmreg create"
+shmreg --namespace "$ns" create completion-services --capacity 16 > /dev/null || fail "shmreg create"
+shmreg --namespace "$ns" create completion-workers --keys duplicate --capacity 16 > /dev/null || fail "shmreg create"
 
 complete_line shmreg --namespace "$ns" lookup ''
 { has completion-services && has completion-workers; } \
