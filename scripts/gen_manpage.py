@@ -165,8 +165,7 @@ class Converter:
         for mark, body in items:
             tag = "\\(bu" if mark == "-" else mark
             inner = self.markdown(body)
-            first = inner.index(".PP") if ".PP" in inner else -1
-            if first == 0:
+            if inner[:1] == [".PP"]:  # the item's first paragraph goes beside its mark
                 end = next((n for n in range(1, len(inner)) if inner[n].startswith(".")), len(inner))
                 out += [f".IP {tag} 4"] + inner[1:end]
                 rest = inner[end:]
