@@ -32,6 +32,8 @@ packages=(
   libbenchmark-dev
   liblmdb-dev            # LMDB, the baseline of the lookup benchmarks
   systemd                # systemd-analyze, to verify the unit files
+  python3                # scripts/gen_manpage.py writes the man pages
+  man-db groff-base      # man and groff, to check that the pages render
 )
 # Fuzzing (scripts/fuzz.sh): libFuzzer, ASan and UBSan come with clang;
 # llvm-16 has the symbolizer that puts file:line in a finding's report.

@@ -15,7 +15,10 @@
 #   4. compiles and runs the same main.cpp with `pkg-config --cflags --libs
 #      shmreg-cxx`, and compiles each public header on its own, warning-free,
 #      with those flags;
-#   5. builds consumer/register_lookup.c, the C example of docs/c-api.md,
+#   5. checks the man pages and the bash completion: `man -M <prefix>/share/man`
+#      finds every page, and the completion file is where bash-completion
+#      looks for it;
+#   6. builds consumer/register_lookup.c, the C example of docs/c-api.md,
 #      with exactly `cc -std=c11 $(pkg-config --cflags --libs shmreg)` (and
 #      again with -Wall -Wextra -pedantic -Werror), starts the installed
 #      broker on a namespace of its own, and runs it: it registers a key and
@@ -174,6 +177,20 @@ for h in "${c_headers[@]}"; do
     $("${pc[@]}" --cflags shmreg-cxx) \
     || fail "shmreg/$h does not compile on its own as C++"
 done
+
+step "man pages and completion"
+man_root="$prefix/share/man"
+for page in 1:shmreg 8:shmreg-broker 5:shmreg.conf 3:libshmreg; do
+  section=${page%%:*} name=${page#*:}
+  [[ -f "$man_root/man$section/$name.$section" ]] || fail "man$section/$name.$section not installed"
+  MANWIDTH=80 man -M "$man_root" "$section" "$name" 2> /dev/null | grep -q "^NAME" \
+    || fail "man -M $man_root $section $name does not show the page"
+done
+MANWIDTH=80 man -M "$man_root" shmreg | grep -q "shmreg - inspect and use a shmreg namespace" \
+  || fail "man -M $man_root shmreg does not show shmreg(1)"
+[[ -f "$prefix/share/bash-completion/completions/shmreg" ]] \
+  || fail "share/bash-completion/completions/shmreg not installed"
+bash -n "$prefix/share/bash-completion/completions/shmreg" || fail "the installed completion is not valid bash"
 
 step "C consumer through pkg-config, against the installed broker"
 c_flags=$("${pc[@]}" --cflags --libs shmreg) || fail "pkg-config --cflags --libs shmreg"
