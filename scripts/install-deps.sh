@@ -31,6 +31,7 @@ packages=(
   # Tests and benchmarks.
   libgtest-dev libgmock-dev googletest
   python3-pytest         # the Python package's suite (tests/python)
+  python3-mypy           # ... and its typing check (mypy --strict)
   libbenchmark-dev
   liblmdb-dev            # LMDB, the baseline of the lookup benchmarks
   systemd                # systemd-analyze, to verify the unit files

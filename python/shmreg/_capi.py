@@ -14,6 +14,7 @@ GIL around each call, and the C ABI keeps its last error per thread.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from cffi import FFI
 
@@ -113,7 +114,7 @@ def _library_candidates() -> list[str]:
     if from_env:
         found.append(from_env)
     try:
-        from . import _install_paths  # type: ignore[attr-defined]
+        from . import _install_paths
 
         found.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), _install_paths.LIBRARY))
     except ImportError:
@@ -122,7 +123,7 @@ def _library_candidates() -> list[str]:
     return found
 
 
-def _load():  # type: ignore[no-untyped-def]
+def _load() -> Any:
     tried = []
     for path in _library_candidates():
         try:

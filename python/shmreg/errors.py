@@ -27,7 +27,8 @@ class Error(Exception):
 
     @property
     def name(self) -> str:
-        return ffi.string(lib.shmreg_strerror(self.code)).decode()
+        name: str = ffi.string(lib.shmreg_strerror(self.code)).decode()
+        return name
 
     def __str__(self) -> str:
         return f"{self.name} ({self.code}): {self.message}"
@@ -103,14 +104,12 @@ class QuotaExceeded(Error):
     code = 32
 
 
-_BY_CODE: dict[int, type[Error]] = {
-    cls.code: cls
-    for cls in (
-        SegmentNotFound, PermissionDenied, RegistryNotFound, InvalidArgument, BrokerUnavailable,
-        AlreadyRegistered, RegistryExists, KeyTooLong, ValueTooLong, RegistryFull, NotFound,
-        VersionConflict, NoMailbox, MailboxExists, Timeout, QuotaExceeded,
-    )
-}
+_COMMON: tuple[type[Error], ...] = (
+    SegmentNotFound, PermissionDenied, RegistryNotFound, InvalidArgument, BrokerUnavailable,
+    AlreadyRegistered, RegistryExists, KeyTooLong, ValueTooLong, RegistryFull, NotFound,
+    VersionConflict, NoMailbox, MailboxExists, Timeout, QuotaExceeded,
+)
+_BY_CODE: dict[int, type[Error]] = {cls.code: cls for cls in _COMMON}
 
 
 def error_for(code: int) -> Error:

@@ -194,7 +194,8 @@ class Registry:
         while True:
             rc = fn(self._handle, k, len(k), c.buf, c.size, c.length)  # type: ignore[operator]
             if rc == OK:
-                return ffi.unpack(c.buf, c.length[0])
+                value: bytes = ffi.unpack(c.buf, c.length[0])
+                return value
             if rc == NOT_FOUND:
                 return None
             if rc != BUFFER_TOO_SMALL:
