@@ -10,13 +10,14 @@ from __future__ import annotations
 from typing import Optional
 
 from ._bytes import BytesLike
+from ._handle import Handle
 from ._capi import ffi, lib
 from .errors import check
 from .mailbox import Mailbox
 from .registry import Registry
 
 
-class Client:
+class Client(Handle):
     """Client(namespace=None, socket=None, timeout=10.0).
 
     namespace None: $SHMREG_NAMESPACE, else "default"; socket None:
@@ -31,7 +32,7 @@ class Client:
         ns = namespace.encode() if namespace else ffi.NULL
         sock = socket.encode() if socket else ffi.NULL
         check(lib.shmreg_open(ns, sock, max(1, int(timeout * 1000)), out))
-        self._handle: object = ffi.gc(out[0], lib.shmreg_close)
+        self._handle = ffi.gc(out[0], lib.shmreg_close)
 
     def registry(self, name: str) -> Registry:
         """The registry called name; raises RegistryNotFound."""
@@ -72,16 +73,3 @@ class Client:
         out = ffi.new("shmreg_mailbox **")
         check(lib.shmreg_mailbox_open(self._handle, out))
         return Mailbox(ffi.gc(out[0], lib.shmreg_mailbox_close))
-
-    def close(self) -> None:
-        """Closes the client; registries, watchers and mailboxes opened from
-        it keep reading, but writes through them fail."""
-        if self._handle is not None:
-            ffi.release(self._handle)
-            self._handle = None
-
-    def __enter__(self) -> "Client":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

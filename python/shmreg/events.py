@@ -11,6 +11,7 @@ import enum
 from typing import Iterator, NamedTuple, Optional
 
 from ._bytes import timeout_ms
+from ._handle import Handle
 from ._capi import ffi, lib
 from .errors import Timeout, check
 
@@ -35,7 +36,7 @@ class Event(NamedTuple):
     time_ns: int
 
 
-class Watcher:
+class Watcher(Handle):
     """The events of one registry (or of one key) from its creation on.
     Iterating yields events until none comes within the timeout given to
     Registry.watch (None: wait for ever)."""
@@ -62,14 +63,3 @@ class Watcher:
                 yield self.next(timeout)
             except Timeout:
                 return
-
-    def close(self) -> None:
-        if self._handle is not None:
-            ffi.release(self._handle)
-            self._handle = None
-
-    def __enter__(self) -> "Watcher":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

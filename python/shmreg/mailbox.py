@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ._bytes import timeout_ms
+from ._handle import Handle
 from ._capi import ffi, lib
 from .errors import check
 
@@ -24,7 +25,7 @@ class Message(NamedTuple):
     dropped: int  # messages this mailbox lost (it was full) just before this one
 
 
-class Mailbox:
+class Mailbox(Handle):
     def __init__(self, handle: object) -> None:
         self._handle = handle
         self._message = ffi.new("shmreg_message *")
@@ -45,14 +46,3 @@ class Mailbox:
         select/poll); it changes when the mailbox reopens after a broker
         restart, so ask again after each receive."""
         return int(lib.shmreg_mailbox_fd(self._handle)) if self._handle is not None else -1
-
-    def close(self) -> None:
-        if self._handle is not None:
-            ffi.release(self._handle)
-            self._handle = None
-
-    def __enter__(self) -> "Mailbox":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

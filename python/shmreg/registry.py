@@ -12,6 +12,7 @@ import threading
 from typing import TYPE_CHECKING, Any, NamedTuple, Optional
 
 from ._bytes import BytesLike, as_bytes, timeout_ms
+from ._handle import Handle
 from ._capi import BUFFER_TOO_SMALL, NOT_FOUND, OK, ffi, lib
 from .errors import check, error_for
 from .events import Watcher
@@ -48,7 +49,7 @@ def _copy_buffer(size: int) -> tuple[object, memoryview, object]:
     return buf, memoryview(ffi.buffer(buf)), ffi.new("size_t *")
 
 
-class Registry:
+class Registry(Handle):
     def __init__(self, client: "Client", name: str, handle: object) -> None:
         self._client = client
         self._name = name
@@ -177,17 +178,6 @@ class Registry:
         Timeout after timeout seconds. Never misses a registration."""
         k = as_bytes(key)
         check(lib.shmreg_await(self._handle, k, len(k), timeout_ms(timeout)))
-
-    def close(self) -> None:
-        if self._handle is not None:
-            ffi.release(self._handle)
-            self._handle = None
-
-    def __enter__(self) -> "Registry":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _copy_value(self, fn: Any, k: bytes) -> Optional[bytes]:
         # The hot path of lookup_value: one C call into this thread's buffer,
