@@ -9,10 +9,10 @@
 #   scripts/install-deps.sh --check       list what is missing, install nothing
 #   scripts/install-deps.sh --list        print the package list
 #
-# The benchmarks' peers (redis-server, dbus-daemon) are not here: the
-# benchmark that runs them installs them (scripts/bench-e2e.sh), so that a
-# machine that only builds and tests shmreg never gets a Redis service. The
-# fuzzing toolchain is installed by scripts/fuzz.sh when it is missing.
+# The benchmarks' peers (redis-server, dbus-daemon, python3-redis) are not
+# here: the benchmark that runs them installs them (scripts/bench-e2e.sh,
+# scripts/bench-python.sh), so that a machine that only builds and tests
+# shmreg never gets a Redis service. The fuzzing toolchain is installed by scripts/fuzz.sh when it is missing.
 #
 # Exit status: 0 when every package is installed (or was just installed);
 # 1 when packages are missing and this run could not install them.
@@ -27,8 +27,11 @@ packages=(
   nlohmann-json3-dev     # JSON values: match patterns, config
   libcli11-dev           # the shmreg CLI's argument parsing
   libtomlplusplus-dev    # the broker's configuration file (TOML)
+  python3 python3-cffi   # the Python package (cffi over the C ABI)
   # Tests and benchmarks.
   libgtest-dev libgmock-dev googletest
+  python3-pytest         # the Python package's suite (tests/python)
+  python3-mypy           # ... and its typing check (mypy --strict)
   libbenchmark-dev
   liblmdb-dev            # LMDB, the baseline of the lookup benchmarks
   systemd                # systemd-analyze, to verify the unit files

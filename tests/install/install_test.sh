@@ -22,12 +22,15 @@
 #      with exactly `cc -std=c11 $(pkg-config --cflags --libs shmreg)` (and
 #      again with -Wall -Wextra -pedantic -Werror), starts the installed
 #      broker on a namespace of its own, and runs it: it registers a key and
-#      looks it up through the C ABI.
+#      looks it up through the C ABI;
+#   6. runs consumer/register_lookup.py, the example of docs/python.md, with
+#      the installed Python package (PYTHONPATH into the staging root), which
+#      must load the staged libshmreg by itself, against the same broker.
 #
 # Exits 0 when every step passed; otherwise prints what failed and exits 1.
 set -euo pipefail
 
-cmake=cmake generator=Ninja cxx=c++ cc=cc install_prefix=/usr/local
+cmake=cmake generator=Ninja cxx=c++ cc=cc install_prefix=/usr/local python=python3
 build_dir='' config='' work_dir='' consumer='' sanitize=
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -39,6 +42,7 @@ while [[ $# -gt 0 ]]; do
     --generator) generator=$2 ;;
     --cxx) cxx=$2 ;;
     --cc) cc=$2 ;;
+    --python) python=$2 ;;
     --sanitize) sanitize=$2 ;;
     --install-prefix) install_prefix=$2 ;;
     *) echo "install_test.sh: unknown argument '$1'" >&2; exit 2 ;;
@@ -223,5 +227,27 @@ done
 LD_LIBRARY_PATH="$lib_dir" "$prefix/bin/shmreg" ping > /dev/null || { cat "$work_dir/broker.log"; fail "the installed broker does not answer"; }
 "$c_app" || { cat "$work_dir/broker.log"; fail "the C consumer did not register and look up its key"; }
 "$cm_build/c_app" db-cmake || { cat "$work_dir/broker.log"; fail "the C consumer built by CMake did not register and look up"; }
+
+step "Python package, against the installed broker"
+if [[ -n "$sanitize" ]]; then
+  echo "  skipped: a sanitized libshmreg cannot be loaded into an uninstrumented python3"
+else
+  py_init=$(find "$prefix" -path '*/dist-packages/shmreg/__init__.py' | head -n 1)
+  [[ -n "$py_init" ]] || fail "the shmreg Python package is not installed (no */dist-packages/shmreg/__init__.py)"
+  for f in py.typed _install_paths.py; do
+    [[ -f "$(dirname "$py_init")/$f" ]] || fail "shmreg/$f not installed beside shmreg/__init__.py"
+  done
+  py_path=$(dirname "$(dirname "$py_init")")
+  echo "  PYTHONPATH=$py_path"
+  # The package finds the installed libshmreg by itself: no SHMREG_LIBRARY,
+  # no LD_LIBRARY_PATH; the mapping it loaded must be the staged one.
+  py_env=(env -u SHMREG_LIBRARY -u LD_LIBRARY_PATH PYTHONPATH="$py_path" PYTHONDONTWRITEBYTECODE=1)
+  loaded=$("${py_env[@]}" "$python" -c 'import shmreg
+print(next(l.split()[-1] for l in open("/proc/self/maps") if "libshmreg.so" in l))') \
+    || fail "import shmreg from the installed package"
+  [[ "$loaded" == "$prefix"/* ]] || fail "the installed package loaded '$loaded', not the staged libshmreg"
+  "${py_env[@]}" "$python" "$consumer/register_lookup.py" db-python \
+    || { cat "$work_dir/broker.log"; fail "the Python example did not register and look up its key"; }
+fi
 
 echo "install test passed"
