@@ -27,7 +27,8 @@ packages=(
   nlohmann-json3-dev     # JSON values: match patterns, config
   libcli11-dev           # the shmreg CLI's argument parsing
   libtomlplusplus-dev    # the broker's configuration file (TOML)
-  python3 python3-cffi   # the Python package (cffi over the C ABI)
+  python3 python3-cffi   # the Python package (cffi over the C ABI); python3
+                         # also runs scripts/gen_manpage.py (the man pages)
   # Tests and benchmarks.
   libgtest-dev libgmock-dev googletest
   python3-pytest         # the Python package's suite (tests/python)
@@ -35,7 +36,6 @@ packages=(
   libbenchmark-dev
   liblmdb-dev            # LMDB, the baseline of the lookup benchmarks
   systemd                # systemd-analyze, to verify the unit files
-  python3                # scripts/gen_manpage.py writes the man pages
   man-db groff-base      # man and groff, to check that the pages render
 )
 # Fuzzing (scripts/fuzz.sh): libFuzzer, ASan and UBSan come with clang;
