@@ -54,6 +54,8 @@ int exit_code_of(Errc code) noexcept {
   return kExitError;  // a value outside the enum
 }
 
+std::string pattern_json(const std::string& pattern) { return pattern == "_" ? std::string("\"_\"") : pattern; }
+
 std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text) {
   double number = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
@@ -140,6 +142,10 @@ CLI::App* CommandTable::add(const std::string& name, const std::string& help, Ru
   CLI::App* sub = app_.add_subcommand(name, help);
   commands_.push_back({sub, std::move(run), trailing});
   return sub;
+}
+
+bool CommandTable::parsed() const {
+  return std::ranges::any_of(commands_, [](const Command& c) { return c.subcommand->parsed(); });
 }
 
 int CommandTable::run_parsed() const {

@@ -66,6 +66,10 @@ inline constexpr const char* kNeedOwnerPid =
     "a shmreg process owns no entries of its own: name the owner with --pid PID "
     "(one of your processes, or any as root), e.g. the child of `shmreg register ... -- CMD`";
 
+// A match pattern as the commands take it: a bare _ is not JSON, so it is
+// taken for the wildcard "_", saving shell quoting; anything else as given.
+[[nodiscard]] std::string pattern_json(const std::string& pattern);
+
 // The CLI contract's exit code for a client error: the one place that maps them.
 [[nodiscard]] int exit_code_of(Errc code) noexcept;
 
@@ -134,6 +138,9 @@ class CommandTable {
   // was parsed, or kExitError (with the reason on stderr) when "-- CMD" was
   // given to a command that refuses it.
   [[nodiscard]] int run_parsed() const;
+
+  // Whether one of the table's commands was parsed.
+  [[nodiscard]] bool parsed() const;
 
  private:
   struct Command {

@@ -47,9 +47,6 @@ struct LookupArgs {
   std::string reg, key, pattern, guards, spec;
   std::uint32_t pid = 0;
   bool consistent = false;
-
-  // A bare _ is not JSON; take it for the wildcard "_", saving shell quoting.
-  std::string pattern_json() const { return pattern == "_" ? std::string("\"_\"") : pattern; }
 };
 
 // The entries that read finds in REG, printed by print_entries.
@@ -101,7 +98,7 @@ int run_list(const Globals& g, const LookupArgs& a) {
 }
 
 int run_match(const Globals& g, const LookupArgs& a) {
-  return print_read_entries(g, a, true, [&](const Registry& r) { return r.match(a.key, a.pattern_json(), a.guards); });
+  return print_read_entries(g, a, true, [&](const Registry& r) { return r.match(a.key, pattern_json(a.pattern), a.guards); });
 }
 
 int run_values(const Globals& g, const LookupArgs& a) {
@@ -132,7 +129,7 @@ int run_count(const Globals& g, const LookupArgs& a, Counted what) {
   auto r = open_registry(g, a.reg);
   if (!r) return r.error();
   auto n = what == Counted::all        ? r->count()
-           : what == Counted::matching ? r->count_match(a.key, a.pattern_json(), a.guards)
+           : what == Counted::matching ? r->count_match(a.key, pattern_json(a.pattern), a.guards)
                                        : r->count_select(a.spec);
   if (!n) return report_error(g, n.error());
   if (g.json) {
@@ -180,7 +177,7 @@ void add_queries(CommandTable& table) {
       add_registry_command(table, "count-match", "print how many entries under KEY match",
                            [](const Globals& g, const LookupArgs& a) { return run_count(g, a, Counted::matching); });
   count_match->add_option("KEY", cma.key, "key")->required();
-  count_match->add_option("PATTERN", cma.pattern, "JSON pattern")->required();
+  count_match->add_option("PATTERN", cma.pattern, "JSON pattern: \"_\" (or a bare _) matches all")->required();
   count_match->add_option("GUARDS", cma.guards, "JSON array of guards");
 
   auto [select, sa] = add_registry_command(
