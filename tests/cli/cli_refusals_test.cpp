@@ -86,5 +86,61 @@ TEST_F(CliRefusalsTest, UnregisterMatchTakesABareUnderscoreAsItsHelpSays) {
   EXPECT_EQ(cli({"lookup", "svc", "k"}).exit_code(), 1);
 }
 
+TEST_F(CliRefusalsTest, AnInvalidRegistryNameIsRefusedWithTheLengthLimitAndTheAllowedCharacters) {
+  for (const std::string& name : {std::string(), std::string(70, 'n'), std::string("a b"), std::string("tab\there")})
+    expect_refusal({"create", name}, 2, {"is not valid", "1 to 63 bytes", "no spaces or control characters"});
+  RunResult j = cli({"--json", "create", "a b"});
+  EXPECT_EQ(parse_json(j.err).value("error", ""), "invalid_argument") << j.err;
+}
+
+TEST_F(CliRefusalsTest, KeyAndValueRefusalsNameTheRegistryAndItsLimit) {
+  Subprocess target = Subprocess::spawn({"/bin/sleep", "600"});
+  const std::string pid = std::to_string(target.pid());
+  expect_refusal({"register", "--pid", pid, "svc", "", "v"}, 2, {"key is empty", "'svc'", "1 to 128 bytes"});
+  expect_refusal({"register", "--pid", pid, "svc", std::string(200, 'k'), "v"}, 2,
+                 {"key too long for registry 'svc'", "at most 128 bytes", "--max-key"});
+  expect_refusal({"register", "--pid", pid, "svc", "k", std::string(300, 'v')}, 2,
+                 {"value too long for registry 'svc'", "at most 256 bytes", "--max-value"});
+  expect_refusal({"set", "svc", "", "v"}, 2, {"key is empty", "'svc'"});
+  EXPECT_EQ(cli_count("svc"), 0);
+}
+
+TEST_F(CliRefusalsTest, AFullRegistryIsNamedWithItsCapacityAndExitsTwo) {
+  cli_ok({"create", "small", "--capacity", "1"});
+  Subprocess target = Subprocess::spawn({"/bin/sleep", "600"});
+  const std::string pid = std::to_string(target.pid());
+  cli_ok({"register", "--pid", pid, "small", "a", "v"});
+  expect_refusal({"register", "--pid", pid, "small", "b", "v"}, 2, {"registry 'small' is full", "capacity is 1"});
+}
+
+TEST_F(CliRefusalsTest, CreateWithOtherOptionsSaysWhichOptionDiffersWithBothValues) {
+  expect_refusal({"create", "svc", "--max-key", "10"}, 2, {"'svc' exists with different options", "max_key is 128, not 10"});
+  expect_refusal({"create", "svc", "--keys", "duplicate"}, 2, {"keys are unique, not duplicate"});
+  expect_refusal({"create", "svc", "--capacity", "7"}, 2, {"capacity is 4096, not 7"});
+}
+
+TEST_F(CliRefusalsTest, OwnerQueueFlagsOnADuplicateRegistryAreRefusedNamingTheRule) {
+  cli_ok({"create", "dup", "--keys", "duplicate"});
+  expect_refusal({"register", "--queue", "dup", "k", "v", "--", "true"}, 2, {"unique registries", "'dup'"});
+}
+
+TEST_F(CliRefusalsTest, ACreateThatDoesNotFitSaysHowManyBytesItNeedsAndHowManyAreLeft) {
+  RunResult r = expect_refusal({"create", "huge", "--capacity", "1000000"}, 2,
+                               {"registry 'huge' of ", " bytes does not fit in the ", "bytes left"});
+  RunResult dump = cli({"--json", "dump"});
+  for (const auto& reg : parse_json(dump.out)["registries"]) EXPECT_NE(reg.value("name", ""), "huge");
+}
+
+TEST_F(CliRefusalsTest, RefusalsFromTheBrokerKeepTheRegistryName) {
+  Subprocess target = Subprocess::spawn({"/bin/sleep", "600"});
+  const std::string pid = std::to_string(target.pid());
+  for (const auto& args : std::vector<std::vector<std::string>>{{"register", "--pid", pid, "nosuch", "k", "v"},
+                                                                  {"register", "nosuch", "k", "v", "--", "true"},
+                                                                  {"put-meta", "nosuch", "k", "v"},
+                                                                  {"update", "nosuch", "k", "v", "--pid", pid},
+                                                                  {"lookup", "nosuch", "k"}})
+    expect_refusal(args, 2, {"registry 'nosuch'", "not found"});
+}
+
 }  // namespace
 }  // namespace shmreg::test
