@@ -79,6 +79,18 @@ int report_error(const Globals& g, const Error& e);
 // Prints "shmreg: <message>" on stderr and returns kExitError.
 int usage_error(const std::string& message);
 
+// Bytes as one field of a text line: backslash, tab, newline, carriage
+// return and every other control byte (and DEL) escaped C-style (\\, \t, \n,
+// \r, \xHH), so that a line is one entry and a field never splits.
+[[nodiscard]] std::string escaped(std::string_view bytes);
+
+// The VALUE argument of a write: as given, or decoded when the command's
+// --base64 flag was given (the form --json prints a value that is not
+// UTF-8 in); the usage error's exit code when it is not base64.
+[[nodiscard]] std::expected<std::string, int> value_argument(const std::string& text, bool base64);
+// Adds that --base64 flag to cmd.
+void add_base64_flag(CLI::App* cmd, bool& flag);
+
 // Values are bytes: invalid UTF-8 is replaced rather than thrown on.
 [[nodiscard]] std::string to_json_text(const nlohmann::json& j, int indent = -1);
 
@@ -87,7 +99,8 @@ int usage_error(const std::string& message);
 [[nodiscard]] std::string owner_text(std::uint32_t pid);
 
 // {"pid", "value", "version"} and, with_key, "key"; a static entry (pid 0)
-// also has "static": true.
+// also has "static": true. A key or value that is not UTF-8 is
+// "key_base64" / "value_base64" instead (json_bytes.hpp).
 [[nodiscard]] nlohmann::json entry_json(const Entry& e, bool with_key);
 
 // The client of g's namespace, or the exit code once the error is printed.

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "json_bytes.hpp"
 
 namespace shmreg::tools {
 
@@ -36,7 +37,7 @@ int print_entries(const Globals& g, const std::vector<Entry>& entries, bool with
   } else {
     for (const auto& e : entries) {
       if (with_pid) std::cout << owner_text(e.pid) << '\t';
-      std::cout << e.value << '\n';
+      std::cout << escaped(e.value) << '\n';
     }
   }
   return entries.empty() ? kExitNotFound : kExitOk;
@@ -75,10 +76,18 @@ int run_keys(const Globals& g, const LookupArgs& a) {
   if (!r) return r.error();
   auto keys = r->keys(a.pid);
   if (!keys) return report_error(g, keys.error());
-  if (g.json)
-    std::cout << to_json_text(json(*keys)) << "\n";
-  else
-    for (const auto& k : *keys) std::cout << k << '\n';
+  if (g.json) {
+    json arr = json::array();
+    for (const auto& k : *keys) {
+      // A key that is not UTF-8 is an object {"key_base64": ...} in the array.
+      json one;
+      put_bytes(one, "key", k);
+      arr.push_back(one.contains("key") ? one["key"] : one);
+    }
+    std::cout << to_json_text(arr) << "\n";
+  } else {
+    for (const auto& k : *keys) std::cout << escaped(k) << '\n';
+  }
   return keys->empty() ? kExitNotFound : kExitOk;
 }
 
@@ -92,7 +101,8 @@ int run_list(const Globals& g, const LookupArgs& a) {
     for (const auto& e : *entries) arr.push_back(entry_json(e, true));
     std::cout << to_json_text(arr) << "\n";
   } else {
-    for (const auto& e : *entries) std::cout << e.key << '\t' << owner_text(e.pid) << '\t' << e.value << '\n';
+    for (const auto& e : *entries)
+      std::cout << escaped(e.key) << '\t' << owner_text(e.pid) << '\t' << escaped(e.value) << '\n';
   }
   return entries->empty() ? kExitNotFound : kExitOk;
 }

@@ -38,6 +38,7 @@ struct RegisterArgs {
   std::string reg, key, value;
   std::uint32_t pid = 0;
   CLI::Option* pid_option = nullptr;
+  bool base64 = false;
   bool queue = false, allow_replacement = false, replace_existing = false, do_not_queue = false;
 
   bool follows_dbus_rules() const { return queue || allow_replacement || replace_existing || do_not_queue; }
@@ -120,7 +121,11 @@ int exec_command(const std::vector<std::string>& cmd) {
   return 127;
 }
 
-int run_register(const Globals& g, const RegisterArgs& a) {
+int run_register(const Globals& g, const RegisterArgs& given) {
+  RegisterArgs a = given;
+  auto value = value_argument(given.value, given.base64);
+  if (!value) return value.error();
+  a.value = std::move(*value);
   if (a.pid_option->count() > 0) return register_for_pid(g, a);
   // Block the stop signals before registering, so that one arriving right
   // after the registration is not lost before sigwait. Not when CMD follows:
@@ -148,6 +153,7 @@ void add_register(CommandTable& table) {
   c->add_option("REG", a.reg, "registry name")->required();
   c->add_option("KEY", a.key, "key")->required();
   c->add_option("VALUE", a.value, "value")->required();
+  add_base64_flag(c, a.base64);
   c->footer("Usage: shmreg register REG KEY VALUE [-- CMD [ARG...]]");
   a.pid_option = c->add_option("--pid", a.pid,
                                 "register for this process instead, and exit: the entry lives as long as PID "
