@@ -23,15 +23,6 @@ class CliRefusalsTest : public BrokerTest {
     cli_ok({"create", "svc"});
   }
 
-  // A process holding reg/key (via `register -- sleep`), once visible.
-  Subprocess hold(const std::string& reg, const std::string& key, const std::string& value) {
-    Subprocess p = Subprocess::spawn(cli_argv({"register", reg, key, value, "--", "sleep", "600"}));
-    const std::string pid = std::to_string(p.pid());
-    EXPECT_TRUE(wait_until([&] { return cli({"keys", reg, pid}).exit_code() == 0 || !p.running(); }));
-    EXPECT_TRUE(p.running()) << "register " << reg << " " << key << " ended early";
-    return p;
-  }
-
   // Runs the CLI, expects exit code `code` and every one of `parts` in stderr.
   RunResult expect_refusal(const std::vector<std::string>& args, int code, const std::vector<std::string>& parts) {
     RunResult r = cli(args);
@@ -76,8 +67,9 @@ TEST_F(CliRefusalsTest, CreateRefusesZeroAndOutOfRangeLimitsWithTheRange) {
 }
 
 TEST_F(CliRefusalsTest, UnregisterMatchTakesABareUnderscoreAsItsHelpSays) {
-  Subprocess a = hold("svc", "k", "v");
-  const std::string pid = std::to_string(a.pid());
+  Subprocess owner = Subprocess::spawn({"/bin/sleep", "600"});
+  const std::string pid = std::to_string(owner.pid());
+  cli_ok({"register", "--pid", pid, "svc", "k", "v"});
   RunResult help = cli({"unregister-match", "--help"});
   EXPECT_NE(help.out.find("bare _"), std::string::npos) << help.out;
   RunResult r = cli({"unregister-match", "svc", "k", "_", "--pid", pid});

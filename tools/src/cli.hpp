@@ -4,14 +4,15 @@
 // table through which each command family adds its subcommands and main runs
 // the one command that was parsed.
 //
-// Exit codes (scripts depend on them):
-//   0 success; 1 not found / none; 2 usage or any other error;
+// Exit codes (scripts depend on them; docs/cli.md has every command's):
+//   0 success; 1 not found / none / a wait timed out; 2 usage or any other error;
 //   3 already registered ("already registered by PID <n>" on stderr);
 //   4 version conflict (update --expect-version);
 //   5 untrusted: the segment or the broker's socket is not a trusted broker's
 //     (the message names the path, the uid and the mode);
 //   124 timeout: the broker did not answer within --timeout (124 is what
-//       timeout(1) exits with when its command timed out).
+//       timeout(1) exits with when its command timed out);
+//   127 register -- CMD could not exec CMD (a shell's code for that).
 //
 // Thread-safety: for main's thread only (writes to std::cout and std::cerr).
 #pragma once
@@ -47,6 +48,7 @@ inline constexpr int kExitError = 2;
 inline constexpr int kExitAlreadyRegistered = 3;
 inline constexpr int kExitVersionConflict = 4;
 inline constexpr int kExitTimeout = 124;
+inline constexpr int kExitCannotExec = 127;  // register -- CMD: CMD could not be exec'd
 
 // A positive duration: a decimal number with the unit ms, s or m, or without
 // a unit in seconds ("500ms", "2s", "1.5"); nullopt otherwise.

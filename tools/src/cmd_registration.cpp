@@ -118,7 +118,7 @@ int exec_command(const std::vector<std::string>& cmd) {
   argv.push_back(nullptr);
   ::execvp(argv[0], argv.data());
   std::cerr << "shmreg: cannot run " << cmd[0] << ": " << std::strerror(errno) << "\n";
-  return 127;
+  return kExitCannotExec;
 }
 
 int run_register(const Globals& g, const RegisterArgs& given) {

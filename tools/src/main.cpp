@@ -2,13 +2,15 @@
 // global options, lets each command family (commands.hpp) add its
 // subcommands, and runs the one command that was parsed.
 //
-// Exit codes (scripts depend on them; cli.hpp maps errors to them):
+// Exit codes (scripts depend on them; cli.hpp maps errors to them, and
+// docs/cli.md lists every command's):
 //   0 success; 1 not found (lookup, keys, list, match, select, values, meta,
-//   update, send, unset; await: timed out; fsck: problems found); 2 usage or
-//   any other error (a refused reload included);
-//   3 already registered; 4 version conflict (update --expect-version);
-//   124 timeout (the broker did not answer within --timeout).
-// Every command but ping, create, register, update, unregister-match,
+//   update, send, unset, unregister, registries; await, watch, receive:
+//   timed out; fsck: problems found); 2 usage or any other error (a refused
+//   reload, an unknown command included); 3 already registered; 4 version
+//   conflict (update --expect-version); 124 timeout (the broker did not
+//   answer within --timeout); 127 register -- CMD could not exec CMD.
+// Every command but ping, create, register, update, unregister, unregister-match,
 // put-meta, delete-meta, send, receive, set, unset, reload, status and
 // lookup --consistent reads the segment alone, so it works while the broker is down.
 #include <CLI/CLI.hpp>
