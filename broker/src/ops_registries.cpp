@@ -69,6 +69,7 @@ proto::OpResult create_registry(OpContext& ctx, Request& req, const proto::Creat
   spec.max_key = op.max_key != 0 ? op.max_key : ctx.config.settings.broker.default_max_key;
   spec.max_value = op.max_value != 0 ? op.max_value : ctx.config.settings.broker.default_max_value;
   spec.capacity = op.capacity != 0 ? op.capacity : ctx.config.settings.broker.default_capacity;
+  if (op.events != 0) spec.event_capacity = op.events;
   spec.meta = op.meta;
   spec.creator_uid = static_cast<std::uint32_t>(req.caller.uid);
   if (auto rule = shm::broken_rule(spec)) return refusal(proto::Status::invalid_argument, shm::describe(*rule, spec));

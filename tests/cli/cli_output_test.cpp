@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -95,6 +96,27 @@ TEST_F(CliOutputTest, RegistriesListsEachRegistryWithItsEntriesCapacityEventsAnd
       if (l["name"] == r["name"]) {
         EXPECT_EQ(l["bytes"], r["bytes"]) << r.dump();
       }
+}
+
+TEST_F(CliOutputTest, CreateEventsSizesTheEventRingAndRefusesWhatIsNotAPowerOfTwo) {
+  cli_ok({"create", "big", "--capacity", "4"});
+  cli_ok({"create", "small", "--capacity", "4", "--events", "16"});
+  std::map<std::string, json> regs;
+  for (const auto& r : parse_json(cli_ok({"--json", "registries"}))) regs[r.value("name", "")] = r;
+  EXPECT_EQ(regs["small"].value("events", 0u), 16u);
+  EXPECT_EQ(regs["big"].value("events", 0u), 1024u);
+  EXPECT_LT(regs["small"].value("bytes", 0u) * 4, regs["big"].value("bytes", 0u)) << regs["small"].dump();
+  // Idempotent with the same ring, refused with another one.
+  cli_ok({"create", "small", "--capacity", "4", "--events", "16"});
+  RunResult other = cli({"create", "small", "--capacity", "4", "--events", "32"});
+  EXPECT_EQ(other.exit_code(), 2) << other.describe();
+  EXPECT_NE(other.err.find("events is 16, not 32"), std::string::npos) << other.err;
+  RunResult odd = cli({"create", "odd", "--events", "100"});
+  EXPECT_EQ(odd.exit_code(), 2) << odd.describe();
+  EXPECT_NE(odd.err.find("not a power of two from 2 to 1048576"), std::string::npos) << odd.err;
+  RunResult low = cli({"create", "odd", "--events", "1"});
+  EXPECT_EQ(low.exit_code(), 2) << low.describe();
+  EXPECT_NE(low.err.find("--events"), std::string::npos) << low.err;
 }
 
 TEST_F(CliOutputTest, EveryCommandReportsAMissingSegmentWithTheSameCodeAndMessage) {

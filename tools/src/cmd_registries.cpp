@@ -1,7 +1,7 @@
 // The registries family of the CLI:
 //   ping                          exit 0 when the broker answers; shows the socket, segment and lock paths
 //   create REG [--keys unique|duplicate] [--partitions N] [--max-key N]
-//          [--max-value N] [--capacity N] [--meta KEY=VALUE]...
+//          [--max-value N] [--capacity N] [--events N] [--meta KEY=VALUE]...
 // Both talk to the broker.
 #include <iostream>
 
@@ -78,6 +78,10 @@ void add_create(CommandTable& table) {
                 "max entries, 1 to " + std::to_string(shm::kMaxRecordsPerRegistry) +
                     " (default: the broker's, --default-capacity)")
       ->check(CLI::Range(1u, shm::kMaxRecordsPerRegistry));
+  c->add_option("--events", a.options.events,
+                "events the ring keeps for watch and await, a power of two from 2 to " +
+                    std::to_string(shm::kMaxEventCapacity) + " (default: 1024; each costs about 64 bytes plus max-key)")
+      ->check(CLI::Range(2u, shm::kMaxEventCapacity));
   c->add_option_function<std::vector<std::string>>(
        "--meta",
        [&meta = a.options.meta](const std::vector<std::string>& pairs) {
