@@ -5,6 +5,7 @@
 
 #include "shmreg/shm/layout.hpp"
 #include "shmreg/shm/meta_codec.hpp"
+#include "shmreg/shm/spec_rules.hpp"
 
 namespace shmreg::broker {
 
@@ -15,19 +16,9 @@ SourcePos pos_of(const toml::node& n) {
                    static_cast<std::uint32_t>(n.source().begin.column)};
 }
 
-// The writer's rule for registry names (SegmentWriter::create_registry):
-// 1..kMaxNameLen bytes, none of them a space or a control character.
-bool valid_registry_name(std::string_view name) noexcept {
-  if (name.empty() || name.size() > shm::kMaxNameLen) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    const auto u = static_cast<unsigned char>(c);
-    return u > 0x20 && u != 0x7f;
-  });
-}
-
 void read_name(ConfigReader& r, const toml::table& t, const std::string& path, DeclaredRegistry& reg) {
   if (!r.present(t, "name", path, "every [[registry]] needs a name") || !r.string(t, "name", path, reg.name)) return;
-  if (!valid_registry_name(reg.name)) {
+  if (!shm::valid_registry_name(reg.name)) {
     r.problem(t.get("name")->source(), path + ".name",
               "'" + reg.name + "' is not a registry name (1.." + std::to_string(shm::kMaxNameLen) +
                   " bytes, no spaces or control characters)");

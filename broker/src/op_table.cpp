@@ -81,6 +81,21 @@ std::string quoted(const std::string& s) {
   return out;
 }
 
+// A refusal about a registry names it: "registry 'svc': registry not found",
+// unless the handler's message already does.
+proto::OpResult naming_registry(const proto::Op& op, proto::OpResult res) {
+  std::visit(
+      [&](const auto& o) {
+        std::string name;
+        if constexpr (requires { o.registry; }) name = o.registry;
+        if constexpr (requires { o.name; }) name = o.name;
+        if (!name.empty() && res.message.find("'" + name + "'") == std::string::npos)
+          res = refusal(res.status, "registry '" + name + "': " + res.message);
+      },
+      op);
+  return res;
+}
+
 std::string describe(const proto::Op& op) {
   std::string text = kOpNames[op.index()];
   std::visit(
@@ -158,6 +173,7 @@ proto::OpResult OpTable::run(Request& req, const proto::Op& op) {
     // become an error reply, not unwind through io_context::run.
     return refusal(proto::Status::internal_error, std::string("internal error: ") + e.what());
   }
+  if (res.status == proto::Status::registry_not_found) res = naming_registry(op, std::move(res));
   if (res.status == proto::Status::segment_corrupt)
     shutdown_.broken_invariant(describe(op) + " from pid " + std::to_string(req.caller.pid) + ": " + res.message);
   return res;

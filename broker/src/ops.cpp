@@ -30,7 +30,36 @@ std::expected<Owner, proto::OpResult> owner_for(const Request& req, std::uint8_t
   return Owner{t->pid, t->uid, t->identity, std::move(t->groups), fd};
 }
 
+namespace {
+
+// "key too long for registry 'svc': its keys are at most 128 bytes (...)",
+// and the same for values; nullopt when the registry cannot be read.
+std::optional<std::string> length_refusal(OpContext& ctx, shm::Errc e, std::string_view registry) {
+  auto rdr = own_reader(ctx);
+  if (!rdr) return std::nullopt;
+  auto view = (*rdr)->registry(registry);
+  if (!view) return std::nullopt;
+  const bool key = e == shm::Errc::key_too_long;
+  return std::string(key ? "key" : "value") + " too long for registry '" + std::string(registry) + "': its " +
+         (key ? "keys" : "values") + " are at most " + std::to_string(key ? view->max_key() : view->max_value()) +
+         " bytes (" + (key ? "--max-key" : "--max-value") + ", fixed when it was created)";
+}
+
+}  // namespace
+
+proto::OpResult empty_key_refusal(OpContext& ctx, std::string_view registry) {
+  std::string limit;
+  if (auto rdr = own_reader(ctx))
+    if (auto view = (*rdr)->registry(registry)) limit = " to " + std::to_string(view->max_key());
+  return refusal(proto::Status::invalid_argument,
+                 "key is empty: a key of registry '" + std::string(registry) + "' is 1" + limit + " bytes");
+}
+
 proto::OpResult write_refusal(OpContext& ctx, shm::Errc e, std::string_view registry) {
+  if ((e == shm::Errc::key_too_long || e == shm::Errc::value_too_long) && !registry.empty()) {
+    auto text = length_refusal(ctx, e, registry);
+    return text ? error_result(e, std::move(*text)) : error_result(e);
+  }
   if (e != shm::Errc::registry_full && e != shm::Errc::owner_table_full && e != shm::Errc::segment_full)
     return error_result(e);
   auto rdr = own_reader(ctx);

@@ -68,10 +68,14 @@ struct Request {
 // The process an op with this target acts for (see above).
 [[nodiscard]] std::expected<Owner, proto::OpResult> owner_for(const Request& req, std::uint8_t target);
 // The refusal of a write that failed with e. When the segment had no room
-// (registry_full, owner_table_full, segment_full) its message names the limit
-// reached, its value and where it is set; registry names the registry written
-// (empty for a creation). Any other e: error_result(e).
+// (registry_full, owner_table_full, segment_full) or a key or value was too
+// long (key_too_long, value_too_long) its message names the limit reached,
+// its value and where it is set; registry names the registry written (empty
+// for a creation). Any other e: error_result(e).
 [[nodiscard]] proto::OpResult write_refusal(OpContext& ctx, shm::Errc e, std::string_view registry = {});
+// The refusal of an empty key in registry: invalid_argument naming the range
+// of its keys.
+[[nodiscard]] proto::OpResult empty_key_refusal(OpContext& ctx, std::string_view registry);
 
 // -- registries (ops_registries.cpp) --
 [[nodiscard]] proto::OpResult ping(OpContext& ctx, Request& req, const proto::Ping& op);

@@ -13,13 +13,14 @@ namespace shmreg::broker {
 proto::OpResult set_static(OpContext& ctx, Request&, const proto::SetStatic& op) {
   auto id = ctx.writer.find_registry(op.registry);
   if (!id) return error_result(id.error(), "no registry '" + op.registry + "'");
+  if (op.key.empty()) return empty_key_refusal(ctx, op.registry);
   std::uint32_t holder = 0;
   auto version = ctx.writer.set_static(*id, op.key, op.value, false, &holder);
   if (!version) {
     if (version.error() == shm::Errc::already_registered)
       return error_result(version.error(), "key '" + op.key + "' of registry '" + op.registry +
                                                "' is held by pid " + std::to_string(holder));
-    return error_result(version.error());
+    return write_refusal(ctx, version.error(), op.registry);
   }
   return success(*version);
 }

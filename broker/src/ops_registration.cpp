@@ -91,6 +91,7 @@ proto::OpResult register_for(OpContext& ctx, const Owner& owner, const std::stri
                              const std::string& value) {
   auto reg = begin_registration(ctx, owner, registry);
   if (!reg) return std::move(reg.error());
+  if (key.empty()) return empty_key_refusal(ctx, registry);
   auto quota = [&] { return may_own(ctx.config.settings, ctx.writer, owner, registry, key, value.size()); };
   auto ok = quota();
   // A uid at its limit may be held there by its own dead process, the key's
@@ -141,6 +142,7 @@ proto::OpResult register_queued(OpContext& ctx, Request& req, const proto::Regis
   const Owner owner = req.caller.as_owner();
   auto reg = begin_registration(ctx, owner, op.registry);
   if (!reg) return std::move(reg.error());
+  if (op.key.empty()) return empty_key_refusal(ctx, op.registry);
   // A queued record counts as an entry: it becomes one when the key passes on.
   if (auto ok = may_own(ctx.config.settings, ctx.writer, owner, op.registry, op.key, op.value.size()); !ok)
     return std::move(ok.error());
@@ -155,6 +157,14 @@ proto::OpResult register_queued(OpContext& ctx, Request& req, const proto::Regis
         return exists() ? (*r)->owner_pid : 0;
       }) == Reaped::halting)
     return halting_refusal();
+  const auto duplicate_keys = [&] {
+    auto rdr = own_reader(ctx);
+    auto view = rdr ? (*rdr)->registry(op.registry) : std::unexpected(shm::Errc::registry_not_found);
+    return view && view->kind() == shm::RegistryKind::duplicate;
+  };
+  if (!*r && r->error() == shm::Errc::invalid_argument && duplicate_keys())
+    return error_result(r->error(), "owner queues (--queue and the other D-Bus flags) are for unique registries; '" +
+                                        op.registry + "' has duplicate keys");
   if (!*r) return write_refusal(ctx, r->error(), op.registry);
   const shm::QueueResult& q = **r;
   if (q.reply != shm::QueueReply::exists) ctx.owners.ensure_watched(owner, std::move(reg->watch_fd));

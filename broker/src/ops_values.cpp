@@ -14,14 +14,14 @@ std::string quoted(std::string_view name) { return "'" + std::string(name) + "'"
 
 // The reply for a failed update_value: the status is e's own, the message
 // says which rule the op broke where the caller can act on it.
-proto::OpResult update_refused(shm::Errc e, const proto::UpdateValue& op, pid_t pid) {
+proto::OpResult update_refused(OpContext& ctx, shm::Errc e, const proto::UpdateValue& op, pid_t pid) {
   if (e == shm::Errc::not_found)
     return error_result(e, "pid " + std::to_string(pid) + " has no entry under this key in " + quoted(op.registry));
   if (e == shm::Errc::version_conflict)
     return error_result(e, "the entry is no longer at version " + std::to_string(op.expected_version.value_or(0)));
   if (e == shm::Errc::invalid_argument)
     return error_result(e, "update_value needs a unique registry; " + quoted(op.registry) + " has duplicate keys");
-  return error_result(e);
+  return write_refusal(ctx, e, op.registry);
 }
 
 proto::OpResult put_meta_refused(shm::Errc e, const proto::PutMeta& op) {
@@ -56,7 +56,7 @@ proto::OpResult update_value(OpContext& ctx, Request& req, const proto::UpdateVa
   if (!id) return error_result(id.error());
   if (auto ok = may_replace_value(ctx, *owner, op); !ok) return std::move(ok.error());
   auto v = ctx.writer.update_value(*id, op.key, static_cast<std::uint32_t>(owner->pid), op.value, op.expected_version);
-  if (!v) return update_refused(v.error(), op, owner->pid);
+  if (!v) return update_refused(ctx, v.error(), op, owner->pid);
   return success(*v);
 }
 

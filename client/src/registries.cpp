@@ -19,7 +19,7 @@ Result<void> Client::create_registry(std::string_view name, const RegistryOption
   return guarded([&]() -> Result<void> {
     auto r = state_->call(client_detail::Deadline::after(timeout_),
                           proto::CreateRegistry{std::string(name), static_cast<std::uint8_t>(o.unique ? 1 : 2),
-                                                o.partitions, o.max_key, o.max_value, o.capacity, o.meta});
+                                                o.partitions, o.max_key, o.max_value, o.capacity, o.meta, o.events});
     if (!r) return std::unexpected(std::move(r.error()));
     return {};
   });

@@ -376,6 +376,7 @@ std::vector<std::uint8_t> encode_request(std::uint32_t request_id, std::span<con
               w.str(k);
               w.str(v);
             }
+            w.u32(o.events);
           } else if constexpr (std::is_same_v<T, RegisterKey>) {
             w.u8(static_cast<std::uint8_t>(OpCode::register_key));
             w.str(o.registry);
@@ -434,6 +435,7 @@ std::expected<std::vector<Op>, ParseError> decode_request(std::span<const std::u
         c.meta.resize(pairs);
         for (auto& [k, v] : c.meta)
           if (!r.str(k) || !r.str(v)) return std::unexpected(ParseError::truncated);
+        if (!r.u32(c.events)) return std::unexpected(ParseError::truncated);
         ops.emplace_back(std::move(c));
         break;
       }

@@ -137,6 +137,7 @@ Result<RegistryView> SegmentReader::registry_by_id(std::uint32_t id) const noexc
   v.events_ = base_ + d.events_offset;
   v.event_capacity_ = d.event_capacity;
   v.event_size_ = d.event_size;
+  v.bytes_ = registry_footprint(d);
   v.id_ = id;
   v.partitions_ = d.partitions;
   v.max_key_ = d.max_key;

@@ -13,6 +13,7 @@
 
 #include "shmreg/shm/hash.hpp"
 #include "shmreg/shm/meta_codec.hpp"
+#include "shmreg/shm/spec_rules.hpp"
 #include "writer_impl.hpp"
 
 namespace shmreg::shm {
@@ -29,14 +30,6 @@ std::uint32_t next_pow2(std::uint64_t n) noexcept {
   std::uint64_t p = 1;
   while (p < n) p <<= 1;
   return static_cast<std::uint32_t>(p);
-}
-
-bool valid_registry_name(std::string_view name) noexcept {
-  if (name.empty() || name.size() > kMaxNameLen) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    const auto u = static_cast<unsigned char>(c);
-    return u > 0x20 && u != 0x7f;
-  });
 }
 
 struct RegistryGeometry {
@@ -71,14 +64,8 @@ RegistryGeometry geometry_for(const RegistrySpec& s) noexcept {
   return g;
 }
 
-bool valid_spec(const RegistrySpec& s) noexcept {
-  if (!valid_registry_name(s.name)) return false;
-  if (s.kind != RegistryKind::unique && s.kind != RegistryKind::duplicate) return false;
-  return s.partitions >= 1 && s.partitions <= kMaxPartitions && s.max_key >= 1 && s.max_key <= kMaxKeyLen &&
-         s.max_value <= kMaxValueLen && s.capacity >= 1 && s.capacity <= kMaxRecordsPerRegistry &&
-         s.event_capacity >= 2 && s.event_capacity <= kMaxEventCapacity &&
-         (s.event_capacity & (s.event_capacity - 1)) == 0;
-}
+// The rules themselves are spec_rules.cpp's, which also words them.
+bool valid_spec(const RegistrySpec& s) noexcept { return !broken_rule(s); }
 
 bool same_spec(const RegistryDesc& d, const RegistrySpec& s) noexcept {
   return d.kind == static_cast<std::uint32_t>(s.kind) && d.partitions == s.partitions &&

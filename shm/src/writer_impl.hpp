@@ -221,7 +221,7 @@ struct SegmentWriter::Impl {
   void count_record(std::uint32_t slot, const RecordHeader& r, int sign) noexcept;
   // The arena bytes registry d took (SegmentWriter::footprint of its spec).
   static std::uint64_t footprint_of(const RegistryDesc& d) noexcept {
-    return pad_to(d.events_offset + std::uint64_t{d.event_capacity} * d.event_size - d.records_offset, 4096);
+    return registry_footprint(d);
   }
   void rebuild_usage();
 

@@ -26,7 +26,7 @@ using Bytes = std::vector<std::uint8_t>;
 // the encoder and the decoder forgot would survive a bytes-only round trip.
 auto fields(const Ping&) { return std::tuple<>(); }
 auto fields(const CreateRegistry& o) {
-  return std::tie(o.name, o.kind, o.partitions, o.max_key, o.max_value, o.capacity, o.meta);
+  return std::tie(o.name, o.kind, o.partitions, o.max_key, o.max_value, o.capacity, o.meta, o.events);
 }
 auto fields(const RegisterKey& o) { return std::tie(o.registry, o.key, o.value); }
 auto fields(const Unregister& o) { return std::tie(o.registry, o.key); }
@@ -647,9 +647,10 @@ TEST(WireRegistryOps, AnExpectedVersionFlagOtherThanZeroOrOneIsABadField) {
 
 TEST(WireRegistryOps, AMetaCountBeyondThePayloadIsRejectedBeforeAllocating) {
   Bytes frame = request({CreateRegistry{"r", 1, 1, 0, 0, 0, {}}}, 1);
-  // The u16 meta count is the last field; claim the most pairs with no bytes.
-  frame[frame.size() - 2] = 0xff;
-  frame[frame.size() - 1] = 0xff;
+  // The u16 meta count is the last field but the u32 events; claim the most
+  // pairs with only those 4 bytes after it.
+  frame[frame.size() - 6] = 0xff;
+  frame[frame.size() - 5] = 0xff;
   EXPECT_EQ(decode_request(payload_of(frame)).error(), ParseError::truncated);
 }
 

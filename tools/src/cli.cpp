@@ -1,6 +1,8 @@
 // What every `shmreg` command shares (see cli.hpp).
 #include "cli.hpp"
 
+#include "json_bytes.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -53,6 +55,8 @@ int exit_code_of(Errc code) noexcept {
   }
   return kExitError;  // a value outside the enum
 }
+
+std::string pattern_json(const std::string& pattern) { return pattern == "_" ? std::string("\"_\"") : pattern; }
 
 std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text) {
   double number = 0;
@@ -113,12 +117,48 @@ std::string to_json_text(const json& j, int indent) {
   return j.dump(indent, ' ', false, json::error_handler_t::replace);
 }
 
+std::expected<std::string, int> value_argument(const std::string& text, bool base64) {
+  if (!base64) return text;
+  auto bytes = base64_decode(text);
+  if (!bytes)
+    return std::unexpected(usage_error("VALUE '" + escaped(text) +
+                                       "' is not base64 (--base64: A-Z a-z 0-9 + /, padded with = to a multiple of 4)"));
+  return std::move(*bytes);
+}
+
+void add_base64_flag(CLI::App* cmd, bool& flag) {
+  cmd->add_flag("--base64", flag,
+                "VALUE is base64 (any bytes, NUL included; the form of \"value_base64\" in --json output)");
+}
+
+std::string escaped(std::string_view bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size());
+  for (const char ch : bytes) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '\\') out += "\\\\";
+    else if (c == '\t') out += "\\t";
+    else if (c == '\n') out += "\\n";
+    else if (c == '\r') out += "\\r";
+    else if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
 std::string owner_text(std::uint32_t pid) { return pid == 0 ? std::string("static") : std::to_string(pid); }
 
 json entry_json(const Entry& e, bool with_key) {
-  json j = {{"pid", e.pid}, {"value", e.value}, {"version", e.version}};
+  json j = {{"pid", e.pid}, {"version", e.version}};
+  put_bytes(j, "value", e.value);
   if (e.pid == 0) j["static"] = true;
-  if (with_key) j["key"] = e.key;
+  if (with_key) put_bytes(j, "key", e.key);
   return j;
 }
 
@@ -140,6 +180,10 @@ CLI::App* CommandTable::add(const std::string& name, const std::string& help, Ru
   CLI::App* sub = app_.add_subcommand(name, help);
   commands_.push_back({sub, std::move(run), trailing});
   return sub;
+}
+
+bool CommandTable::parsed() const {
+  return std::ranges::any_of(commands_, [](const Command& c) { return c.subcommand->parsed(); });
 }
 
 int CommandTable::run_parsed() const {

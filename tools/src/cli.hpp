@@ -4,14 +4,15 @@
 // table through which each command family adds its subcommands and main runs
 // the one command that was parsed.
 //
-// Exit codes (scripts depend on them):
-//   0 success; 1 not found / none; 2 usage or any other error;
+// Exit codes (scripts depend on them; docs/cli.md has every command's):
+//   0 success; 1 not found / none / a wait timed out; 2 usage or any other error;
 //   3 already registered ("already registered by PID <n>" on stderr);
 //   4 version conflict (update --expect-version);
 //   5 untrusted: the segment or the broker's socket is not a trusted broker's
 //     (the message names the path, the uid and the mode);
 //   124 timeout: the broker did not answer within --timeout (124 is what
-//       timeout(1) exits with when its command timed out).
+//       timeout(1) exits with when its command timed out);
+//   127 register -- CMD could not exec CMD (a shell's code for that).
 //
 // Thread-safety: for main's thread only (writes to std::cout and std::cerr).
 #pragma once
@@ -47,6 +48,7 @@ inline constexpr int kExitError = 2;
 inline constexpr int kExitAlreadyRegistered = 3;
 inline constexpr int kExitVersionConflict = 4;
 inline constexpr int kExitTimeout = 124;
+inline constexpr int kExitCannotExec = 127;  // register -- CMD: CMD could not be exec'd
 
 // A positive duration: a decimal number with the unit ms, s or m, or without
 // a unit in seconds ("500ms", "2s", "1.5"); nullopt otherwise.
@@ -66,6 +68,10 @@ inline constexpr const char* kNeedOwnerPid =
     "a shmreg process owns no entries of its own: name the owner with --pid PID "
     "(one of your processes, or any as root), e.g. the child of `shmreg register ... -- CMD`";
 
+// A match pattern as the commands take it: a bare _ is not JSON, so it is
+// taken for the wildcard "_", saving shell quoting; anything else as given.
+[[nodiscard]] std::string pattern_json(const std::string& pattern);
+
 // The CLI contract's exit code for a client error: the one place that maps them.
 [[nodiscard]] int exit_code_of(Errc code) noexcept;
 
@@ -75,6 +81,18 @@ int report_error(const Globals& g, const Error& e);
 // Prints "shmreg: <message>" on stderr and returns kExitError.
 int usage_error(const std::string& message);
 
+// Bytes as one field of a text line: backslash, tab, newline, carriage
+// return and every other control byte (and DEL) escaped C-style (\\, \t, \n,
+// \r, \xHH), so that a line is one entry and a field never splits.
+[[nodiscard]] std::string escaped(std::string_view bytes);
+
+// The VALUE argument of a write: as given, or decoded when the command's
+// --base64 flag was given (the form --json prints a value that is not
+// UTF-8 in); the usage error's exit code when it is not base64.
+[[nodiscard]] std::expected<std::string, int> value_argument(const std::string& text, bool base64);
+// Adds that --base64 flag to cmd.
+void add_base64_flag(CLI::App* cmd, bool& flag);
+
 // Values are bytes: invalid UTF-8 is replaced rather than thrown on.
 [[nodiscard]] std::string to_json_text(const nlohmann::json& j, int indent = -1);
 
@@ -83,7 +101,8 @@ int usage_error(const std::string& message);
 [[nodiscard]] std::string owner_text(std::uint32_t pid);
 
 // {"pid", "value", "version"} and, with_key, "key"; a static entry (pid 0)
-// also has "static": true.
+// also has "static": true. A key or value that is not UTF-8 is
+// "key_base64" / "value_base64" instead (json_bytes.hpp).
 [[nodiscard]] nlohmann::json entry_json(const Entry& e, bool with_key);
 
 // The client of g's namespace, or the exit code once the error is printed.
@@ -134,6 +153,9 @@ class CommandTable {
   // was parsed, or kExitError (with the reason on stderr) when "-- CMD" was
   // given to a command that refuses it.
   [[nodiscard]] int run_parsed() const;
+
+  // Whether one of the table's commands was parsed.
+  [[nodiscard]] bool parsed() const;
 
  private:
   struct Command {

@@ -11,6 +11,7 @@
 #include <iostream>
 
 #include "commands.hpp"
+#include "json_bytes.hpp"
 
 namespace shmreg::tools {
 
@@ -22,23 +23,23 @@ using namespace cli;
 
 struct StaticArgs {
   std::string reg, key, value;
+  bool base64 = false;
 };
 
 int run_set(const Globals& g, const StaticArgs& a) {
+  auto value = value_argument(a.value, a.base64);
+  if (!value) return value.error();
   auto c = open_client(g);
   if (!c) return c.error();
-  auto version = c->set_static(a.reg, a.key, a.value);
+  auto version = c->set_static(a.reg, a.key, *value);
   if (!version) return report_error(g, version.error());
-  if (g.json)
-    std::cout << to_json_text({{"registry", a.reg},
-                               {"key", a.key},
-                               {"value", a.value},
-                               {"pid", 0},
-                               {"static", true},
-                               {"version", *version}})
-              << "\n";
-  else
-    std::cout << "set " << a.key << " in " << a.reg << " as a static entry (version " << *version << ")\n";
+  if (g.json) {
+    json out = {{"registry", a.reg}, {"key", a.key}, {"pid", 0}, {"static", true}, {"version", *version}};
+    put_bytes(out, "value", *value);
+    std::cout << to_json_text(out) << "\n";
+  } else {
+    std::cout << "set " << escaped(a.key) << " in " << a.reg << " as a static entry (version " << *version << ")\n";
+  }
   return kExitOk;
 }
 
@@ -90,6 +91,7 @@ void add_static_commands(CommandTable& table) {
   set->add_option("REG", sa.reg, "registry name")->required();
   set->add_option("KEY", sa.key, "key")->required();
   set->add_option("VALUE", sa.value, "value")->required();
+  add_base64_flag(set, sa.base64);
 
   auto [unset, ua] =
       table.add<StaticArgs>("unset", "remove the static entry under KEY; exit 1 if there was none", run_unset);

@@ -2,7 +2,8 @@
 // on it), so it works while the broker is down.
 //   watch REG [KEY] [--from SEQ] [--count N] [--timeout S]
 //         one event per line: SEQ<TAB>TYPE<TAB>KEY<TAB>PID[<TAB>OLD_PID]; PID is
-//         "static" for a static entry's events (pid 0, "static": true in --json)
+//         "static" for a static entry's events (pid 0, "static": true in --json);
+//         exit 0 after --count events, 1 when --timeout ends it first
 //   await REG KEY [KEY...] [--all] [--timeout S]
 //         exit 0 once one (or every) KEY is registered, 1 on timeout (cmd_await.cpp)
 //   queue REG KEY                 PID<TAB>VALUE<TAB>primary|queued; exit 1 if none
@@ -12,6 +13,7 @@
 #include <optional>
 
 #include "commands.hpp"
+#include "json_bytes.hpp"
 
 namespace shmreg::tools {
 
@@ -37,13 +39,13 @@ bool of_static_entry(const Event& e) {
 void print_event(const Globals& g, const Event& e) {
   if (g.json) {
     json j = {{"seq", e.seq},         {"type", std::string(to_string(e.type))},
-              {"key", e.key},         {"pid", e.pid},
-              {"old_pid", e.old_pid}, {"version", e.version},
-              {"time_ns", e.time_ns}};
+              {"pid", e.pid},         {"old_pid", e.old_pid},
+              {"version", e.version}, {"time_ns", e.time_ns}};
+    put_bytes(j, "key", e.key);
     if (of_static_entry(e)) j["static"] = true;
     std::cout << to_json_text(j) << std::endl;
   } else {
-    std::cout << e.seq << '\t' << to_string(e.type) << '\t' << e.key << '\t'
+    std::cout << e.seq << '\t' << to_string(e.type) << '\t' << escaped(e.key) << '\t'
               << (of_static_entry(e) ? owner_text(0) : std::to_string(e.pid));
     if (e.type == EventType::owner_changed) std::cout << '\t' << e.old_pid;
     std::cout << std::endl;
@@ -58,7 +60,7 @@ int run_watch(const Globals& g, const WatchArgs& a) {
   std::uint64_t seen = 0;
   while (a.count == 0 || seen < a.count) {
     const auto now = std::chrono::steady_clock::now();
-    if (now >= deadline) break;
+    if (now >= deadline) return kExitNotFound;  // timed out, as every wait of the CLI
     auto events = w.next(std::min<std::chrono::nanoseconds>(deadline - now, std::chrono::seconds(1)));
     if (!events) return report_error(g, events.error());
     for (const Event& e : *events) {
@@ -75,8 +77,8 @@ void add_watch(CommandTable& table) {
   c->add_option("REG", a.reg, "registry name")->required();
   c->add_option("KEY", a.key, "only this key's events");
   c->add_option("--from", a.from, "start at this sequence (default: the next event)");
-  c->add_option("--count", a.count, "stop after this many events");
-  c->add_option("--timeout", a.timeout_s, "stop after this many seconds");
+  c->add_option("--count", a.count, "stop after this many events (exit 0)");
+  c->add_option("--timeout", a.timeout_s, "stop after this many seconds, exit 1 (default: watch for ever)");
 }
 
 struct QueueArgs {
@@ -90,12 +92,15 @@ int run_queue(const Globals& g, const QueueArgs& a) {
   if (!q) return report_error(g, q.error());
   if (g.json) {
     json arr = json::array();
-    for (std::size_t i = 0; i < q->size(); ++i)
-      arr.push_back({{"pid", (*q)[i].pid}, {"value", (*q)[i].value}, {"role", i == 0 ? "primary" : "queued"}});
+    for (std::size_t i = 0; i < q->size(); ++i) {
+      json one = {{"pid", (*q)[i].pid}, {"role", i == 0 ? "primary" : "queued"}};
+      put_bytes(one, "value", (*q)[i].value);
+      arr.push_back(one);
+    }
     std::cout << to_json_text(arr) << "\n";
   } else {
     for (std::size_t i = 0; i < q->size(); ++i)
-      std::cout << (*q)[i].pid << '\t' << (*q)[i].value << '\t' << (i == 0 ? "primary" : "queued") << '\n';
+      std::cout << (*q)[i].pid << '\t' << escaped((*q)[i].value) << '\t' << (i == 0 ? "primary" : "queued") << '\n';
   }
   return q->empty() ? kExitNotFound : kExitOk;
 }

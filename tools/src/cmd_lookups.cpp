@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "json_bytes.hpp"
 
 namespace shmreg::tools {
 
@@ -36,7 +37,7 @@ int print_entries(const Globals& g, const std::vector<Entry>& entries, bool with
   } else {
     for (const auto& e : entries) {
       if (with_pid) std::cout << owner_text(e.pid) << '\t';
-      std::cout << e.value << '\n';
+      std::cout << escaped(e.value) << '\n';
     }
   }
   return entries.empty() ? kExitNotFound : kExitOk;
@@ -47,9 +48,6 @@ struct LookupArgs {
   std::string reg, key, pattern, guards, spec;
   std::uint32_t pid = 0;
   bool consistent = false;
-
-  // A bare _ is not JSON; take it for the wildcard "_", saving shell quoting.
-  std::string pattern_json() const { return pattern == "_" ? std::string("\"_\"") : pattern; }
 };
 
 // The entries that read finds in REG, printed by print_entries.
@@ -78,10 +76,18 @@ int run_keys(const Globals& g, const LookupArgs& a) {
   if (!r) return r.error();
   auto keys = r->keys(a.pid);
   if (!keys) return report_error(g, keys.error());
-  if (g.json)
-    std::cout << to_json_text(json(*keys)) << "\n";
-  else
-    for (const auto& k : *keys) std::cout << k << '\n';
+  if (g.json) {
+    json arr = json::array();
+    for (const auto& k : *keys) {
+      // A key that is not UTF-8 is an object {"key_base64": ...} in the array.
+      json one;
+      put_bytes(one, "key", k);
+      arr.push_back(one.contains("key") ? one["key"] : one);
+    }
+    std::cout << to_json_text(arr) << "\n";
+  } else {
+    for (const auto& k : *keys) std::cout << escaped(k) << '\n';
+  }
   return keys->empty() ? kExitNotFound : kExitOk;
 }
 
@@ -95,13 +101,14 @@ int run_list(const Globals& g, const LookupArgs& a) {
     for (const auto& e : *entries) arr.push_back(entry_json(e, true));
     std::cout << to_json_text(arr) << "\n";
   } else {
-    for (const auto& e : *entries) std::cout << e.key << '\t' << owner_text(e.pid) << '\t' << e.value << '\n';
+    for (const auto& e : *entries)
+      std::cout << escaped(e.key) << '\t' << owner_text(e.pid) << '\t' << escaped(e.value) << '\n';
   }
   return entries->empty() ? kExitNotFound : kExitOk;
 }
 
 int run_match(const Globals& g, const LookupArgs& a) {
-  return print_read_entries(g, a, true, [&](const Registry& r) { return r.match(a.key, a.pattern_json(), a.guards); });
+  return print_read_entries(g, a, true, [&](const Registry& r) { return r.match(a.key, pattern_json(a.pattern), a.guards); });
 }
 
 int run_values(const Globals& g, const LookupArgs& a) {
@@ -132,7 +139,7 @@ int run_count(const Globals& g, const LookupArgs& a, Counted what) {
   auto r = open_registry(g, a.reg);
   if (!r) return r.error();
   auto n = what == Counted::all        ? r->count()
-           : what == Counted::matching ? r->count_match(a.key, a.pattern_json(), a.guards)
+           : what == Counted::matching ? r->count_match(a.key, pattern_json(a.pattern), a.guards)
                                        : r->count_select(a.spec);
   if (!n) return report_error(g, n.error());
   if (g.json) {
@@ -180,7 +187,7 @@ void add_queries(CommandTable& table) {
       add_registry_command(table, "count-match", "print how many entries under KEY match",
                            [](const Globals& g, const LookupArgs& a) { return run_count(g, a, Counted::matching); });
   count_match->add_option("KEY", cma.key, "key")->required();
-  count_match->add_option("PATTERN", cma.pattern, "JSON pattern")->required();
+  count_match->add_option("PATTERN", cma.pattern, "JSON pattern: \"_\" (or a bare _) matches all")->required();
   count_match->add_option("GUARDS", cma.guards, "JSON array of guards");
 
   auto [select, sa] = add_registry_command(

@@ -6,9 +6,10 @@
 //   receive REG KEY [VALUE] [--count N] [--timeout S]
 //         opens this process's mailbox, registers KEY in REG (owned by this
 //         process, so it is reaped when the command ends), then prints each
-//         message: SENDER_PID<TAB>BODY, one per line. Ends after N messages
-//         (exit 0), at the timeout (exit 0 without --count, 1 if fewer than
-//         N came), or on SIGINT/SIGTERM (exit 0).
+//         message: SENDER_PID<TAB>BODY, one per line (BODY escaped as
+//         cli::escaped does). Ends after N messages (exit 0), at the timeout
+//         (exit 1, as every wait of the CLI that times out), or on
+//         SIGINT/SIGTERM (exit 0).
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -20,6 +21,7 @@
 #include <optional>
 
 #include "commands.hpp"
+#include "json_bytes.hpp"
 #include "shmreg/mailbox.hpp"
 #include "shmreg/sys/unique_fd.hpp"
 
@@ -115,16 +117,17 @@ std::optional<int> print_waiting(const Globals& g, const ReceiveArgs& a, Mailbox
     const Message& msg = **m;
     if (msg.dropped > 0 && !g.json)
       std::cerr << "shmreg: " << msg.dropped << " message(s) dropped before this one (mailbox full)\n";
-    if (g.json)
-      std::cout << to_json_text({{"registry", msg.registry},
-                                 {"key", msg.key},
-                                 {"sender_pid", msg.sender_pid},
-                                 {"sender_uid", msg.sender_uid},
-                                 {"dropped", msg.dropped},
-                                 {"body", msg.body}})
-                << std::endl;
-    else
-      std::cout << msg.sender_pid << '\t' << msg.body << std::endl;
+    if (g.json) {
+      nlohmann::json out = {{"registry", msg.registry},
+                  {"key", msg.key},
+                  {"sender_pid", msg.sender_pid},
+                  {"sender_uid", msg.sender_uid},
+                  {"dropped", msg.dropped}};
+      put_bytes(out, "body", msg.body);
+      std::cout << to_json_text(out) << std::endl;
+    } else {
+      std::cout << msg.sender_pid << '\t' << escaped(msg.body) << std::endl;
+    }
     if (a.count != 0 && ++seen >= a.count) return std::nullopt;
   }
 }
@@ -164,8 +167,9 @@ int run_receive(const Globals& g, const ReceiveArgs& a) {
     if (auto rc = print_waiting(g, a, *mailbox, seen)) return *rc;
   }
   (void)c->unregister(a.reg, a.key);
-  // Fewer than --count messages is a failure only when the timeout ended it.
-  return a.count != 0 && seen < a.count && !stopped ? kExitNotFound : kExitOk;
+  // The timeout ended it (not the count, not a stop signal): timed out.
+  const bool counted_out = a.count != 0 && seen >= a.count;
+  return counted_out || stopped ? kExitOk : kExitNotFound;
 }
 
 void add_receive(CommandTable& table) {
@@ -175,8 +179,8 @@ void add_receive(CommandTable& table) {
   c->add_option("REG", a.reg, "registry name")->required();
   c->add_option("KEY", a.key, "key to register (owned by this command while it runs)")->required();
   c->add_option("VALUE", a.value, "value of the entry (default: empty)");
-  c->add_option("--count", a.count, "stop after this many messages");
-  c->add_option("--timeout", a.timeout_s, "stop after this many seconds");
+  c->add_option("--count", a.count, "stop after this many messages (exit 0)");
+  c->add_option("--timeout", a.timeout_s, "stop after this many seconds, exit 1 (default: wait for ever)");
 }
 
 }  // namespace

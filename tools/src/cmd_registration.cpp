@@ -9,12 +9,15 @@
 //         conflict), then holds or execs like the plain form.
 //   register --pid PID REG KEY VALUE
 //         registers for PID instead (your own process, or any as root) and
-//         exits; the entry lives as long as PID. --pid wins over the queue
-//         flags, and refuses "-- CMD".
+//         exits; the entry lives as long as PID. --pid 0, --pid with a queue
+//         flag (the broker queues only the caller itself) and --pid with
+//         "-- CMD" are usage errors.
+//   unregister REG KEY --pid PID
+//         removes PID's entries under KEY; prints how many, exit 1 if none.
 //   unregister-match REG KEY PATTERN [GUARDS] --pid PID
 //         removes PID's entries under KEY whose value matches; prints how many.
-// A shmreg process owns no entries once it exits, so unregister-match acts
-// for the process named with --pid.
+// A shmreg process owns no entries once it exits, so unregister and
+// unregister-match act for the process named with --pid.
 #include <signal.h>
 #include <unistd.h>
 
@@ -35,6 +38,7 @@ struct RegisterArgs {
   std::string reg, key, value;
   std::uint32_t pid = 0;
   CLI::Option* pid_option = nullptr;
+  bool base64 = false;
   bool queue = false, allow_replacement = false, replace_existing = false, do_not_queue = false;
 
   bool follows_dbus_rules() const { return queue || allow_replacement || replace_existing || do_not_queue; }
@@ -50,6 +54,14 @@ struct RegisterArgs {
 int register_for_pid(const Globals& g, const RegisterArgs& a) {
   if (!g.exec_cmd.empty())
     return usage_error("register --pid registers for another process and exits; '-- CMD' is for this one");
+  if (a.pid == 0)
+    return usage_error("--pid 0 names no process: --pid PID registers the entry for the live process PID (one of "
+                       "yours, or any as root), which owns it until it exits; without --pid, register holds the "
+                       "entry itself (or, with -- CMD, hands it to CMD)");
+  if (a.follows_dbus_rules())
+    return usage_error("--queue, --allow-replacement, --replace-existing and --do-not-queue register this "
+                       "process under D-Bus rules and cannot be combined with --pid: the broker queues only the "
+                       "process that asks (use them with -- CMD to queue CMD)");
   auto c = open_client(g);
   if (!c) return c.error();
   auto version = c->register_key_for(ProcessRef::pid(a.pid), a.reg, a.key, a.value);
@@ -106,10 +118,14 @@ int exec_command(const std::vector<std::string>& cmd) {
   argv.push_back(nullptr);
   ::execvp(argv[0], argv.data());
   std::cerr << "shmreg: cannot run " << cmd[0] << ": " << std::strerror(errno) << "\n";
-  return 127;
+  return kExitCannotExec;
 }
 
-int run_register(const Globals& g, const RegisterArgs& a) {
+int run_register(const Globals& g, const RegisterArgs& given) {
+  RegisterArgs a = given;
+  auto value = value_argument(given.value, given.base64);
+  if (!value) return value.error();
+  a.value = std::move(*value);
   if (a.pid_option->count() > 0) return register_for_pid(g, a);
   // Block the stop signals before registering, so that one arriving right
   // after the registration is not lost before sigwait. Not when CMD follows:
@@ -137,6 +153,7 @@ void add_register(CommandTable& table) {
   c->add_option("REG", a.reg, "registry name")->required();
   c->add_option("KEY", a.key, "key")->required();
   c->add_option("VALUE", a.value, "value")->required();
+  add_base64_flag(c, a.base64);
   c->footer("Usage: shmreg register REG KEY VALUE [-- CMD [ARG...]]");
   a.pid_option = c->add_option("--pid", a.pid,
                                 "register for this process instead, and exit: the entry lives as long as PID "
@@ -152,26 +169,38 @@ struct UnregisterMatchArgs {
   std::uint32_t pid = 0;
 };
 
-int run_unregister_match(const Globals& g, const UnregisterMatchArgs& a) {
+// Removes PID's entries under KEY that match; prints how many.
+// none_is_not_found: none removed exits 1 (unregister), else 0 (unregister-match).
+int remove_matching(const Globals& g, const UnregisterMatchArgs& a, bool none_is_not_found) {
   if (a.pid == 0) return usage_error(kNeedOwnerPid);
   auto c = open_client(g);
   if (!c) return c.error();
-  auto n = c->unregister_match(a.reg, a.key, a.pattern, a.guards, ProcessRef::pid(a.pid));
+  auto n = c->unregister_match(a.reg, a.key, pattern_json(a.pattern), a.guards, ProcessRef::pid(a.pid));
   if (!n) return report_error(g, n.error());
   if (g.json)
     std::cout << to_json_text({{"registry", a.reg}, {"key", a.key}, {"pid", a.pid}, {"removed", *n}}) << "\n";
   else
     std::cout << "removed " << *n << "\n";
-  return kExitOk;
+  return *n == 0 && none_is_not_found ? kExitNotFound : kExitOk;
+}
+
+void add_unregister(CommandTable& table) {
+  auto [c, a] = table.add<UnregisterMatchArgs>(
+      "unregister", "remove PID's entries under KEY; print how many, exit 1 if PID had none",
+      [](const Globals& g, const UnregisterMatchArgs& args) { return remove_matching(g, args, true); });
+  a.pattern = "_";  // every entry of PID under KEY
+  c->add_option("REG", a.reg, "registry name")->required();
+  c->add_option("KEY", a.key, "key")->required();
+  c->add_option("--pid", a.pid, "the owner of the entries (one of your processes, or any as root)");
 }
 
 void add_unregister_match(CommandTable& table) {
   auto [c, a] = table.add<UnregisterMatchArgs>(
       "unregister-match", "remove PID's entries under KEY whose value matches PATTERN and GUARDS; print how many",
-      run_unregister_match);
+      [](const Globals& g, const UnregisterMatchArgs& args) { return remove_matching(g, args, false); });
   c->add_option("REG", a.reg, "registry name")->required();
   c->add_option("KEY", a.key, "key")->required();
-  c->add_option("PATTERN", a.pattern, "JSON pattern: \"_\" matches all, \"$1\" binds")->required();
+  c->add_option("PATTERN", a.pattern, "JSON pattern: \"_\" (or a bare _) matches all, \"$1\" binds")->required();
   c->add_option("GUARDS", a.guards, "JSON array of guards, e.g. '[[\">\", \"$1\", 1]]'");
   c->add_option("--pid", a.pid, "the owner of the entries");
 }
@@ -180,6 +209,7 @@ void add_unregister_match(CommandTable& table) {
 
 void add_registration_commands(CommandTable& table) {
   add_register(table);
+  add_unregister(table);
   add_unregister_match(table);
 }
 

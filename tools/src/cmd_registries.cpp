@@ -1,12 +1,13 @@
 // The registries family of the CLI:
 //   ping                          exit 0 when the broker answers; shows the socket, segment and lock paths
 //   create REG [--keys unique|duplicate] [--partitions N] [--max-key N]
-//          [--max-value N] [--capacity N] [--meta KEY=VALUE]...
+//          [--max-value N] [--capacity N] [--events N] [--meta KEY=VALUE]...
 // Both talk to the broker.
 #include <iostream>
 
 #include "commands.hpp"
 #include "shmreg/proto/paths.hpp"
+#include "shmreg/shm/layout.hpp"
 
 namespace shmreg::tools {
 
@@ -64,9 +65,23 @@ void add_create(CommandTable& table) {
   c->add_option("REG", a.reg, "registry name")->required();
   c->add_option("--keys", a.keys, "unique or duplicate")->check(CLI::IsMember({"unique", "duplicate"}));
   c->add_option("--partitions", a.options.partitions, "number of partitions")->check(CLI::Range(1u, 64u));
-  c->add_option("--max-key", a.options.max_key, "max key length in bytes (default: the broker's)");
-  c->add_option("--max-value", a.options.max_value, "max value length in bytes (default: the broker's)");
-  c->add_option("--capacity", a.options.capacity, "max entries (default: the broker's)");
+  // 0 is what the wire sends for "the broker's default": refused here, so
+  // that it is never taken for a limit of its own.
+  c->add_option("--max-key", a.options.max_key, "max key length in bytes, 1 to " + std::to_string(shm::kMaxKeyLen) +
+                                                    " (default: the broker's, --default-max-key)")
+      ->check(CLI::Range(1u, shm::kMaxKeyLen));
+  c->add_option("--max-value", a.options.max_value,
+                "max value length in bytes, 1 to " + std::to_string(shm::kMaxValueLen) +
+                    " (default: the broker's, --default-max-value)")
+      ->check(CLI::Range(1u, shm::kMaxValueLen));
+  c->add_option("--capacity", a.options.capacity,
+                "max entries, 1 to " + std::to_string(shm::kMaxRecordsPerRegistry) +
+                    " (default: the broker's, --default-capacity)")
+      ->check(CLI::Range(1u, shm::kMaxRecordsPerRegistry));
+  c->add_option("--events", a.options.events,
+                "events the ring keeps for watch and await, a power of two from 2 to " +
+                    std::to_string(shm::kMaxEventCapacity) + " (default: 1024; each costs about 64 bytes plus max-key)")
+      ->check(CLI::Range(2u, shm::kMaxEventCapacity));
   c->add_option_function<std::vector<std::string>>(
        "--meta",
        [&meta = a.options.meta](const std::vector<std::string>& pairs) {

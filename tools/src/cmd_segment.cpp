@@ -1,17 +1,19 @@
 // The segment family of the CLI: views beneath the client API, straight to
 // the shm reader, so they work while the broker is down.
-//   dump   header, registries (with meta and entries) and owners; 0, or 2 on error
-//   fsck   runs shm::validate; 0 when clean, 1 when problems were found, 2 on error
-// Both exit 5 (untrusted) on a segment that is not a trusted broker's.
-#include <fcntl.h>
-#include <sys/stat.h>
+//   registries  NAME<TAB>KEYS<TAB>ENTRIES<TAB>CAPACITY<TAB>EVENTS<TAB>BYTES per
+//               registry; exit 1 if there is none
+//   dump        header, registries (with meta and entries) and owners; 0, or 2 on error
+//   fsck        runs shm::validate; 0 when clean, 1 when problems were found, 2 on error
+// All exit 5 (untrusted) on a segment that is not a trusted broker's, and
+// report a segment they cannot open with the code and message libshmreg
+// gives every other command (segment_not_found, exit 2, for a missing one).
 
-#include <cerrno>
 #include <expected>
 #include <iostream>
 #include <optional>
 
 #include "commands.hpp"
+#include "json_bytes.hpp"
 #include "shmreg/proto/paths.hpp"
 #include "shmreg/shm/reader.hpp"
 #include "shmreg/shm/validate.hpp"
@@ -26,34 +28,23 @@ using nlohmann::json;
 using namespace cli;
 
 // The reader of the namespace g names (its resolved name in ns), or the exit
-// code once the reason is printed. The segment is held to the rule libshmreg
-// applies (client/src/trust.hpp): a regular file, not a symlink, owned by a
-// trusted broker uid, not writable by group or other; else kExitUntrusted.
+// code once the reason is printed. libshmreg opens the namespace first, so
+// that a missing, untrusted or incompatible segment is reported with the
+// code and message of every other command; the reader is then opened under
+// the same rule (client/src/trust.hpp): a regular file, not a symlink, owned
+// by a trusted broker uid, not writable by group or other.
 std::expected<shm::SegmentReader, int> open_reader(const Globals& g, std::string& ns) {
-  ns = proto::resolve_namespace(g.ns);
-  auto fail = [&](const std::string& error, const std::string& msg, int code) {
-    if (g.json)
-      std::cerr << to_json_text({{"error", error}, {"message", msg}}) << "\n";
-    else
-      std::cerr << "shmreg: " << msg << "\n";
-    return std::unexpected(code);
-  };
-  if (!shm::validate_namespace(ns))
-    return fail("invalid_argument", "invalid namespace '" + ns + "'", kExitError);
+  auto client = open_client(g);
+  if (!client) return std::unexpected(client.error());
+  ns = client->ns();
   const std::string path = proto::client_paths(g.socket, ns).segment();
+  // Only a segment replaced since libshmreg opened it fails here.
   auto fd = sys::open_broker_file_for_reading(path, proto::kSystemSocketDir);
-  if (!fd) {
-    using Why = sys::ReadRefusal::Why;
-    const sys::ReadRefusal& refusal = fd.error();
-    if (refusal.why == Why::missing)
-      return fail("open_failed",
-                  "namespace '" + ns + "': " + std::string(shm::to_string(shm::Errc::segment_not_found)), kExitError);
-    if (refusal.why == Why::untrusted)
-      return fail("untrusted", "namespace '" + ns + "': " + refusal.message, kExitUntrusted);
-    return fail("open_failed", "namespace '" + ns + "': " + refusal.message, kExitError);
-  }
+  if (!fd) return std::unexpected(report_error(g, Error{Errc::io_error, "namespace '" + ns + "': " + fd.error().message}));
   auto r = shm::SegmentReader::open_fd(fd->get());
-  if (!r) return fail("open_failed", "namespace '" + ns + "': " + std::string(shm::to_string(r.error())), kExitError);
+  if (!r)
+    return std::unexpected(
+        report_error(g, Error{Errc::io_error, "namespace '" + ns + "': " + std::string(shm::to_string(r.error()))}));
   return std::move(*r);
 }
 
@@ -97,19 +88,24 @@ std::string creator_text(std::uint32_t uid) {
 json registry_json(const shm::SegmentReader& r, const shm::RegistryView& v) {
   json entries = json::array();
   auto n = r.for_each(v, [&](const shm::Entry& e) {
-    entries.push_back({{"key", e.key}, {"pid", e.pid}, {"value", e.value}, {"version", e.version}});
+    json one = {{"pid", e.pid}, {"version", e.version}};
+    put_bytes(one, "key", e.key);
+    put_bytes(one, "value", e.value);
+    entries.push_back(one);
   });
   auto count = r.count(v);
   auto meta = r.meta(v);
   json jmeta = json::object();
   if (meta)
-    for (const auto& [k, val] : *meta) jmeta[k] = val;
+    for (const auto& [k, val] : *meta) put_bytes(jmeta, k, val);
   return {{"name", std::string(v.name())},
           {"keys", kind_name(v.kind())},
           {"partitions", v.partitions()},
           {"max_key", v.max_key()},
           {"max_value", v.max_value()},
           {"capacity", v.capacity()},
+          {"events", v.event_capacity()},
+          {"bytes", v.bytes()},
           {"creator_uid", v.creator_uid()},
           {"count", count ? json(*count) : json(nullptr)},
           {"meta", jmeta},
@@ -130,6 +126,12 @@ json owners_json(const shm::SegmentReader& r) {
   return jowners;
 }
 
+// The bytes put_bytes stored under field of obj.
+std::string bytes_of(const json& obj, const std::string& field) {
+  if (obj.contains(field)) return obj[field].get<std::string>();
+  return base64_decode(obj.value(field + "_base64", std::string())).value_or(std::string());
+}
+
 void print_dump_text(const json& out, const shm::HeaderInfo& h) {
   std::cout << "namespace " << out["namespace"].get<std::string>() << "\n";
   std::cout << "header: layout v" << h.layout_version << ", " << h.segment_size << " bytes, generation "
@@ -140,14 +142,15 @@ void print_dump_text(const json& out, const shm::HeaderInfo& h) {
   for (const auto& jr : out["registries"]) {
     std::cout << "registry " << jr["name"].get<std::string>() << ": " << jr["keys"].get<std::string>() << ", "
               << jr["partitions"] << " partitions, max key " << jr["max_key"] << ", max value " << jr["max_value"]
-              << ", capacity " << jr["capacity"] << ", created by "
+              << ", capacity " << jr["capacity"] << ", " << jr["events"] << " events, " << jr["bytes"]
+              << " bytes, created by "
               << creator_text(jr["creator_uid"].get<std::uint32_t>()) << ", " << jr["count"] << " entries\n";
     for (const auto& [k, val] : jr["meta"].items())
-      std::cout << "  meta " << k << " = " << val.get<std::string>() << "\n";
+      std::cout << "  meta " << escaped(k) << " = " << escaped(val.get<std::string>()) << "\n";
     if (jr["entries"].is_array())
       for (const auto& e : jr["entries"])
-        std::cout << "  " << e["key"].get<std::string>() << "\t" << pid_text(e["pid"]) << "\t"
-                  << e["value"].get<std::string>() << "\n";
+        std::cout << "  " << escaped(bytes_of(e, "key")) << "\t" << pid_text(e["pid"]) << "\t"
+                  << escaped(bytes_of(e, "value")) << "\n";
   }
   for (const auto& o : out["owners"]) {
     if (o["static"].get<bool>()) {
@@ -183,6 +186,29 @@ int run_dump(const Globals& g) {
   return kExitOk;
 }
 
+int run_registries(const Globals& g) {
+  std::string ns;
+  auto r = open_reader(g, ns);
+  if (!r) return r.error();
+  auto regs = r->registries();
+  if (!regs) return report_error(g, Error{Errc::corrupt_segment, std::string(shm::to_string(regs.error()))});
+  json arr = json::array();
+  for (const auto& v : *regs) {
+    auto count = r->count(v);
+    arr.push_back({{"name", std::string(v.name())}, {"keys", kind_name(v.kind())}, {"count", count ? json(*count) : json(nullptr)},
+                   {"capacity", v.capacity()}, {"events", v.event_capacity()}, {"bytes", v.bytes()},
+                   {"partitions", v.partitions()}, {"max_key", v.max_key()}, {"max_value", v.max_value()}});
+  }
+  if (g.json) {
+    std::cout << to_json_text(arr) << "\n";
+  } else {
+    for (const auto& j : arr)
+      std::cout << escaped(j["name"].get<std::string>()) << '\t' << j["keys"].get<std::string>() << '\t' << j["count"]
+                << '\t' << j["capacity"] << '\t' << j["events"] << '\t' << j["bytes"] << '\n';
+  }
+  return arr.empty() ? kExitNotFound : kExitOk;
+}
+
 int run_fsck(const Globals& g) {
   std::string ns;
   auto r = open_reader(g, ns);
@@ -204,6 +230,10 @@ int run_fsck(const Globals& g) {
 }  // namespace
 
 void add_segment_commands(CommandTable& table) {
+  table.add("registries",
+            "print NAME<TAB>KEYS<TAB>ENTRIES<TAB>CAPACITY<TAB>EVENTS<TAB>BYTES per registry (BYTES: what it takes "
+            "of the segment); exit 1 if none",
+            run_registries);
   table.add("dump", "print header, registries, owners and entries", run_dump);
   table.add("fsck", "check every invariant of the segment; exit 1 if any is broken", run_fsck);
 }

@@ -13,6 +13,7 @@
 #include <iostream>
 
 #include "commands.hpp"
+#include "json_bytes.hpp"
 
 namespace shmreg::tools {
 
@@ -27,13 +28,19 @@ struct UpdateArgs {
   std::uint32_t pid = 0;
   std::uint64_t expect_version = 0;
   CLI::Option* expect_version_option = nullptr;
+  bool base64 = false;
 };
 
-int run_update(const Globals& g, const UpdateArgs& a) {
+int run_update(const Globals& g, const UpdateArgs& given) {
+  UpdateArgs a = given;
+  auto value = value_argument(given.value, given.base64);
+  if (!value) return value.error();
+  a.value = std::move(*value);
   if (a.pid == 0) return usage_error(kNeedOwnerPid);
   auto c = open_client(g);
   if (!c) return c.error();
-  json out = {{"registry", a.reg}, {"key", a.key}, {"pid", a.pid}, {"value", a.value}};
+  json out = {{"registry", a.reg}, {"key", a.key}, {"pid", a.pid}};
+  put_bytes(out, "value", a.value);
   if (a.expect_version_option->count() > 0) {
     auto version = c->set_value(a.reg, a.key, a.value, a.expect_version, ProcessRef::pid(a.pid));
     if (!version) return report_error(g, version.error());
@@ -43,7 +50,7 @@ int run_update(const Globals& g, const UpdateArgs& a) {
     auto r = c->update_value(a.reg, a.key, [&next](std::string_view) { return next; }, ProcessRef::pid(a.pid));
     if (!r) return report_error(g, r.error());
     out["version"] = r->version;
-    out["old_value"] = r->old_value;
+    put_bytes(out, "old_value", r->old_value);
   }
   if (g.json)
     std::cout << to_json_text(out) << "\n";
@@ -61,6 +68,7 @@ void add_update(CommandTable& table) {
   c->add_option("REG", a.reg, "registry name")->required();
   c->add_option("KEY", a.key, "key")->required();
   c->add_option("VALUE", a.value, "the new value")->required();
+  add_base64_flag(c, a.base64);
   c->add_option("--pid", a.pid, "the owner of the entry");
   a.expect_version_option =
       c->add_option("--expect-version", a.expect_version, "update only if the entry is at this version");
@@ -75,10 +83,13 @@ int print_meta_value(const Globals& g, const Registry& r, const std::string& key
   auto v = r.meta(key);
   if (!v) return report_error(g, v.error());
   if (!*v) return kExitNotFound;
-  if (g.json)
-    std::cout << to_json_text({{"key", key}, {"value", **v}}) << "\n";
-  else
-    std::cout << **v << "\n";
+  if (g.json) {
+    json out = {{"key", key}};
+    put_bytes(out, "value", **v);
+    std::cout << to_json_text(out) << "\n";
+  } else {
+    std::cout << escaped(**v) << "\n";
+  }
   return kExitOk;
 }
 
@@ -90,10 +101,11 @@ int run_meta(const Globals& g, const MetaArgs& a) {
   if (!all) return report_error(g, all.error());
   if (g.json) {
     json obj = json::object();
-    for (const auto& [k, v] : *all) obj[k] = v;
+    // A value that is not UTF-8 is under "KEY_base64" (json_bytes.hpp).
+    for (const auto& [k, v] : *all) put_bytes(obj, k, v);
     std::cout << to_json_text(obj) << "\n";
   } else {
-    for (const auto& [k, v] : *all) std::cout << k << '\t' << v << '\n';
+    for (const auto& [k, v] : *all) std::cout << escaped(k) << '\t' << escaped(v) << '\n';
   }
   return all->empty() ? kExitNotFound : kExitOk;
 }

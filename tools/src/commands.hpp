@@ -4,7 +4,7 @@
 // order of `shmreg --help`.
 //
 //   registries    ping, create                            (cmd_registries.cpp)
-//   registration  register, unregister-match              (cmd_registration.cpp)
+//   registration  register, unregister, unregister-match  (cmd_registration.cpp)
 //   lookups       lookup, keys, count, list, match, count-match, select,
 //                 count-select, values                    (cmd_lookups.cpp)
 //   values        update, meta, put-meta, delete-meta     (cmd_values.cpp)
@@ -13,7 +13,7 @@
 //   mailboxes     send, receive                           (cmd_mailboxes.cpp)
 //   config        set, unset, reload, status              (cmd_config.cpp,
 //                                                          status: cmd_status.cpp)
-//   segment       dump, fsck                              (cmd_segment.cpp)
+//   segment       registries, dump, fsck                  (cmd_segment.cpp)
 //
 // Thread-safety: for main's thread.
 #pragma once

@@ -75,6 +75,10 @@ struct RegistryOptions {
   // Initial meta, applied together with the creation. A registry that already
   // exists (same options) keeps the meta it has: change it with put_meta.
   std::vector<std::pair<std::string, std::string>> meta;
+  // Events the registry's ring keeps for watch and await, a power of two
+  // from 2 to 1048576; 0: 1024. Each slot costs about 64 bytes plus max_key,
+  // most of a small registry's size (capacity 4: about 209 KB at 1024).
+  std::uint32_t events = 0;
 };
 
 // The process a write acts for. By default the caller itself. Naming another

@@ -78,7 +78,8 @@ TEST_F(CapacityFaults, AFullArenaRefusesANewRegistryNamingTheSegmentSizeAndServe
   }
   ASSERT_NE(refused.exit_code(), 0) << "64 registries fit a 2 MiB segment";
   EXPECT_NE(refused.err.find("segment is full"), std::string::npos) << refused.describe();
-  EXPECT_NE(refused.err.find("arena bytes are free"), std::string::npos) << refused.describe();
+  EXPECT_NE(refused.err.find(" bytes does not fit in the "), std::string::npos) << refused.describe();
+  EXPECT_NE(refused.err.find("arena bytes left"), std::string::npos) << refused.describe();
   EXPECT_NE(refused.err.find("--segment-size"), std::string::npos) << refused.describe();
 
   Actor owner = Actor::start(ns(), socket_path());

@@ -135,6 +135,10 @@ struct CreateRegistry {
   // Initial meta, applied only when this op creates the registry, and then
   // together with it (wire: u16 count, then key and value strings).
   std::vector<std::pair<std::string, std::string>> meta;
+  // Events the registry's ring keeps, a power of two; 0: the default (1024).
+  // Last, after the meta on the wire too, so that it was added without
+  // moving any field before it.
+  std::uint32_t events = 0;
 };
 struct RegisterKey {
   std::string registry;

@@ -326,6 +326,12 @@ inline constexpr std::uint64_t pad_to(std::uint64_t n, std::uint64_t a) noexcept
   return (n + a - 1) / a * a;
 }
 
+// The arena bytes registry d takes, from its records to the end of its event
+// ring, padded to the page the next registry starts on.
+inline constexpr std::uint64_t registry_footprint(const RegistryDesc& d) noexcept {
+  return pad_to(d.events_offset + std::uint64_t{d.event_capacity} * d.event_size - d.records_offset, 4096);
+}
+
 inline constexpr RecordRef make_ref(std::uint32_t registry, std::uint32_t record) noexcept {
   return (registry << 24) | (record + 1);
 }

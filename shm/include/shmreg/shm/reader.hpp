@@ -104,6 +104,10 @@ class RegistryView {
   std::uint32_t max_value() const noexcept { return max_value_; }
   std::uint32_t capacity() const noexcept { return capacity_; }
   std::uint32_t record_capacity() const noexcept { return record_capacity_; }
+  // The events its ring keeps (a power of two).
+  std::uint32_t event_capacity() const noexcept { return event_capacity_; }
+  // The arena bytes it takes (registry_footprint), what it costs the segment.
+  std::uint64_t bytes() const noexcept { return bytes_; }
   // The uid the registry was created for; kNamespaceUid: the configuration's.
   std::uint32_t creator_uid() const noexcept { return creator_uid_; }
 
@@ -122,6 +126,7 @@ class RegistryView {
   RegistryKind kind_ = RegistryKind::unique;
   std::uint32_t creator_uid_ = kNamespaceUid;
   std::uint32_t name_len_ = 0;
+  std::uint64_t bytes_ = 0;
   char name_[kMaxNameLen + 1] = {};
 };
 
