@@ -213,6 +213,16 @@ class SegmentWriter {
   // Arena bytes no registry has taken yet.
   std::uint64_t arena_free() const noexcept;
 
+  // Tells every process that maps this file that the broker has left it for
+  // a new file at the namespace's name (segment_guard.hpp): sets the header's
+  // superseded mark, then kActiveSuperseded in every live registry's
+  // partitions (what lookups see), then bumps and wakes every registry's
+  // futex word, so that watchers and awaits return superseded at once.
+  // REQUIRES: the new file is already linked at the name (a reader that
+  // opens the namespace again must find it), and no write follows on this
+  // writer.
+  void mark_superseded() noexcept;
+
   // The owners the segment records, for the broker to re-arm or reap at
   // start. The static owner is not one of them.
   std::vector<OwnerRecord> owners() const;
