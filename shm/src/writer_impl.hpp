@@ -246,6 +246,9 @@ struct SegmentWriter::Impl {
   // -- attach and repair (writer_repair.cpp) ----------------------------------------
   void rebuild_private_state() noexcept;
   void repair_derived() noexcept;
+  // Clears the superseded mark (header and partition bits) of a file that a
+  // broker attaches again.
+  void clear_superseded() noexcept;
   // Makes every live registry's active meta block one that decodes: the
   // other block if it does, else an empty list. Returns how many it changed.
   std::uint32_t repair_meta_blocks() noexcept;

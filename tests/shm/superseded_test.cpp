@@ -22,12 +22,18 @@ class Superseded : public SegmentFixture {
  protected:
   void SetUp() override {
     SegmentFixture::SetUp();
-    uniq_ = ok(w().create_registry(spec("uniq", RegistryKind::unique, 4)));
-    dup_ = ok(w().create_registry(spec("dup", RegistryKind::duplicate, 2)));
-    ok(w().insert(uniq_, "a", "1", owner(10)));
-    ok(w().insert(dup_, "t", "x", owner(10)));
-    ok(w().insert(dup_, "t", "y", owner(20)));
+    // Keys spread over every partition: each one must carry the mark.
+    uniq_ = ok(w().create_registry(spec("uniq", RegistryKind::unique, kPartitions, 256)));
+    dup_ = ok(w().create_registry(spec("dup", RegistryKind::duplicate, kPartitions, 256)));
+    for (int i = 0; i < kKeys; ++i) {
+      ok(w().insert(uniq_, key(i), "v", owner(10)));
+      ok(w().insert(dup_, key(i), "x", owner(10)));
+      ok(w().insert(dup_, key(i), "y", owner(20)));
+    }
   }
+  static std::string key(int i) { return "k" + std::to_string(i); }
+  static constexpr std::uint32_t kPartitions = 8;
+  static constexpr int kKeys = 64;
   std::uint32_t uniq_ = 0, dup_ = 0;
 };
 
@@ -52,14 +58,16 @@ bool within_10s(Cond&& cond) {
 TEST_F(Superseded, ASegmentNeverMarkedReadsAsBefore) {
   const RegistryView u = view("uniq"), d = view("dup");
   EXPECT_FALSE(r().superseded());
-  EXPECT_EQ(value_of(u, "a"), "1");
+  for (int i = 0; i < kKeys; ++i) {
+    EXPECT_EQ(value_of(u, key(i)), "v");
+    EXPECT_EQ(ok(r().lookup_copy(d, key(i))).size(), 2u);
+  }
   EXPECT_EQ(value_of(u, "absent"), std::nullopt);
-  EXPECT_EQ(ok(r().lookup_copy(d, "t")).size(), 2u);
-  EXPECT_EQ(ok(r().keys(u, 10)), std::vector<std::string>{"a"});
-  EXPECT_EQ(ok(r().count(d)), 2u);
-  EXPECT_EQ(ok(r().for_each(d, [](const Entry&) {})), 2u);
+  EXPECT_EQ(ok(r().keys(u, 10)).size(), std::size_t{kKeys});
+  EXPECT_EQ(ok(r().count(d)), 2u * kKeys);
+  EXPECT_EQ(ok(r().for_each(d, [](const Entry&) {})), 2u * kKeys);
   std::uint64_t next = 0;
-  EXPECT_EQ(ok(read_events(r(), u, 1, 16, next)).size(), 1u);
+  EXPECT_EQ(ok(read_events(r(), u, 1, 16, next)).size(), 16u);
   EXPECT_TRUE(IsValidSegment(r()));
 }
 
@@ -68,12 +76,15 @@ TEST_F(Superseded, LookupHitAndMissFailWithSupersededOnceMarked) {
   w().mark_superseded();
   EXPECT_TRUE(r().superseded());
   std::string value;
-  EXPECT_EQ(error_of(r().lookup_value(u, "a", value)), Errc::superseded) << "a hit";
-  EXPECT_EQ(error_of(r().lookup_value(u, "absent", value)), Errc::superseded) << "a miss";
-  EXPECT_EQ(error_of(r().lookup_copy(d, "t")), Errc::superseded);
-  EXPECT_EQ(error_of(r().lookup_copy(d, "absent")), Errc::superseded);
-  EXPECT_EQ(error_of(r().values(d, "t", 10)), Errc::superseded);
-  EXPECT_EQ(error_of(r().owner_queue(u, "a")), Errc::superseded);
+  for (int i = 0; i < kKeys; ++i) {
+    EXPECT_EQ(error_of(r().lookup_value(u, key(i), value)), Errc::superseded) << "a hit on " << key(i);
+    EXPECT_EQ(error_of(r().lookup_copy(d, key(i))), Errc::superseded) << key(i);
+    EXPECT_EQ(error_of(r().values(d, key(i), 10)), Errc::superseded) << key(i);
+    EXPECT_EQ(error_of(r().owner_queue(u, key(i))), Errc::superseded) << key(i);
+    const std::string absent = "absent" + key(i);
+    EXPECT_EQ(error_of(r().lookup_value(u, absent, value)), Errc::superseded) << "a miss on " << absent;
+    EXPECT_EQ(error_of(r().lookup_copy(d, absent)), Errc::superseded) << absent;
+  }
 }
 
 TEST_F(Superseded, IterationMetaAndEventsFailWithSupersededOnceMarked) {
@@ -106,6 +117,19 @@ TEST_F(Superseded, AnAwaitAsleepOnTheFutexWordIsWokenAndReturnsSuperseded) {
   EXPECT_EQ(error_of(waiter.get()), Errc::superseded);
   EXPECT_NE(change_counter(r(), u), before_u) << "every registry's futex word moves";
   EXPECT_NE(change_counter(r(), d), before_d);
+}
+
+TEST_F(Superseded, ABrokerThatAttachesAMarkedFileAgainMakesItLiveForItsReaders) {
+  const RegistryView u = view("uniq"), d = view("dup");
+  w().mark_superseded();
+  SegmentWriter again = ok(SegmentWriter::attach(ns_.path()));
+  EXPECT_FALSE(r().superseded());
+  EXPECT_EQ(value_of(u, key(0)), "v");
+  EXPECT_EQ(value_of(u, "absent"), std::nullopt);
+  EXPECT_EQ(ok(r().count(d)), 2u * kKeys);
+  ok(again.insert(uniq_, "new", "n", owner(30)));
+  EXPECT_EQ(value_of(u, "new"), "n");
+  EXPECT_TRUE(IsValidSegment(r()));
 }
 
 TEST_F(Superseded, ValidateReportsTheMarkAsOneProblem) {

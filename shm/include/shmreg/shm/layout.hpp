@@ -171,7 +171,8 @@ struct SegmentHeader {
   // linked at the name, release; then kActiveSuperseded in every partition.
   // R: acquire, off the lookup hot path (iteration, meta, the client before
   // a broker call); lookups see the partition bit instead.
-  // I: 0 (live) or kSegmentSuperseded; once set, never cleared. Taken from
+  // I: 0 (live) or kSegmentSuperseded; cleared only by a broker that attaches
+  // the file again (put back at the name, it is the namespace's). Taken from
   // reserved bytes that were always zero, so no layout version changes: a
   // reader built before it ignores it and masks the partition bit away.
   std::uint32_t superseded;

@@ -129,8 +129,9 @@ class SegmentWriter {
   static Result<SegmentWriter> create(std::string_view path, const CreateOptions& options) noexcept;
   // Re-attaches an existing segment (broker restart) through a descriptor
   // opened O_RDWR that the caller has checked (owner, mode, links): verifies
-  // the header, repairs a half-applied write, and rebuilds the writer's
-  // private state. Does not keep fd.
+  // the header, repairs a half-applied write, clears a superseded mark (the
+  // file is the namespace's again), and rebuilds the writer's private state.
+  // Does not keep fd.
   static Result<SegmentWriter> attach_fd(int fd, const WriterOptions& options = {}) noexcept;
   // Opens path O_RDWR|O_NOFOLLOW, then attach_fd (tests, benchmarks).
   static Result<SegmentWriter> attach(std::string_view path, const WriterOptions& options = {}) noexcept;
