@@ -115,7 +115,8 @@ void SegmentGuard::check() {
   failures_ = 0;
   on_recreated_(std::move(*reader));
   log_("recreated the segment " + path_ + " with every entry (now inode " + std::to_string(ino_) +
-       "); processes that had it open still read the old file until they open the namespace again");
+       "); the old file is marked superseded: processes that still map it get segment_replaced until they "
+       "open the namespace again");
 }
 
 void SegmentGuard::log_failure(const std::string& what) {
@@ -167,6 +168,10 @@ std::optional<shm::SegmentReader> SegmentGuard::recreate() {
     log_failure("cannot link the recreated segment at " + path_ + ": " + std::strerror(errno));
     return std::nullopt;
   }
+  // Only now that a reader opening the name finds the new file: the mark on
+  // the old one tells every process still mapping it to open the namespace
+  // again, and wakes its watchers. The image copied above never carries it.
+  writer_.mark_superseded();
   writer_ = std::move(*attached);
   struct stat st{};
   if (::fstat(fd.get(), &st) == 0) remember(st);

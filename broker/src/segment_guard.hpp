@@ -30,8 +30,13 @@
 //    a fresh one. These are checked first, and a segment name found free is
 //    recreated only if it is still free at the next check, so that a
 //    directory being removed whole is never written into.
-// Processes that mapped the old file keep reading its image as of the
-// removal until they open the namespace again; the log line says so.
+// Once the new file is linked at the name, and only then, the old mapping
+// is marked superseded (SegmentWriter::mark_superseded): processes that
+// still map the old file get Errc::superseded (clients: segment_replaced)
+// from every read, their watchers and awaits are woken to return it, and
+// their writes are refused before they reach the broker, until they open
+// the namespace again; the log line says so. A recreation that fails marks
+// nothing: the old file stays the namespace's.
 //
 // Thread-safety: single-threaded, on the broker's io_context.
 #pragma once

@@ -40,6 +40,9 @@ proto::Status status_of(shm::Errc e) noexcept {
     case shm::Errc::version_mismatch: return Status::internal_error;
     case shm::Errc::abi_mismatch: return Status::internal_error;
     case shm::Errc::segment_truncated: return Status::internal_error;
+    // The broker replaces its own reader when it supersedes a file
+    // (segment_guard.hpp), so its reads never meet the mark.
+    case shm::Errc::superseded: return Status::internal_error;
   }
   return Status::internal_error;  // not a valid Errc: the value came from a cast
 }

@@ -16,6 +16,10 @@ namespace client_detail {
 Result<std::vector<proto::OpResult>> ClientState::call_batch(const Deadline& deadline,
                                                              const std::vector<proto::Op>& ops,
                                                              std::span<const int> pidfds) {
+  // A write would land in the broker's new file, which this client cannot
+  // see: it would succeed and stay invisible to every read it makes. Refused
+  // before sending, so nothing is applied.
+  if (reader.superseded()) return std::unexpected(error_from_shm(shm::Errc::superseded));
   std::lock_guard<std::mutex> guard(mu);
   auto r = conn.call(ops, pidfds, deadline);
   if (!r) return std::unexpected(error_from_connection(std::move(r.error())));

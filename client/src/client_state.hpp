@@ -42,7 +42,9 @@ struct ClientState {
 
   // One batch to the broker by deadline, pidfds as SCM_RIGHTS with it (for
   // ops that act for another process); the results in order. Fails only when
-  // the batch could not be exchanged (broker_unavailable, timeout).
+  // the batch could not be exchanged (broker_unavailable, timeout), or,
+  // before sending, when the broker has abandoned the file this client maps
+  // (segment_replaced).
   Result<std::vector<proto::OpResult>> call_batch(const Deadline& deadline,
                                                   const std::vector<proto::Op>& ops,
                                                   std::span<const int> pidfds = {});

@@ -39,6 +39,7 @@ std::string_view to_string(Errc e) noexcept {
     case Errc::quota_exceeded: return "quota_exceeded";
     case Errc::reload_failed: return "reload_failed";
     case Errc::reload_forbidden: return "reload_forbidden";
+    case Errc::segment_replaced: return "segment_replaced";
   }
   return "unknown";
 }
@@ -71,6 +72,7 @@ Errc from_shm(shm::Errc e) noexcept {
     case shm::Errc::version_conflict: return Errc::version_conflict;
     case shm::Errc::corrupt: return Errc::corrupt_segment;
     case shm::Errc::retry_exhausted: return Errc::busy;
+    case shm::Errc::superseded: return Errc::segment_replaced;
     // Only the creator of a segment sees it; the client never creates one.
     case shm::Errc::segment_exists: return Errc::internal_error;
   }

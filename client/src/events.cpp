@@ -30,7 +30,10 @@ Result<std::vector<Event>> read_events(const client_detail::RegistryState& reg, 
 std::string_view to_string(EventType t) noexcept { return shm::to_string(static_cast<shm::EventType>(t)); }
 
 Result<std::uint64_t> Registry::event_head() const noexcept {
-  return shm::event_head(state_->client->reader, state_->view);
+  return guarded([&]() -> Result<std::uint64_t> {
+    if (state_->client->reader.superseded()) return std::unexpected(client_detail::error_from_shm(shm::Errc::superseded));
+    return shm::event_head(state_->client->reader, state_->view);
+  });
 }
 
 Result<std::vector<Event>> Registry::events(std::uint64_t from, std::size_t max, std::uint64_t& next) const noexcept {

@@ -23,6 +23,7 @@ from .errors import (
     NotFound,
     PermissionDenied,
     QuotaExceeded,
+    SegmentReplaced,
     RegistryExists,
     RegistryFull,
     RegistryNotFound,
@@ -38,6 +39,6 @@ from .registry import Entry, Registry
 __all__ = [
     "AlreadyRegistered", "BrokerUnavailable", "Client", "Entry", "Error", "Event", "EventType",
     "InvalidArgument", "KeyTooLong", "Mailbox", "MailboxExists", "Message", "NoMailbox", "NotFound",
-    "PermissionDenied", "QuotaExceeded", "Registry", "RegistryExists", "RegistryFull", "RegistryNotFound",
+    "PermissionDenied", "QuotaExceeded", "Registry", "RegistryExists", "RegistryFull", "RegistryNotFound", "SegmentReplaced",
     "SegmentNotFound", "Timeout", "ValueTooLong", "VersionConflict",
 ]

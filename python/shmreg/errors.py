@@ -104,10 +104,16 @@ class QuotaExceeded(Error):
     code = 32
 
 
+class SegmentReplaced(Error):
+    """The namespace's segment file was replaced while the broker ran: open
+    a new Client."""
+    code = 35
+
+
 _COMMON: tuple[type[Error], ...] = (
     SegmentNotFound, PermissionDenied, RegistryNotFound, InvalidArgument, BrokerUnavailable,
     AlreadyRegistered, RegistryExists, KeyTooLong, ValueTooLong, RegistryFull, NotFound,
-    VersionConflict, NoMailbox, MailboxExists, Timeout, QuotaExceeded,
+    VersionConflict, NoMailbox, MailboxExists, Timeout, QuotaExceeded, SegmentReplaced,
 )
 _BY_CODE: dict[int, type[Error]] = {cls.code: cls for cls in _COMMON}
 

@@ -78,6 +78,8 @@ std::uint32_t change_counter(const SegmentReader&, const RegistryView& reg) noex
 
 Result<std::vector<Event>> read_events(const SegmentReader& r, const RegistryView& reg, std::uint64_t from,
                                        std::size_t max, std::uint64_t& next) {
+  // An abandoned file's ring never grows again: its readers must move on.
+  if (r.superseded()) return fail(Errc::superseded);
   std::vector<Event> out;
   if (from == 0) from = 1;
   next = from;

@@ -78,6 +78,13 @@ Result<SegmentReader> SegmentReader::from_mapping(MappedSegment seg) noexcept {
   return SegmentReader(std::move(seg), *geo);
 }
 
+bool SegmentReader::superseded() const noexcept { return load_acquire(header_of(base_).superseded) != 0; }
+
+Status SegmentReader::check_live() const noexcept {
+  if (superseded()) return fail(Errc::superseded);
+  return {};
+}
+
 HeaderInfo SegmentReader::header() const noexcept {
   const SegmentHeader& h = header_of(base_);
   HeaderInfo i;
@@ -154,6 +161,7 @@ Result<RegistryView> SegmentReader::registry_by_id(std::uint32_t id) const noexc
 }
 
 Result<RegistryView> SegmentReader::registry(std::string_view name) const noexcept {
+  if (auto live = check_live(); !live) return fail(live.error());
   const auto* dir = reinterpret_cast<const RegistryDesc*>(base_ + kHeaderSize);
   for (std::uint32_t i = 0; i < kMaxRegistries; ++i) {
     if (load_acquire(dir[i].state) == kRegistryFree) continue;
@@ -165,6 +173,7 @@ Result<RegistryView> SegmentReader::registry(std::string_view name) const noexce
 }
 
 Result<std::vector<RegistryView>> SegmentReader::registries() const {
+  if (auto live = check_live(); !live) return fail(live.error());
   std::vector<RegistryView> out;
   const auto* dir = reinterpret_cast<const RegistryDesc*>(base_ + kHeaderSize);
   for (std::uint32_t i = 0; i < kMaxRegistries; ++i) {
@@ -246,6 +255,7 @@ Result<std::vector<Entry>> SegmentReader::values(const RegistryView& reg, std::s
 }
 
 Result<std::uint64_t> SegmentReader::count(const RegistryView& reg) const noexcept {
+  if (auto live = check_live(); !live) return fail(live.error());
   const std::uint64_t n = load_acquire(reg.desc_->entry_count);
   if (n > reg.capacity_) return fail(Errc::corrupt);
   return n;
@@ -263,6 +273,7 @@ const OwnerSlot* SegmentReader::find_owner(std::uint32_t pid) const noexcept {
 }
 
 Result<std::vector<std::string>> SegmentReader::keys(const RegistryView& reg, std::uint32_t pid) const {
+  if (auto live = check_live(); !live) return fail(live.error());
   const OwnerSlot* slot = find_owner(pid);
   std::vector<std::string> out;
   if (slot == nullptr) return out;
@@ -321,6 +332,7 @@ Result<std::vector<std::string>> SegmentReader::keys(const RegistryView& reg, st
 
 Result<std::size_t> SegmentReader::for_each(const RegistryView& reg,
                                             const std::function<void(const Entry&)>& fn) const {
+  if (auto live = check_live(); !live) return fail(live.error());
   const std::uint64_t hw = load_acquire(reg.desc_->records_high_water);
   if (hw > reg.record_capacity_) return fail(Errc::corrupt);
   std::size_t n = 0;
@@ -345,6 +357,7 @@ Result<std::size_t> SegmentReader::for_each(const RegistryView& reg,
 }
 
 Result<std::vector<std::pair<std::string, std::string>>> SegmentReader::meta(const RegistryView& reg) const {
+  if (auto live = check_live(); !live) return fail(live.error());
   std::vector<std::uint64_t> block(kMetaBlockSize / 8);
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
     ReaderAccess::backoff(attempt);
@@ -378,6 +391,7 @@ Result<std::vector<Entry>> SegmentReader::owner_queue(const RegistryView& reg, s
     const Found f = find_index_entry(reg, p, h, key, kRecordEntry, idx, seq);
     if (f == Found::no) return out;
     if (f == Found::corrupt) return fail(Errc::corrupt);
+    if (f == Found::superseded) return fail(Errc::superseded);
     if (f == Found::retry) continue;
     // The primary's seq guards the whole chain: read it all, then check.
     bool broken = false;
@@ -421,6 +435,7 @@ Result<std::vector<Entry>> SegmentReader::owner_queue(const RegistryView& reg, s
 }
 
 Result<std::vector<OwnerInfo>> SegmentReader::owners() const {
+  if (auto live = check_live(); !live) return fail(live.error());
   std::vector<OwnerInfo> out;
   for (std::uint32_t i = 0; i < geo_.owner_capacity; ++i) {
     const OwnerSlot& s = owners_[i];

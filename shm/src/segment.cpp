@@ -42,6 +42,9 @@ std::string_view to_string(Errc e) noexcept {
     case Errc::version_conflict: return "entry version changed (compare-and-set failed)";
     case Errc::corrupt: return "segment data failed a bounds check";
     case Errc::retry_exhausted: return "reads kept racing with writes; try again";
+    case Errc::superseded:
+      return "segment superseded: its file was removed while the broker ran and the broker serves a new one; "
+             "open the namespace again";
   }
   return "unknown error";
 }

@@ -27,6 +27,12 @@ class Checker {
       add("header", std::string(to_string(ok.error())));
       return std::move(problems_);
     }
+    // An abandoned file is reported as that, once; its image is no longer
+    // the namespace's, so nothing in it is worth acting on.
+    if (r_.superseded()) {
+      add("header", std::string(to_string(Errc::superseded)));
+      return std::move(problems_);
+    }
     if (load_relaxed(h.txn_state) != kTxnIdle)
       add("header", "a write is in progress, or a broker died in the middle of one");
     // The walk below addresses tables only through the geometry the reader
@@ -173,6 +179,12 @@ class Checker {
     // Index: every live word points at an indexable record, reachable from its home.
     std::uint64_t live_words = 0;
     for (std::uint32_t p = 0; p < v.partitions() && !full(); ++p) {
+      const std::uint32_t active = load_relaxed(ReaderAccess::parts(v)[p].active);
+      if (active > 1u)
+        add(where + " partition " + std::to_string(p),
+            "active " + std::to_string(active) +
+                ((active & kActiveSuperseded) != 0 ? " carries the superseded mark but the header does not"
+                                                   : " out of range (0 or 1)"));
       const std::uint64_t* words = ReaderAccess::index_words(v, p, active_of(v, p));
       const std::uint32_t total = buckets_of(v) * kBucketEntries;
       for (std::uint32_t pos = 0; pos < total && !full(); ++pos) {

@@ -276,7 +276,7 @@ void SegmentWriter::Impl::index_insert(const RegistryDesc& d, std::uint32_t p, s
   PartitionData& pd = part(d, p);
   const std::uint32_t total = index_total(d);
   if (pd.live + pd.tombstones + 1 > total / 8 * 7) index_rebuild(d, p);
-  std::uint64_t* words = index_words(d, p, pd.active);
+  std::uint64_t* words = index_words(d, p, pd.active & 1u);
   std::uint32_t pos = static_cast<std::uint32_t>(h & (d.index_buckets - 1)) * kBucketEntries;
   for (std::uint32_t n = 0; n < total; ++n, pos = (pos + 1) & (total - 1)) {
     const std::uint64_t w = load_relaxed(words[pos]);
@@ -292,7 +292,7 @@ void SegmentWriter::Impl::index_insert(const RegistryDesc& d, std::uint32_t p, s
 void SegmentWriter::Impl::index_remove(const RegistryDesc& d, std::uint32_t p, std::uint64_t* word) noexcept {
   PartitionData& pd = part(d, p);
   const std::uint32_t total = index_total(d);
-  std::uint64_t* words = index_words(d, p, pd.active);
+  std::uint64_t* words = index_words(d, p, pd.active & 1u);
   auto pos = static_cast<std::uint32_t>(word - words);
   store_release(words[pos], make_tombstone(static_cast<std::uint32_t>(load_relaxed(*word) >> 32)));
   --pd.live;
@@ -470,6 +470,25 @@ void SegmentWriter::Impl::wake_watchers() noexcept {
     // A shared futex: waiters sit in other processes, on read-only mappings.
     ::syscall(SYS_futex, &dir[id].event_futex, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
   }
+}
+
+void SegmentWriter::mark_superseded() noexcept {
+  Impl& m = *impl_;
+  // Header first: a reader that sees a partition's bit and checks the header
+  // (validate) finds it set.
+  store_release(m.hdr->superseded, kSegmentSuperseded);
+  for (std::uint32_t id = 0; id < kMaxRegistries; ++id) {
+    RegistryDesc* d = m.live_registry(id);
+    if (d == nullptr) continue;
+    for (std::uint32_t p = 0; p < d->partitions; ++p) {
+      PartitionData& pd = m.part(*d, p);
+      store_release(pd.active, load_relaxed(pd.active) | kActiveSuperseded);
+    }
+    m.touched[id] = 1;
+  }
+  // After the marks, as after a write's events: a waiter that read the word
+  // before the marks sees it change, and one that reads it after sees them.
+  m.wake_watchers();
 }
 
 std::uint32_t SegmentWriter::Impl::primary_of(const RegistryDesc& d, std::uint32_t queued) const noexcept {

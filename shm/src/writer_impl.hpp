@@ -183,7 +183,7 @@ struct SegmentWriter::Impl {
   std::uint64_t* find_entry(const RegistryDesc& d, std::uint32_t p, std::uint64_t h,
                             Match&& match) const noexcept {
     const std::uint32_t total = index_total(d);
-    std::uint64_t* words = index_words(d, p, load_relaxed(part(d, p).active));
+    std::uint64_t* words = index_words(d, p, load_relaxed(part(d, p).active) & 1u);
     std::uint32_t pos = static_cast<std::uint32_t>(h & (d.index_buckets - 1)) * kBucketEntries;
     const std::uint32_t tag = hash_tag(h);
     for (std::uint32_t n = 0; n < total; ++n, pos = (pos + 1) & (total - 1)) {
@@ -246,6 +246,9 @@ struct SegmentWriter::Impl {
   // -- attach and repair (writer_repair.cpp) ----------------------------------------
   void rebuild_private_state() noexcept;
   void repair_derived() noexcept;
+  // Clears the superseded mark (header and partition bits) of a file that a
+  // broker attaches again.
+  void clear_superseded() noexcept;
   // Makes every live registry's active meta block one that decodes: the
   // other block if it does, else an empty list. Returns how many it changed.
   std::uint32_t repair_meta_blocks() noexcept;

@@ -48,6 +48,7 @@ Result<SegmentWriter> SegmentWriter::attach_mapped(MappedSegment seg, const Writ
     impl->repaired = true;
   }
   impl->meta_blocks_reset = impl->repair_meta_blocks();
+  impl->clear_superseded();
   impl->rebuild_private_state();
   store_relaxed(impl->hdr->writer_pid, static_cast<std::uint32_t>(::getpid()));
   fetch_add_release(impl->hdr->generation, std::uint64_t{1});
@@ -59,6 +60,24 @@ Result<SegmentWriter> SegmentWriter::attach_mapped(MappedSegment seg, const Writ
     writer.impl_->remove_some(redo->registry, redo->pid, redo->records);
   }
   return writer;
+}
+
+// A file a broker marked superseded and left can come back: an admin moves
+// it back to the name, the guard stops that broker (another file at the
+// name), and the next one attaches it. It is the namespace's file again, so
+// its readers must read it; left marked, every read would fail for ever and
+// opening the namespace again would not help.
+void SegmentWriter::Impl::clear_superseded() noexcept {
+  if (load_relaxed(hdr->superseded) == 0) return;
+  for (std::uint32_t id = 0; id < kMaxRegistries; ++id) {
+    const RegistryDesc* d = live_registry(id);
+    if (d == nullptr) continue;
+    for (std::uint32_t p = 0; p < d->partitions; ++p) {
+      PartitionData& pd = part(*d, p);
+      store_release(pd.active, load_relaxed(pd.active) & 1u);
+    }
+  }
+  store_release(hdr->superseded, std::uint32_t{0});
 }
 
 // A meta block that does not decode cannot come from a write cut short (a

@@ -45,6 +45,9 @@ TEST(ClientErrors, SegmentOutcomesKeepTheirMeaning) {
   EXPECT_EQ(from_shm(shm::Errc::segment_not_found), Errc::segment_not_found);
   EXPECT_EQ(from_shm(shm::Errc::owner_table_full), Errc::owner_table_full);
   EXPECT_EQ(from_shm(shm::Errc::segment_full), Errc::segment_full);
+  EXPECT_EQ(from_shm(shm::Errc::superseded), Errc::segment_replaced);
+  EXPECT_EQ(static_cast<int>(Errc::segment_replaced), 35) << "appended after reload_forbidden";
+  EXPECT_NE(error_from_shm(shm::Errc::superseded).message.find("open the namespace again"), std::string::npos);
 }
 
 TEST(ClientErrors, BrokerAndSegmentAgreeOnEveryCodeBothCanProduce) {

@@ -60,7 +60,7 @@ TEST(Layout, SegmentHeaderFieldsHaveFixedOffsets) {
           SHMREG_FIELD(SegmentHeader, txn_registry, 128, 4),
           SHMREG_FIELD(SegmentHeader, txn_pid, 132, 4),
           SHMREG_FIELD(SegmentHeader, txn_key_len, 136, 4),
-          SHMREG_FIELD(SegmentHeader, reserved0, 140, 4),
+          SHMREG_FIELD(SegmentHeader, superseded, 140, 4),
           SHMREG_FIELD(SegmentHeader, txn_key, 144, 1024),
           SHMREG_FIELD(SegmentHeader, reserved, 1168, 2928),
       },

@@ -62,6 +62,11 @@ enum class Errc : int {
   quota_exceeded = 32,    // a per-uid limit of the broker; the message names the limit, its value and the use
   reload_failed = 33,     // reload: the new configuration was refused and the old one stays; the message lists why
   reload_forbidden = 34,  // reload: reloads are forbidden (`shmreg reload --allow` lifts it)
+  // The segment's file was removed while the broker ran, and the broker now
+  // serves a new file at its name: this Client maps the abandoned one. Every
+  // read, wait and write through it fails so; open the namespace again (a new
+  // Client::open) to reach the new file.
+  segment_replaced = 35,
 };
 
 [[nodiscard]] std::string_view to_string(Errc e) noexcept;

@@ -66,7 +66,9 @@ class Watcher {
   ~Watcher();
 
   // Waits up to timeout for events and returns those available (possibly none
-  // on timeout). A lagged event reports a gap and resumes after it.
+  // on timeout). A lagged event reports a gap and resumes after it. Fails
+  // with segment_replaced, at once even while waiting, when the broker
+  // abandons the mapped file: watch from a new Client then.
   [[nodiscard]] Result<std::vector<Event>> next(std::chrono::nanoseconds timeout);
   // The sequence number the next call starts from.
   [[nodiscard]] std::uint64_t position() const noexcept;

@@ -7,6 +7,11 @@
 // still show the entries of an owner that has just died;
 // Client::lookup_consistent asks the broker instead.
 //
+// If the segment's file is removed while the broker runs, the broker serves
+// a new file and marks the old one: every call here (and every wait, and
+// every write of the Client) then fails with segment_replaced, and a new
+// Client::open reaches the new file.
+//
 // Queries follow Elixir's Registry: match, count_match, select, count_select
 // and dispatch take patterns, guards and specs as JSON text (docs/queries.md);
 // a malformed one fails with invalid_argument and the reason, never as a
@@ -138,7 +143,8 @@ class Registry {
                                                   std::uint64_t& next) const noexcept;
   // Waits until key is registered: true as soon as it is (at once if it
   // already is), false on timeout. Never misses a registration that lands
-  // while it is deciding to sleep.
+  // while it is deciding to sleep. Woken to fail with segment_replaced when
+  // the broker abandons the mapped file.
   [[nodiscard]] Result<bool> await(std::string_view key, std::chrono::nanoseconds timeout) const noexcept;
   // A cursor over this registry's events, optionally only those of one key,
   // from sequence `from` (default: the next event to come).

@@ -46,6 +46,7 @@ enum shmreg_errc {
   SHMREG_QUOTA_EXCEEDED = 32,
   SHMREG_RELOAD_FAILED = 33,
   SHMREG_RELOAD_FORBIDDEN = 34,
+  SHMREG_SEGMENT_REPLACED = 35,    /* the segment's file was replaced while the broker ran: open the namespace again */
   /* C only. */
   SHMREG_BUFFER_TOO_SMALL = 1000   /* the needed size was stored; call again with a larger buffer */
 };

@@ -41,6 +41,7 @@ enum class Errc : std::uint8_t {
   // Reading.
   corrupt,                // an offset, length or count failed its bounds check
   retry_exhausted,        // torn reads kept failing validation; try again
+  superseded,             // the broker left this file for a new one at the name: open it again
 };
 
 std::string_view to_string(Errc e) noexcept;

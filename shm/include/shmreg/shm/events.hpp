@@ -57,7 +57,9 @@ struct Event {
 // Reads events of `reg` starting at sequence `from` (>= 1), at most `max`.
 // If `from` has been overwritten, the first element is a `lagged` event whose
 // seq is the sequence to resync from, and reading continues there.
-// `next` receives the sequence to pass as `from` next time.
+// `next` receives the sequence to pass as `from` next time. Fails with
+// superseded once the broker has abandoned the file (its waiters are woken
+// then, so a watcher learns it at once).
 Result<std::vector<Event>> read_events(const SegmentReader& r, const RegistryView& reg, std::uint64_t from,
                                        std::size_t max, std::uint64_t& next);
 
@@ -75,7 +77,8 @@ bool wait_for_change(const SegmentReader& r, const RegistryView& reg, std::uint3
                      std::chrono::nanoseconds timeout) noexcept;
 
 // Returns true as soon as `key` is registered in `reg` (at once if it already
-// is), false when the timeout passes first.
+// is), false when the timeout passes first, superseded as soon as the broker
+// abandons the file.
 Result<bool> await_key(const SegmentReader& r, const RegistryView& reg, std::string_view key,
                        std::chrono::nanoseconds timeout);
 

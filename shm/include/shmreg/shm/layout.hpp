@@ -110,6 +110,13 @@ inline constexpr std::uint32_t kIdentityStatic = 3;
 // the broker created from its configuration rather than for a process.
 inline constexpr std::uint32_t kNamespaceUid = 0xffffffffu;
 
+// SegmentHeader::superseded once the broker has abandoned the file.
+inline constexpr std::uint32_t kSegmentSuperseded = 1;
+// PartitionData::active: set with the header's mark, so that a lookup, which
+// loads `active` anyway, sees the mark without another memory access. Only
+// the low bit names the buffer.
+inline constexpr std::uint32_t kActiveSuperseded = 1u << 31;
+
 // SegmentHeader::txn_state: idle, or the write that is under way.
 inline constexpr std::uint32_t kTxnIdle = 0;
 inline constexpr std::uint32_t kOpCreateRegistry = 1;
@@ -157,7 +164,18 @@ struct SegmentHeader {
   std::uint32_t txn_registry;         // W: before txn_state is set. R: attach only
   std::uint32_t txn_pid;              // W: before txn_state is set. R: attach only
   std::uint32_t txn_key_len;          // W: before txn_state is set. I: <= kMaxKeyLen
-  std::uint32_t reserved0;
+  // Non-zero once the broker has left this file for a new one at the name
+  // (the name was removed while it ran, segment_guard.hpp): nothing writes
+  // the file again, so readers must open the namespace again.
+  // W: the broker, once, on the mapping it abandons, after the new file is
+  // linked at the name, release; then kActiveSuperseded in every partition.
+  // R: acquire, off the lookup hot path (iteration, meta, the client before
+  // a broker call); lookups see the partition bit instead.
+  // I: 0 (live) or kSegmentSuperseded; cleared only by a broker that attaches
+  // the file again (put back at the name, it is the namespace's). Taken from
+  // reserved bytes that were always zero, so no layout version changes: a
+  // reader built before it ignores it and masks the partition bit away.
+  std::uint32_t superseded;
   std::uint8_t txn_key[kMaxKeyLen];   // W: before txn_state is set. R: attach only
   std::uint8_t reserved[kHeaderSize - 144 - kMaxKeyLen];
 };
@@ -210,7 +228,10 @@ struct PartitionData {
                               // R: a probe of buffer `active` read at s1 is intact iff the seq
                               // read afterwards is <= (s1 & ~1) + 2; a miss that went past a
                               // record carrying the key's tag needs it == s1 (even)
-  std::uint32_t active;       // W: release when switching. R: acquire. I: 0 or 1
+  std::uint32_t active;       // W: release when switching; kActiveSuperseded OR'ed in (release)
+                              // when the file is abandoned. R: acquire; the low bit names the
+                              // buffer, kActiveSuperseded fails the lookup with superseded.
+                              // I: 0 or 1, plus kActiveSuperseded once the header is superseded
   std::uint32_t live;         // W only. I: live entries in the active buffer
   std::uint32_t tombstones;   // W only. I: tombstones in the active buffer
   std::uint64_t entry_count;  // W: release. R: acquire (dispatch, dump)
@@ -315,6 +336,8 @@ static_assert(kSharedPod<OwnerSlot> && sizeof(OwnerSlot) == kCacheLine,
 static_assert(kSharedPod<EventHeader> && sizeof(EventHeader) == kCacheLine,
               "an event head is one cache line; the key follows it");
 static_assert(offsetof(RegistryDesc, creator_uid) == 216, "creator_uid took reserved bytes");
+static_assert(offsetof(SegmentHeader, superseded) == 140 && offsetof(SegmentHeader, txn_key) == 144,
+              "superseded took reserved bytes; every other header offset stays");
 static_assert(offsetof(RegistryDesc, event_futex) % 4 == 0, "futex words are 4-byte aligned");
 static_assert(__atomic_always_lock_free(sizeof(std::uint64_t), nullptr) &&
                   __atomic_always_lock_free(sizeof(std::uint32_t), nullptr),

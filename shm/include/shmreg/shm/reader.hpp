@@ -21,6 +21,12 @@
 // Errc::corrupt, and no live value is ever a divisor. docs/segment-format.md
 // lists every field as "read once" or "live" with its check.
 //
+// An abandoned file. When the broker leaves this file for a new one at the
+// namespace's name (the name was removed while it ran), it marks this one
+// (SegmentWriter::mark_superseded): lookups see a bit of the partition word
+// they load anyway, the other calls check the header once each, and every
+// read then fails with Errc::superseded; open the namespace again.
+//
 // Consistency: each call returns a state the registry really had at some
 // moment during the call (per key for lookups; per record for iteration,
 // which is not a snapshot of the whole registry).
@@ -165,6 +171,10 @@ class SegmentReader {
   // waiting, in order (empty when the key is free).
   Result<std::vector<Entry>> owner_queue(const RegistryView& reg, std::string_view key) const;
   Result<std::vector<OwnerInfo>> owners() const;
+  // True once the broker has left this file for a new one at the namespace's
+  // name (SegmentHeader::superseded): every read fails with
+  // Errc::superseded, and the namespace must be opened again.
+  bool superseded() const noexcept;
   // The live header fields, except the constant geometry (segment_size,
   // owner_capacity, arena_size), which is the copy checked at open.
   HeaderInfo header() const noexcept;
@@ -181,7 +191,10 @@ class SegmentReader {
   static Result<SegmentReader> from_mapping(MappedSegment seg) noexcept;
   // The owner slot of a live pid, or nullptr; probes at most owner_capacity slots.
   const OwnerSlot* find_owner(std::uint32_t pid) const noexcept;
-  enum class Found { no, yes, retry, corrupt };
+  enum class Found { no, yes, retry, corrupt, superseded };
+  // Errc::superseded when the broker has abandoned this file; the calls that
+  // do not probe an index (iteration, meta) check it once each.
+  Status check_live() const noexcept;
   Found find_index_entry(const RegistryView& reg, std::uint32_t p, std::uint64_t h, std::string_view key,
                          std::uint32_t want_state, std::uint32_t& record, std::uint32_t& seq) const noexcept;
   Result<std::size_t> lookup_duplicate(const RegistryView& reg, std::uint32_t key_node, std::uint32_t seq,

@@ -57,7 +57,10 @@ inline SegmentReader::Found SegmentReader::find_index_entry(const RegistryView& 
                                                             std::uint32_t& seq) const noexcept {
   const PartitionData& pd = reg.parts_[p];
   const std::uint32_t s1 = load_acquire(pd.seq);
-  const std::uint64_t* words = ReaderAccess::index_words(reg, p, load_acquire(pd.active) & 1u);
+  // The abandoned file's mark rides on the word the probe loads anyway.
+  const std::uint32_t active = load_acquire(pd.active);
+  if (active & kActiveSuperseded) return Found::superseded;
+  const std::uint64_t* words = ReaderAccess::index_words(reg, p, active & 1u);
   const std::uint32_t total = reg.buckets_ * kBucketEntries;
   const std::uint32_t tag = hash_tag(h);
   std::uint32_t pos = static_cast<std::uint32_t>(h & (reg.buckets_ - 1)) * kBucketEntries;
@@ -117,6 +120,7 @@ Result<std::size_t> SegmentReader::lookup(const RegistryView& reg, std::string_v
         return std::size_t{0};
       case Found::retry: continue;
       case Found::corrupt: return fail(Errc::corrupt);
+      case Found::superseded: return fail(Errc::superseded);
       case Found::yes: break;
     }
     const RecordHeader* rh = ReaderAccess::record(reg, idx);

@@ -129,8 +129,9 @@ class SegmentWriter {
   static Result<SegmentWriter> create(std::string_view path, const CreateOptions& options) noexcept;
   // Re-attaches an existing segment (broker restart) through a descriptor
   // opened O_RDWR that the caller has checked (owner, mode, links): verifies
-  // the header, repairs a half-applied write, and rebuilds the writer's
-  // private state. Does not keep fd.
+  // the header, repairs a half-applied write, clears a superseded mark (the
+  // file is the namespace's again), and rebuilds the writer's private state.
+  // Does not keep fd.
   static Result<SegmentWriter> attach_fd(int fd, const WriterOptions& options = {}) noexcept;
   // Opens path O_RDWR|O_NOFOLLOW, then attach_fd (tests, benchmarks).
   static Result<SegmentWriter> attach(std::string_view path, const WriterOptions& options = {}) noexcept;
@@ -212,6 +213,16 @@ class SegmentWriter {
   static std::uint64_t footprint(const RegistrySpec& spec) noexcept;
   // Arena bytes no registry has taken yet.
   std::uint64_t arena_free() const noexcept;
+
+  // Tells every process that maps this file that the broker has left it for
+  // a new file at the namespace's name (segment_guard.hpp): sets the header's
+  // superseded mark, then kActiveSuperseded in every live registry's
+  // partitions (what lookups see), then bumps and wakes every registry's
+  // futex word, so that watchers and awaits return superseded at once.
+  // REQUIRES: the new file is already linked at the name (a reader that
+  // opens the namespace again must find it), and no write follows on this
+  // writer.
+  void mark_superseded() noexcept;
 
   // The owners the segment records, for the broker to re-arm or reap at
   // start. The static owner is not one of them.
