@@ -6,6 +6,7 @@
 // message; a wait that times out exits 1 (watch, receive), and a failed exec
 // of `register -- CMD` exits 127 as a shell does. Real broker, real binary.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 #include <map>
@@ -70,6 +71,25 @@ TEST_F(CliOutputTest, JsonCarriesAValueThatIsNotUtf8AsBase64AndBase64TakesItBack
   RunResult bad = cli({"register", "--pid", pid_, "svc", "k", "not base64!", "--base64"});
   EXPECT_EQ(bad.exit_code(), 2) << bad.describe();
   EXPECT_NE(bad.err.find("is not base64"), std::string::npos) << bad.err;
+}
+
+TEST_F(CliOutputTest, UnregisterRemovesThePidsEntryAndExitsOneWhenThePidHadNone) {
+  cli_ok({"create", "svc"});
+  cli_ok({"register", "--pid", pid_, "svc", "db", "v"});
+  EXPECT_EQ(cli_ok({"unregister", "svc", "db", "--pid", pid_}), "removed 1\n");
+  RunResult gone = cli({"lookup", "svc", "db"});
+  EXPECT_EQ(gone.exit_code(), 1) << gone.describe();
+  // Nothing left for that pid: not found, exit 1.
+  RunResult again = cli({"unregister", "svc", "db", "--pid", pid_});
+  EXPECT_EQ(again.exit_code(), 1) << again.describe();
+  // Another pid's entry is not this pid's to remove.
+  cli_ok({"register", "--pid", pid_, "svc", "db", "v"});
+  RunResult other = cli({"unregister", "svc", "db", "--pid", std::to_string(::getpid())});
+  EXPECT_EQ(other.exit_code(), 1) << other.describe();
+  EXPECT_EQ(cli_ok({"lookup", "svc", "db"}), pid_ + "\tv\n");
+  // --pid is required: a usage error.
+  RunResult no_pid = cli({"unregister", "svc", "db"});
+  EXPECT_EQ(no_pid.exit_code(), 2) << no_pid.describe();
 }
 
 TEST_F(CliOutputTest, RegistriesListsEachRegistryWithItsEntriesCapacityEventsAndBytes) {
