@@ -53,16 +53,19 @@ step_start=0
 step_cpu_start=0
 # CPU seconds used so far by this script's finished children (bash's
 # `times`, run in this shell: in a pipe or $(...) it would count a subshell's).
+# Sets cpu_now; called as a command, never in $(...), which would run it in a
+# subshell with no children of its own.
 times_file=$(mktemp)
+cpu_now=0
 children_cpu() {
   local user sys
   times > "$times_file"
   read -r user sys < <(tail -n 1 "$times_file")
-  awk -v u="$user" -v s="$sys" 'function sec(t, m) { split(t, m, "m"); sub("s", "", m[2]); return m[1] * 60 + m[2] }
-    BEGIN { printf "%d", sec(u) + sec(s) }'
+  cpu_now=$(awk -v u="$user" -v s="$sys" 'function sec(t, m) { split(t, m, "m"); sub("s", "", m[2]); return m[1] * 60 + m[2] }
+    BEGIN { printf "%d", sec(u) + sec(s) }')
 }
-step_begin() { section "$1"; step_names+=("$1"); step_start=$SECONDS; step_cpu_start=$(children_cpu); }
-step_end() { step_seconds+=($((SECONDS - step_start))); step_cpu+=($(($(children_cpu) - step_cpu_start))); }
+step_begin() { section "$1"; step_names+=("$1"); step_start=$SECONDS; children_cpu; step_cpu_start=$cpu_now; }
+step_end() { step_seconds+=($((SECONDS - step_start))); children_cpu; step_cpu+=($((cpu_now - step_cpu_start))); }
 print_times() {
   local i
   ((${#step_names[@]} > 0)) || return 0
@@ -74,7 +77,8 @@ print_times() {
       printf '%6d s %6s    %s (unfinished)\n' $((SECONDS - step_start)) "" "${step_names[$i]}"
     fi
   done
-  printf '%6d s %6d s  in all\n' "$SECONDS" "$(children_cpu)"
+  children_cpu
+  printf '%6d s %6d s  in all\n' "$SECONDS" "$cpu_now"
 }
 trap 'print_times; rm -f "$times_file"' EXIT
 

@@ -121,7 +121,8 @@ TEST_F(UnregisterMatch, CliUnregisterMatchWithoutPidOrWithABadPatternIsAnError) 
   auto no_pid = cli({"unregister-match", "svc", "db", R"("_")"});
   EXPECT_EQ(no_pid.exit_code(), 2) << no_pid.describe();
   EXPECT_NE(no_pid.err.find("--pid"), std::string::npos) << no_pid.err;
-  auto bad = cli({"--json", "unregister-match", "svc", "db", "_", "--pid", std::to_string(::getpid())});
+  // A bare _ is the wildcard (its help says so); a pattern that is not JSON is refused.
+  auto bad = cli({"--json", "unregister-match", "svc", "db", "{\"a\":", "--pid", std::to_string(::getpid())});
   EXPECT_EQ(bad.exit_code(), 2) << bad.describe();
   EXPECT_EQ(nlohmann::json::parse(bad.err)["error"], "invalid_argument") << bad.err;
 }
