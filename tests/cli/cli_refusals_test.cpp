@@ -120,7 +120,8 @@ TEST_F(CliRefusalsTest, ACreateThatDoesNotFitSaysHowManyBytesItNeedsAndHowManyAr
   RunResult r = expect_refusal({"create", "huge", "--capacity", "1000000"}, 2,
                                {"registry 'huge' of ", " bytes does not fit in the ", "bytes left"});
   RunResult dump = cli({"--json", "dump"});
-  for (const auto& reg : parse_json(dump.out)["registries"]) EXPECT_NE(reg.value("name", ""), "huge");
+  const json listed = parse_json(dump.out);  // held: a range over a member of a temporary would dangle
+  for (const auto& reg : listed["registries"]) EXPECT_NE(reg.value("name", ""), "huge");
 }
 
 TEST_F(CliRefusalsTest, RefusalsFromTheBrokerKeepTheRegistryName) {
