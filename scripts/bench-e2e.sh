@@ -123,23 +123,13 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Waits up to 10 s for a command to succeed.
-wait_for() {
-  local tries=200
-  while (( tries-- > 0 )); do
-    "$@" >/dev/null 2>&1 && return 0
-    sleep 0.05
-  done
-  return 1
-}
+# wait_for and start_redis.
+source "$repo/scripts/lib/peers.sh"
 
 peer_args=()
 if [[ $peers -eq 1 ]]; then
   if command -v redis-server >/dev/null 2>&1; then
-    redis-server --port 0 --unixsocket "$tmp/redis.sock" --unixsocketperm 700 \
-      --save '' --appendonly no --daemonize no --logfile "$tmp/redis.log" &
-    redis_pid=$!
-    if wait_for test -S "$tmp/redis.sock"; then
+    if start_redis "$tmp"; then
       peer_args+=("--redis-socket=$tmp/redis.sock")
       log "redis-server $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p') on a private socket"
     else

@@ -93,22 +93,13 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-wait_for() {
-  local tries=200
-  while (( tries-- > 0 )); do
-    "$@" >/dev/null 2>&1 && return 0
-    sleep 0.05
-  done
-  return 1
-}
+# wait_for and start_redis.
+source "$repo/scripts/lib/peers.sh"
 
 "$broker" --namespace "$ns" --socket "$tmp/shmreg.sock" >"$tmp/broker.log" 2>&1 &
 broker_pid=$!
 wait_for test -S "$tmp/shmreg.sock" || { cat "$tmp/broker.log" >&2; log "shmreg-broker did not start"; exit 1; }
-redis-server --port 0 --unixsocket "$tmp/redis.sock" --unixsocketperm 700 \
-  --save '' --appendonly no --daemonize no --logfile "$tmp/redis.log" &
-redis_pid=$!
-wait_for test -S "$tmp/redis.sock" || { log "redis-server did not start"; exit 1; }
+start_redis "$tmp" || { log "redis-server did not start"; exit 1; }
 
 # -- Machine and run ------------------------------------------------------------------------
 
