@@ -3,52 +3,17 @@
 
 #include <cstring>
 
+#include "reader_copy.hpp"
 #include "shmreg/shm/meta_codec.hpp"
 
 namespace shmreg::shm {
+
+using reader_detail::copy_out;
 
 namespace {
 
 const SegmentHeader& header_of(const std::byte* base) noexcept {
   return *reinterpret_cast<const SegmentHeader*>(base);
-}
-
-// Copies n bytes that start 8-aligned in the segment, with atomic word loads.
-void copy_out(std::string& dst, const std::uint64_t* src, std::size_t n) {
-  std::uint64_t small[16];
-  if (n <= sizeof small) {
-    racy_copy_words(small, src, pad8(n) / 8);
-    dst.assign(reinterpret_cast<const char*>(small), n);
-    return;
-  }
-  std::vector<std::uint64_t> buf(pad8(n) / 8);
-  racy_copy_words(buf.data(), src, buf.size());
-  dst.assign(reinterpret_cast<const char*>(buf.data()), n);
-}
-
-// Reads one record into `out` under its seqlock. Returns false when the read
-// was torn (caller retries) and sets `state` to what the record held.
-enum class RecordRead { ok, torn, corrupt };
-RecordRead read_record(const RegistryView& reg, const RecordHeader* rh, std::uint32_t& state, Entry& out) {
-  const std::uint32_t s1 = load_acquire(rh->seq);
-  if (s1 & 1u) return RecordRead::torn;
-  state = load_relaxed(rh->state);
-  RecordRead result = RecordRead::ok;
-  if (state == kRecordEntry) {
-    const std::uint32_t kl = load_relaxed(rh->key_len), vl = load_relaxed(rh->value_len);
-    if (kl < 1 || kl > reg.max_key() || vl > reg.max_value()) {
-      result = RecordRead::corrupt;
-    } else {
-      const auto* p = ReaderAccess::payload(rh);
-      copy_out(out.key, p, kl);
-      copy_out(out.value, p + pad8(kl) / 8, vl);
-      out.pid = load_relaxed(rh->owner_pid);
-      out.version = load_relaxed(rh->version);
-    }
-  }
-  fence_acquire();
-  if (load_relaxed(rh->seq) != s1) return RecordRead::torn;
-  return result;
 }
 
 }  // namespace
@@ -328,32 +293,6 @@ Result<std::vector<std::string>> SegmentReader::keys(const RegistryView& reg, st
     return out;
   }
   return fail(Errc::retry_exhausted);
-}
-
-Result<std::size_t> SegmentReader::for_each(const RegistryView& reg,
-                                            const std::function<void(const Entry&)>& fn) const {
-  if (auto live = check_live(); !live) return fail(live.error());
-  const std::uint64_t hw = load_acquire(reg.desc_->records_high_water);
-  if (hw > reg.record_capacity_) return fail(Errc::corrupt);
-  std::size_t n = 0;
-  Entry e;
-  for (std::uint32_t i = 0; i < hw; ++i) {
-    const RecordHeader* rh = ReaderAccess::record(reg, i);
-    for (int attempt = 0;; ++attempt) {
-      if (attempt >= kMaxAttempts) return fail(Errc::retry_exhausted);
-      ReaderAccess::backoff(attempt);
-      std::uint32_t state = kRecordFree;
-      const RecordRead r = read_record(reg, rh, state, e);
-      if (r == RecordRead::torn) continue;
-      if (r == RecordRead::corrupt) return fail(Errc::corrupt);
-      if (state == kRecordEntry) {
-        fn(e);
-        ++n;
-      }
-      break;
-    }
-  }
-  return n;
 }
 
 Result<std::vector<std::pair<std::string, std::string>>> SegmentReader::meta(const RegistryView& reg) const {

@@ -12,7 +12,9 @@
 // - "stable" keys are present from start to end (only their values change),
 //   so a lookup that misses one has read a state that never existed;
 // - a reader sees the counters of one key only grow, as writes are ordered;
-// - keys(reg, pid) of the stable owner is exactly the stable key set.
+// - keys(reg, pid) of the stable owner is exactly the stable key set;
+// - a walk (for_each) lists each stable key exactly once, and no unique key
+//   twice, although updates move entries between records under it.
 //
 // The quick build runs a bounded number of writes; the stress build
 // (SHMREG_STRESS) runs many more. Run it under the tsan build as well.
@@ -237,9 +239,9 @@ class Reader {
       else if (what < 93)
         stable_values(*dup);
       else if (what < 95)
-        iterate(*uniq);
+        iterate(*uniq, true);
       else if (what < 96)
-        iterate(*dup);
+        iterate(*dup, false);
       else
         misc(*uniq);
       s_.reads.fetch_add(1, std::memory_order_relaxed);
@@ -315,12 +317,24 @@ class Reader {
       s_.fail("values of the stable owner under " + key + " are wrong");
   }
 
-  void iterate(const RegistryView& reg) {
+  // A walk lists every stable key exactly once, however often its value
+  // moves to a new record meanwhile (an update frees the old one), and, in
+  // the unique registry, no key twice.
+  void iterate(const RegistryView& reg, bool unique) {
+    std::map<std::string, int> stable_seen, seen;
     const auto n = r_.for_each(reg, [&](const Entry& e) {
       std::uint64_t counter = 0;
       if (auto err = check_value(e.key, e.pid, e.value, counter); !err.empty()) s_.fail("for_each: " + err);
+      ++seen[e.key];
+      if (e.pid == kStablePid) ++stable_seen[e.key];
     });
-    (void)usable(n, "for_each");
+    if (!usable(n, "for_each")) return;
+    for (int i = 0; i < kStableKeys; ++i)
+      if (const int times = stable_seen[stable_key(i)]; times != 1)
+        s_.fail("for_each saw stable key " + stable_key(i) + " " + std::to_string(times) + " times");
+    if (unique)
+      for (const auto& [key, times] : seen)
+        if (times != 1) s_.fail("for_each saw unique key " + key + " " + std::to_string(times) + " times");
   }
 
   void misc(const RegistryView& uniq) {

@@ -100,6 +100,9 @@ class Registry {
   [[nodiscard]] Result<std::vector<std::string>> keys(std::uint32_t pid) const noexcept;
   [[nodiscard]] Result<std::vector<Entry>> values(std::string_view key, std::uint32_t pid) const noexcept;
   [[nodiscard]] Result<std::uint64_t> count() const noexcept;
+  // Every entry, read without the broker. Not a snapshot, but exact for what
+  // stays: an entry present throughout the call is listed exactly once, even
+  // while its value is updated; one added or removed meanwhile may or may not be.
   [[nodiscard]] Result<std::vector<Entry>> list() const noexcept;
   // The entries under key whose value matches pattern and guards ("_": all).
   [[nodiscard]] Result<std::vector<Entry>> match(std::string_view key, std::string_view pattern,

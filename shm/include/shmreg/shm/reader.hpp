@@ -164,7 +164,12 @@ class SegmentReader {
   Result<std::vector<std::string>> keys(const RegistryView& reg, std::uint32_t pid) const;
   Result<std::vector<Entry>> values(const RegistryView& reg, std::string_view key, std::uint32_t pid) const;
   Result<std::uint64_t> count(const RegistryView& reg) const noexcept;
-  // Calls fn(const Entry&) for every live entry, each one validated on its own.
+  // Calls fn(const Entry&) for every live entry, walking the registry's index
+  // (reader_walk.cpp). Not a snapshot, but exact for what stays: an entry
+  // present for the whole walk is seen exactly once (with one of the values
+  // it had meanwhile, however often it was updated); one added or removed
+  // during the walk may or may not be seen. Each partition's entries are
+  // validated before fn sees any of them.
   Result<std::size_t> for_each(const RegistryView& reg, const std::function<void(const Entry&)>& fn) const;
   Result<std::vector<std::pair<std::string, std::string>>> meta(const RegistryView& reg) const;
   // The owner queue of a unique key: the primary owner first, then those
@@ -199,6 +204,9 @@ class SegmentReader {
                          std::uint32_t want_state, std::uint32_t& record, std::uint32_t& seq) const noexcept;
   Result<std::size_t> lookup_duplicate(const RegistryView& reg, std::uint32_t key_node, std::uint32_t seq,
                                        std::vector<EntryView>& out) const noexcept;
+  // for_each's walk of one partition's index (reader_walk.cpp): its entries
+  // are out's first n, for the n returned; out's strings are reused.
+  Result<std::size_t> walk_partition(const RegistryView& reg, std::uint32_t p, std::vector<Entry>& out) const;
 
   MappedSegment seg_;
   const std::byte* base_ = nullptr;
