@@ -36,7 +36,10 @@ phases=${SHMREG_TEST_PHASES:-ci tsan}
 # per file; docs/reliability.md, "What it costs", has the measurements). A
 # compiler cache, where one is installed, makes every build after the first
 # one quick.
-configure_opts=(-DSHMREG_WERROR=ON -DCMAKE_UNITY_BUILD=ON)
+# The stress variants of the suites are left out of these builds
+# (SHMREG_BUILD_STRESS=OFF): they are second compilations of quick suites,
+# and no phase runs the label `stress`.
+configure_opts=(-DSHMREG_WERROR=ON -DCMAKE_UNITY_BUILD=ON -DSHMREG_BUILD_STRESS=OFF)
 if command -v ccache > /dev/null; then
   configure_opts+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 fi
