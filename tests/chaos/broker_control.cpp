@@ -2,6 +2,10 @@
 
 #include <signal.h>
 
+#include <cctype>
+#include <string_view>
+#include <vector>
+
 #include "stopped_broker.hpp"
 
 namespace shmreg::chaos {
@@ -52,6 +56,29 @@ std::string BrokerControl::log_tail(std::size_t lines) const {
     at = nl;
   }
   return log.substr(at + 1);
+}
+
+std::string BrokerControl::log_lines_naming(pid_t pid, std::size_t lines) const {
+  const std::string log = broker_.log();
+  const std::string needle = "pid " + std::to_string(pid);
+  std::vector<std::string> found;
+  for (std::size_t at = 0; at < log.size();) {
+    const std::size_t nl = std::min(log.find('\n', at), log.size());
+    const std::string_view line = std::string_view(log).substr(at, nl - at);
+    // "pid 123" but not "pid 1234".
+    for (auto p = line.find(needle); p != std::string_view::npos; p = line.find(needle, p + 1)) {
+      const std::size_t end = p + needle.size();
+      if (end == line.size() || !std::isdigit(static_cast<unsigned char>(line[end]))) {
+        found.emplace_back(line);
+        break;
+      }
+    }
+    at = nl + 1;
+  }
+  if (found.size() > lines) found.erase(found.begin(), found.end() - static_cast<std::ptrdiff_t>(lines));
+  std::string out;
+  for (const auto& l : found) out += l + "\n";
+  return out;
 }
 
 std::uint64_t BrokerControl::repairs_at_attach() const {

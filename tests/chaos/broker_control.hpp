@@ -41,6 +41,9 @@ class BrokerControl {
   pid_t pid() const { return broker_.pid(); }
   // The last lines of the log of every broker of the run.
   std::string log_tail(std::size_t lines) const;
+  // Every line of that log that names pid (at most `lines`, the last ones):
+  // what the brokers did to the owners a failure names.
+  std::string log_lines_naming(pid_t pid, std::size_t lines) const;
   // How many times a broker of the run repaired, at start, a write that a
   // kill had cut short.
   std::uint64_t repairs_at_attach() const;

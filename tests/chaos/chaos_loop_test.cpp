@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <random>
+#include <set>
 
 #include "broker_control.hpp"
 #include "broker_process.hpp"
@@ -62,6 +63,7 @@ constexpr auto kRegisterDeadline = 60s;
 constexpr unsigned kReaders = 2;
 constexpr std::size_t kLogTail = 40;
 constexpr std::size_t kOwnersLogTail = 4000;  // bytes
+constexpr std::size_t kPidHistoryLines = 20, kPidHistoryBytes = 16000;
 
 std::uint64_t env_number(const char* name, std::uint64_t otherwise) {
   const char* v = std::getenv(name);
@@ -121,8 +123,24 @@ class CHAOS_SUITE : public ::testing::Test {
     // The owners' stderr holds the expected complaints of CLI owners that met
     // no broker; only its end is near the failure.
     const std::string owners_log = test::file_text(paths_.owners_log);
-    return r + "--- the broker's log, last lines:\n" + broker_.log_tail(kLogTail) + "\n--- the owners' stderr, end:\n" +
+    return r + pid_histories() + "--- the broker's log, last lines:\n" + broker_.log_tail(kLogTail) +
+           "\n--- the owners' stderr, end:\n" +
            owners_log.substr(owners_log.size() - std::min(owners_log.size(), kOwnersLogTail));
+  }
+
+  // For each pid a problem names ("(pid N"), what the brokers' logs say of
+  // it: a reap, a refusal, a dropped connection, with a recycled pid's
+  // earlier owners among them.
+  std::string pid_histories() const {
+    std::set<pid_t> pids;
+    for (const auto& p : problems_)
+      for (auto at = p.find("(pid "); at != std::string::npos; at = p.find("(pid ", at + 1))
+        if (const long pid = std::strtol(p.c_str() + at + 5, nullptr, 10); pid > 0) pids.insert(static_cast<pid_t>(pid));
+    std::string out;
+    for (const pid_t pid : pids)
+      if (out.size() < kPidHistoryBytes)
+        out += "--- the broker's log on pid " + std::to_string(pid) + ":\n" + broker_.log_lines_naming(pid, kPidHistoryLines);
+    return out;
   }
 
   bool create_registries() {
