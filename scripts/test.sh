@@ -7,10 +7,10 @@
 #   tsan  preset `tsan` (ThreadSanitizer, benchmarks off): only the
 #         executables of the tests labelled `tsan`, and `ctest -L tsan`
 #
-# CI runs `ci` and `tsan`. The `asan` phase is not in the default yet: its
-# build of the whole tree (about as long as the ci build) has not been shown
-# to fit CI's budget beside the others; run it with
-# SHMREG_TEST_PHASES="ci asan tsan" (docs/reliability.md, "Sanitizers").
+# CI runs `ci` and `tsan`. The `asan` phase is not in the default: its
+# build of the whole tree costs more CPU than the ci build, and a cold run of
+# all three phases does not fit CI's budget on 2 cores (docs/reliability.md,
+# "Sanitizers", has the figures); run it with SHMREG_TEST_PHASES="ci asan tsan".
 #
 # It stops at the first failure and exits non-zero. In the sanitizer phases
 # every process of a test (the test, the broker, the CLI) writes its reports
