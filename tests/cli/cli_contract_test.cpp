@@ -11,6 +11,9 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
+#include <string>
+#include <vector>
 
 #include "broker_test.hpp"
 #include "json_output.hpp"
@@ -318,6 +321,31 @@ TEST_F(CliContractTest, ListExitCodesAndOutput) {
   RunResult jempty = cli({"--json", "list", "empty"});
   EXPECT_EQ(jempty.exit_code(), 1) << jempty.describe();
   EXPECT_EQ(parse_json(jempty.out), json::array());
+}
+
+// The registry is walked in hash order; list and dump print key order, the
+// same for the same entries whatever order they were registered in.
+TEST_F(CliContractTest, ListAndDumpPrintEntriesSortedByKey) {
+  std::vector<std::string> keys;
+  for (int i = 0; i < 12; ++i) keys.push_back("k" + std::to_string(10 + (i * 7) % 12));
+  for (const auto& k : keys) cli_ok({"set", "svc", k, "v-" + k});
+  std::sort(keys.begin(), keys.end());
+
+  std::vector<std::string> listed;
+  std::istringstream text(cli_ok({"list", "svc"}));
+  for (std::string line; std::getline(text, line);) listed.push_back(line.substr(0, line.find('\t')));
+  EXPECT_EQ(listed, keys);
+
+  listed.clear();
+  for (const auto& e : parse_json(cli_ok({"--json", "list", "svc"}))) listed.push_back(e.value("key", ""));
+  EXPECT_EQ(listed, keys);
+
+  listed.clear();
+  const json dump = parse_json(cli_ok({"--json", "dump"}));
+  for (const auto& r : dump["registries"])
+    if (r["name"] == "svc")
+      for (const auto& e : r["entries"]) listed.push_back(e.value("key", ""));
+  EXPECT_EQ(listed, keys);
 }
 
 TEST_F(CliContractTest, DumpAndFsckDescribeAConsistentSegment) {

@@ -3,7 +3,7 @@
 //   lookup REG KEY [--consistent]   PID<TAB>VALUE per entry; exit 1 if none
 //   keys REG PID                    the keys PID holds; exit 1 if none
 //   count REG                       the number of entries
-//   list REG                        KEY<TAB>PID<TAB>VALUE per entry; exit 1 if none
+//   list REG                        KEY<TAB>PID<TAB>VALUE per entry, by key; exit 1 if none
 //   match REG KEY PATTERN [GUARDS]  PID<TAB>VALUE per matching entry; exit 1 if none
 //   count-match REG KEY PATTERN [GUARDS]
 //   select REG SPEC                 one JSON result per entry; exit 1 if none
@@ -13,7 +13,9 @@
 // "static": true, in --json). All but lookup --consistent read the segment
 // alone, so they work while the broker is down. A malformed pattern, guard or
 // spec exits 2 with the reason on stderr.
+#include <algorithm>
 #include <iostream>
+#include <tuple>
 #include <vector>
 
 #include "commands.hpp"
@@ -96,6 +98,10 @@ int run_list(const Globals& g, const LookupArgs& a) {
   if (!r) return r.error();
   auto entries = r->list();
   if (!entries) return report_error(g, entries.error());
+  // The registry is walked in hash order; people and diffs read key order.
+  std::sort(entries->begin(), entries->end(), [](const Entry& x, const Entry& y) {
+    return std::tie(x.key, x.pid, x.version) < std::tie(y.key, y.pid, y.version);
+  });
   if (g.json) {
     json arr = json::array();
     for (const auto& e : *entries) arr.push_back(entry_json(e, true));
@@ -173,7 +179,7 @@ void add_entry_lookups(CommandTable& table) {
 
   add_registry_command(table, "count", "print the number of entries in REG",
                        [](const Globals& g, const LookupArgs& a) { return run_count(g, a, Counted::all); });
-  add_registry_command(table, "list", "print KEY<TAB>PID<TAB>VALUE per entry; exit 1 if none", run_list);
+  add_registry_command(table, "list", "print KEY<TAB>PID<TAB>VALUE per entry, sorted by key; exit 1 if none", run_list);
 }
 
 void add_queries(CommandTable& table) {

@@ -8,9 +8,12 @@
 // report a segment they cannot open with the code and message libshmreg
 // gives every other command (segment_not_found, exit 2, for a missing one).
 
+#include <algorithm>
 #include <expected>
 #include <iostream>
 #include <optional>
+#include <tuple>
+#include <vector>
 
 #include "commands.hpp"
 #include "json_bytes.hpp"
@@ -86,13 +89,19 @@ std::string creator_text(std::uint32_t uid) {
 // One registry with its meta and entries; a part the reader could not read
 // is null.
 json registry_json(const shm::SegmentReader& r, const shm::RegistryView& v) {
+  std::vector<shm::Entry> walked;
+  auto n = r.for_each(v, [&](const shm::Entry& e) { walked.push_back(e); });
+  // The walk is in hash order; a dump is read, and diffed, in key order.
+  std::sort(walked.begin(), walked.end(), [](const shm::Entry& x, const shm::Entry& y) {
+    return std::tie(x.key, x.pid, x.version) < std::tie(y.key, y.pid, y.version);
+  });
   json entries = json::array();
-  auto n = r.for_each(v, [&](const shm::Entry& e) {
+  for (const shm::Entry& e : walked) {
     json one = {{"pid", e.pid}, {"version", e.version}};
     put_bytes(one, "key", e.key);
     put_bytes(one, "value", e.value);
     entries.push_back(one);
-  });
+  }
   auto count = r.count(v);
   auto meta = r.meta(v);
   json jmeta = json::object();
