@@ -9,7 +9,9 @@
 #      executables and the systemd units are there, that the units start the
 #      installed broker, that no installed public header includes Boost, and
 #      that libshmreg exports every function of shmreg.h (version node
-#      SHMREG_0.1) and the public C++ API, nothing else;
+#      SHMREG_0.1) and the public C++ API, nothing else; and, installed
+#      again with `cmake --install --prefix X`, that the units start
+#      X/bin/shmreg-broker (and pass `systemd-analyze verify`);
 #   3. configures, builds and runs consumer/ with find_package(shmreg) (its
 #      C program, c_app, runs in step 5);
 #   4. compiles and runs the same main.cpp with `pkg-config --cflags --libs
@@ -103,6 +105,27 @@ for unit in $units; do
   [[ "$exec_start" == "$install_prefix/bin/shmreg-broker" ]] \
     || fail "$(basename "$unit") starts '$exec_start', not $install_prefix/bin/shmreg-broker"
 done
+
+step "units installed with --prefix start that prefix's broker"
+# The prefix of the install, not the configure-time one: the units are
+# written at install time (systemd/install_units.cmake).
+relocated="$work_dir/relocated"
+"$cmake" --install "$build_dir" "${config_args[@]}" --prefix "$relocated" \
+  > "$work_dir/install-prefix.log" || { cat "$work_dir/install-prefix.log"; fail "cmake --install --prefix"; }
+for unit in shmreg-broker.service shmreg-broker@.service; do
+  [[ -f "$relocated/lib/systemd/system/$unit" ]] || fail "--prefix $relocated installed no lib/systemd/system/$unit"
+  exec_start=$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$relocated/lib/systemd/system/$unit")
+  [[ "$exec_start" == "$relocated/bin/shmreg-broker" ]] \
+    || fail "$unit installed with --prefix $relocated starts '$exec_start', not $relocated/bin/shmreg-broker"
+done
+if command -v systemd-analyze > /dev/null; then
+  # verify checks that ExecStart exists; a template through an instance.
+  cp "$relocated/lib/systemd/system/shmreg-broker@.service" "$work_dir/shmreg-broker@install.service"
+  systemd-analyze verify "$relocated/lib/systemd/system/shmreg-broker.service" \
+    "$work_dir/shmreg-broker@install.service" || fail "systemd-analyze verify on the units installed with --prefix"
+fi
+echo "  ExecStart=$relocated/bin/shmreg-broker"
+
 # The installed programs find the installed libshmreg.
 lib_dir=$(dirname "$(find "$prefix" -name 'libshmreg.so.*' | head -n 1)")
 for exe in shmreg-broker shmreg; do
