@@ -223,14 +223,18 @@ echo "  pkg-config --cflags --libs shmreg: $c_flags"
   -Wl,-rpath,"$lib_dir" || fail "cc -std=c11 register_lookup.c \$(pkg-config --cflags --libs shmreg)"
 "$work_dir/c-register-lookup" deb-c || { cat "$work_dir/broker.log"; fail "the C program did not register and look up"; }
 
-# Python: Debian's python3 with R's package, which loads R's libshmreg by itself.
-py_env=(env -u SHMREG_LIBRARY -u LD_LIBRARY_PATH PYTHONPATH="$prefix/lib/python3/dist-packages")
+# Python: Debian's python3 with R's package, which loads R's libshmreg by
+# itself. It writes its bytecode beside the modules, as python3 run by root
+# does on a real machine, which the prerm must remove (step 7).
+py_env=(env -u SHMREG_LIBRARY -u LD_LIBRARY_PATH -u PYTHONDONTWRITEBYTECODE
+  PYTHONPATH="$prefix/lib/python3/dist-packages")
 loaded=$("${py_env[@]}" "$python" -c 'import shmreg
 print(next(l.split()[-1] for l in open("/proc/self/maps") if "libshmreg.so" in l))') \
   || fail "import shmreg from the scratch root's package"
 [[ "$loaded" == "$root"/* ]] || fail "the Python package loaded '$loaded', not the scratch root's libshmreg"
 "${py_env[@]}" "$python" "$install_consumer/register_lookup.py" deb-python \
   || { cat "$work_dir/broker.log"; fail "the Python script did not register and look up"; }
+[[ -d "$prefix/lib/python3/dist-packages/shmreg/__pycache__" ]] || fail "python3 wrote no bytecode beside the package"
 
 # C++: find_package(shmreg) from R's CMake package.
 cxx_build="$work_dir/cxx-consumer"
