@@ -30,7 +30,10 @@ set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 # run time; the programs the postinst runs; and procps for the units'
 # ExecReload=/bin/kill (procps is not Essential).
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+# The shlibs file: a program built against libshmreg.so.0 of this version
+# runs with any later one of the same soname (its symbols are versioned).
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
+set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS_POLICY ">=")
 set(CPACK_DEBIAN_PACKAGE_DEPENDS
   "python3, python3-cffi, systemd | systemd-standalone-sysusers, systemd | systemd-standalone-tmpfiles, procps")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA

@@ -51,7 +51,7 @@ for v in build_dir work_dir libdir version install_consumer consumer; do
 done
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
-step() { echo "--- $*"; }
+step() { echo "--- [${SECONDS}s] $*"; }
 
 if [[ "$(id -u)" -ne 0 ]]; then
   echo "skipped: installing with dpkg into a scratch root needs root"
