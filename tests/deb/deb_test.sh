@@ -22,12 +22,13 @@
 #   7. dpkg --root=R --purge: the prerm and postrm run and no file is left
 #      under R/usr.
 #
-# Exits 0 when every step passed, 77 (skipped) when not run as root (dpkg
-# and the tmpfiles chown need it), else prints what failed and exits 1.
+# Exits 0 when every step passed; 77 (skipped) in a tree not configured for
+# /usr or built with a sanitizer, or when not run as root (dpkg and the
+# tmpfiles chown need it); else prints what failed and exits 1.
 set -euo pipefail
 
 cmake=cmake cpack=cpack cxx=c++ cc=cc python=/usr/bin/python3 generator=Ninja
-build_dir='' work_dir='' libdir='' version='' install_consumer='' consumer=''
+build_dir='' work_dir='' libdir='' version='' install_consumer='' consumer='' install_prefix='' sanitize=''
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --cmake) cmake=$2 ;;
@@ -42,6 +43,8 @@ while [[ $# -gt 0 ]]; do
     --version) version=$2 ;;
     --install-consumer) install_consumer=$2 ;;
     --consumer) consumer=$2 ;;
+    --install-prefix) install_prefix=$2 ;;
+    --sanitize) sanitize=$2 ;;
     *) echo "deb_test.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
   shift 2
@@ -53,10 +56,11 @@ done
 fail() { echo "FAIL: $*" >&2; exit 1; }
 step() { echo "--- [${SECONDS}s] $*"; }
 
-if [[ "$(id -u)" -ne 0 ]]; then
-  echo "skipped: installing with dpkg into a scratch root needs root"
-  exit 77
-fi
+skip() { echo "skipped: $*"; exit 77; }
+[[ "$install_prefix" == /usr ]] \
+  || skip "the .deb is packed from a tree configured with CMAKE_INSTALL_PREFIX=/usr (the ci preset's); this one has $install_prefix"
+[[ -z "$sanitize" ]] || skip "a sanitized build ($sanitize) is not packaged"
+[[ "$(id -u)" -eq 0 ]] || skip "installing with dpkg into a scratch root needs root"
 for tool in dpkg-deb dpkg-shlibdeps systemd-sysusers systemd-tmpfiles systemd-analyze pkg-config man; do
   command -v "$tool" > /dev/null || fail "$tool is not installed (scripts/install-deps.sh installs it)"
 done
