@@ -55,6 +55,8 @@ done
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 step() { echo "--- [${SECONDS}s] $*"; }
+# shellcheck source=SCRIPTDIR/../install/installed_broker.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../install/installed_broker.sh"
 
 skip() { echo "skipped: $*"; exit 77; }
 [[ "$install_prefix" == /usr ]] \
@@ -192,29 +194,8 @@ rm -rf "$root/etc/systemd/system" "${lent[@]}"
 
 step "the installed broker, against C, Python and C++ clients"
 lib_dir="$prefix/$libdir"
-# The socket's path must stay short (sun_path): a directory of its own in /tmp,
-# the broker's runtime directory.
-run_dir=$(mktemp -d /tmp/shmreg-deb-XXXXXX)
-broker_pid=''
-stop_broker() {
-  if [[ -n "$broker_pid" ]]; then kill -TERM "$broker_pid" 2> /dev/null || true; wait "$broker_pid" || true; fi
-  broker_pid=''
-  rm -rf "$run_dir"
-}
-trap stop_broker EXIT
-export SHMREG_NAMESPACE="deb-$$" SHMREG_SOCKET="$run_dir/broker.sock"
-# The installed programs find R's libshmreg only through the loader's path:
-# the package installs it where this machine's loader looks, under R.
-run_in_root() { LD_LIBRARY_PATH="$lib_dir" "$@"; }
-run_in_root "$prefix/bin/shmreg-broker" --namespace "$SHMREG_NAMESPACE" --socket "$SHMREG_SOCKET" \
-  > "$work_dir/broker.log" 2>&1 &
-broker_pid=$!
-for _ in $(seq 1 200); do
-  run_in_root "$prefix/bin/shmreg" ping > /dev/null 2>&1 && break
-  kill -0 "$broker_pid" 2> /dev/null || { cat "$work_dir/broker.log"; fail "the installed broker exited"; }
-  sleep 0.05
-done
-run_in_root "$prefix/bin/shmreg" ping > /dev/null || { cat "$work_dir/broker.log"; fail "the installed broker does not answer"; }
+# Its runtime directory (the socket's) is a new one in /tmp.
+start_installed_broker "$prefix" "$lib_dir" deb "$work_dir/broker.log"
 
 # C: exactly cc -std=c11 $(pkg-config --cflags --libs shmreg), with R's .pc
 # file alone on pkg-config's path.
@@ -250,9 +231,9 @@ found_dir=$(sed -n 's/^shmreg_DIR:[A-Z]*=//p' "$cxx_build/CMakeCache.txt")
 [[ "$found_dir" == "$root"/* ]] || fail "find_package(shmreg) found '$found_dir', not the scratch root's"
 "$cmake" --build "$cxx_build" > "$work_dir/cxx-build.log" 2>&1 \
   || { cat "$work_dir/cxx-build.log"; fail "build the C++ consumer"; }
-run_in_root "$cxx_build/register_lookup" deb-cxx \
+"$cxx_build/register_lookup" deb-cxx \
   || { cat "$work_dir/broker.log"; fail "the C++ program did not register and look up"; }
-stop_broker
+stop_installed_broker
 
 step "man pages and completion"
 for page in man1/shmreg.1 man8/shmreg-broker.8 man5/shmreg.conf.5 man3/libshmreg.3; do

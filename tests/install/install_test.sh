@@ -57,6 +57,8 @@ done
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 step() { echo "--- $*"; }
+# shellcheck source=SCRIPTDIR/installed_broker.sh
+source "$(dirname "${BASH_SOURCE[0]}")/installed_broker.sh"
 
 # A sanitized libshmreg needs its runtime first in the consumer too.
 case "$sanitize" in
@@ -230,24 +232,7 @@ c_app="$work_dir/register-lookup"
 # shellcheck disable=SC2086 # flags are words on purpose
 "$cc" -std=c11 -Wall -Wextra -pedantic -Werror -fsyntax-only "$consumer/register_lookup.c" $c_flags \
   || fail "register_lookup.c is not warning-free C11"
-# The socket's path must stay short (sun_path): a directory of its own in /tmp.
-run_dir=$(mktemp -d /tmp/shmreg-install-XXXXXX)
-broker_pid=''
-stop_broker() {
-  if [[ -n "$broker_pid" ]]; then kill -TERM "$broker_pid" 2> /dev/null || true; wait "$broker_pid" || true; fi
-  rm -rf "$run_dir"
-}
-trap stop_broker EXIT
-export SHMREG_NAMESPACE="install-c-$$" SHMREG_SOCKET="$run_dir/broker.sock"
-LD_LIBRARY_PATH="$lib_dir" "$prefix/bin/shmreg-broker" --namespace "$SHMREG_NAMESPACE" --socket "$SHMREG_SOCKET" \
-  > "$work_dir/broker.log" 2>&1 &
-broker_pid=$!
-for _ in $(seq 1 200); do
-  LD_LIBRARY_PATH="$lib_dir" "$prefix/bin/shmreg" ping > /dev/null 2>&1 && break
-  kill -0 "$broker_pid" 2> /dev/null || { cat "$work_dir/broker.log"; fail "the installed broker exited"; }
-  sleep 0.05
-done
-LD_LIBRARY_PATH="$lib_dir" "$prefix/bin/shmreg" ping > /dev/null || { cat "$work_dir/broker.log"; fail "the installed broker does not answer"; }
+start_installed_broker "$prefix" "$lib_dir" install-c "$work_dir/broker.log"
 "$c_app" || { cat "$work_dir/broker.log"; fail "the C consumer did not register and look up its key"; }
 "$cm_build/c_app" db-cmake || { cat "$work_dir/broker.log"; fail "the C consumer built by CMake did not register and look up"; }
 
