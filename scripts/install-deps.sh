@@ -36,6 +36,7 @@ packages=(
   libbenchmark-dev
   liblmdb-dev            # LMDB, the baseline of the lookup benchmarks
   systemd                # systemd-analyze, to verify the unit files
+  dpkg-dev               # dpkg-shlibdeps: the .deb's Depends (scripts/package-deb.sh, tests/deb)
   man-db groff-base      # man and groff, to check that the pages render
 )
 # Fuzzing (scripts/fuzz.sh): libFuzzer, ASan and UBSan come with clang;

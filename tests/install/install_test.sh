@@ -9,7 +9,9 @@
 #      executables and the systemd units are there, that the units start the
 #      installed broker, that no installed public header includes Boost, and
 #      that libshmreg exports every function of shmreg.h (version node
-#      SHMREG_0.1) and the public C++ API, nothing else;
+#      SHMREG_0.1) and the public C++ API, nothing else; and, installed
+#      again with `cmake --install --prefix X`, that the units start
+#      X/bin/shmreg-broker (and pass `systemd-analyze verify`);
 #   3. configures, builds and runs consumer/ with find_package(shmreg) (its
 #      C program, c_app, runs in step 5);
 #   4. compiles and runs the same main.cpp with `pkg-config --cflags --libs
@@ -55,6 +57,8 @@ done
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 step() { echo "--- $*"; }
+# shellcheck source=SCRIPTDIR/installed_broker.sh
+source "$(dirname "${BASH_SOURCE[0]}")/installed_broker.sh"
 
 # A sanitized libshmreg needs its runtime first in the consumer too.
 case "$sanitize" in
@@ -103,6 +107,27 @@ for unit in $units; do
   [[ "$exec_start" == "$install_prefix/bin/shmreg-broker" ]] \
     || fail "$(basename "$unit") starts '$exec_start', not $install_prefix/bin/shmreg-broker"
 done
+
+step "units installed with --prefix start that prefix's broker"
+# The prefix of the install, not the configure-time one: the units are
+# written at install time (systemd/install_units.cmake).
+relocated="$work_dir/relocated"
+"$cmake" --install "$build_dir" "${config_args[@]}" --prefix "$relocated" \
+  > "$work_dir/install-prefix.log" || { cat "$work_dir/install-prefix.log"; fail "cmake --install --prefix"; }
+for unit in shmreg-broker.service shmreg-broker@.service; do
+  [[ -f "$relocated/lib/systemd/system/$unit" ]] || fail "--prefix $relocated installed no lib/systemd/system/$unit"
+  exec_start=$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$relocated/lib/systemd/system/$unit")
+  [[ "$exec_start" == "$relocated/bin/shmreg-broker" ]] \
+    || fail "$unit installed with --prefix $relocated starts '$exec_start', not $relocated/bin/shmreg-broker"
+done
+if command -v systemd-analyze > /dev/null; then
+  # verify checks that ExecStart exists; a template through an instance.
+  cp "$relocated/lib/systemd/system/shmreg-broker@.service" "$work_dir/shmreg-broker@install.service"
+  systemd-analyze verify "$relocated/lib/systemd/system/shmreg-broker.service" \
+    "$work_dir/shmreg-broker@install.service" || fail "systemd-analyze verify on the units installed with --prefix"
+fi
+echo "  ExecStart=$relocated/bin/shmreg-broker"
+
 # The installed programs find the installed libshmreg.
 lib_dir=$(dirname "$(find "$prefix" -name 'libshmreg.so.*' | head -n 1)")
 for exe in shmreg-broker shmreg; do
@@ -207,24 +232,7 @@ c_app="$work_dir/register-lookup"
 # shellcheck disable=SC2086 # flags are words on purpose
 "$cc" -std=c11 -Wall -Wextra -pedantic -Werror -fsyntax-only "$consumer/register_lookup.c" $c_flags \
   || fail "register_lookup.c is not warning-free C11"
-# The socket's path must stay short (sun_path): a directory of its own in /tmp.
-run_dir=$(mktemp -d /tmp/shmreg-install-XXXXXX)
-broker_pid=''
-stop_broker() {
-  if [[ -n "$broker_pid" ]]; then kill -TERM "$broker_pid" 2> /dev/null || true; wait "$broker_pid" || true; fi
-  rm -rf "$run_dir"
-}
-trap stop_broker EXIT
-export SHMREG_NAMESPACE="install-c-$$" SHMREG_SOCKET="$run_dir/broker.sock"
-LD_LIBRARY_PATH="$lib_dir" "$prefix/bin/shmreg-broker" --namespace "$SHMREG_NAMESPACE" --socket "$SHMREG_SOCKET" \
-  > "$work_dir/broker.log" 2>&1 &
-broker_pid=$!
-for _ in $(seq 1 200); do
-  LD_LIBRARY_PATH="$lib_dir" "$prefix/bin/shmreg" ping > /dev/null 2>&1 && break
-  kill -0 "$broker_pid" 2> /dev/null || { cat "$work_dir/broker.log"; fail "the installed broker exited"; }
-  sleep 0.05
-done
-LD_LIBRARY_PATH="$lib_dir" "$prefix/bin/shmreg" ping > /dev/null || { cat "$work_dir/broker.log"; fail "the installed broker does not answer"; }
+start_installed_broker "$prefix" "$lib_dir" install-c "$work_dir/broker.log"
 "$c_app" || { cat "$work_dir/broker.log"; fail "the C consumer did not register and look up its key"; }
 "$cm_build/c_app" db-cmake || { cat "$work_dir/broker.log"; fail "the C consumer built by CMake did not register and look up"; }
 
