@@ -21,6 +21,11 @@
 // or removed during the walk may or may not be seen. A unique key removed and
 // registered again while the walk passes its partition could be met twice,
 // once per registration; only the later one (the higher version) is kept.
+//
+// Against a corrupt segment every loop is bounded (kMaxAttempts, the words of
+// a partition, a chain's record_capacity steps), and so is what a walk
+// copies: a partition that yields more than twice the pool's records (words
+// or chains sharing records) is reported corrupt.
 #include <string_view>
 #include <unordered_map>
 
@@ -93,6 +98,7 @@ Result<std::size_t> SegmentReader::walk_partition(const RegistryView& reg, std::
   const std::uint32_t total = reg.buckets_ * kBucketEntries;
   std::vector<EntryView> views;
   std::size_t used = 0;  // out's first `used` entries are this walk's
+  const std::size_t max_entries = std::size_t{2} * reg.record_capacity_;
   auto next = [&]() -> Entry& {
     if (used == out.size()) out.emplace_back();
     return out[used++];
@@ -160,6 +166,10 @@ Result<std::size_t> SegmentReader::walk_partition(const RegistryView& reg, std::
         ReaderAccess::backoff(again);
         last = read_word(words, pos);
       }
+      // More entries than the pool has records, twice over, with no rebuild
+      // meanwhile: words or chains that share records (a corrupt segment),
+      // which would otherwise be copied words x chain length times.
+      if (used > max_entries) last = Slot::stale;
     }
     fence_acquire();
     if (load_relaxed(pd.seq) != s1) continue;  // rebuilt under the walk: walk it again

@@ -231,6 +231,45 @@ TEST(SHMREG_CORRUPTION_SUITE, DuplicateChainCycleMakesLookupFailWithCorrupt) {
       << describe_status(status) << " (12: the cycle was not reported once, 13: validate missed it)";
 }
 
+// Every index word of the duplicate registry names one key node, whose
+// chain runs through every entry record: each word's read is a whole chain,
+// so an unbounded walk would copy words x records entries (quadratic in the
+// segment). The walk stops past twice the pool and says corrupt.
+TEST(SHMREG_CORRUPTION_SUITE, IndexWordsSharingOneLongChainMakeForEachFailWithCorruptNotRunAway) {
+  CorruptionHarness h;
+  h.reset_copy([&](std::byte* base) {
+    const auto& d = reinterpret_cast<const RegistryDesc*>(base + kHeaderSize)[1];
+    std::vector<std::uint32_t> entries;
+    std::uint32_t node = 0;  // record + 1
+    for (std::uint32_t i = 0; i < d.records_high_water; ++i) {
+      const RecordHeader* r = record_at(base, 1, i);
+      if (r->state == kRecordEntry) entries.push_back(i);
+      if (r->state == kRecordKeyNode && node == 0) node = i + 1;
+    }
+    ASSERT_NE(node, 0u);
+    ASSERT_GT(entries.size(), 4u);
+    record_at(base, 1, node - 1)->key_next = entries[0] + 1;
+    for (std::size_t i = 0; i < entries.size(); ++i)
+      record_at(base, 1, entries[i])->key_next = i + 1 < entries.size() ? entries[i + 1] + 1 : 0;
+    const Region& idx = h.original().index[1];
+    const std::uint64_t word = make_entry(0x5a5a5a5a, node - 1);
+    for (std::uint64_t off = idx.offset; off < idx.offset + idx.size; off += 8) std::memcpy(base + off, &word, 8);
+  });
+  const int status = fork_and_wait([&] {
+    ::alarm(60);
+    auto r = SegmentReader::open(h.copy_path());
+    if (!r) return 10;
+    auto reg = r->registry("dup");
+    if (!reg) return 11;
+    std::size_t seen = 0;
+    auto n = r->for_each(*reg, [&](const Entry&) { ++seen; });
+    if (n || n.error() != Errc::corrupt || seen != 0) return 12;
+    return validate(*r).empty() ? 13 : 0;
+  });
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << describe_status(status) << " (12: for_each did not fail with corrupt before listing, 13: validate missed it)";
+}
+
 TEST(SHMREG_CORRUPTION_SUITE, IndexWithoutEmptyWordsStillEndsEveryProbe) {
   CorruptionHarness h;
   h.reset_copy([&](std::byte* base) {
