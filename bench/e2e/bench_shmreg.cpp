@@ -150,15 +150,17 @@ const std::vector<std::string>* lookup_keys(benchmark::State& state) {
 }
 
 // value:  Registry::lookup_value (copies the value into a new std::string).
+// value_into: Registry::lookup_value(key, out), into one reused string.
 // view:   Registry::lookup with a callback over zero-copy views.
 // shm_value, shm_view: the same two reads straight on shm::SegmentReader (the
 //         reader half the client wraps; the value copy reuses one string), to
 //         separate what the client API adds from what the segment read costs.
-enum class LookupKind { value, view, shm_value, shm_view };
+enum class LookupKind { value, value_into, view, shm_value, shm_view };
 
 const char* lookup_key(LookupKind k) {
   switch (k) {
     case LookupKind::value: return "lookup/value";
+    case LookupKind::value_into: return "lookup/value_into";
     case LookupKind::view: return "lookup/view";
     case LookupKind::shm_value: return "lookup/shm_reader_value";
     case LookupKind::shm_view: return "lookup/shm_reader_view";
@@ -187,6 +189,12 @@ void bm_lookup(benchmark::State& state, LookupKind kind) {
         auto r = reg->lookup_value(key);
         if (!r || !*r) return false;
         bytes += (*r)->size();
+        return true;
+      }
+      case LookupKind::value_into: {
+        auto r = reg->lookup_value(key, scratch);
+        if (!r || !*r) return false;
+        bytes += scratch.size();
         return true;
       }
       case LookupKind::view: {
@@ -658,7 +666,8 @@ void register_shmreg_cases(Group g, Placement p) {
       add_case("send_rt/client_api/" + sp, [p](auto& s) { bm_send_rt(s, p); }, o.rt_ops);
       break;
     case Group::lookup:
-      for (LookupKind k : {LookupKind::value, LookupKind::view, LookupKind::shm_value, LookupKind::shm_view})
+      for (LookupKind k : {LookupKind::value, LookupKind::value_into, LookupKind::view, LookupKind::shm_value,
+                           LookupKind::shm_view})
         add_case(lookup_key(k), [k](auto& s) { bm_lookup(s, k); }, o.lookup_ops, benchmark::kNanosecond);
       break;
     case Group::reap:

@@ -143,6 +143,17 @@ Result<std::optional<std::string>> Registry::lookup_value(std::string_view key) 
   });
 }
 
+Result<bool> Registry::lookup_value(std::string_view key, std::string& out) const noexcept {
+  return guarded([&]() -> Result<bool> {
+    auto r = state_->client->reader.lookup_value(state_->view, key, out);
+    // A read torn and retried may have left a copy behind before the answer
+    // turned out to be "none".
+    if (!r || !*r) out.clear();
+    if (!r) return std::unexpected(error_from_shm(r.error()));
+    return *r;
+  });
+}
+
 Result<std::vector<std::string>> Registry::keys(std::uint32_t pid) const noexcept {
   return guarded([&] { return lift(state_->client->reader.keys(state_->view, pid)); });
 }

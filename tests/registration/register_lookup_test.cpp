@@ -89,6 +89,40 @@ TEST_F(RegisterLookupTest, KeyRegisteredThroughTheApiInAChildIsSeenWithThatChild
   EXPECT_EQ(cli_ok({"keys", "pool", std::to_string(owner.pid())}), "worker\n");
 }
 
+// lookup_value into the caller's string: the value when there is one, an
+// empty string for a missing key, and the string's room kept from call to
+// call (no allocation once it is large enough).
+TEST_F(RegisterLookupTest, LookupValueIntoACallersStringFillsItReusesItsRoomAndEmptiesItOnAMiss) {
+  Actor owner = Actor::start(ns(), socket_path());
+  ASSERT_TRUE(owner.ready());
+  ASSERT_TRUE(owner.registers("svc", "long", std::string(40, 'x')));
+  // Longer than the small-string buffer, so that a fresh string per call
+  // would bring its own heap room.
+  ASSERT_TRUE(owner.registers("svc", "short", std::string(20, 'y')));
+  auto reg = client().registry("svc");
+  ASSERT_TRUE(reg);
+
+  std::string out = "left over";
+  auto hit = reg->lookup_value("long", out);
+  ASSERT_TRUE(hit) << hit.error().message;
+  EXPECT_TRUE(*hit);
+  EXPECT_EQ(out, std::string(40, 'x'));
+  const char* room = out.data();
+  const std::size_t capacity = out.capacity();
+
+  hit = reg->lookup_value("short", out);
+  ASSERT_TRUE(hit) << hit.error().message;
+  EXPECT_TRUE(*hit);
+  EXPECT_EQ(out, std::string(20, 'y'));
+  EXPECT_EQ(out.data(), room) << "the shorter value was not copied into the string's room";
+  EXPECT_EQ(out.capacity(), capacity);
+
+  hit = reg->lookup_value("absent", out);
+  ASSERT_TRUE(hit) << hit.error().message;
+  EXPECT_FALSE(*hit);
+  EXPECT_EQ(out, "");
+}
+
 TEST_F(RegisterLookupTest, UniqueConflictAcrossProcessesReportsTheOwnersPid) {
   Actor holder = Actor::start(ns(), socket_path());
   ASSERT_TRUE(holder.ready());

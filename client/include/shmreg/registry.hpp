@@ -97,6 +97,10 @@ class Registry {
   }
   // The value under a unique key, or std::nullopt.
   [[nodiscard]] Result<std::optional<std::string>> lookup_value(std::string_view key) const noexcept;
+  // The same into the caller's string, whose room is reused: a loop of
+  // lookups allocates only when a value outgrows it. true: out holds the
+  // value; false (no such key): out is empty; on an error, out is unspecified.
+  [[nodiscard]] Result<bool> lookup_value(std::string_view key, std::string& out) const noexcept;
   [[nodiscard]] Result<std::vector<std::string>> keys(std::uint32_t pid) const noexcept;
   [[nodiscard]] Result<std::vector<Entry>> values(std::string_view key, std::uint32_t pid) const noexcept;
   [[nodiscard]] Result<std::uint64_t> count() const noexcept;
