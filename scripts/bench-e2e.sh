@@ -46,30 +46,10 @@ done
 
 log() { echo "bench-e2e: $*" >&2; }
 
+# installed and apt_install.
+source "$repo/scripts/lib/packages.sh"
+
 # -- Packages ------------------------------------------------------------------------------
-
-installed() {
-  local status
-  status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null || true)
-  [[ "$status" == "ii"* ]]
-}
-
-apt_install() {
-  local runner=()
-  if [[ "$(id -u)" -ne 0 ]]; then
-    if command -v sudo >/dev/null 2>&1; then
-      runner=(sudo)
-    else
-      log "installing $* needs root (or sudo)"
-      return 1
-    fi
-  fi
-  if [[ -z "${apt_updated:-}" ]]; then
-    "${runner[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    apt_updated=1
-  fi
-  "${runner[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
-}
 
 build_packages=(g++ cmake ninja-build pkg-config libboost1.81-dev libsystemd-dev
                 libcli11-dev nlohmann-json3-dev libbenchmark-dev)

@@ -41,13 +41,10 @@ done
 
 log() { echo "bench-python: $*" >&2; }
 
-# -- Packages ------------------------------------------------------------------------------
+# installed and apt_install.
+source "$repo/scripts/lib/packages.sh"
 
-installed() {
-  local status
-  status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null || true)
-  [[ "$status" == "ii"* ]]
-}
+# -- Packages ------------------------------------------------------------------------------
 
 missing=()
 for p in g++ cmake ninja-build pkg-config libboost1.81-dev libsystemd-dev libcli11-dev nlohmann-json3-dev \
@@ -56,14 +53,8 @@ for p in g++ cmake ninja-build pkg-config libboost1.81-dev libsystemd-dev libcli
 done
 if [[ ${#missing[@]} -gt 0 ]]; then
   [[ $install -eq 1 ]] || { log "missing packages (not installing, --no-install): ${missing[*]}"; exit 1; }
-  runner=()
-  if [[ "$(id -u)" -ne 0 ]]; then
-    command -v sudo >/dev/null 2>&1 || { log "installing ${missing[*]} needs root (or sudo)"; exit 1; }
-    runner=(sudo)
-  fi
   log "installing: ${missing[*]}"
-  "${runner[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  "${runner[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  apt_install "${missing[@]}" || exit 1
 fi
 
 # -- Build ------------------------------------------------------------------------------------
