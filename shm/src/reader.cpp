@@ -1,6 +1,7 @@
 // SegmentReader: everything but the inline lookup path.
 #include "shmreg/shm/reader.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include "reader_copy.hpp"
@@ -118,6 +119,10 @@ Result<RegistryView> SegmentReader::registry_by_id(std::uint32_t id) const noexc
   v.record_size_ = d.record_size;
   v.record_capacity_ = d.record_capacity;
   v.buckets_ = d.index_buckets;
+  // A pool the size of a core's L2 or less stays cached: nothing to prefetch.
+  // Past that, a record's first lines (its head, key and a short value).
+  if (std::uint64_t{d.record_capacity} * d.record_size > kHomePrefetchMinPool)
+    v.home_prefetch_lines_ = std::min<std::uint32_t>(d.record_size / kCacheLine, 4);
   v.kind_ = static_cast<RegistryKind>(d.kind);
   v.creator_uid_ = load_relaxed(dp->creator_uid);
   v.name_len_ = d.name_len;

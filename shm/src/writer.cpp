@@ -183,7 +183,7 @@ Result<std::uint32_t> SegmentWriter::create_registry(const RegistrySpec& s) noex
     const auto len = encode_meta(s.meta, std::span<std::byte, kMetaBlockSize>(w.base + d.meta_offset, kMetaBlockSize));
     d.meta_len[0] = len.value_or(0);
   }
-  w.regs[id] = RegistryState{};
+  w.regs[id].reset(g.record_capacity);
   store_release(w.hdr->arena_used, start + g.total());
   w.fault_step();  // a crash here leaves no registry (nor its meta)
   store_release(d.state, kRegistryLive);
@@ -212,17 +212,24 @@ std::uint64_t SegmentWriter::arena_free() const noexcept {
 
 std::size_t SegmentWriter::Impl::free_records(std::uint32_t id) const noexcept {
   const RegistryDesc& d = dir[id];
-  return regs[id].freed.size() + (d.record_capacity - load_relaxed(d.records_high_water));
+  return regs[id].free + (d.record_capacity - load_relaxed(d.records_high_water));
+}
+
+std::uint32_t SegmentWriter::Impl::take_oldest(std::uint32_t id) noexcept {
+  RegistryState& st = regs[id];
+  while (st.stale(st.freed.front())) st.freed.pop_front();
+  const std::uint32_t idx = st.freed.front().record;
+  st.freed.pop_front();
+  ++st.gen[idx];
+  --st.free;
+  return idx;
 }
 
 std::uint32_t SegmentWriter::Impl::alloc_record(std::uint32_t id) noexcept {
   RegistryDesc& d = dir[id];
-  auto& freed = regs[id].freed;
-  if (!freed.empty() && Clock::now() - freed.front().at >= opts.grace) {
-    const std::uint32_t idx = freed.front().record;
-    freed.pop_front();
-    return idx;
-  }
+  RegistryState& st = regs[id];
+  while (!st.freed.empty() && st.stale(st.freed.front())) st.freed.pop_front();
+  if (!st.freed.empty() && Clock::now() - st.freed.front().at >= opts.grace) return take_oldest(id);
   const std::uint64_t hw = load_relaxed(d.records_high_water);
   if (hw < d.record_capacity) {
     store_release(d.records_high_water, hw + 1);
@@ -230,9 +237,44 @@ std::uint32_t SegmentWriter::Impl::alloc_record(std::uint32_t id) noexcept {
   }
   // Every slot is live or in its grace period: reuse the oldest early. Readers
   // stay correct (the record seq changes); they may just retry once.
-  const std::uint32_t idx = freed.front().record;
-  freed.pop_front();
-  return idx;
+  return take_oldest(id);
+}
+
+// A free slot of the key's home pairs, past its grace period, when there is
+// one: the emptier pair first, so that the next key homed there finds room
+// too. The pairs are what a lookup prefetches while it waits for the index
+// bucket (home_slot in layout.hpp). Else the oldest free slot, as any record.
+std::uint32_t SegmentWriter::Impl::alloc_home(std::uint32_t id, std::uint64_t h) noexcept {
+  RegistryDesc& d = dir[id];
+  RegistryState& st = regs[id];
+  const std::uint64_t hw = load_relaxed(d.records_high_water);
+  const auto now = Clock::now();
+  auto is_free = [&](std::uint32_t s) {
+    return s < d.record_capacity &&
+           (s >= hw || ((st.gen[s] & 1u) != 0 && now - st.freed_at[s] >= opts.grace));
+  };
+  const std::uint32_t a = home_slot(h, d.record_capacity, 0), b = home_slot(h, d.record_capacity, 1);
+  const int free_a = int(is_free(a)) + int(is_free(a + 1)), free_b = int(is_free(b)) + int(is_free(b + 1));
+  if (free_a == 0 && free_b == 0) return alloc_record(id);
+  const std::uint32_t first = free_a >= free_b ? a : b;
+  const std::uint32_t s = is_free(first) ? first : first + 1;
+  if (s < hw) {
+    ++st.gen[s];
+    --st.free;
+    return s;
+  }
+  // Never used: the high water moves past it, and the slots it jumps over
+  // join the free pool at its front, past any grace period (nobody ever
+  // read them), so that the FIFO stays ordered by the time of freeing.
+  const auto long_ago = now - opts.grace;  // past the period, whatever the clock's epoch
+  for (auto g = s; g-- > static_cast<std::uint32_t>(hw);) {
+    ++st.gen[g];
+    st.freed_at[g] = long_ago;
+    st.freed.push_front({g, st.gen[g], long_ago});
+    ++st.free;
+  }
+  store_release(d.records_high_water, std::uint64_t{s} + 1);
+  return s;
 }
 
 void SegmentWriter::Impl::free_record(std::uint32_t id, std::uint32_t idx) noexcept {
@@ -241,7 +283,13 @@ void SegmentWriter::Impl::free_record(std::uint32_t id, std::uint32_t idx) noexc
     SeqWriteGuard g(r.seq);
     store_relaxed(r.state, kRecordFree);
   }
-  regs[id].freed.push_back({idx, Clock::now()});
+  RegistryState& st = regs[id];
+  const auto now = Clock::now();
+  ++st.gen[idx];
+  ++st.free;
+  st.freed_at[idx] = now;
+  st.freed.push_back({idx, st.gen[idx], now});
+  if (st.freed.size() > 2 * std::size_t{st.free} + 64) st.compact();
 }
 
 void SegmentWriter::Impl::fill_record(const RegistryDesc& d, std::uint32_t idx, const RecordFill& f) noexcept {
@@ -619,7 +667,9 @@ Result<InsertResult> SegmentWriter::insert_with(std::uint32_t id, std::string_vi
   w.txn_begin(kOpInsert);
   const std::uint32_t slot = w.acquire_owner(owner);
   w.fault_step();
-  const std::uint32_t e = w.alloc_record(id);
+  // The record the index will point at takes the key's home pair: the
+  // entry of a unique key, the key node of a duplicate one.
+  const std::uint32_t e = unique ? w.alloc_home(id, h) : w.alloc_record(id);
   const std::uint64_t version = w.hdr->next_version++;
   Impl::RecordFill f{kRecordEntry, key, value, slot + 1, owner.pid, version, h, 0, 0, aux};
   InsertResult out{version, true};
@@ -631,7 +681,7 @@ Result<InsertResult> SegmentWriter::insert_with(std::uint32_t id, std::string_vi
     w.index_insert(d, p, h, e);
     store_release(d.key_count, d.key_count + 1);
   } else if (found == nullptr) {
-    const std::uint32_t kn = w.alloc_record(id);
+    const std::uint32_t kn = w.alloc_home(id, h);
     f.key_node = kn + 1;
     w.fill_record(d, e, f);
     w.fill_record(d, kn, {kRecordKeyNode, key, {}, 0, 0, 0, h, e + 1, 0, 1});
@@ -761,7 +811,7 @@ Result<QueueResult> SegmentWriter::insert_queued(std::uint32_t id, std::string_v
   if (waiting != 0) w.remove_record(id, waiting - 1, kEventUnregister);
   const bool old_leaves = (primary.aux & kQueueDoNotQueue) != 0;
   const std::uint32_t slot = w.acquire_owner(owner);
-  const std::uint32_t n = w.alloc_record(id);
+  const std::uint32_t n = w.alloc_home(id, h);
   const std::uint64_t version = w.hdr->next_version++;
   const std::uint32_t chain = old_leaves ? primary.key_next : pi + 1;
   w.fill_record(d, n, {kRecordEntry, key, value, slot + 1, owner.pid, version, h, chain, 0, stored});
@@ -916,7 +966,7 @@ std::uint64_t SegmentWriter::Impl::replace_unique(std::uint32_t id, std::uint64_
   const RecordHeader& r = rec(d, old);
   const std::string_view key = rec_key(d, old);
   txn_begin(kOpUpdate);
-  const std::uint32_t e = alloc_record(id);
+  const std::uint32_t e = alloc_home(id, r.hash);
   const std::uint64_t version = hdr->next_version++;
   // The new record inherits the owner queue (its chain).
   fill_record(d, e, {kRecordEntry, key, value, r.owner_slot, r.owner_pid, version, r.hash, r.key_next, 0, aux});

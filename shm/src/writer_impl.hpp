@@ -29,11 +29,34 @@ using Clock = std::chrono::steady_clock;
 
 struct FreedSlot {
   std::uint32_t record;
+  std::uint32_t gen;  // the slot's gen when it was freed: stale once the slot is taken again
   Clock::time_point at;
 };
 
+// The writer's private view of a registry's record pool (section 9 of
+// docs/segment-format.md). A slot below the high water is free iff its gen
+// is odd; gen moves on each time the slot is freed or taken. Each free slot
+// has exactly one FreedSlot in `freed` whose gen matches; a slot taken out of
+// FIFO order (its key's home pair) leaves a stale one behind, skipped when it
+// reaches the front and dropped by compact() before stale ones outnumber the
+// free slots. A home slot, like any other, is reused only after its grace
+// period (freed_at).
 struct RegistryState {
-  std::deque<FreedSlot> freed;  // oldest first: the grace period runs in FIFO order
+  std::deque<FreedSlot> freed;     // oldest first: the grace period runs in FIFO order
+  std::vector<std::uint32_t> gen;           // per slot of the pool
+  std::vector<Clock::time_point> freed_at;  // per slot: when it was last freed
+  std::uint32_t free = 0;                   // free slots below the high water
+
+  void reset(std::uint32_t record_capacity) {
+    freed.clear();
+    gen.assign(record_capacity, 0);
+    freed_at.assign(record_capacity, Clock::time_point{});
+    free = 0;
+  }
+  bool stale(const FreedSlot& f) const noexcept { return gen[f.record] != f.gen; }
+  void compact() {
+    std::erase_if(freed, [this](const FreedSlot& f) { return stale(f); });
+  }
 };
 
 // Seqlock write section over one sequence word: odd on entry, next even on exit.
@@ -162,6 +185,11 @@ struct SegmentWriter::Impl {
   // -- records -----------------------------------------------------------------
   std::size_t free_records(std::uint32_t id) const noexcept;
   std::uint32_t alloc_record(std::uint32_t id) noexcept;  // REQUIRES: free_records(id) > 0
+  // As alloc_record, but a free slot of hash h's home pairs first
+  // (home_slot in layout.hpp): for the records the index points at.
+  std::uint32_t alloc_home(std::uint32_t id, std::uint64_t h) noexcept;  // REQUIRES: as alloc_record
+  // The oldest free slot in `freed`; REQUIRES: regs[id].free > 0.
+  std::uint32_t take_oldest(std::uint32_t id) noexcept;
   void free_record(std::uint32_t id, std::uint32_t idx) noexcept;
   struct RecordFill {
     std::uint32_t state;

@@ -109,11 +109,17 @@ std::uint32_t SegmentWriter::Impl::repair_meta_blocks() noexcept {
 void SegmentWriter::Impl::rebuild_private_state() noexcept {
   const auto now = Clock::now();
   for (std::uint32_t id = 0; id < kMaxRegistries; ++id) {
-    regs[id] = RegistryState{};
+    RegistryState& st = regs[id];
     const RegistryDesc& d = dir[id];
+    st.reset(d.state == kRegistryLive ? d.record_capacity : 0);
     if (d.state != kRegistryLive) continue;
-    for (std::uint32_t i = 0; i < d.records_high_water; ++i)
-      if (rec(d, i).state == kRecordFree) regs[id].freed.push_back({i, now});
+    for (std::uint32_t i = 0; i < d.records_high_water; ++i) {
+      if (rec(d, i).state != kRecordFree) continue;
+      st.gen[i] = 1;
+      st.freed_at[i] = now;
+      st.freed.push_back({i, 1, now});
+      ++st.free;
+    }
   }
   rebuild_usage();
 }

@@ -14,7 +14,8 @@
 // - a reader sees the counters of one key only grow, as writes are ordered;
 // - keys(reg, pid) of the stable owner is exactly the stable key set;
 // - a walk (for_each) lists each stable key exactly once, and no unique key
-//   twice, although updates move entries between records under it.
+//   twice, although updates move entries between records under it;
+// - a batch (lookup_batch) answers each of its keys as a single lookup must.
 //
 // The quick build runs a bounded number of writes; the stress build
 // (SHMREG_STRESS) runs many more. Run it under the tsan build as well.
@@ -234,6 +235,8 @@ class Reader {
         duplicate_lookup(*dup, stable_key(static_cast<int>(rng_() % kStableKeys)), true);
       else if (what < 85)
         duplicate_lookup(*dup, churn_key(static_cast<int>(rng_() % kChurnKeys)), false);
+      else if (what < 87)
+        batch_lookup(*uniq);
       else if (what < 90)
         stable_owner_keys(*uniq);
       else if (what < 93)
@@ -281,6 +284,38 @@ class Reader {
     std::uint64_t counter = 0;
     if (auto err = check_value(key, pid, value, counter); !err.empty()) return s_.fail(err);
     expect_not_older(key, counter);
+  }
+
+  // lookup_batch over stable and churn keys: the last views fn saw for each
+  // key pass the same checks as a single lookup's.
+  void batch_lookup(const RegistryView& reg) {
+    std::vector<std::string> keys;
+    for (int i = 0; i < 6; ++i) keys.push_back(stable_key(static_cast<int>(rng_() % kStableKeys)));
+    for (int i = 0; i < 6; ++i) keys.push_back(churn_key(static_cast<int>(rng_() % kChurnKeys)));
+    const std::vector<std::string_view> views(keys.begin(), keys.end());
+    std::vector<std::vector<Entry>> last(keys.size());
+    std::vector<int> calls(keys.size(), 0);
+    const auto n = r_.lookup_batch(reg, views, [&](std::size_t i, std::span<const EntryView> got) {
+      ++calls[i];
+      last[i].clear();
+      for (const EntryView& v : got) last[i].push_back({std::string(v.key), std::string(v.value), v.pid, v.version});
+    });
+    if (!usable(n, "batch lookup")) return;
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      const bool stable = i < 6;
+      if (calls[i] == 0) return s_.fail("batch never called fn for " + keys[i]);
+      if (last[i].size() > 1) return s_.fail("batch saw two entries of unique key " + keys[i]);
+      if (last[i].empty()) {
+        if (stable) s_.fail("batch: stable key " + keys[i] + " was missing");
+        continue;
+      }
+      const Entry& e = last[i][0];
+      if (e.key != keys[i]) return s_.fail("batch lookup of " + keys[i] + " returned key " + e.key);
+      if (stable && e.pid != kStablePid) s_.fail("batch: stable key " + keys[i] + " has pid " + std::to_string(e.pid));
+      std::uint64_t counter = 0;
+      if (auto err = check_value(keys[i], e.pid, e.value, counter); !err.empty()) return s_.fail("batch: " + err);
+      expect_not_older(keys[i], counter);
+    }
   }
 
   void duplicate_lookup(const RegistryView& reg, const std::string& key, bool stable) {
@@ -424,6 +459,80 @@ TEST(SHMREG_CONCURRENCY_SUITE, ReadersSeeOnlyWrittenValuesWhileTheWriterChurns) 
 
 TEST(SHMREG_CONCURRENCY_SUITE, ReadersSeeOnlyWrittenValuesWhenFreedRecordsAreReusedAtOnce) {
   run_readers_against_writer(std::chrono::nanoseconds(0), 2);
+}
+
+// lookup_batch's pipeline (a pool past kHomePrefetchMinPool, so buckets and
+// records are prefetched ahead from words the writer may change meanwhile)
+// against a writer that keeps updating every key with no grace period, so
+// home slots are reused at once under the prefetches: no key is ever
+// missing, every value is one written for its key, counters only grow.
+TEST(SHMREG_CONCURRENCY_SUITE, PipelinedBatchesSeeOnlyWrittenValuesWhileEveryKeyIsUpdated) {
+  constexpr int kKeys = 8000;  // 8001 records of 192 bytes: 1.5 MiB
+  ScopedNamespace ns;
+  CreateOptions options = small_segment(std::size_t{16} << 20, 64);
+  options.writer.grace = std::chrono::nanoseconds(0);
+  SegmentWriter w = ok(SegmentWriter::create(ns.path(), options));
+  const auto id = ok(w.create_registry(spec("big", RegistryKind::unique, 4, kKeys, 32, 64)));
+  auto key_of = [](int i) { return "k" + std::to_string(i); };
+  for (int i = 0; i < kKeys; ++i) ok(w.insert(id, key_of(i), encode_value(key_of(i), kStablePid, 0), owner(kStablePid)));
+
+  Shared shared;
+  std::vector<SegmentReader> mappings;
+  for (int i = 0; i < 2; ++i) mappings.push_back(ok(SegmentReader::open(ns.path())));
+  ASSERT_GT(std::uint64_t{ok(mappings[0].registry("big")).record_capacity()} * 192, SegmentReader::kHomePrefetchMinPool);
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 2; ++t)
+    readers.emplace_back([&, t] {
+      const SegmentReader& r = mappings[static_cast<std::size_t>(t)];
+      const RegistryView reg = ok(r.registry("big"));
+      std::mt19937 rng(77 + t);
+      std::map<std::string, std::uint64_t> last;
+      std::vector<std::string> keys(64);
+      std::vector<std::string> got(keys.size());
+      for (int round = 0; !shared.done.load() || round < 50; ++round) {
+        for (auto& k : keys) k = key_of(static_cast<int>(rng() % kKeys));
+        const std::vector<std::string_view> views(keys.begin(), keys.end());
+        std::vector<int> sizes(keys.size(), -1);
+        const auto n = r.lookup_batch(reg, views, [&](std::size_t i, std::span<const EntryView> v) {
+          sizes[i] = static_cast<int>(v.size());
+          if (!v.empty()) got[i].assign(v[0].value);
+        });
+        shared.reads.fetch_add(1, std::memory_order_relaxed);
+        if (!n) {
+          if (n.error() == Errc::retry_exhausted) {
+            shared.retry_exhausted.fetch_add(1, std::memory_order_relaxed);
+            continue;
+          }
+          return shared.fail(std::string("lookup_batch failed: ") + std::string(to_string(n.error())));
+        }
+        for (std::size_t i = 0; i < keys.size(); ++i) {
+          if (sizes[i] != 1) return shared.fail("key " + keys[i] + ": " + std::to_string(sizes[i]) + " entries");
+          std::uint64_t counter = 0;
+          if (auto err = check_value(keys[i], kStablePid, got[i], counter); !err.empty()) return shared.fail(err);
+          if (counter < last[keys[i]]) return shared.fail("key " + keys[i] + " went back");
+          last[keys[i]] = counter;
+        }
+      }
+    });
+  std::string writer_error;
+  std::thread writer([&] {
+    std::mt19937 rng(5);
+    try {
+      for (std::uint64_t c = 1; c <= static_cast<std::uint64_t>(kWriterOps) / 2; ++c) {
+        const std::string key = key_of(static_cast<int>(rng() % kKeys));
+        ok(w.update_value(id, key, kStablePid, encode_value(key, kStablePid, c), std::nullopt));
+      }
+    } catch (const std::exception& e) {
+      writer_error = e.what();
+    }
+    shared.done.store(true);
+  });
+  writer.join();
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(writer_error, "");
+  for (const std::string& f : shared.failures) ADD_FAILURE() << f;
+  EXPECT_LT(shared.retry_exhausted.load() * 100, shared.reads.load() + 100);
+  EXPECT_TRUE(IsValidSegment(ok(SegmentReader::open(ns.path()))));
 }
 
 }  // namespace

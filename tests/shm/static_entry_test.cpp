@@ -165,7 +165,14 @@ TEST_F(StaticEntryTest, SetStaticChecksItsArguments) {
 TEST_F(StaticEntryTest, ValidateRefusesTheDeclaredFlagOnAProcessRecord) {
   ok(w().insert(uniq_, "p", "x", owner(10)));
   const RegistryDesc& d = reinterpret_cast<const RegistryDesc*>(w().data() + kHeaderSize)[uniq_];
-  auto* rh = reinterpret_cast<RecordHeader*>(const_cast<std::byte*>(w().data()) + d.records_offset);
+  // The only record in use: wherever the writer placed it (its home pair).
+  RecordHeader* rh = nullptr;
+  for (std::uint32_t i = 0; i < d.record_capacity && rh == nullptr; ++i) {
+    auto* h = reinterpret_cast<RecordHeader*>(const_cast<std::byte*>(w().data()) + d.records_offset +
+                                              std::uint64_t{i} * d.record_size);
+    if (h->state == kRecordEntry) rh = h;
+  }
+  ASSERT_NE(rh, nullptr);
   ASSERT_EQ(rh->owner_pid, 10u);
   rh->aux |= kStaticDeclared;
   EXPECT_FALSE(IsValidSegment(r()));

@@ -374,6 +374,21 @@ inline constexpr std::uint32_t partition_of(std::uint64_t h, std::uint32_t parti
   return static_cast<std::uint32_t>((static_cast<std::uint64_t>(hash_tag(h)) * partitions) >> 32);
 }
 
+// The record slots a key prefers: two home pairs, the first slot of pair
+// `which` (0 or 1) given here. The writer places the record the index points
+// at (a unique key's entry, a duplicate key's node) in the emptier of the two
+// pairs whenever one has a free slot, and a reader prefetches all four while
+// it waits for the index bucket, so a hit costs one round trip to memory
+// instead of two. A hint only: a record anywhere else is found through the
+// index all the same. Pair 0 takes bits 11..42 of the hash, away from the
+// bucket's low bits and the tag's high ones; pair 1 a multiplicative remix of
+// all 64. docs/segment-format.md, section 9.
+inline constexpr std::uint32_t home_slot(std::uint64_t h, std::uint32_t record_capacity, int which = 0) noexcept {
+  const std::uint64_t pairs = record_capacity / 2;
+  const std::uint64_t bits = which == 0 ? (h >> 11) & 0xffffffffu : (h * 0x9e3779b97f4a7c15ULL) >> 32;
+  return static_cast<std::uint32_t>((bits * pairs) >> 32) * 2;
+}
+
 // FNV-1a over everything that must match between writer and reader builds.
 inline constexpr std::uint64_t abi_signature() noexcept {
   const std::uint64_t parts[] = {kLayoutVersion,        BOOST_VERSION,        kHashId,

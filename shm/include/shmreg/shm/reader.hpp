@@ -129,6 +129,9 @@ class RegistryView {
   std::uint32_t event_capacity_ = 0, event_size_ = 0;
   std::uint32_t id_ = 0, partitions_ = 0, max_key_ = 0, max_value_ = 0, capacity_ = 0;
   std::uint32_t record_size_ = 0, record_capacity_ = 0, buckets_ = 0;
+  // Lines (1..4) of each home record a lookup prefetches
+  // (ReaderAccess::prefetch_home); 0 when the pool stays in the caches.
+  std::uint32_t home_prefetch_lines_ = 0;
   RegistryKind kind_ = RegistryKind::unique;
   std::uint32_t creator_uid_ = kNamespaceUid;
   std::uint32_t name_len_ = 0;
@@ -139,6 +142,9 @@ class RegistryView {
 class SegmentReader {
  public:
   static constexpr int kMaxAttempts = 1000;
+  // A lookup prefetches its key's home records (layout.hpp, home_slot) once
+  // the registry's record pool exceeds this, up to 4 lines of each.
+  static constexpr std::uint64_t kHomePrefetchMinPool = std::uint64_t{1} << 20;
 
   // Maps an open descriptor read-only and checks the header; the caller has
   // checked who owns the file (libshmreg and the CLI do). Does not keep fd.
@@ -156,6 +162,18 @@ class SegmentReader {
   // torn, fn runs again. Returns the number of entries fn last saw.
   template <class F>
   Result<std::size_t> lookup(const RegistryView& reg, std::string_view key, F&& fn) const;
+
+  // Many lookups in one call, software-pipelined: the index buckets and
+  // records of the keys kBatchDepth and 2 x kBatchDepth ahead are fetched
+  // while one key is read, so the cache misses of many keys overlap. Calls
+  // fn(std::size_t i, std::span<const EntryView>) for every i in order, with
+  // what lookup(keys[i]) would have shown (an empty span: no entry), each
+  // answer validated as a single lookup is; fn may run again for the same i
+  // when its views were torn. Returns how many keys had entries; on an error
+  // (corrupt, superseded, retry_exhausted) stops at the key that failed.
+  static constexpr std::size_t kBatchDepth = 8;
+  template <class F>
+  Result<std::size_t> lookup_batch(const RegistryView& reg, std::span<const std::string_view> keys, F&& fn) const;
 
   // Copying forms.
   Result<bool> lookup_value(const RegistryView& reg, std::string_view key, std::string& value,
@@ -202,6 +220,9 @@ class SegmentReader {
   Status check_live() const noexcept;
   Found find_index_entry(const RegistryView& reg, std::uint32_t p, std::uint64_t h, std::string_view key,
                          std::uint32_t want_state, std::uint32_t& record, std::uint32_t& seq) const noexcept;
+  // lookup() after the hash: the batch computes it once, ahead of time.
+  template <class F>
+  Result<std::size_t> lookup_hashed(const RegistryView& reg, std::string_view key, std::uint64_t h, F& fn) const;
   Result<std::size_t> lookup_duplicate(const RegistryView& reg, std::uint32_t key_node, std::uint32_t seq,
                                        std::vector<EntryView>& out) const noexcept;
   // for_each's walk of one partition's index (reader_walk.cpp): its entries
@@ -218,3 +239,4 @@ class SegmentReader {
 }  // namespace shmreg::shm
 
 #include "shmreg/shm/reader_inl.hpp"
+#include "shmreg/shm/reader_batch_inl.hpp"

@@ -27,6 +27,24 @@ struct ReaderAccess {
     return reinterpret_cast<const std::uint64_t*>(
         r.index_ + (std::uint64_t{p} * 2 + buf) * r.buckets_ * sizeof(IndexBucket));
   }
+  // Starts fetching the two records of key hash h's home pair (home_slot),
+  // where the writer places the record the index points at when it can, so
+  // that they arrive while the probe waits for the index bucket.
+  // Always inlined: a prefetch counts as no effect, so a call that was not
+  // inlined would be dropped as a call to a function without effects.
+  [[gnu::always_inline]] static inline void prefetch_home(const RegistryView& r, std::uint64_t h) noexcept {
+    const std::uint32_t lines = r.home_prefetch_lines_;
+    if (lines == 0) return;
+    for (int which = 0; which < 2; ++which) {
+      const std::byte* a = r.records_ + std::uint64_t{home_slot(h, r.record_capacity_, which)} * r.record_size_;
+      const std::byte* b = a + r.record_size_;
+      __builtin_prefetch(a);
+      __builtin_prefetch(b);
+      if (lines > 1) __builtin_prefetch(a + kCacheLine), __builtin_prefetch(b + kCacheLine);
+      if (lines > 2) __builtin_prefetch(a + 2 * kCacheLine), __builtin_prefetch(b + 2 * kCacheLine);
+      if (lines > 3) __builtin_prefetch(a + 3 * kCacheLine), __builtin_prefetch(b + 3 * kCacheLine);
+    }
+  }
   // Compares key with a record's padded key words, loaded atomically. The
   // mask keeps the comparison exact whatever the padding bytes hold.
   static bool key_equals(const std::uint64_t* words, std::string_view key) noexcept {
@@ -106,6 +124,13 @@ template <class F>
 Result<std::size_t> SegmentReader::lookup(const RegistryView& reg, std::string_view key, F&& fn) const {
   if (key.empty() || key.size() > reg.max_key_) return std::size_t{0};
   const std::uint64_t h = hash_key(key.data(), key.size());
+  ReaderAccess::prefetch_home(reg, h);
+  return lookup_hashed(reg, key, h, fn);
+}
+
+template <class F>
+Result<std::size_t> SegmentReader::lookup_hashed(const RegistryView& reg, std::string_view key, std::uint64_t h,
+                                                 F& fn) const {
   const std::uint32_t p = partition_of(h, reg.partitions_);
   const bool unique = reg.kind_ == RegistryKind::unique;
   // Once fn has seen views that a retry then found torn, it must see the final
