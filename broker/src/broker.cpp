@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 #include <ctime>
 #include <optional>
 
+#include "huge_pages.hpp"
 #include "log.hpp"
 #include "mailboxes.hpp"
 #include "namespace_lock.hpp"
@@ -41,6 +43,16 @@ namespace {
 
 // A descriptor that costs nothing to hold, kept to be given back when needed.
 sys::UniqueFd take_spare_fd() { return sys::UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)); }
+
+// size rounded up to whole blocks of dir_fd's file system: a hugetlbfs
+// gives a file only whole huge pages (its block) and sizes it so, and a
+// segment must be exactly as large as its file.
+std::size_t whole_blocks(std::size_t size, int dir_fd) {
+  struct statfs sfs{};
+  if (::fstatfs(dir_fd, &sfs) != 0 || sfs.f_bsize <= 0) return size;
+  const auto block = static_cast<std::size_t>(sfs.f_bsize);
+  return (size + block - 1) / block * block;
+}
 
 rlim_t open_file_limit() {
   rlimit lim{};
@@ -69,6 +81,9 @@ struct Broker::Impl {
   sys::UniqueFd spare_fd;
   std::vector<std::weak_ptr<Session>> sessions;
   std::optional<RuntimeDir> dir;
+  // [broker] huge_pages other than off: the directory's file system, when
+  // it can give huge pages (huge_pages.hpp).
+  std::optional<SegmentMount> huge_mount;
   std::optional<NamespaceLock> lock;
   std::optional<shm::SegmentWriter> writer;
   std::optional<SegmentGuard> segment_guard;
@@ -83,6 +98,9 @@ struct Broker::Impl {
   [[nodiscard]] shm::WriterOptions writer_options() const;
   [[nodiscard]] bool open_segment();
   [[nodiscard]] bool create_segment(const shm::WriterOptions& wopts);
+  [[nodiscard]] bool probe_huge_mount();
+  [[nodiscard]] bool check_huge_pages(bool created);
+  void report_huge_pages_after_recreation();
   [[nodiscard]] bool listen();
   void raise_fd_limit();
   void accept_next();
@@ -134,7 +152,10 @@ int Broker::Impl::start() {
   // After a recreation the broker's own reader maps the new file, from the
   // descriptor the writer attached to, not by its name.
   segment_guard.emplace(io, dir->fd(), config.paths.segment_name, config.paths.segment(), *writer,
-                        writer_options(), config.settings, log, shutdown, [this](shm::SegmentReader r) { ops->reader.emplace(std::move(r)); });
+                        writer_options(), config.settings, log, shutdown, [this](shm::SegmentReader r) {
+                          ops->reader.emplace(std::move(r));
+                          report_huge_pages_after_recreation();
+                        });
   if (!segment_guard->arm()) return 1;
   raise_fd_limit();
   if (!owners->reconcile()) return shutdown.halting() ? shutdown.exit_code() : 1;
@@ -178,10 +199,11 @@ bool Broker::Impl::open_segment() {
                            .owners = std::span<const uid_t>(&euid, 1),
                            .forbidden_bits = 022,
                            .single_link = true};
+  if (!probe_huge_mount()) return false;
   // Missing: create it (O_EXCL, so whatever appears meanwhile is refused).
   struct stat st{};
   if (::fstatat(dir->fd(), config.paths.segment_name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT)
-    return create_segment(wopts);
+    return create_segment(wopts) && check_huge_pages(true);
   auto fd = sys::open_checked(dir->fd(), config.paths.segment_name, path, O_RDWR, rule);
   if (!fd) {
     log("segment: " + fd.error());
@@ -198,12 +220,13 @@ bool Broker::Impl::open_segment() {
     log("the meta of " + std::to_string(n) +
         " registries did not decode (damage): replaced by the previous meta, or emptied");
   writer.emplace(std::move(*w));
-  return true;
+  return check_huge_pages(false);
 }
 
 bool Broker::Impl::create_segment(const shm::WriterOptions& wopts) {
   shm::CreateOptions copts;
-  copts.size = config.settings.broker.segment_size;
+  copts.size = whole_blocks(config.settings.broker.segment_size, dir->fd());
+  if (huge_mount) copts.size = huge_segment_size(copts.size, *huge_mount);
   copts.owner_capacity = config.settings.broker.owner_capacity;
   // Its group is given at apply (settings_apply.cpp): 0640 so that no one
   // else reads it meanwhile.
@@ -213,12 +236,81 @@ bool Broker::Impl::create_segment(const shm::WriterOptions& wopts) {
   if (!w) {
     log("cannot create the segment " + config.paths.segment() + " of " + std::to_string(copts.size) +
         " bytes (--segment-size): " + std::string(shm::to_string(w.error())) + " (" + dir->path() + ": " +
-        dir->space_text() + ")");
+        dir->space_text() + ")" +
+        (huge_mount && huge_mount->kind == SegmentMount::Kind::hugetlbfs
+             ? "; a hugetlbfs gives only the free pages of its pool (HugePages_Free in /proc/meminfo, "
+               "/proc/sys/vm/nr_hugepages)"
+             : ""));
     return false;
   }
-  log("created segment " + config.paths.segment() + " of " + std::to_string(config.settings.broker.segment_size) + " bytes");
+  const char* unit = huge_mount ? "huge pages" : "blocks of its file system";
+  log("created segment " + config.paths.segment() + " of " + std::to_string(copts.size) + " bytes" +
+      (copts.size != config.settings.broker.segment_size
+           ? " (--segment-size rounded up to whole " + std::string(unit) + ")"
+           : ""));
   writer.emplace(std::move(*w));
   return true;
+}
+
+// With huge_pages on, the directory's file system must be able to give huge
+// pages: "require" refuses to start before any file is made, "try" says why
+// not and serves on small pages.
+bool Broker::Impl::probe_huge_mount() {
+  const HugePages mode = config.settings.broker.huge_pages;
+  if (mode == HugePages::off) return true;
+  const std::string head =
+      std::string("huge_pages = \"") + to_string(mode) + "\": the segment's directory " + dir->path();
+  auto mount = probe_segment_mount(dir->fd());
+  if (!mount) {
+    log(head + ": " + mount.error() + (mode == HugePages::require ? "; refusing to start" : "; not on huge pages"));
+    return mode != HugePages::require;
+  }
+  if (!mount->can_be_huge()) {
+    log(head + " is on " + mount->text() + ", " + mount->missing +
+        (mode == HugePages::require ? "; refusing to start (docs/broker-options.md, \"Huge pages\")"
+                                    : "; serving on small pages (not on huge pages)"));
+    return mode != HugePages::require;
+  }
+  huge_mount = std::move(*mount);
+  return true;
+}
+
+// What the kernel gave the segment just created or attached, said in the
+// log; "require" refuses a segment not wholly on huge pages, and removes it
+// when this start made it.
+bool Broker::Impl::check_huge_pages(bool created) {
+  if (!huge_mount) return true;
+  const HugePages mode = config.settings.broker.huge_pages;
+  std::string how;
+  const HugePageUse use = back_with_huge_pages(writer->data(), writer->size(), *huge_mount, &how);
+  const std::string what = std::string(created ? "created" : "existing") + " segment " + config.paths.segment() +
+                           ": " + use.text() + " (" + huge_mount->text() + (how.empty() ? "" : "; " + how) + ")";
+  if (use.whole()) {
+    log(what);
+    return true;
+  }
+  if (mode != HugePages::require) {
+    log(what + "; huge_pages = \"try\": serving on it (not wholly on huge pages)");
+    return true;
+  }
+  log(what + "; huge_pages = \"require\": refusing to start: the kernel did not back the segment with huge pages "
+             "(free memory fragmented, a hugetlbfs pool too small, or a segment made before the mount allowed "
+             "them: remove it while no broker runs)");
+  if (created) {
+    writer.reset();
+    ::unlinkat(dir->fd(), config.paths.segment_name.c_str(), 0);
+  }
+  return false;
+}
+
+// A segment recreated after its file was removed (segment_guard.hpp) is
+// written, not reserved: on a huge=advise tmpfs it starts on small pages
+// until collapsed. The broker serves it whatever it got, and says what.
+void Broker::Impl::report_huge_pages_after_recreation() {
+  if (!huge_mount) return;
+  std::string how;
+  const HugePageUse use = back_with_huge_pages(writer->data(), writer->size(), *huge_mount, &how);
+  log("recreated segment " + config.paths.segment() + ": " + use.text() + (how.empty() ? "" : " (" + how + ")"));
 }
 
 // The socket is created by bind() under a umask that gives it mode 0666 at

@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "huge_pages.hpp"
+
 namespace shmreg::broker {
 
 namespace {
@@ -82,6 +84,21 @@ std::size_t total_connections(const UidTally& tally) {
   return n;
 }
 
+// The segment's size and, with huge_pages on, how much of the broker's
+// mapping of it the kernel maps with huge pages now (null when off: the
+// broker then neither asks nor looks).
+json segment_json(const StatusSources& from) {
+  const HugePages mode = from.lifecycle.config().settings.broker.huge_pages;
+  json seg{{"size", from.writer.size()}, {"huge_pages", to_string(mode)}, {"huge_bytes", nullptr},
+           {"huge_page_size", nullptr}};
+  if (mode == HugePages::off) return seg;
+  if (const auto use = huge_page_use(from.writer.data())) {
+    seg["huge_bytes"] = use->huge_bytes;
+    if (use->page_size != 0) seg["huge_page_size"] = use->page_size;
+  }
+  return seg;
+}
+
 }  // namespace
 
 std::string status_json(const StatusSources& from, uid_t caller) {
@@ -101,6 +118,7 @@ std::string status_json(const StatusSources& from, uid_t caller) {
       {"entries", live_entries(from.reader)},
       {"registries", header.registry_count},
       {"arena", {{"used", header.arena_used}, {"size", from.reader.geometry().arena_size}}},
+      {"segment", segment_json(from)},
       {"uids", uid_rows(from, caller)}};
   return status.dump();
 }

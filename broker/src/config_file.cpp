@@ -60,15 +60,24 @@ void read_segment_group(ConfigReader& r, const toml::table& t, BrokerSection& b)
   b.segment_group_name = text;
 }
 
+void read_huge_pages(ConfigReader& r, const toml::table& t, BrokerSection& b) {
+  std::string text;
+  if (!r.string(t, "huge_pages", "broker", text)) return;
+  if (const auto h = parse_huge_pages(text)) b.huge_pages = *h;
+  else r.problem(t.get("huge_pages")->source(), "broker.huge_pages",
+                 "'" + text + "' is not one of " + std::string(kHugePagesValues));
+}
+
 void read_broker(ConfigReader& r, const toml::table& t, BrokerSection& b) {
   r.only_keys(t, "broker",
               {"segment_size", "segment_group", "owner_capacity", "grace", "default_max_key", "default_max_value",
                "default_capacity", "queued_reply_bytes", "frame_deadline", "idle_timeout", "fds_per_request",
-               "mailbox_bytes_per_uid", "mailbox_bytes_per_receiver_uid", "pattern_bytes"});
+               "mailbox_bytes_per_uid", "mailbox_bytes_per_receiver_uid", "pattern_bytes", "huge_pages"});
   r.size(t, "segment_size", "broker", shm::kMinSegmentSize, kMaxSegmentSize, b.segment_size);
   read_segment_group(r, t, b);
   r.integer(t, "owner_capacity", "broker", 1, 1u << 22, b.owner_capacity);
   r.duration(t, "grace", "broker", 0, 60'000, b.grace);
+  read_huge_pages(r, t, b);
   r.integer(t, "default_max_key", "broker", 1, shm::kMaxKeyLen, b.default_max_key);
   r.integer(t, "default_max_value", "broker", 0, shm::kMaxValueLen, b.default_max_value);
   r.integer(t, "default_capacity", "broker", 1, shm::kMaxRecordsPerRegistry, b.default_capacity);

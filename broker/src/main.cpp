@@ -31,6 +31,7 @@ using FlagOverride = std::function<void(Settings&)>;
 // converted once it has run.
 struct FlagTexts {
   std::string segment_size = "64M";
+  std::string huge_pages = "off";
   unsigned grace_ms = 10;
   std::string queued_reply_bytes = "4M";
   std::string mailbox_bytes_per_uid = "32M";
@@ -61,6 +62,11 @@ void add_segment_options(CLI::App& app, Settings& flags, FlagTexts& texts, Setti
   add(app.add_option("--segment-size", texts.segment_size, "segment size when creating it, e.g. 64M or 1G")
           ->capture_default_str(),
       copy_from(flags, SHMREG_FIELD(broker.segment_size)));
+  add(app.add_option("--huge-pages", texts.huge_pages,
+                     "put the segment on 2 MiB pages: off, try (ask, log what it got, serve anyway) or require "
+                     "(refuse to start without them); its directory must be on hugetlbfs or a tmpfs with huge=")
+          ->capture_default_str(),
+      copy_from(flags, SHMREG_FIELD(broker.huge_pages)));
   add(app.add_option("--owner-capacity", b.owner_capacity, "owner processes the segment can hold")
           ->capture_default_str()
           ->check(CLI::Range(1u, 1u << 22)),
@@ -161,6 +167,13 @@ bool convert_flag_texts(const FlagTexts& texts, Settings& flags) {
       !size_flag("--mailbox-bytes-per-uid", texts.mailbox_bytes_per_uid, c.mailbox_bytes_per_uid) ||
       !size_flag("--max-pattern-bytes", texts.pattern_bytes, c.pattern_bytes))
     return false;
+  if (const auto h = shmreg::broker::parse_huge_pages(texts.huge_pages)) {
+    b.huge_pages = *h;
+  } else {
+    std::cerr << "shmreg-broker: invalid --huge-pages '" << texts.huge_pages << "' (use "
+              << shmreg::broker::kHugePagesValues << ")\n";
+    return false;
+  }
   c.mailbox_bytes_per_receiver_uid = c.mailbox_bytes_per_uid / 4;
   if (!texts.mailbox_bytes_per_receiver_uid.empty() &&
       !size_flag("--mailbox-bytes-per-receiver-uid", texts.mailbox_bytes_per_receiver_uid,

@@ -32,6 +32,8 @@ std::vector<std::string> restart_notes(const Settings& next, const Settings& old
     note("owner_capacity", std::to_string(old.broker.owner_capacity), std::to_string(next.broker.owner_capacity));
   if (next.broker.grace != old.broker.grace)
     note("grace", std::to_string(old.broker.grace.count()) + "ms", std::to_string(next.broker.grace.count()) + "ms");
+  if (next.broker.huge_pages != old.broker.huge_pages)
+    note("huge_pages", to_string(old.broker.huge_pages), to_string(next.broker.huge_pages));
   return notes;
 }
 
@@ -104,6 +106,7 @@ ReloadOutcome ConfigLifecycle::validate_and_apply(Settings next) {
   next.broker.segment_size = config_.settings.broker.segment_size;
   next.broker.owner_capacity = config_.settings.broker.owner_capacity;
   next.broker.grace = config_.settings.broker.grace;
+  next.broker.huge_pages = config_.settings.broker.huge_pages;
   config_.settings = std::move(next);
   out.ok = true;
   return out;

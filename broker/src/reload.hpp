@@ -14,8 +14,9 @@
 // file's group and mode follow [broker] segment_group. Then the new Settings
 // replace BrokerConfig::settings, which every handler and session reads.
 //
-// Restart-only settings (segment_size, owner_capacity, grace) that differ
-// from the segment's are notes, not reasons: they wait for a restart.
+// Restart-only settings (segment_size, owner_capacity, grace, huge_pages)
+// that differ from the segment's are notes, not reasons: they wait for a
+// restart.
 //
 // Thread-safety: single-threaded, on the broker's io_context.
 #pragma once

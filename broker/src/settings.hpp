@@ -22,6 +22,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -156,6 +157,32 @@ struct ConnectionLimits {
   std::size_t pattern_bytes = std::size_t{64} << 10;
 };
 
+// [broker] huge_pages: whether the segment must sit on 2 MiB pages
+// (docs/broker-options.md, "Huge pages"). off: the broker neither asks nor
+// checks; try: it asks, checks and logs what it got, and serves either way;
+// require: it refuses to start unless the whole segment is on huge pages.
+enum class HugePages : std::uint8_t { off, try_huge, require };
+
+[[nodiscard]] inline const char* to_string(HugePages h) noexcept {
+  switch (h) {
+    case HugePages::off: return "off";
+    case HugePages::try_huge: return "try";
+    case HugePages::require: return "require";
+  }
+  return "off";
+}
+
+// "off", "try" or "require"; nullopt for anything else.
+[[nodiscard]] inline std::optional<HugePages> parse_huge_pages(std::string_view text) noexcept {
+  if (text == "off") return HugePages::off;
+  if (text == "try") return HugePages::try_huge;
+  if (text == "require") return HugePages::require;
+  return std::nullopt;
+}
+
+// For messages that name the allowed values.
+inline constexpr std::string_view kHugePagesValues = "\"off\", \"try\" or \"require\"";
+
 // [broker]: the broker's own settings. Each also has a command-line flag
 // (docs/broker-options.md); a flag given on the command line wins over the file.
 struct BrokerSection {
@@ -164,6 +191,7 @@ struct BrokerSection {
   std::string segment_group_name;                    // as written, for messages
   std::uint32_t owner_capacity = 8192;               // restart only
   std::chrono::milliseconds grace{10};               // restart only
+  HugePages huge_pages = HugePages::off;             // restart only
   // Defaults for create requests that leave a limit at 0.
   std::uint32_t default_max_key = 128;
   std::uint32_t default_max_value = 256;

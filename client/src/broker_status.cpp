@@ -40,6 +40,22 @@ UidUsage uid_usage_of(const json& j) {
   return u;
 }
 
+std::optional<std::uint64_t> optional_u64(const json& j, const char* key) {
+  const json& v = j.at(key);
+  if (v.is_null()) return std::nullopt;
+  return v.get<std::uint64_t>();
+}
+
+// "segment" came with huge_pages: an older broker sends none.
+void read_segment(const json& j, BrokerStatus& s) {
+  if (!j.contains("segment")) return;
+  const json& seg = j.at("segment");
+  s.segment_size = seg.at("size").get<std::uint64_t>();
+  s.huge_pages = seg.at("huge_pages").get<std::string>();
+  s.huge_page_bytes = optional_u64(seg, "huge_bytes");
+  s.huge_page_size = optional_u64(seg, "huge_page_size");
+}
+
 // Throws json::exception when a field is missing or of another type.
 BrokerStatus status_of(const json& j) {
   BrokerStatus s;
@@ -61,6 +77,7 @@ BrokerStatus status_of(const json& j) {
   s.registries = j.at("registries").get<std::uint64_t>();
   s.arena_used = j.at("arena").at("used").get<std::uint64_t>();
   s.arena_size = j.at("arena").at("size").get<std::uint64_t>();
+  read_segment(j, s);
   for (const auto& u : j.at("uids")) s.uids.push_back(uid_usage_of(u));
   return s;
 }

@@ -139,6 +139,16 @@ TEST_F(ReloadTest, RestartOnlyChangeIsANoteNotAReason) {
   EXPECT_EQ(status()["last_reload"]["notes"].size(), 1u);
 }
 
+TEST_F(ReloadTest, AChangedHugePagesIsANoteAndTheRunningBrokerKeepsItsValue) {
+  write_config("[broker]\nhuge_pages = \"require\"\n" + kGood);
+  const auto res = reload();
+  ASSERT_EQ(res.status, proto::Status::ok) << res.message;
+  const auto data = nlohmann::json::parse(res.data);
+  ASSERT_EQ(data["notes"].size(), 1u) << res.data;
+  EXPECT_EQ(data["notes"][0], "[broker] huge_pages = require takes effect at the next start (now off)") << res.data;
+  EXPECT_EQ(status()["segment"]["huge_pages"], "off");
+}
+
 TEST_F(ReloadTest, AConfigurationFileThatDisappearsIsAReasonNotTheDefaults) {
   ASSERT_EQ(::unlink(config_path().c_str()), 0);
   const auto res = reload();

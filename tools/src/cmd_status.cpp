@@ -3,7 +3,8 @@
 // JSON object unchanged (docs/config.md, "shmreg status").
 //   status    state, uptime, configuration file and generation, last reload,
 //             whether reloads are allowed, connections, owners, entries,
-//             registries, arena use; then one line per uid:
+//             registries, arena use, the segment's size and huge pages;
+//             then one line per uid:
 //             UID USER ENTRIES VALUE-BYTES REGISTRIES REGISTRY-BYTES CONNECTIONS,
 //             each "use/limit" ("-" for no limit). Root sees every uid,
 //             any other caller its own.
@@ -58,6 +59,21 @@ void print_last_reload(const std::optional<LastReload>& last) {
   for (const auto& n : last->notes) print_field("", "  note: " + n);
 }
 
+std::string mib(std::uint64_t bytes) {
+  if (bytes % (std::uint64_t{1} << 20) == 0) return std::to_string(bytes >> 20) + " MiB";
+  return std::to_string(bytes) + " bytes";
+}
+
+// "67108864 bytes; huge pages: 64 MiB of 64 MiB on 2 MiB pages (huge_pages = try)"
+std::string segment_text(const BrokerStatus& s) {
+  std::string t = std::to_string(s.segment_size) + " bytes; huge pages: ";
+  if (s.huge_pages == "off") return t + "not asked (huge_pages = off)";
+  if (!s.huge_page_bytes) return t + "unknown (huge_pages = " + s.huge_pages + ")";
+  if (*s.huge_page_bytes == 0) return t + "none, not on huge pages (huge_pages = " + s.huge_pages + ")";
+  return t + mib(*s.huge_page_bytes) + " of " + mib(s.segment_size) + " on " + mib(s.huge_page_size.value_or(0)) +
+         " pages (huge_pages = " + s.huge_pages + ")";
+}
+
 void print_summary(const BrokerStatus& s) {
   print_field("namespace", s.ns + " (broker pid " + std::to_string(s.broker_pid) + ")");
   print_field("state", s.state);
@@ -72,6 +88,7 @@ void print_summary(const BrokerStatus& s) {
   print_field("registries", std::to_string(s.registries));
   print_field("arena", std::to_string(s.arena_used) + " of " + std::to_string(s.arena_size) + " bytes used (" +
                            percent(s.arena_used, s.arena_size) + ")");
+  if (!s.huge_pages.empty()) print_field("segment", segment_text(s));
 }
 
 std::string use_of(std::uint64_t use, const std::optional<UidLimits>& limits, std::uint64_t UidLimits::*limit) {

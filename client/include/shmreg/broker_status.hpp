@@ -70,6 +70,13 @@ struct BrokerStatus {
   std::uint64_t registries = 0;
   std::uint64_t arena_used = 0;
   std::uint64_t arena_size = 0;
+  std::uint64_t segment_size = 0;   // the broker's segment, in bytes (0: a broker that does not say)
+  // [broker] huge_pages in force ("off", "try", "require"; "" from a broker
+  // that does not say), and with it on, how much of the broker's mapping of
+  // the segment the kernel maps with huge pages of which size (nullopt: off).
+  std::string huge_pages;
+  std::optional<std::uint64_t> huge_page_bytes;
+  std::optional<std::uint64_t> huge_page_size;
   // Every uid with any use; root sees them all, any other caller its own.
   std::vector<UidUsage> uids;
   std::string json;  // the broker's JSON object, as sent
