@@ -62,6 +62,44 @@ int shmreg_lookup_views(const shmreg_registry* registry, const char* key, size_t
   });
 }
 
+int shmreg_lookup_batch(const shmreg_registry* registry, const char* const* keys, const size_t* key_lens, size_t n,
+                        shmreg_batch_fn fn, void* ctx, size_t* found) {
+  return c_call([&]() -> int {
+    if (registry == nullptr) return null_argument("registry");
+    if (fn == nullptr) return null_argument("fn");
+    if (n > 0 && keys == nullptr) return null_argument("keys");
+    if (n > 0 && key_lens == nullptr) return null_argument("key_lens");
+    std::vector<std::string_view> views(n);
+    for (size_t i = 0; i < n; ++i) {
+      if (!is_bytes(keys[i], key_lens[i])) return null_bytes("keys[" + std::to_string(i) + "]");
+      views[i] = view(keys[i], key_lens[i]);
+    }
+    std::vector<shmreg_entry> many;
+    bool out_of_memory = false;
+    auto seen = registry->registry.lookup_batch(views, [&](std::size_t i, std::span<const shmreg::EntryView> es) {
+      if (es.size() <= 1) {  // every unique hit and every miss: no allocation
+        if (es.empty()) return fn(ctx, i, nullptr, 0);
+        const auto& e = es[0];
+        const shmreg_entry one{e.key.data(), e.key.size(), e.value.data(), e.value.size(), e.pid, e.version};
+        return fn(ctx, i, &one, 1);
+      }
+      try {
+        many.clear();
+        for (const auto& e : es)
+          many.push_back(shmreg_entry{e.key.data(), e.key.size(), e.value.data(), e.value.size(), e.pid, e.version});
+      } catch (const std::bad_alloc&) {
+        out_of_memory = true;
+        return;
+      }
+      fn(ctx, i, many.data(), many.size());
+    });
+    if (!seen) return fail(seen.error());
+    if (out_of_memory) return fail(shmreg::Errc::out_of_memory, "out of memory");
+    if (found) *found = *seen;
+    return SHMREG_OK;
+  });
+}
+
 int shmreg_lookup_value(const shmreg_registry* registry, const char* key, size_t key_len, char* buf,
                         size_t buf_size, size_t* value_len) {
   return c_call([&]() -> int {

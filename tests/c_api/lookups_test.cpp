@@ -129,6 +129,57 @@ TEST_F(CApiLookups, ZeroCopyLookupShowsEveryEntryInPlace) {
   EXPECT_EQ(copied.entries, want);
 }
 
+TEST_F(CApiLookups, ABatchAnswersEveryKeyInOrderAsSingleLookupsDo) {
+  CClient c = open_client();
+  shmreg_registry_options dup{};
+  dup.duplicate = 1;
+  CRegistry u = create(c.get(), "svc");
+  CRegistry d = create(c.get(), "topics", &dup);
+  for (int i = 0; i < 40; ++i) {
+    const std::string key = "k" + std::to_string(i), value = "v" + std::to_string(i);
+    ASSERT_EQ(reg(c.get(), "svc", key.c_str(), value.c_str()), SHMREG_OK) << describe(shmreg_last_error_code());
+  }
+  ASSERT_EQ(reg(c.get(), "topics", "news", "mine"), SHMREG_OK);
+
+  const std::vector<std::string> keys{"k3", "absent", "k39", "k3", std::string("k\0", 2)};
+  std::vector<const char*> ptrs;
+  std::vector<std::size_t> lens;
+  for (const auto& k : keys) ptrs.push_back(k.data()), lens.push_back(k.size());
+  struct Seen {
+    std::vector<std::size_t> order;
+    std::vector<std::string> values;
+  } seen;
+  seen.values.resize(keys.size(), "-");
+  auto fn = [](void* ctx, std::size_t i, const shmreg_entry* entries, std::size_t count) {
+    auto* s = static_cast<Seen*>(ctx);
+    if (s->order.empty() || s->order.back() != i) s->order.push_back(i);
+    s->values[i] = count == 0 ? "" : std::string(entries[0].value, entries[0].value_len);
+  };
+  std::size_t found = 0;
+  ASSERT_EQ(shmreg_lookup_batch(u.get(), ptrs.data(), lens.data(), keys.size(), fn, &seen, &found), SHMREG_OK)
+      << shmreg_last_error();
+  EXPECT_EQ(found, 3u);
+  EXPECT_EQ(seen.order, (std::vector<std::size_t>{0, 1, 2, 3, 4}));
+  EXPECT_EQ(seen.values, (std::vector<std::string>{"v3", "", "v39", "v3", ""}));
+
+  const char* news = "news";
+  const std::size_t news_len = 4;
+  Seen dup_seen;
+  dup_seen.values.resize(1);
+  ASSERT_EQ(shmreg_lookup_batch(d.get(), &news, &news_len, 1, fn, &dup_seen, nullptr), SHMREG_OK);
+  EXPECT_EQ(dup_seen.values[0], "mine");
+  EXPECT_EQ(shmreg_lookup_batch(u.get(), nullptr, nullptr, 0, fn, &seen, &found), SHMREG_OK) << "an empty batch";
+
+  EXPECT_EQ(shmreg_lookup_batch(u.get(), nullptr, lens.data(), 1, fn, &seen, nullptr), SHMREG_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(shmreg_last_error()).find("keys"), std::string::npos) << shmreg_last_error();
+  EXPECT_EQ(shmreg_lookup_batch(u.get(), ptrs.data(), lens.data(), 1, nullptr, nullptr, nullptr),
+            SHMREG_INVALID_ARGUMENT);
+  const char* null_key = nullptr;
+  const std::size_t one = 1;
+  EXPECT_EQ(shmreg_lookup_batch(u.get(), &null_key, &one, 1, fn, &seen, nullptr), SHMREG_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(shmreg_last_error()).find("keys[0]"), std::string::npos) << shmreg_last_error();
+}
+
 TEST_F(CApiLookups, ValuesMayHoldAnyBytes) {
   CClient c = open_client();
   CRegistry r = create(c.get(), "bin");

@@ -52,6 +52,49 @@ class RegistryQuery : public QueryTest {
   }
 };
 
+// -- lookup_batch and lookup_values ------------------------------------------------------
+
+TEST_P(RegistryQuery, ABatchAnswersEveryKeyInOrderAsSingleLookupsDo) {
+  holders("db", {"1", "2"});
+  holders("cache", {"3"});
+  const std::vector<std::string_view> keys{"cache", "nobody", "db", "", "db"};
+  std::vector<PidValues> seen(keys.size());
+  std::vector<std::size_t> order;
+  auto n = reg().lookup_batch(keys, [&](std::size_t i, std::span<const EntryView> views) {
+    if (order.empty() || order.back() != i) order.push_back(i);
+    seen[i].clear();
+    for (const auto& v : views) seen[i].emplace_back(v.pid, std::string(v.value));
+    std::sort(seen[i].begin(), seen[i].end());
+  });
+  ASSERT_TRUE(n.has_value()) << n.error().message;
+  EXPECT_EQ(*n, 3u);
+  EXPECT_EQ(order, (std::vector<std::size_t>{0, 1, 2, 3, 4}));
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    auto single = reg().lookup(keys[i]);
+    ASSERT_TRUE(single.has_value()) << single.error().message;
+    EXPECT_EQ(seen[i], pairs(*single)) << "key '" << keys[i] << "'";
+  }
+  EXPECT_EQ(seen[2].size(), duplicate() ? 2u : 1u);
+}
+
+TEST_P(RegistryQuery, LookupValuesFillsOneSlotPerKeyAndReusesThem) {
+  if (duplicate()) GTEST_SKIP() << "lookup_values reads unique keys";
+  holders("db", {"10.0.0.5"});
+  const std::vector<std::string_view> keys{"db", "nobody"};
+  std::vector<std::optional<std::string>> out{std::string(64, 'x'), std::string("stale")};
+  const char* room = out[0]->data();
+  auto n = reg().lookup_values(keys, out);
+  ASSERT_TRUE(n.has_value()) << n.error().message;
+  EXPECT_EQ(*n, 1u);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0], "10.0.0.5");
+  EXPECT_EQ(out[0]->data(), room) << "the string's room is reused";
+  EXPECT_EQ(out[1], std::nullopt);
+  const std::vector<std::string_view> three{"nobody", "db", "db"};
+  ASSERT_TRUE(reg().lookup_values(three, out).has_value());
+  EXPECT_EQ(out, (std::vector<std::optional<std::string>>{std::nullopt, "10.0.0.5", "10.0.0.5"}));
+}
+
 // -- match and count_match ----------------------------------------------------------------
 
 TEST_P(RegistryQuery, MatchReturnsTheEntriesUnderKeyWhoseValueMatches) {

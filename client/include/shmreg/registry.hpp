@@ -101,6 +101,21 @@ class Registry {
   // lookups allocates only when a value outgrows it. true: out holds the
   // value; false (no such key): out is empty; on an error, out is unspecified.
   [[nodiscard]] Result<bool> lookup_value(std::string_view key, std::string& out) const noexcept;
+  // Many keys in one call, pipelined in the segment so that the memory
+  // misses of many lookups overlap (docs/queries.md, "Batches"):
+  // fn(std::size_t i, std::span<const EntryView>) runs for each keys[i] in
+  // order with what lookup(keys[i], fn) shows, an empty span when there is no
+  // entry; it may run again for the same i if a write tore its views.
+  // Returns how many keys had entries; an error stops at the key that failed.
+  template <class F>
+  [[nodiscard]] Result<std::size_t> lookup_batch(std::span<const std::string_view> keys, F&& fn) const noexcept {
+    return lookup_batch_views(keys, &invoke_batch<std::remove_reference_t<F>>, &fn);
+  }
+  // The values of many unique keys, pipelined as lookup_batch: out[i] is the
+  // value under keys[i] or std::nullopt; out is resized to keys.size(), and
+  // the room of the strings it holds is reused. Returns how many were found.
+  [[nodiscard]] Result<std::size_t> lookup_values(std::span<const std::string_view> keys,
+                                                  std::vector<std::optional<std::string>>& out) const noexcept;
   [[nodiscard]] Result<std::vector<std::string>> keys(std::uint32_t pid) const noexcept;
   [[nodiscard]] Result<std::vector<Entry>> values(std::string_view key, std::uint32_t pid) const noexcept;
   [[nodiscard]] Result<std::uint64_t> count() const noexcept;
@@ -167,6 +182,13 @@ class Registry {
     (*static_cast<F*>(f))(views);
   }
   [[nodiscard]] Result<std::size_t> lookup_views(std::string_view key, ViewFn fn, void* ctx) const noexcept;
+  using BatchFn = void (*)(void*, std::size_t, std::span<const EntryView>);
+  template <class F>
+  static void invoke_batch(void* f, std::size_t i, std::span<const EntryView> views) {
+    (*static_cast<F*>(f))(i, views);
+  }
+  [[nodiscard]] Result<std::size_t> lookup_batch_views(std::span<const std::string_view> keys, BatchFn fn,
+                                                       void* ctx) const noexcept;
   [[nodiscard]] Result<std::size_t> dispatch_views(std::string_view key, ViewFn fn, void* ctx,
                                                    DispatchOptions options) const noexcept;
   std::unique_ptr<client_detail::RegistryState> state_;

@@ -126,6 +126,16 @@ void shmreg_registry_close(shmreg_registry *registry);
 typedef void (*shmreg_lookup_fn)(void *ctx, const shmreg_entry *entries, size_t count);
 int shmreg_lookup_views(const shmreg_registry *registry, const char *key, size_t key_len, shmreg_lookup_fn fn,
                         void *ctx, size_t *count);
+/* Many keys in one call, pipelined in shared memory so that the memory
+ * misses of many lookups overlap: keys[i] (key_lens[i] bytes) for i < n.
+ * fn(ctx, i, entries, count) runs for every i in order with what
+ * shmreg_lookup_views shows for that key (count 0: no entry), and may run
+ * again for the same i if a concurrent write tore its views; the pointers die
+ * when fn returns. found (may be NULL): how many keys had entries. An error
+ * stops the batch at the key that failed. */
+typedef void (*shmreg_batch_fn)(void *ctx, size_t index, const shmreg_entry *entries, size_t count);
+int shmreg_lookup_batch(const shmreg_registry *registry, const char *const *keys, const size_t *key_lens, size_t n,
+                        shmreg_batch_fn fn, void *ctx, size_t *found);
 /* Copies the value under a unique key into buf. *value_len gets its length;
  * if that exceeds buf_size, nothing is copied and the call returns
  * SHMREG_BUFFER_TOO_SMALL (buf may be NULL with buf_size 0 to ask the size;
