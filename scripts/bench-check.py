@@ -114,14 +114,13 @@ def chase_name(timed, n, kind):
     return "%s/keys:%d/%s" % ("chase_lat" if timed else "chase", n, kind)
 
 
-def best_pipelined(rep, n, s):
-    """The fastest depth of the pipelined experiment: (ns, depth)."""
-    best = (None, 0)
-    for d in (4, 8, 16):
-        v = rep.get("shm_experiment/pipelined/keys:%d/%s/depth:%d" % (n, s, d))
-        if v is not None and (best[0] is None or v < best[0]):
-            best = (v, d)
-    return best
+def batch_name(n, s, churn=False):
+    return "shm/batch/keys:%d/%s/%s" % (n, s, "writer:churn" if churn else "writer:none")
+
+
+def batch_per_key(rep, n, s, churn=False):
+    """ns per key of SegmentReader::lookup_batch (its ns_per_key counter)."""
+    return rep.get(batch_name(n, s, churn), "ns_per_key")
 
 
 def shm_noise(rep):
@@ -141,9 +140,10 @@ def shm_table(rep, n):
                 s, ", churn writer" if churn else "", fmt(rep.get(tput)), fmt(rep.get(lat, "p50_ns")),
                 fmt(rep.get(lat, "p99_ns")), fmt(rep.get(shm_name("chain", n, s, churn))),
                 fmt(rep.get(tput, "writer_Mops_s"), "%.2f") if churn else ""))
-    for s in SETS:
-        v, d = best_pipelined(rep, n, s)
-        print("| shm %s, pipelined batch (experiment, depth %d) | %s | | | | |" % (s, d, fmt(v)))
+    for churn in (False, True):
+        for s in SETS:
+            print("| shm %s, lookup_batch per key%s | %s | | | | |" % (
+                s, ", churn writer" if churn else "", fmt(batch_per_key(rep, n, s, churn))))
     for s in SETS:
         lat = lmdb_name("lat", n, s)
         print("| LMDB %s | %s | %s | %s | %s | |" % (
@@ -170,10 +170,10 @@ def shm_ratios(rep, n):
     c4, cl, r3 = chase_name(False, n, "lines-4k"), chase_name(True, n, "lines-4k"), chase_name(False, n, "records3-4k")
     model = g(c4) + g(r3) if g(c4) is not None and g(r3) is not None else None
     print("\nRatios:\n")
-    print("- LMDB / shm, hit: independent %s, p50 %s, chain %s; vs pipelined batch %s" % (
+    print("- LMDB / shm, hit: independent %s, p50 %s, chain %s; vs lookup_batch per key %s" % (
         fx(ratio(g(lmdb_name("tput", n, "hit")), shm_t)), fx(ratio(g(lmdb_name("lat", n, "hit"), "p50_ns"), shm_p50)),
         fx(ratio(g(lmdb_name("chain", n, "hit")), shm_c)),
-        fx(ratio(g(lmdb_name("tput", n, "hit")), best_pipelined(rep, n, "hit")[0]))))
+        fx(ratio(g(lmdb_name("tput", n, "hit")), batch_per_key(rep, n, "hit")))))
     print("- LMDB / shm, miss: independent %s, p50 %s" % (
         fx(ratio(g(lmdb_name("tput", n, "miss")), shm_mt)), fx(ratio(g(lmdb_name("lat", n, "miss"), "p50_ns"), shm_mp50))))
     print("- shm / pointer chase (lines, 4 KiB): hit chain %s, hit p50 %s, miss p50 %s" % (
@@ -193,38 +193,28 @@ def verdict(v, below, bar):
 
 
 def shm_bars(rep):
+    """Issue 13's bars that this benchmark measures (client/reader and batched
+    register against Redis come from shmreg-bench-e2e)."""
     g = rep.get
-    lo, hi = SIZES[0], SIZES[-1]
-
-    def growth(a, b, c=None):
-        return ratio(g(b, c), g(a, c))
-
-    grow_t = growth(shm_name("tput", lo, "hit", False), shm_name("tput", hi, "hit", False))
-    grow_p = growth(shm_name("lat", lo, "hit", False), shm_name("lat", hi, "hit", False), "p50_ns")
-    grow_c = growth(shm_name("chain", lo, "hit", False), shm_name("chain", hi, "hit", False))
-    grow_m = growth(shm_name("tput", lo, "miss", False), shm_name("tput", hi, "miss", False))
-    pipe_hi = best_pipelined(rep, hi, "hit")[0]
-    grow_pipe = ratio(pipe_hi, best_pipelined(rep, lo, "hit")[0])
-    grow_chase = growth(chase_name(True, lo, "lines-4k"), chase_name(True, hi, "lines-4k"), "p50_ns")
-    p50_hi = g(shm_name("lat", hi, "hit", False), "p50_ns")
-    chase_p50_hi = g(chase_name(True, hi, "lines-4k"), "p50_ns")
-    lmdb_t = g(lmdb_name("tput", hi, "hit"))
-    lm_t = ratio(lmdb_t, g(shm_name("tput", hi, "hit", False)))
-    lm_p = ratio(g(lmdb_name("lat", hi, "hit"), "p50_ns"), p50_hi)
-    lm_c = ratio(g(lmdb_name("chain", hi, "hit")), g(shm_name("chain", hi, "hit", False)))
-    lm_pipe = ratio(lmdb_t, pipe_hi)
-    print("\n### Bars (%d vs %d keys, no writer)\n" % (hi, lo))
-    print("- p50 hit lookup at %d keys < 100 ns: %s ns -> %s (one random access alone, chase p50: %s ns; "
-          "pipelined batch experiment: %s ns/op -> %s)" % (hi, fmt(p50_hi), verdict(p50_hi, True, 100),
-                                                          fmt(chase_p50_hi), fmt(pipe_hi), verdict(pipe_hi, True, 100)))
-    print("- LMDB / shm >= 4x at %d keys: independent %s (%s), p50 %s (%s), chain %s (%s); "
-          "pipelined batch experiment %s (%s)" % (hi, fx(lm_t), verdict(lm_t, False, 4), fx(lm_p), verdict(lm_p, False, 4),
-                                                 fx(lm_c), verdict(lm_c, False, 4), fx(lm_pipe), verdict(lm_pipe, False, 4)))
-    print("- growth %d -> %d keys < 1.5x: hit independent %s (%s), hit p50 %s (%s), hit chain %s (%s), "
-          "miss independent %s (%s); pipelined batch experiment %s (%s); one random access (chase p50) %s" % (
-              lo, hi, fx(grow_t), verdict(grow_t, True, 1.5), fx(grow_p), verdict(grow_p, True, 1.5), fx(grow_c),
-              verdict(grow_c, True, 1.5), fx(grow_m), verdict(grow_m, True, 1.5), fx(grow_pipe),
-              verdict(grow_pipe, True, 1.5), fx(grow_chase)))
+    hi = SIZES[-1]
+    chain_hi = g(shm_name("chain", hi, "hit", False))
+    chase_hi = g(chase_name(False, hi, "lines-4k"))
+    c_ratio = ratio(chain_hi, chase_hi)
+    print("\n### Bars\n")
+    print("- %d keys, hit chain / line chase <= 1.3: %s / %s = %s -> %s" % (
+        hi, fmt(chain_hi), fmt(chase_hi), fx(c_ratio), verdict(c_ratio, True, 1.3000001)))
+    for n in SIZES:
+        lm = ratio(g(lmdb_name("chain", n, "hit")), g(shm_name("chain", n, "hit", False)))
+        print("- LMDB / shm, hit chain, %d keys >= 4: %s -> %s" % (n, fx(lm), verdict(lm, False, 4)))
+    lb = ratio(g(lmdb_name("tput", hi, "hit")), batch_per_key(rep, hi, "hit"))
+    print("- LMDB hit / lookup_batch per key, %d keys >= 10: %s -> %s" % (hi, fx(lb), verdict(lb, False, 10)))
+    for n in SIZES:
+        p99 = ratio(g(shm_name("lat", n, "hit", True), "p99_ns"), g(shm_name("lat", n, "hit", False), "p99_ns"))
+        print("- hit p99 with the churn writer / without, %d keys <= 1.5: %s -> %s" % (
+            n, fx(p99), verdict(p99, True, 1.5000001)))
+    over = g(shm_name("tput", hi, "hit", False), "overhead_B_per_entry")
+    print("- registry bytes per entry beyond key and value, %d keys <= 64 B: %s B -> %s" % (
+        hi, fmt(over, "%.0f"), verdict(over, True, 64.0000001)))
 
 
 def shm_summary(rep):

@@ -116,6 +116,7 @@ std::unique_ptr<ShmWorld> build_shm_world(std::uint32_t n) {
   info.shm_working_set = std::size_t{d->record_capacity} * d->record_size +
                          std::size_t{d->index_buckets} * sizeof(shm::IndexBucket);
   info.churn_keys = w->churn_keys;
+  info.registry_bytes = w->view.bytes();
   const ShmWorld& cw = *w;
   verify(p, [&cw](std::string_view key, std::string& value) { return cw.get(key, value); }, "shm");
   return w;

@@ -41,6 +41,7 @@ struct Plan {
 // Facts about the built worlds, reported as counters.
 struct WorldInfo {
   std::size_t segment_bytes = 0, shm_working_set = 0, churn_keys = 0;
+  std::size_t registry_bytes = 0;  // the registry's arena footprint (RegistryView::bytes)
   LmdbStore::Shape lmdb;
 };
 
