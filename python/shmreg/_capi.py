@@ -56,6 +56,9 @@ int shmreg_registry_create(const shmreg_client *client, const char *name, const 
 int shmreg_registry_open(const shmreg_client *client, const char *name, shmreg_registry **out);
 void shmreg_registry_close(shmreg_registry *registry);
 
+typedef void (*shmreg_batch_fn)(void *ctx, size_t index, const shmreg_entry *entries, size_t count);
+int shmreg_lookup_batch(const shmreg_registry *registry, const char *const *keys, const size_t *key_lens, size_t n,
+                        shmreg_batch_fn fn, void *ctx, size_t *found);
 int shmreg_lookup_value(const shmreg_registry *registry, const char *key, size_t key_len, char *buf,
                         size_t buf_size, size_t *value_len);
 int shmreg_lookup(const shmreg_registry *registry, const char *key, size_t key_len, shmreg_entry_list **out);

@@ -20,6 +20,18 @@ def test_a_registered_key_is_found_and_an_unknown_one_is_a_miss(client: shmreg.C
     assert reg.lookup(b"replica") == []
 
 
+def test_lookup_values_answers_many_keys_in_order(client: shmreg.Client) -> None:
+    reg = client.create_registry("many")
+    for i in range(300):
+        reg.register(b"k%d" % i, b"v%d" % i)
+    keys = [b"k7", b"absent", b"k299", b"k7", b""] + [b"k%d" % i for i in range(300)]
+    got = reg.lookup_values(keys)
+    assert got[:5] == [b"v7", None, b"v299", b"v7", None]
+    assert got[5:] == [b"v%d" % i for i in range(300)]
+    assert reg.lookup_values([]) == []
+    assert reg.lookup_values(["k1", "k2"]) == [b"v1", b"v2"]
+
+
 def test_str_keys_and_values_are_taken_as_utf8(client: shmreg.Client) -> None:
     reg = client.create_registry("names")
     reg.register("café", "größe")
