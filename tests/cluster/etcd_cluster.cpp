@@ -30,6 +30,7 @@ struct Member {
   std::string name;
   std::uint16_t client_port = 0;
   std::uint16_t peer_port = 0;
+  std::uint16_t metrics_port = 0;  // /health, plain HTTP
   std::string data_dir;
   std::string log_path;
   Subprocess process;
@@ -46,13 +47,19 @@ struct EtcdCluster::Impl {
   std::string token;
   std::vector<Member> members;
 
+  std::string client_url(const Member& m) const {
+    return (options.tls ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(m.client_port);
+  }
+
   std::vector<std::string> argv(const Member& m) const {
     const auto url = [](std::uint16_t port) { return "http://127.0.0.1:" + std::to_string(port); };
-    return {etcd,
+    std::vector<std::string> args{
+            etcd,
             "--name", m.name,
             "--data-dir", m.data_dir,
-            "--listen-client-urls", url(m.client_port),
-            "--advertise-client-urls", url(m.client_port),
+            "--listen-client-urls", client_url(m),
+            "--advertise-client-urls", client_url(m),
+            "--listen-metrics-urls", url(m.metrics_port),
             "--listen-peer-urls", url(m.peer_port),
             "--initial-advertise-peer-urls", url(m.peer_port),
             "--initial-cluster", initial_cluster,
@@ -63,6 +70,12 @@ struct EtcdCluster::Impl {
             "--logger", "zap",
             "--log-outputs", "stderr",
             "--log-level", "warn"};
+    if (options.tls) {
+      args.insert(args.end(), {"--cert-file", options.tls->cert_file, "--key-file", options.tls->key_file,
+                               "--trusted-ca-file", options.tls->ca_file});
+      if (options.tls->client_cert_auth) args.emplace_back("--client-cert-auth");
+    }
+    return args;
   }
 
   void spawn(Member& m) {
@@ -73,15 +86,17 @@ struct EtcdCluster::Impl {
   }
 };
 
-std::string EtcdCluster::find_etcd() {
+std::string find_on_path(const std::string& name) {
   const char* path = std::getenv("PATH");
   std::stringstream dirs(path != nullptr ? path : "/usr/bin:/bin");
   for (std::string dir; std::getline(dirs, dir, ':');) {
-    const std::string candidate = (dir.empty() ? "." : dir) + "/etcd";
+    const std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
     if (::access(candidate.c_str(), X_OK) == 0) return candidate;
   }
   return {};
 }
+
+std::string EtcdCluster::find_etcd() { return find_on_path("etcd"); }
 
 std::vector<std::uint16_t> free_loopback_ports(int count) {
   // All sockets stay bound until every port is known, so that the kernel
@@ -133,13 +148,14 @@ std::expected<EtcdCluster, std::string> EtcdCluster::start(const EtcdClusterOpti
   impl->options = options;
   impl->etcd = find_etcd();
   if (impl->etcd.empty()) return std::unexpected("etcd is not installed (Debian package etcd-server)");
-  const auto ports = free_loopback_ports(2 * options.members);
+  const auto ports = free_loopback_ports(3 * options.members);
   impl->token = "shmreg-test-" + std::to_string(::getpid()) + "-" + std::to_string(ports[0]);
   for (int i = 0; i < options.members; ++i) {
     Member m;
     m.name = "m" + std::to_string(i);
-    m.client_port = ports[std::size_t(2 * i)];
-    m.peer_port = ports[std::size_t(2 * i + 1)];
+    m.client_port = ports[std::size_t(3 * i)];
+    m.peer_port = ports[std::size_t(3 * i + 1)];
+    m.metrics_port = ports[std::size_t(3 * i + 2)];
     m.data_dir = impl->dir.path() + "/" + m.name;
     m.log_path = impl->dir.path() + "/" + m.name + ".log";
     impl->initial_cluster += (i ? "," : "") + m.name + "=http://127.0.0.1:" + std::to_string(m.peer_port);
@@ -170,9 +186,7 @@ EtcdCluster::~EtcdCluster() {
 
 std::size_t EtcdCluster::size() const noexcept { return impl_->members.size(); }
 
-std::string EtcdCluster::client_url(std::size_t i) const {
-  return "http://127.0.0.1:" + std::to_string(impl_->members.at(i).client_port);
-}
+std::string EtcdCluster::client_url(std::size_t i) const { return impl_->client_url(impl_->members.at(i)); }
 
 std::vector<std::string> EtcdCluster::client_urls() const {
   std::vector<std::string> urls;
@@ -205,7 +219,7 @@ std::expected<void, std::string> EtcdCluster::restart(std::size_t i) {
 bool EtcdCluster::healthy(std::size_t i, std::chrono::milliseconds timeout) const {
   const auto& m = impl_->members.at(i);
   if (!m.running) return false;
-  return http_get_loopback(m.client_port, "/health", timeout).find("\"health\":\"true\"") != std::string::npos;
+  return http_get_loopback(m.metrics_port, "/health", timeout).find("\"health\":\"true\"") != std::string::npos;
 }
 
 bool EtcdCluster::wait_healthy(std::chrono::milliseconds timeout) const {

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <expected>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,8 +29,19 @@
 
 namespace shmreg::test {
 
+// Files for an etcd that serves its clients over TLS (test_certs.hpp makes
+// them). Peers still talk plain HTTP to each other.
+struct EtcdTlsFiles {
+  std::string ca_file;    // the CA that signed the client certificates it accepts
+  std::string cert_file;  // the server's certificate (naming 127.0.0.1)
+  std::string key_file;
+  bool client_cert_auth = true;  // refuse clients without a certificate of ca_file
+};
+
 struct EtcdClusterOptions {
   int members = 3;
+  // Set: client URLs are https:// and need a client certificate.
+  std::optional<EtcdTlsFiles> tls;
   // Raft timing, short so that a test sees an election in well under a
   // second (etcd's defaults: 100 ms and 1000 ms).
   std::chrono::milliseconds heartbeat{50};
@@ -52,7 +64,8 @@ class EtcdCluster {
   ~EtcdCluster();
 
   std::size_t size() const noexcept;
-  // "http://127.0.0.1:PORT" of member i, and of all, in member order.
+  // "http://127.0.0.1:PORT" (https with TLS) of member i, and of all, in
+  // member order.
   std::string client_url(std::size_t i) const;
   std::vector<std::string> client_urls() const;
   pid_t pid(std::size_t i) const;
@@ -67,7 +80,8 @@ class EtcdCluster {
   // until it is healthy; the error has its log's tail.
   std::expected<void, std::string> restart(std::size_t i);
 
-  // True when member i answers GET /health with "true" by the deadline.
+  // True when member i answers GET /health with "true" by the deadline (on
+  // its metrics port, plain HTTP also when clients need TLS).
   bool healthy(std::size_t i, std::chrono::milliseconds timeout) const;
   // Waits until every running member is healthy.
   bool wait_healthy(std::chrono::milliseconds timeout) const;
@@ -80,6 +94,9 @@ class EtcdCluster {
   explicit EtcdCluster(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// The executable name on PATH, or empty.
+std::string find_on_path(const std::string& name);
 
 // A free TCP port on 127.0.0.1 at the time of asking (the kernel's pick;
 // another process may take it before the caller binds it). count ports,
