@@ -26,20 +26,20 @@ sockaddr_in loopback(std::uint16_t port) {
   return addr;
 }
 
-struct Member {
-  std::string name;
-  std::uint16_t client_port = 0;
-  std::uint16_t peer_port = 0;
-  std::uint16_t metrics_port = 0;  // /health, plain HTTP
-  std::string data_dir;
-  std::string log_path;
-  Subprocess process;
-  bool running = false;
-};
-
 }  // namespace
 
 struct EtcdCluster::Impl {
+  struct Member {
+    std::string name;
+    std::uint16_t client_port = 0;
+    std::uint16_t peer_port = 0;
+    std::uint16_t metrics_port = 0;  // /health, plain HTTP
+    std::string data_dir;
+    std::string log_path;
+    Subprocess process;
+    bool running = false;
+  };
+
   EtcdClusterOptions options;
   std::string etcd;
   TempDir dir;  // declared before members: removed after they are killed
@@ -144,6 +144,18 @@ std::string http_get_loopback(std::uint16_t port, const std::string& path, std::
 }
 
 std::expected<EtcdCluster, std::string> EtcdCluster::start(const EtcdClusterOptions& options) {
+  // A port found free may be taken by another test before etcd binds it:
+  // then start again on other ports.
+  constexpr int kTries = 3;
+  for (int attempt = 1;; ++attempt) {
+    auto started = start_once(options);
+    if (started || attempt == kTries || started.error().find("address already in use") == std::string::npos) {
+      return started;
+    }
+  }
+}
+
+std::expected<EtcdCluster, std::string> EtcdCluster::start_once(const EtcdClusterOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->etcd = find_etcd();
@@ -151,7 +163,7 @@ std::expected<EtcdCluster, std::string> EtcdCluster::start(const EtcdClusterOpti
   const auto ports = free_loopback_ports(3 * options.members);
   impl->token = "shmreg-test-" + std::to_string(::getpid()) + "-" + std::to_string(ports[0]);
   for (int i = 0; i < options.members; ++i) {
-    Member m;
+    Impl::Member m;
     m.name = "m" + std::to_string(i);
     m.client_port = ports[std::size_t(3 * i)];
     m.peer_port = ports[std::size_t(3 * i + 1)];

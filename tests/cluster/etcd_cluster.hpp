@@ -92,6 +92,7 @@ class EtcdCluster {
  private:
   struct Impl;
   explicit EtcdCluster(std::unique_ptr<Impl> impl);
+  static std::expected<EtcdCluster, std::string> start_once(const EtcdClusterOptions& options);
   std::unique_ptr<Impl> impl_;
 };
 
