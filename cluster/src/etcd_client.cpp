@@ -189,11 +189,10 @@ Result<LeaseTimeToLive> EtcdClient::lease_time_to_live(LeaseId id, Deadline dead
 }
 
 ClusterStatus EtcdClient::status(Deadline deadline) {
+  // Each endpoint is asked on its own (no failover: its own answer is the
+  // point), each within attempt_timeout; the member list comes from the
+  // first that answers.
   ClusterStatus out;
-  if (auto members = impl_->call("member list", "/v3/cluster/member/list", Json::object(), deadline,
-                                 detail::read_members)) {
-    out.members = std::move(*members);
-  }
   std::lock_guard lock(impl_->mu);
   std::map<std::uint64_t, int> votes;
   for (auto& conn : impl_->connections) {
@@ -213,6 +212,17 @@ ClusterStatus EtcdClient::status(Deadline deadline) {
         if (st.leader_id != 0) ++votes[st.leader_id];
       } catch (const detail::ReplyError& e) {
         st.error = "an unexpected reply: " + std::string(e.what());
+      }
+    }
+    if (st.healthy && out.members.empty()) {
+      Json members;
+      auto listed = conn.post("/v3/cluster/member/list", "{}", attempt);
+      if (std::holds_alternative<std::monostate>(detail::judge_reply("member list", conn.endpoint(), listed, members))) {
+        try {
+          out.members = detail::read_members(members);
+        } catch (const detail::ReplyError&) {
+          out.members.clear();  // the next endpoint that answers may list them
+        }
       }
     }
     out.endpoints.push_back(std::move(st));

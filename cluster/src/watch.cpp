@@ -120,8 +120,11 @@ Result<Watch> Watch::open(const ClientOptions& options, const std::string& prefi
           }
         }
         if (auto drained = impl->drain(impl->ready); !drained) {
-          if (drained.error().code == Errc::bad_reply) return detail::AttemptFailed{true, drained.error().message};
-          return drained.error();  // compacted, cancelled: final
+          const Errc code = drained.error().code;
+          if (code == Errc::bad_reply || code == Errc::watch_closed) {
+            return detail::AttemptFailed{code == Errc::bad_reply, drained.error().message};
+          }
+          return drained.error();  // compacted, refused: no other endpoint would say otherwise
         }
         return std::monostate{};
       });

@@ -126,6 +126,10 @@ INSTANTIATE_TEST_SUITE_P(
                "size limit"},
         Canned{"NeverAnswers", kSilent, Errc::cluster_unavailable, "timed out"},
         Canned{"ClosesAtOnce", kClose, Errc::cluster_unavailable, "closed the connection without a reply"},
+        Canned{"DeeplyNested", http_reply("200 OK", std::string(30000, '[') + std::string(30000, ']')),
+               Errc::bad_reply, "not a JSON object"},
+        Canned{"ChunksOfGarbage", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nxyz\r\n0\r\n\r\n",
+               Errc::bad_reply, "not a JSON object"},
         Canned{"ErrorOfUnknownShape", http_reply("500 Internal", R"({"error": 7})"), Errc::bad_reply,
                "unexpected shape"}),
     [](const auto& p) { return std::string(p.param.name); });

@@ -102,7 +102,8 @@ class EtcdClient {
 
   // --- The cluster: the members, the leader, and each configured
   // endpoint's answer (each asked with attempt_timeout, within deadline).
-  // Never fails as a whole: an endpoint that does not answer is unhealthy.
+  // Never fails as a whole: an endpoint that does not answer is unhealthy;
+  // the members are listed by the first endpoint that answers (none: empty).
   ClusterStatus status(Deadline deadline);
 
  private:
