@@ -11,6 +11,7 @@
 #include <boost/beast/ssl.hpp>
 #include <functional>
 #include <optional>
+#include <vector>
 
 namespace shmreg::cluster::detail {
 
@@ -141,14 +142,22 @@ struct HttpConnection::State {
 std::optional<TransportError> HttpConnection::State::connect(Deadline deadline) {
   close();
   error_code ec;
-  tcp::resolver::results_type addresses;
-  resolver.async_resolve(endpoint.host, std::to_string(endpoint.port),
-                         [&](const error_code& e, tcp::resolver::results_type r) {
-                           ec = e;
-                           addresses = std::move(r);
-                         });
-  if (!run_until(deadline)) return describe("resolve", ec, true);
-  if (ec) return describe("resolve", ec, false);
+  std::vector<tcp::endpoint> addresses;
+  // An address needs no resolver. A name does, and the system's resolver
+  // cannot be interrupted: its wait is bounded by resolv.conf, not by the
+  // deadline (give etcd endpoints as addresses where that matters).
+  if (const auto address = asio::ip::make_address(endpoint.host, ec); !ec) {
+    addresses.emplace_back(address, endpoint.port);
+  } else {
+    ec.clear();
+    resolver.async_resolve(endpoint.host, std::to_string(endpoint.port),
+                           [&](const error_code& e, const tcp::resolver::results_type& r) {
+                             ec = e;
+                             for (const auto& entry : r) addresses.push_back(entry.endpoint());
+                           });
+    if (!run_until(deadline)) return describe("resolve", ec, true);
+    if (ec) return describe("resolve", ec, false);
+  }
   if (tls) {
     secure.emplace(ioc, tls->ctx);
   } else {
