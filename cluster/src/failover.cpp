@@ -25,6 +25,7 @@ Result<std::size_t> try_endpoints(std::string_view call, const std::vector<std::
                                   const std::function<AttemptResult(std::size_t, Deadline)>& attempt) {
   const auto start = Clock::now();
   std::vector<std::string> reasons(urls.size(), "not tried before the deadline");
+  std::vector<bool> tried(urls.size(), false);
   bool malformed = false;
   int rounds = 0;
   while (Clock::now() < deadline) {
@@ -36,13 +37,18 @@ Result<std::size_t> try_endpoints(std::string_view call, const std::vector<std::
       const std::size_t i = (first + k) % urls.size();
       const auto now = Clock::now();
       if (now >= deadline) break;
-      AttemptResult r = attempt(i, std::min(deadline, now + attempt_timeout));
+      const Deadline attempt_deadline = std::min(deadline, now + attempt_timeout);
+      AttemptResult r = attempt(i, attempt_deadline);
       if (std::holds_alternative<std::monostate>(r)) return i;
       if (auto* final_error = std::get_if<Error>(&r)) return std::unexpected(std::move(*final_error));
       auto& failed = std::get<AttemptFailed>(r);
       malformed = malformed || failed.malformed;
       garbage += failed.malformed ? 1 : 0;
-      reasons[i] = std::move(failed.reason);
+      // An attempt that the call's own deadline cut short says less than
+      // the endpoint's earlier answer ("certificate required"): keep that.
+      const bool cut_short = attempt_deadline == deadline && Clock::now() >= deadline;
+      if (!(cut_short && tried[i])) reasons[i] = std::move(failed.reason);
+      tried[i] = true;
     }
     if (garbage == urls.size()) break;
     const auto left = deadline - Clock::now();
