@@ -34,6 +34,9 @@ packages=(
   python3-pytest         # the Python package's suite (tests/python)
   python3-mypy           # ... and its typing check (mypy --strict)
   libbenchmark-dev
+  etcd-server            # etcd, the cluster the etcd client's tests start (tests/cluster)
+  openssl                # ... and the certificates of its TLS tests
+  libssl-dev             # OpenSSL: TLS to etcd (cluster/)
   liblmdb-dev            # LMDB, the baseline of the lookup benchmarks
   systemd                # systemd-analyze, to verify the unit files
   dpkg-dev               # dpkg-shlibdeps: the .deb's Depends (scripts/package-deb.sh, tests/deb)
