@@ -229,7 +229,7 @@ std::uint32_t SegmentWriter::Impl::alloc_record(std::uint32_t id) noexcept {
   RegistryDesc& d = dir[id];
   RegistryState& st = regs[id];
   while (!st.freed.empty() && st.stale(st.freed.front())) st.freed.pop_front();
-  if (!st.freed.empty() && Clock::now() - st.freed.front().at >= opts.grace) return take_oldest(id);
+  if (!st.freed.empty() && Clock::now() - st.freed_at[st.freed.front().record] >= opts.grace) return take_oldest(id);
   const std::uint64_t hw = load_relaxed(d.records_high_water);
   if (hw < d.record_capacity) {
     store_release(d.records_high_water, hw + 1);
@@ -270,7 +270,7 @@ std::uint32_t SegmentWriter::Impl::alloc_home(std::uint32_t id, std::uint64_t h)
   for (auto g = s; g-- > static_cast<std::uint32_t>(hw);) {
     ++st.gen[g];
     st.freed_at[g] = long_ago;
-    st.freed.push_front({g, st.gen[g], long_ago});
+    st.freed.push_front({g, st.gen[g]});
     ++st.free;
   }
   store_release(d.records_high_water, std::uint64_t{s} + 1);
@@ -288,7 +288,7 @@ void SegmentWriter::Impl::free_record(std::uint32_t id, std::uint32_t idx) noexc
   ++st.gen[idx];
   ++st.free;
   st.freed_at[idx] = now;
-  st.freed.push_back({idx, st.gen[idx], now});
+  st.freed.push_back({idx, st.gen[idx]});
   if (st.freed.size() > 2 * std::size_t{st.free} + 64) st.compact();
 }
 
@@ -518,6 +518,13 @@ void SegmentWriter::Impl::wake_watchers() noexcept {
     // A shared futex: waiters sit in other processes, on read-only mappings.
     ::syscall(SYS_futex, &dir[id].event_futex, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
   }
+}
+
+void SegmentWriter::defer_wakes() noexcept { impl_->wakes_deferred = true; }
+
+void SegmentWriter::flush_wakes() noexcept {
+  impl_->wakes_deferred = false;
+  impl_->wake_watchers();
 }
 
 void SegmentWriter::mark_superseded() noexcept {

@@ -30,7 +30,6 @@ using Clock = std::chrono::steady_clock;
 struct FreedSlot {
   std::uint32_t record;
   std::uint32_t gen;  // the slot's gen when it was freed: stale once the slot is taken again
-  Clock::time_point at;
 };
 
 // The writer's private view of a registry's record pool (section 9 of
@@ -126,13 +125,14 @@ struct SegmentWriter::Impl {
   void txn_end() noexcept {
     store_release(hdr->txn_state, kTxnIdle);
     fetch_add_release(hdr->commit_seq, std::uint64_t{1});
-    wake_watchers();
+    if (!wakes_deferred) wake_watchers();
   }
 
   // -- events --------------------------------------------------------------------
   // Registries that published events in the current write; their futex words
   // are bumped and woken once, at the end of the write.
   std::array<std::uint8_t, kMaxRegistries> touched{};
+  bool wakes_deferred = false;  // SegmentWriter::defer_wakes until flush_wakes
   void publish_event(RegistryDesc& d, std::uint32_t type, std::string_view key, std::uint32_t pid,
                      std::uint32_t old_pid, std::uint64_t version) noexcept;
   void wake_watchers() noexcept;

@@ -113,11 +113,20 @@ void SegmentWriter::Impl::rebuild_private_state() noexcept {
     const RegistryDesc& d = dir[id];
     st.reset(d.state == kRegistryLive ? d.record_capacity : 0);
     if (d.state != kRegistryLive) continue;
+    // A free slot whose seq is still 0 was never filled (the high water
+    // jumped over it for a home slot): nobody ever read it, so it goes to the
+    // front, past its grace period; the others start a fresh one.
+    const auto long_ago = now - opts.grace;
     for (std::uint32_t i = 0; i < d.records_high_water; ++i) {
-      if (rec(d, i).state != kRecordFree) continue;
+      const RecordHeader& r = rec(d, i);
+      if (r.state != kRecordFree) continue;
+      const bool never_filled = r.seq == 0;
       st.gen[i] = 1;
-      st.freed_at[i] = now;
-      st.freed.push_back({i, 1, now});
+      st.freed_at[i] = never_filled ? long_ago : now;
+      if (never_filled)
+        st.freed.push_front({i, 1});
+      else
+        st.freed.push_back({i, 1});
       ++st.free;
     }
   }

@@ -84,6 +84,19 @@ TEST_F(Events, TheChangeCounterMovesWithEveryWrite) {
   EXPECT_TRUE(shm::wait_for_change(*reader_, view(), before, 1ms));
 }
 
+TEST_F(Events, DeferredWakesMoveTheChangeCounterOnceAtTheFlush) {
+  const auto id = make_registry();
+  const std::uint32_t before = shm::change_counter(*reader_, view());
+  writer_->defer_wakes();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(writer_->insert(id, "k" + std::to_string(i), "v", owner(10)));
+  EXPECT_EQ(shm::change_counter(*reader_, view()), before) << "no wake before the flush";
+  EXPECT_EQ(read_from(1).size(), 3u) << "the events themselves are published at once";
+  writer_->flush_wakes();
+  EXPECT_EQ(shm::change_counter(*reader_, view()), before + 1) << "one wake for the three writes";
+  ASSERT_TRUE(writer_->insert(id, "after", "v", owner(10)));
+  EXPECT_EQ(shm::change_counter(*reader_, view()), before + 2) << "each write wakes again once flushed";
+}
+
 TEST_F(Events, AwaitReturnsAtOnceForAPresentKeyAndTimesOutForAnAbsentOne) {
   const auto id = make_registry();
   ASSERT_TRUE(writer_->insert(id, "here", "1", owner(10)));

@@ -27,23 +27,29 @@ struct ReaderAccess {
     return reinterpret_cast<const std::uint64_t*>(
         r.index_ + (std::uint64_t{p} * 2 + buf) * r.buckets_ * sizeof(IndexBucket));
   }
-  // Starts fetching the two records of key hash h's home pair (home_slot),
-  // where the writer places the record the index points at when it can, so
-  // that they arrive while the probe waits for the index bucket.
-  // Always inlined: a prefetch counts as no effect, so a call that was not
-  // inlined would be dropped as a call to a function without effects.
+  // Starts fetching the four records of key hash h's two home pairs
+  // (home_slot), where the writer places the record the index points at when
+  // it can, so that they arrive while the probe waits for the index bucket.
+  // Always inlined, and straight-line: GCC counts a prefetch as no effect,
+  // so it may drop a call that was not inlined, or a loop whose only work is
+  // prefetching (seen with GCC 12 at -O2).
   [[gnu::always_inline]] static inline void prefetch_home(const RegistryView& r, std::uint64_t h) noexcept {
     const std::uint32_t lines = r.home_prefetch_lines_;
     if (lines == 0) return;
-    for (int which = 0; which < 2; ++which) {
-      const std::byte* a = r.records_ + std::uint64_t{home_slot(h, r.record_capacity_, which)} * r.record_size_;
-      const std::byte* b = a + r.record_size_;
-      __builtin_prefetch(a);
-      __builtin_prefetch(b);
-      if (lines > 1) __builtin_prefetch(a + kCacheLine), __builtin_prefetch(b + kCacheLine);
-      if (lines > 2) __builtin_prefetch(a + 2 * kCacheLine), __builtin_prefetch(b + 2 * kCacheLine);
-      if (lines > 3) __builtin_prefetch(a + 3 * kCacheLine), __builtin_prefetch(b + 3 * kCacheLine);
-    }
+    const std::byte* a = r.records_ + std::uint64_t{home_slot(h, r.record_capacity_, 0)} * r.record_size_;
+    const std::byte* b = r.records_ + std::uint64_t{home_slot(h, r.record_capacity_, 1)} * r.record_size_;
+    prefetch_pair(a, r.record_size_, lines);
+    prefetch_pair(b, r.record_size_, lines);
+  }
+  // The first `lines` lines of the two records at `first`.
+  [[gnu::always_inline]] static inline void prefetch_pair(const std::byte* first, std::uint32_t size,
+                                                          std::uint32_t lines) noexcept {
+    const std::byte* second = first + size;
+    __builtin_prefetch(first);
+    __builtin_prefetch(second);
+    if (lines > 1) __builtin_prefetch(first + kCacheLine), __builtin_prefetch(second + kCacheLine);
+    if (lines > 2) __builtin_prefetch(first + 2 * kCacheLine), __builtin_prefetch(second + 2 * kCacheLine);
+    if (lines > 3) __builtin_prefetch(first + 3 * kCacheLine), __builtin_prefetch(second + 3 * kCacheLine);
   }
   // Compares key with a record's padded key words, loaded atomically. The
   // mask keeps the comparison exact whatever the padding bytes hold.
@@ -106,6 +112,13 @@ inline SegmentReader::Found SegmentReader::find_index_entry(const RegistryView& 
       passed_record = true;
       continue;
     }
+    // The word must still name this record now that its seq is read. A slot
+    // freed and filled again for the same key (its home pair makes that the
+    // usual case) matches the key before the write that fills it has
+    // published it: a stale word would return a value not yet published,
+    // which a crash could then undo.
+    fence_acquire();
+    if (load_acquire(words[pos]) != w) return Found::retry;
     record = low - 1;
     seq = rs;
     return Found::yes;

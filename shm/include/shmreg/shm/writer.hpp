@@ -223,6 +223,13 @@ class SegmentWriter {
   // opens the namespace again must find it), and no write follows on this
   // writer.
   void mark_superseded() noexcept;
+  // Between defer_wakes() and flush_wakes(), a write bumps and FUTEX_WAKEs
+  // its registries' event words once, at flush_wakes(), instead of after
+  // each write: for writes answered together (a request batch). What the
+  // writes publish is visible at once as ever; a sleeping watcher wakes at
+  // the flush. A crash before it leaves watchers to their timeouts.
+  void defer_wakes() noexcept;
+  void flush_wakes() noexcept;
 
   // The owners the segment records, for the broker to re-arm or reap at
   // start. The static owner is not one of them.
