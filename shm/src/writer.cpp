@@ -248,10 +248,13 @@ std::uint32_t SegmentWriter::Impl::alloc_home(std::uint32_t id, std::uint64_t h)
   RegistryDesc& d = dir[id];
   RegistryState& st = regs[id];
   const std::uint64_t hw = load_relaxed(d.records_high_water);
-  const auto now = Clock::now();
+  std::optional<Clock::time_point> now;  // read only if a freed slot is a candidate
   auto is_free = [&](std::uint32_t s) {
-    return s < d.record_capacity &&
-           (s >= hw || ((st.gen[s] & 1u) != 0 && now - st.freed_at[s] >= opts.grace));
+    if (s >= d.record_capacity) return false;
+    if (s >= hw) return true;
+    if ((st.gen[s] & 1u) == 0) return false;
+    if (!now) now = Clock::now();
+    return *now - st.freed_at[s] >= opts.grace;
   };
   const std::uint32_t a = home_slot(h, d.record_capacity, 0), b = home_slot(h, d.record_capacity, 1);
   const int free_a = int(is_free(a)) + int(is_free(a + 1)), free_b = int(is_free(b)) + int(is_free(b + 1));
@@ -266,7 +269,7 @@ std::uint32_t SegmentWriter::Impl::alloc_home(std::uint32_t id, std::uint64_t h)
   // Never used: the high water moves past it, and the slots it jumps over
   // join the free pool at its front, past any grace period (nobody ever
   // read them), so that the FIFO stays ordered by the time of freeing.
-  const auto long_ago = now - opts.grace;  // past the period, whatever the clock's epoch
+  const auto long_ago = now.value_or(Clock::now()) - opts.grace;  // past the period, whatever the epoch
   for (auto g = s; g-- > static_cast<std::uint32_t>(hw);) {
     ++st.gen[g];
     st.freed_at[g] = long_ago;
@@ -503,7 +506,9 @@ void SegmentWriter::Impl::publish_event(RegistryDesc& d, std::uint32_t type, std
   store_relaxed(e->old_pid, old_pid);
   store_relaxed(e->key_len, static_cast<std::uint32_t>(key.size()));
   store_relaxed(e->version, version);
-  store_relaxed(e->time_ns, now_unix_ns());
+  // One clock read per request batch (defer_wakes): its writes share a time.
+  if (wakes_deferred && batch_time_ns == 0) batch_time_ns = now_unix_ns();
+  store_relaxed(e->time_ns, wakes_deferred ? batch_time_ns : now_unix_ns());
   racy_store_bytes(reinterpret_cast<std::uint64_t*>(e + 1), key.data(), key.size());
   store_release(e->seq, seq);
   store_release(d.event_seq, seq);
@@ -520,7 +525,10 @@ void SegmentWriter::Impl::wake_watchers() noexcept {
   }
 }
 
-void SegmentWriter::defer_wakes() noexcept { impl_->wakes_deferred = true; }
+void SegmentWriter::defer_wakes() noexcept {
+  impl_->wakes_deferred = true;
+  impl_->batch_time_ns = 0;
+}
 
 void SegmentWriter::flush_wakes() noexcept {
   impl_->wakes_deferred = false;

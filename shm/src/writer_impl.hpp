@@ -132,7 +132,8 @@ struct SegmentWriter::Impl {
   // Registries that published events in the current write; their futex words
   // are bumped and woken once, at the end of the write.
   std::array<std::uint8_t, kMaxRegistries> touched{};
-  bool wakes_deferred = false;  // SegmentWriter::defer_wakes until flush_wakes
+  bool wakes_deferred = false;      // SegmentWriter::defer_wakes until flush_wakes
+  std::uint64_t batch_time_ns = 0;  // meanwhile: the events' time, read once (0: not yet)
   void publish_event(RegistryDesc& d, std::uint32_t type, std::string_view key, std::uint32_t pid,
                      std::uint32_t old_pid, std::uint64_t version) noexcept;
   void wake_watchers() noexcept;

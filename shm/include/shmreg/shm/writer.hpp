@@ -227,7 +227,8 @@ class SegmentWriter {
   // its registries' event words once, at flush_wakes(), instead of after
   // each write: for writes answered together (a request batch). What the
   // writes publish is visible at once as ever; a sleeping watcher wakes at
-  // the flush. A crash before it leaves watchers to their timeouts.
+  // the flush. A crash before it leaves watchers to their timeouts. The
+  // events of those writes carry one time, read at the first of them.
   void defer_wakes() noexcept;
   void flush_wakes() noexcept;
 
