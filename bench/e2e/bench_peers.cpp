@@ -53,6 +53,27 @@ class Resp {
 
   int fd() const noexcept { return fd_.get(); }
 
+  // SET of every key to value, pipelined: all the commands in one write,
+  // then the replies, each of which must be +OK. False otherwise.
+  bool set_pipelined(const std::vector<std::string>& keys, std::string_view value) {
+    out_.clear();
+    for (const std::string& k : keys) {
+      out_ += "*3\r\n$3\r\nSET\r\n$" + std::to_string(k.size()) + "\r\n";
+      out_ += k;
+      out_ += "\r\n$" + std::to_string(value.size()) + "\r\n";
+      out_.append(value);
+      out_ += "\r\n";
+    }
+    if (!sys::write_all(fd_.get(), out_.data(), out_.size())) return false;
+    in_.clear();
+    const std::size_t need = keys.size() * 5;  // "+OK\r\n" each
+    while (in_.size() < need)
+      if (!fill()) return false;
+    for (std::size_t i = 0; i < keys.size(); ++i)
+      if (in_.compare(i * 5, 5, "+OK\r\n") != 0) return false;
+    return in_.size() == need;
+  }
+
   // Sends one command and reads its reply. The reply's type byte goes to
   // *type and its payload (simple string, error, integer text or bulk
   // string) to *payload. False on a broken connection or a reply we cannot read.
@@ -180,6 +201,39 @@ void bm_redis_set(benchmark::State& state, Placement p) {
   if (!time_each(state, samples, set)) return state.SkipWithError("Redis SET failed");
   meter.finish(state, samples.size());
   report_latency(state, samples);
+}
+
+// A thousand SETs through one connection, pipelined: the peer of a WriteBatch
+// of a thousand registrations (register_batch/client_api). One iteration is
+// one batch of fresh keys; the keys are deleted (untimed) between batches.
+void bm_redis_set_pipelined(benchmark::State& state, Placement p) {
+  auto r = redis_connect(state);
+  if (!r) return;
+  static std::uint64_t run = 0;
+  ++run;
+  const std::string value = value_string(run);
+  PlacementGuard guard(p, peer_pid(r->fd()));
+  if (!guard.error().empty()) return state.SkipWithError(guard.error().c_str());
+  char t = 0;
+  std::string_view pl;
+  std::vector<std::string> keys(kBatchEntries);
+  std::vector<std::int64_t> samples;
+  std::uint64_t round = 0;
+  for (auto _ : state) {
+    for (std::size_t i = 0; i < keys.size(); ++i)
+      keys[i] = key_string("pipe/" + std::to_string(run) + "/" + std::to_string(round) + "/", i);
+    const std::int64_t t0 = now_ns();
+    const bool ok = r->set_pipelined(keys, value);
+    const std::int64_t t1 = now_ns();
+    if (!ok) return state.SkipWithError("Redis pipelined SET failed");
+    samples.push_back(t1 - t0);
+    state.SetIterationTime(static_cast<double>(t1 - t0) * 1e-9);
+    for (const std::string& k : keys)
+      if (!r->command({"DEL", k}, &t, &pl)) return state.SkipWithError("Redis DEL failed");
+    ++round;
+  }
+  report_latency(state, samples);
+  report_entries_per_second(state, samples, kBatchEntries);
 }
 
 // -- D-Bus through sd-bus -------------------------------------------------------------------------------------
@@ -408,6 +462,7 @@ void register_peer_cases(Group g, Placement p) {
   switch (g) {
     case Group::round_trip:
       add_case("redis/SET/" + sp, [p](auto& s) { bm_redis_set(s, p); }, o.rt_ops);
+      add_case("redis/SET_pipelined_1000/" + sp, [p](auto& s) { bm_redis_set_pipelined(s, p); }, kBatchRounds);
       add_case("dbus/RequestName/" + sp, [p](auto& s) { bm_dbus_request_name(s, p); }, o.rt_ops);
       add_case("dbus/MethodCall/" + sp, [p](auto& s) { bm_dbus_method_call(s, p); }, o.rt_ops);
       break;

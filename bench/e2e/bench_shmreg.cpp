@@ -106,6 +106,51 @@ void bm_register(benchmark::State& state, Placement p) {
   state.counters["unreg_p50_ns"] = benchmark::Counter(stats_of(unreg).p50);
 }
 
+// A WriteBatch of kBatchEntries registrations, applied in one round trip:
+// one iteration is one batch of fresh keys, each of whose results must be a
+// success; the keys are unregistered (another batch, untimed) in between.
+// Against redis/SET_pipelined_1000.
+void bm_register_batch(benchmark::State& state, Placement p) {
+  if (!need_broker(state)) return;
+  Broker& b = broker();
+  const shmreg::Client& c = *b.client;
+  PlacementGuard guard(p, b.pid);
+  if (!guard.error().empty()) return state.SkipWithError(guard.error().c_str());
+  const std::uint64_t run = next_run();
+  const std::string value = value_string(run);
+  for (int i = 0; i < 50; ++i) (void)c.ping();
+  std::vector<std::int64_t> samples;
+  std::string error;
+  CpuMeter meter(b.pid);
+  std::uint64_t round = 0;
+  for (auto _ : state) {
+    shmreg::WriteBatch add, remove;
+    const std::string prefix = "batch/" + std::to_string(run) + "/" + std::to_string(round++) + "/";
+    for (std::size_t i = 0; i < kBatchEntries; ++i) {
+      const std::string key = key_string(prefix, i);
+      add.register_key(kRegRegister, key, value);
+      remove.unregister(kRegRegister, key);
+    }
+    const std::int64_t t0 = now_ns();
+    auto r = c.apply(add);
+    const std::int64_t t1 = now_ns();
+    if (!r) error = "apply: " + r.error().message;
+    for (std::size_t i = 0; r && i < r->size() && error.empty(); ++i)
+      if (!(*r)[i]) error = "register " + std::to_string(i) + ": " + (*r)[i].error().message;
+    if (!error.empty()) break;
+    samples.push_back(t1 - t0);
+    state.SetIterationTime(static_cast<double>(t1 - t0) * 1e-9);
+    meter.pause();
+    if (auto u = c.apply(remove); !u) error = "unregister batch: " + u.error().message;
+    meter.resume();
+    if (!error.empty()) break;
+  }
+  meter.finish(state, samples.size() * kBatchEntries);
+  if (!error.empty()) return state.SkipWithError(error.c_str());
+  report_latency(state, samples);
+  report_entries_per_second(state, samples, kBatchEntries);
+}
+
 void bm_ping(benchmark::State& state, Placement p) {
   if (!need_broker(state)) return;
   Broker& b = broker();
@@ -663,6 +708,7 @@ void register_shmreg_cases(Group g, Placement p) {
     case Group::round_trip:
       add_case("ping/client_api/" + sp, [p](auto& s) { bm_ping(s, p); }, o.rt_ops);
       add_case("register/client_api/" + sp, [p](auto& s) { bm_register(s, p); }, o.rt_ops);
+      add_case("register_batch/client_api/" + sp, [p](auto& s) { bm_register_batch(s, p); }, kBatchRounds);
       add_case("send_rt/client_api/" + sp, [p](auto& s) { bm_send_rt(s, p); }, o.rt_ops);
       break;
     case Group::lookup:

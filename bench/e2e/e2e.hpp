@@ -13,6 +13,7 @@
 // never runs benchmark threads.
 #pragma once
 
+#include <algorithm>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -127,6 +128,20 @@ bool time_each(benchmark::State& state, std::vector<std::int64_t>& samples, Op&&
     state.SetIterationTime(static_cast<double>(t1 - t0) * 1e-9);
   }
   return true;
+}
+
+// The batched writes (register_batch, redis/SET_pipelined_1000): entries per
+// batch, and batches per case.
+inline constexpr std::size_t kBatchEntries = 1000;
+inline constexpr std::uint32_t kBatchRounds = 60;
+
+// entries_per_s: kBatchEntries over the median batch time.
+inline void report_entries_per_second(benchmark::State& state, const std::vector<std::int64_t>& samples,
+                                      std::size_t entries) {
+  std::vector<std::int64_t> sorted(samples);
+  std::sort(sorted.begin(), sorted.end());
+  if (sorted.empty() || sorted[sorted.size() / 2] <= 0) return;
+  state.counters["entries_per_s"] = benchmark::Counter(double(entries) * 1e9 / double(sorted[sorted.size() / 2]));
 }
 
 // -- The broker under test ------------------------------------------------------------------------
