@@ -157,7 +157,11 @@ std::vector<proto::OpResult> OpTable::execute(const Peer& peer, std::span<const 
   Request req{caller, connection};
   std::vector<proto::OpResult> out;
   out.reserve(ops.size());
-  // The writes of one request wake the registries' watchers once, before the
+  if (ops.size() == 1) {
+    out.push_back(run(req, ops.front()));
+    return out;
+  }
+  // The writes of a batch wake the registries' watchers once, before the
   // reply (a thousand registrations cost one futex wake, not a thousand).
   struct WakesOnce {
     shm::SegmentWriter& w;
