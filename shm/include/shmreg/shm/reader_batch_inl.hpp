@@ -30,40 +30,22 @@ Result<std::size_t> SegmentReader::lookup_batch(const RegistryView& reg, std::sp
   for (std::size_t i = 0; i < n + 2 * D; ++i) {
     if (i < n) {
       const std::string_view k = keys[i];
-      const bool valid = !k.empty() && k.size() <= reg.max_key_;
-      const std::uint64_t h = valid ? hash_key(k.data(), k.size()) : 0;
+      const bool fits = ReaderAccess::key_fits(reg, k);
+      const std::uint64_t h = fits ? hash_key(k.data(), k.size()) : 0;
       hashes[i % kRing] = h;
-      if (pipelined && valid) {
-        const std::uint32_t p = partition_of(h, reg.partitions_);
-        const std::uint32_t buf = load_relaxed(reg.parts_[p].active) & 1u;
-        __builtin_prefetch(ReaderAccess::index_words(reg, p, buf) +
-                           (h & (reg.buckets_ - 1)) * kBucketEntries);
-      }
+      if (pipelined && fits) __builtin_prefetch(ReaderAccess::home_bucket(reg, h));
     }
-    if (pipelined && i >= D && i - D < n) {
-      const std::size_t j = i - D;
-      const std::uint64_t h = hashes[j % kRing];
-      if (!keys[j].empty() && keys[j].size() <= reg.max_key_) {
-        const std::uint32_t p = partition_of(h, reg.partitions_);
-        const std::uint32_t buf = load_relaxed(reg.parts_[p].active) & 1u;
-        const std::uint64_t* bucket =
-            ReaderAccess::index_words(reg, p, buf) + (h & (reg.buckets_ - 1)) * kBucketEntries;
-        std::uint32_t hit = 0;  // record + 1 of the first word with the key's tag
-        for (std::uint32_t e = 0; e < kBucketEntries && hit == 0; ++e) {
-          const std::uint64_t w = load_relaxed(bucket[e]);
-          const auto low = static_cast<std::uint32_t>(w);
-          if (static_cast<std::uint32_t>(w >> 32) == hash_tag(h) && low <= reg.record_capacity_) hit = low;
-        }
-        // Straight-line prefetches: GCC may drop a loop whose only effect is
-        // prefetching, and a prefetch is no effect to it.
-        if (hit != 0) {
-          const std::byte* r = reinterpret_cast<const std::byte*>(ReaderAccess::record(reg, hit - 1));
-          __builtin_prefetch(r);
-          if (lines > 1) __builtin_prefetch(r + kCacheLine);
-          if (lines > 2) __builtin_prefetch(r + 2 * kCacheLine);
-          if (lines > 3) __builtin_prefetch(r + 3 * kCacheLine);
-        }
+    if (pipelined && i >= D && i - D < n && ReaderAccess::key_fits(reg, keys[i - D])) {
+      const std::uint64_t h = hashes[(i - D) % kRing];
+      const std::uint64_t* bucket = ReaderAccess::home_bucket(reg, h);
+      std::uint32_t hit = 0;  // record + 1 of the first word with the key's tag
+      for (std::uint32_t e = 0; e < kBucketEntries && hit == 0; ++e) {
+        const std::uint64_t w = load_relaxed(bucket[e]);
+        const auto low = static_cast<std::uint32_t>(w);
+        if (static_cast<std::uint32_t>(w >> 32) == hash_tag(h) && low <= reg.record_capacity_) hit = low;
       }
+      if (hit != 0)
+        ReaderAccess::prefetch_lines(reinterpret_cast<const std::byte*>(ReaderAccess::record(reg, hit - 1)), lines);
     }
     if (i < 2 * D) continue;
     const std::size_t k = i - 2 * D;
@@ -74,7 +56,7 @@ Result<std::size_t> SegmentReader::lookup_batch(const RegistryView& reg, std::sp
       fn(k, views);
     };
     Result<std::size_t> got = std::size_t{0};
-    if (!key.empty() && key.size() <= reg.max_key_) got = lookup_hashed(reg, key, hashes[k % kRing], one);
+    if (ReaderAccess::key_fits(reg, key)) got = lookup_hashed(reg, key, hashes[k % kRing], one);
     if (!got) return fail(got.error());
     if (!called) fn(k, std::span<const EntryView>());
     found += *got > 0;
