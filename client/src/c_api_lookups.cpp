@@ -22,6 +22,31 @@ int give(shmreg::Result<std::vector<shmreg::Entry>>&& r, shmreg_entry_list** out
   return SHMREG_OK;
 }
 
+// Calls call(const shmreg_entry*, size_t) with entries as C views: one
+// entry (every unique hit) or none on the stack, more through buf. Running
+// out of memory for buf sets *out_of_memory and skips the call: the C++
+// lookups are noexcept, so the caller reports it after they return.
+template <class Call>
+void with_c_entries(std::span<const shmreg::EntryView> entries, std::vector<shmreg_entry>& buf, bool& out_of_memory,
+                    Call&& call) {
+  auto c_view = [](const shmreg::EntryView& e) {
+    return shmreg_entry{e.key.data(), e.key.size(), e.value.data(), e.value.size(), e.pid, e.version};
+  };
+  if (entries.size() <= 1) {
+    if (entries.empty()) return call(nullptr, 0);
+    const shmreg_entry one = c_view(entries[0]);
+    return call(&one, 1);
+  }
+  try {
+    buf.clear();
+    for (const auto& e : entries) buf.push_back(c_view(e));
+  } catch (const std::bad_alloc&) {
+    out_of_memory = true;
+    return;
+  }
+  call(buf.data(), buf.size());
+}
+
 }  // namespace
 
 extern "C" {
@@ -33,27 +58,11 @@ int shmreg_lookup_views(const shmreg_registry* registry, const char* key, size_t
     if (fn == nullptr) return null_argument("fn");
     // The C views are rebuilt for each call of fn, so that a retried read
     // never shows fn a view of the torn one.
-    // The C++ lookup is noexcept: running out of memory in here is noted
-    // and reported after it, never thrown through it.
     std::vector<shmreg_entry> views;
     bool out_of_memory = false;
     auto seen = registry->registry.lookup(view(key, key_len), [&](std::span<const shmreg::EntryView> entries) {
-      if (entries.size() == 1) {  // every unique hit: no allocation
-        const auto& e = entries[0];
-        const shmreg_entry one{e.key.data(), e.key.size(), e.value.data(), e.value.size(), e.pid, e.version};
-        fn(ctx, &one, 1);
-        return;
-      }
-      try {
-        views.clear();
-        for (const auto& e : entries)
-          views.push_back(
-              shmreg_entry{e.key.data(), e.key.size(), e.value.data(), e.value.size(), e.pid, e.version});
-      } catch (const std::bad_alloc&) {
-        out_of_memory = true;
-        return;
-      }
-      fn(ctx, views.data(), views.size());
+      with_c_entries(entries, views, out_of_memory,
+                     [&](const shmreg_entry* es, std::size_t n) { fn(ctx, es, n); });
     });
     if (!seen) return fail(seen.error());
     if (out_of_memory) return fail(shmreg::Errc::out_of_memory, "out of memory");
@@ -77,21 +86,8 @@ int shmreg_lookup_batch(const shmreg_registry* registry, const char* const* keys
     std::vector<shmreg_entry> many;
     bool out_of_memory = false;
     auto seen = registry->registry.lookup_batch(views, [&](std::size_t i, std::span<const shmreg::EntryView> es) {
-      if (es.size() <= 1) {  // every unique hit and every miss: no allocation
-        if (es.empty()) return fn(ctx, i, nullptr, 0);
-        const auto& e = es[0];
-        const shmreg_entry one{e.key.data(), e.key.size(), e.value.data(), e.value.size(), e.pid, e.version};
-        return fn(ctx, i, &one, 1);
-      }
-      try {
-        many.clear();
-        for (const auto& e : es)
-          many.push_back(shmreg_entry{e.key.data(), e.key.size(), e.value.data(), e.value.size(), e.pid, e.version});
-      } catch (const std::bad_alloc&) {
-        out_of_memory = true;
-        return;
-      }
-      fn(ctx, i, many.data(), many.size());
+      with_c_entries(es, many, out_of_memory,
+                     [&](const shmreg_entry* entries, std::size_t count) { fn(ctx, i, entries, count); });
     });
     if (!seen) return fail(seen.error());
     if (out_of_memory) return fail(shmreg::Errc::out_of_memory, "out of memory");

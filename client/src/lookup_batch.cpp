@@ -3,6 +3,7 @@
 // (shm::SegmentReader::lookup_batch does the pipelining; this file converts).
 #include "client_state.hpp"
 #include "errors.hpp"
+#include "public_views.hpp"
 
 namespace shmreg {
 
@@ -14,17 +15,7 @@ Result<std::size_t> Registry::lookup_batch_views(std::span<const std::string_vie
   return guarded([&]() -> Result<std::size_t> {
     auto n = state_->client->reader.lookup_batch(
         state_->view, keys, [&](std::size_t i, std::span<const shm::EntryView> views) {
-          // As lookup_views: one entry (every unique hit) on the stack, more
-          // through a per-thread buffer reused from call to call.
-          if (views.size() <= 1) {
-            if (views.empty()) return fn(ctx, i, {});
-            const EntryView one{views[0].key, views[0].value, views[0].pid, views[0].version};
-            return fn(ctx, i, std::span<const EntryView>(&one, 1));
-          }
-          thread_local std::vector<EntryView> many;
-          many.clear();
-          for (const auto& v : views) many.push_back(EntryView{v.key, v.value, v.pid, v.version});
-          fn(ctx, i, std::span<const EntryView>(many));
+          client_detail::with_public_views(views, [&](std::span<const EntryView> out) { fn(ctx, i, out); });
         });
     if (!n) return std::unexpected(error_from_shm(n.error()));
     return *n;

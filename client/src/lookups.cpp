@@ -7,6 +7,7 @@
 
 #include "client_state.hpp"
 #include "errors.hpp"
+#include "public_views.hpp"
 #include "select.hpp"
 #include "shmreg/proto/pattern.hpp"
 
@@ -15,12 +16,11 @@ namespace shmreg {
 using client_detail::error_from_shm;
 using client_detail::guarded;
 using client_detail::lift;
+using client_detail::public_view;
 
 namespace {
 
 Entry copy_entry(const shm::EntryView& v) { return Entry{std::string(v.key), std::string(v.value), v.pid, v.version}; }
-
-EntryView public_view(const shm::EntryView& v) { return EntryView{v.key, v.value, v.pid, v.version}; }
 
 // Calls fn over every entry that spec may select: the entries under its keys
 // when it names them all literally, else every entry of the registry.
@@ -96,28 +96,7 @@ void run_groups(ViewFn fn, void* ctx, const std::vector<const std::vector<EntryV
 
 Result<std::size_t> Registry::lookup_views(std::string_view key, ViewFn fn, void* ctx) const noexcept {
   auto n = state_->client->reader.lookup(state_->view, key, [&](std::span<const shm::EntryView> views) {
-    // One entry (every unique hit) converts on the stack; more go through a
-    // reused per-thread buffer, so fn sees all entries in one call,
-    // allocation-free once warm.
-    if (views.size() == 1) {
-      const EntryView one = public_view(views[0]);
-      fn(ctx, std::span<const EntryView>(&one, 1));
-      return;
-    }
-    thread_local std::vector<EntryView> many;
-    many.clear();
-    try {
-      many.reserve(views.size());
-    } catch (const std::bad_alloc&) {
-      // No memory for the batch: hand the entries over one at a time.
-      for (const auto& v : views) {
-        const EntryView one = public_view(v);
-        fn(ctx, std::span<const EntryView>(&one, 1));
-      }
-      return;
-    }
-    for (const auto& v : views) many.push_back(public_view(v));
-    fn(ctx, std::span<const EntryView>(many));
+    client_detail::with_public_views(views, [&](std::span<const EntryView> out) { fn(ctx, out); });
   });
   if (!n) return std::unexpected(error_from_shm(n.error()));
   return *n;
