@@ -9,14 +9,6 @@ namespace {
 
 class PlacementTest : public SegmentFixture {
  protected:
-  void attach_with_grace(std::chrono::nanoseconds grace) {
-    WriterOptions o;
-    o.grace = grace;
-    reader_.reset();
-    writer_.reset();
-    writer_.emplace(ok(SegmentWriter::attach(ns_.path(), o)));
-    reader_.emplace(ok(SegmentReader::open(ns_.path())));
-  }
   // The record slot the index points at for key (a unique entry or a key
   // node), found by walking the active index buffer as a lookup does.
   std::uint32_t slot_of(const RegistryView& reg, std::string_view key) {
@@ -115,7 +107,7 @@ TEST_F(PlacementTest, AHomeSlotIsNotReusedWithinItsGracePeriod) {
 // Slots taken out of FIFO order leave stale entries in the writer's free
 // list: the count of free slots must stay exact through fills, updates in a
 // full registry, removals and a new writer's attach.
-void fill_update_drain(PlacementTest& t, SegmentWriter& w, const SegmentReader& r, std::uint32_t id, int round) {
+void fill_update_drain(SegmentWriter& w, const SegmentReader& r, std::uint32_t id, int round) {
   constexpr int kCapacity = 64;
   const std::string prefix = "r" + std::to_string(round) + "-";
   for (int i = 0; i < kCapacity; ++i) ok(w.insert(id, prefix + std::to_string(i), "v", owner(1)));
@@ -124,7 +116,6 @@ void fill_update_drain(PlacementTest& t, SegmentWriter& w, const SegmentReader& 
     ok(w.update_value(id, prefix + std::to_string(u % kCapacity), 1, "u" + std::to_string(u), std::nullopt));
   for (int i = 0; i < kCapacity; ++i) ASSERT_EQ(ok(w.remove(id, prefix + std::to_string(i), 1)), 1u);
   EXPECT_TRUE(IsValidSegment(r)) << "round " << round;
-  (void)t;
 }
 
 TEST_F(PlacementTest, AFullRegistryFillsEverySlotAgainAfterUpdatesAndRemovals) {
@@ -132,9 +123,9 @@ TEST_F(PlacementTest, AFullRegistryFillsEverySlotAgainAfterUpdatesAndRemovals) {
     attach_with_grace(grace);
     const std::string name = grace.count() == 0 ? "nograce" : "grace";
     const auto id = ok(w().create_registry(spec(name, RegistryKind::unique, 1, 64)));
-    for (int round = 0; round < 5; ++round) fill_update_drain(*this, w(), r(), id, round);
+    for (int round = 0; round < 5; ++round) fill_update_drain(w(), r(), id, round);
     attach_with_grace(grace);  // the free pool rebuilt from the segment
-    for (int round = 5; round < 8; ++round) fill_update_drain(*this, w(), r(), id, round);
+    for (int round = 5; round < 8; ++round) fill_update_drain(w(), r(), id, round);
   }
 }
 

@@ -8,12 +8,6 @@ namespace {
 
 class RecordReuseTest : public SegmentFixture {
  protected:
-  void attach_with_grace(std::chrono::nanoseconds grace) {
-    WriterOptions o;
-    o.grace = grace;
-    writer_.reset();
-    writer_.emplace(ok(SegmentWriter::attach(ns_.path(), o)));
-  }
   // The writer's own view of the descriptor: how many slots were ever used.
   std::uint64_t high_water(std::uint32_t id) {
     return reinterpret_cast<const RegistryDesc*>(w().data() + kHeaderSize)[id].records_high_water;

@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <cstdint>
 #include <filesystem>
@@ -242,6 +243,15 @@ class SegmentFixture : public ::testing::Test {
     (void)MappedSegment::remove(ns_.path());
     writer_.emplace(ok(SegmentWriter::create(ns_.path(), options)));
     reader_.emplace(ok(SegmentReader::open(ns_.path())));
+  }
+
+  // A new writer on the same segment (as after a broker restart) whose freed
+  // records wait `grace` before reuse; the reader's mapping stays.
+  void attach_with_grace(std::chrono::nanoseconds grace) {
+    WriterOptions o;
+    o.grace = grace;
+    writer_.reset();
+    writer_.emplace(ok(SegmentWriter::attach(ns_.path(), o)));
   }
 
   SegmentWriter& w() { return *writer_; }
