@@ -16,6 +16,7 @@
 
 #include "cluster_mirror.hpp"
 #include "cluster_mirror_keys.hpp"
+#include "broker_process.hpp"
 #include "etcd_cluster_test.hpp"
 #include "shmreg/shm/reader.hpp"
 #include "shmreg/shm/validate.hpp"
@@ -93,7 +94,14 @@ class MirrorHarness {
     std::filesystem::remove_all(dir_, ec);
   }
 
+  // Named as a broker names it (<dir>/<ns>.segment), so that the CLI finds
+  // it through --socket <dir>/<ns>.sock.
   std::string path() const { return dir_ + "/mirror.segment"; }
+  std::vector<std::string> cli(std::vector<std::string> args) const {
+    std::vector<std::string> argv{cli_binary(), "--namespace", "mirror", "--socket", dir_ + "/mirror.sock"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return argv;
+  }
 
   // Starts (or starts again, as a restarted broker would) a mirror of prefix
   // for host "node-a", with services and workers as cluster registries.
@@ -304,6 +312,24 @@ TEST_F(MirrorTest, AMirrorStartedOverAnOldSegmentRemovesWhatEtcdNoLongerHasAndDo
   EXPECT_EQ(h.lookup("services", "kept"), (std::vector<Seen>{{"v", "node-b", 1}}));
   EXPECT_EQ(h.lookup("workers", "d"), (std::vector<Seen>{{"same", "node-b", 1}})) << "not put twice";
   EXPECT_TRUE(h.valid());
+}
+
+TEST_F(MirrorTest, TheCliShowsTheHostOfARemoteOwner) {
+  MirrorHarness h;
+  auto c = client();
+  h.start_mirror(options(), p());
+  put(c, names_key(p(), "services", "db"), entry_json("node-b", 42, "10.0.0.2:5432"));
+  ASSERT_TRUE(h.eventually("services", "db", {{"10.0.0.2:5432", "node-b", 42}}));
+  const RunResult lookup = run(h.cli({"lookup", "services", "db"}));
+  EXPECT_EQ(lookup.exit_code(), 0) << lookup.describe();
+  EXPECT_EQ(lookup.out, "node-b:42\t10.0.0.2:5432\n");
+  const RunResult json = run(h.cli({"--json", "list", "services"}));
+  EXPECT_EQ(json.exit_code(), 0) << json.describe();
+  EXPECT_NE(json.out.find(R"("host":"node-b")"), std::string::npos) << json.out;
+  const RunResult dump = run(h.cli({"dump"}));
+  EXPECT_EQ(dump.exit_code(), 0) << dump.describe();
+  EXPECT_NE(dump.out.find("owner node-b:42 (remote)"), std::string::npos) << dump.out;
+  EXPECT_NE(dump.out.find("remote owners' hosts: node-b"), std::string::npos) << dump.out;
 }
 
 using MirrorFailoverTest = OwnEtcdClusterTest;
