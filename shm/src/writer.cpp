@@ -635,8 +635,11 @@ void SegmentWriter::Impl::remove_record(std::uint32_t id, std::uint32_t idx, std
   fault_step();
   const std::uint32_t slot = r.owner_slot - 1;
   unlink_owner(slot, make_ref(id, idx));
-  if (owners[slot].entry_count == 0) release_owner(slot);
+  // The record first: a remote owner's release may free its host slot, and
+  // a reader that read the host's name under this record's seq must see
+  // that seq move before the slot can change (layout.hpp, HostSlot).
   free_record(id, idx);
+  if (owners[slot].entry_count == 0) release_owner(slot);
   if (counted) {
     store_release(part(d, p).entry_count, part(d, p).entry_count - 1);
     store_release(d.entry_count, d.entry_count - 1);
@@ -854,8 +857,8 @@ Result<QueueResult> SegmentWriter::insert_queued(std::uint32_t id, std::string_v
     }
     const std::uint32_t oslot = primary.owner_slot - 1;
     w.unlink_owner(oslot, make_ref(id, pi));
+    w.free_record(id, pi);  // before the owner goes, as in remove_record
     if (w.owners[oslot].entry_count == 0) w.release_owner(oslot);
-    w.free_record(id, pi);
   } else {
     SeqWriteGuard g(primary.seq);
     store_relaxed(primary.state, kRecordQueued);

@@ -1,7 +1,9 @@
 // Remote owners (layout.hpp, kIdentityRemote): entries the broker's cluster
 // mirror puts for processes on other hosts, with the host's name readable by
 // every reader, and nothing local able to touch them.
+#include <atomic>
 #include <set>
+#include <thread>
 
 #include "shmreg/shm/events.hpp"
 #include "test_support.hpp"
@@ -214,6 +216,35 @@ TEST_F(RemoteOwnerTest, ValidateReportsARemoteOwnerOfAFreeHostSlot) {
   bool reported = false;
   for (const Problem& p : validate(r())) reported |= p.what.find("free host slot") != std::string::npos;
   EXPECT_TRUE(reported);
+}
+
+// Host slots are reused: a host whose last owner went frees its slot, and
+// the next new host takes it. A reader racing that must never pair an entry
+// with the next host's name: each value here is its host's name.
+TEST_F(RemoteOwnerTest, AReaderNeverPairsAnEntryWithTheNameOfTheHostThatReusedItsSlot) {
+  const std::string a(40, 'a'), b(24, 'b');
+  std::atomic<bool> done{false};
+  std::atomic<long> checked{0}, wrong{0};
+  std::thread reader([&] {
+    const SegmentReader rd = ok(SegmentReader::open(ns_.path()));
+    const RegistryView v = ok(rd.registry("uniq"));
+    while (!done.load(std::memory_order_relaxed)) {
+      auto got = rd.lookup_copy(v, "k");
+      if (!got || got->empty()) continue;
+      ++checked;
+      if ((*got)[0].value != (*got)[0].host) ++wrong;
+    }
+  });
+  for (int i = 0; i < 20000; ++i) {
+    const std::string& host = i % 2 ? a : b;
+    ok(w().put_remote(uniq_, "k", host, {host, 1, 0}));
+    ok(w().drop_host(host));
+  }
+  done = true;
+  reader.join();
+  EXPECT_EQ(wrong.load(), 0) << "of " << checked.load() << " validated reads";
+  EXPECT_GT(checked.load(), 0);
+  EXPECT_TRUE(IsValidSegment(r()));
 }
 
 // A put_remote cut short at every step: after the next attach the segment
