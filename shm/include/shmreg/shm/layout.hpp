@@ -365,8 +365,9 @@ struct OwnerSlot {
 // The host table is kMaxHosts slots at SegmentHeader::host_table_offset; a
 // remote owner's word names its slot. A slot is filled before the first
 // owner of its host is, and freed (state kHostFree, name cleared) once its
-// last owner slot is released, so it never changes while a record of one of
-// its owners is published: a reader that reads the name between loading a
+// last owner slot is released; an owner slot is released only after its
+// last record was freed (its seq moved). So a host slot never changes while
+// a record of one of its owners is published: a reader that reads the name between loading a
 // record's seq and checking it again reads a name that the record really
 // had, or sees the record's seq change. A reader that only lists hosts
 // (dump) validates with the slot's own seq. A crash may leave a slot with no
