@@ -14,13 +14,46 @@ namespace shmreg::broker {
 
 namespace asio = boost::asio;
 
+// Touched only on the loop, except `stopped`, which stop() sets from
+// whichever thread calls it.
+struct ClusterMirror::Applier {
+  // What one etcd key put in the segment.
+  struct Mirrored {
+    std::uint32_t registry = 0;
+    std::string key, host, value;
+    std::uint32_t pid = 0;
+    std::uint64_t version = 0;
+  };
+  Applier(shm::SegmentWriter& w, const BrokerLog& l) : writer(w), log(l) {}
+
+  void apply_snapshot(std::vector<Change> changes, std::int64_t revision);
+  void apply_events(std::vector<Change> changes);
+  void put(const Change& c);
+  void remove(const std::string& etcd_key);
+
+  shm::SegmentWriter& writer;
+  const BrokerLog& log;
+  std::unordered_map<std::string, Mirrored> mirrored;
+  ClusterMirrorStats stats;
+  std::atomic<bool> stopped{false};
+};
+
 ClusterMirror::ClusterMirror(asio::io_context& io, shm::SegmentWriter& writer, const BrokerLog& log,
                              ClusterMirrorConfig config)
-    : io_(io), writer_(writer), log_(log), config_(std::move(config)) {
+    : io_(io), log_(log), config_(std::move(config)), applier_(std::make_shared<Applier>(writer, log)) {
   for (const auto& r : config_.registries) kinds_.emplace(r.name, r.kind);
 }
 
 ClusterMirror::~ClusterMirror() { stop(); }
+
+const ClusterMirrorStats& ClusterMirror::stats() const noexcept { return applier_->stats; }
+
+template <class Fn>
+void ClusterMirror::on_loop(Fn fn) {
+  asio::post(io_, [applier = applier_, fn = std::move(fn)]() mutable {
+    if (!applier->stopped) fn(*applier);
+  });
+}
 
 bool ClusterMirror::start() {
   if (thread_.joinable()) return true;
@@ -40,6 +73,7 @@ void ClusterMirror::stop() {
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
+  applier_->stopped = true;
 }
 
 void ClusterMirror::wait_backoff() {
@@ -48,7 +82,7 @@ void ClusterMirror::wait_backoff() {
 }
 
 void ClusterMirror::log_async(std::string line) {
-  asio::post(io_, [this, line = std::move(line)] { log_("cluster mirror: " + line); });
+  on_loop([line = std::move(line)](Applier& a) { a.log("cluster mirror: " + line); });
 }
 
 // -- the thread ------------------------------------------------------------------------
@@ -68,7 +102,7 @@ bool ClusterMirror::decode(const cluster::KeyValue& kv, Change& out) {
   if (!is_entry && where) return false;  // P/hosts/ and anything else that is not an entry
   auto skip = [&](const std::string& why) {
     log_async("skipped " + kv.key + " at revision " + std::to_string(kv.mod_revision) + ": " + why);
-    asio::post(io_, [this] { ++stats_.skipped; });
+    on_loop([](Applier& a) { ++a.stats.skipped; });
     return false;
   };
   if (!where) return skip(where.error());
@@ -102,8 +136,8 @@ bool ClusterMirror::read_and_watch(cluster::EtcdClient& client) {
     if (decode(kv, c)) changes.push_back(std::move(c));
   }
   const std::int64_t revision = read->header.revision;
-  asio::post(io_, [this, changes = std::move(changes), revision]() mutable {
-    apply_snapshot(std::move(changes), revision);
+  on_loop([changes = std::move(changes), revision](Applier& a) mutable {
+    a.apply_snapshot(std::move(changes), revision);
   });
   auto watch = cluster::Watch::open(config_.client, prefix, revision + 1, cluster::deadline_in(config_.call_timeout));
   if (!watch) {
@@ -137,22 +171,22 @@ bool ClusterMirror::read_and_watch(cluster::EtcdClient& client) {
         batch.push_back(std::move(c));
       }
     }
-    asio::post(io_, [this, batch = std::move(batch)]() mutable { apply_events(std::move(batch)); });
+    on_loop([batch = std::move(batch)](Applier& a) mutable { a.apply_events(std::move(batch)); });
   }
   return true;
 }
 
 // -- on the loop ---------------------------------------------------------------------------
 
-void ClusterMirror::put(const Change& c) {
+void ClusterMirror::Applier::put(const Change& c) {
   const MirrorEntry& e = c.entry;
-  auto reg = writer_.find_registry(e.where.registry);
+  auto reg = writer.find_registry(e.where.registry);
   if (!reg) {
-    log_("cluster mirror: " + c.etcd_key + ": no registry '" + e.where.registry + "' in the segment");
+    log("cluster mirror: " + c.etcd_key + ": no registry '" + e.where.registry + "' in the segment");
     return;
   }
   const shm::RemoteOwner owner{e.host, e.pid, e.uid};
-  if (auto old = mirrored_.find(c.etcd_key); old != mirrored_.end()) {
+  if (auto old = mirrored.find(c.etcd_key); old != mirrored.end()) {
     const Mirrored& m = old->second;
     if (m.host == e.host && m.pid == e.pid && m.value == e.value && m.registry == *reg) return;
     // A unique key changes holder or value in one put_remote; a duplicate
@@ -160,66 +194,66 @@ void ClusterMirror::put(const Change& c) {
     if (e.where.kind == shm::RegistryKind::duplicate || m.host != e.host || m.pid != e.pid) remove(c.etcd_key);
   }
   std::uint32_t holder = 0;
-  auto put = writer_.put_remote(*reg, e.where.key, e.value, owner, &holder);
+  auto put = writer.put_remote(*reg, e.where.key, e.value, owner, &holder);
   if (!put) {
-    log_("cluster mirror: cannot mirror " + c.etcd_key + " (" + e.host + " pid " + std::to_string(e.pid) +
+    log("cluster mirror: cannot mirror " + c.etcd_key + " (" + e.host + " pid " + std::to_string(e.pid) +
          "): " + std::string(shm::to_string(put.error())) +
          (put.error() == shm::Errc::already_registered ? " by local pid " + std::to_string(holder) : ""));
     return;
   }
-  mirrored_[c.etcd_key] = Mirrored{*reg, e.where.key, e.host, e.value, e.pid, put->version};
+  mirrored[c.etcd_key] = Mirrored{*reg, e.where.key, e.host, e.value, e.pid, put->version};
 }
 
-void ClusterMirror::remove(const std::string& etcd_key) {
-  const auto it = mirrored_.find(etcd_key);
-  if (it == mirrored_.end()) return;
+void ClusterMirror::Applier::remove(const std::string& etcd_key) {
+  const auto it = mirrored.find(etcd_key);
+  if (it == mirrored.end()) return;
   const Mirrored& m = it->second;
-  (void)writer_.remove_remote(m.registry, m.key, shm::RemoteOwner{m.host, m.pid, 0}, m.version);
-  mirrored_.erase(it);
+  (void)writer.remove_remote(m.registry, m.key, shm::RemoteOwner{m.host, m.pid, 0}, m.version);
+  mirrored.erase(it);
 }
 
-void ClusterMirror::apply_events(std::vector<Change> changes) {
-  writer_.defer_wakes();
+void ClusterMirror::Applier::apply_events(std::vector<Change> changes) {
+  writer.defer_wakes();
   for (const Change& c : changes) {
     if (c.deleted)
       remove(c.etcd_key);
     else
       put(c);
-    stats_.revision = std::max(stats_.revision, c.revision);
-    ++stats_.events;
+    stats.revision = std::max(stats.revision, c.revision);
+    ++stats.events;
   }
-  writer_.flush_wakes();
+  writer.flush_wakes();
 }
 
 // The segment's remote entries become exactly the read's: the ones that
 // match an entry of the read (registry, key, host, pid, value) stay as they
 // are, the rest go, and what the read has beyond them is put.
-void ClusterMirror::apply_snapshot(std::vector<Change> changes, std::int64_t revision) {
+void ClusterMirror::Applier::apply_snapshot(std::vector<Change> changes, std::int64_t revision) {
   using Match = std::tuple<std::uint32_t, std::string, std::string, std::uint32_t, std::string>;
   std::multimap<Match, std::uint64_t> present;  // -> version
-  for (shm::RemoteEntryView& e : writer_.remote_entries())
+  for (shm::RemoteEntryView& e : writer.remote_entries())
     present.emplace(Match{e.registry, std::move(e.key), std::move(e.host), e.pid, std::move(e.value)}, e.version);
-  writer_.defer_wakes();
-  mirrored_.clear();
+  writer.defer_wakes();
+  mirrored.clear();
   std::vector<const Change*> missing;
   for (const Change& c : changes) {
     const MirrorEntry& e = c.entry;
-    auto reg = writer_.find_registry(e.where.registry);
+    auto reg = writer.find_registry(e.where.registry);
     const auto it = reg ? present.find(Match{*reg, e.where.key, e.host, e.pid, e.value}) : present.end();
     if (it == present.end()) {
       missing.push_back(&c);
       continue;
     }
-    mirrored_[c.etcd_key] = Mirrored{*reg, e.where.key, e.host, e.value, e.pid, it->second};
+    mirrored[c.etcd_key] = Mirrored{*reg, e.where.key, e.host, e.value, e.pid, it->second};
     present.erase(it);
   }
   for (const auto& [m, version] : present)
-    (void)writer_.remove_remote(std::get<0>(m), std::get<1>(m), shm::RemoteOwner{std::get<2>(m), std::get<3>(m), 0},
+    (void)writer.remove_remote(std::get<0>(m), std::get<1>(m), shm::RemoteOwner{std::get<2>(m), std::get<3>(m), 0},
                                 version);
   for (const Change* c : missing) put(*c);
-  writer_.flush_wakes();
-  stats_.revision = revision;
-  ++stats_.reads;
+  writer.flush_wakes();
+  stats.revision = revision;
+  ++stats.reads;
 }
 
 }  // namespace shmreg::broker

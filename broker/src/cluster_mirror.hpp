@@ -20,11 +20,12 @@
 // key and revision) and skipped, never fatal. When etcd cannot be reached it
 // retries with backoff; the segment meanwhile keeps the last snapshot.
 //
-// Thread-safety: construct, start() and stop() on the event loop's thread;
-// the segment is written only from handlers posted to that loop. stop()
-// (also in the destructor) joins the thread; handlers it posted before may
-// still run on the loop and only touch the segment and the mirror's map,
-// which live as long as the broker's writer.
+// Thread-safety: the segment is written only from handlers posted to the
+// loop. stop() (also in the destructor) joins the thread and marks the
+// loop's side stopped, so that handlers still queued do nothing; they hold
+// that side (Applier) by a shared pointer, so it outlives the mirror while
+// one waits. The writer and the log must outlive the loop's handlers (the
+// broker's do: they are destroyed after its io_context has stopped).
 #pragma once
 
 #include <atomic>
@@ -83,7 +84,8 @@ class ClusterMirror {
   // are invalid.
   [[nodiscard]] bool start();
   void stop();
-  const ClusterMirrorStats& stats() const noexcept { return stats_; }
+  // On the loop's thread only.
+  const ClusterMirrorStats& stats() const noexcept;
 
  private:
   // One decoded change, as the thread hands it to the loop.
@@ -93,35 +95,24 @@ class ClusterMirror {
     bool deleted = false;
     MirrorEntry entry;  // when !deleted
   };
-  // What one etcd key put in the segment.
-  struct Mirrored {
-    std::uint32_t registry = 0;
-    std::string key, host, value;
-    std::uint32_t pid = 0;
-    std::uint64_t version = 0;
-  };
+  // The loop's side: what writes the segment, and what each etcd key put there.
+  struct Applier;
 
   void run();
   bool read_and_watch(cluster::EtcdClient& client);
   // Decodes one kv; false when it is not an entry to mirror (logged if bad).
   bool decode(const cluster::KeyValue& kv, Change& out);
   void wait_backoff();
-  // On the loop.
-  void apply_snapshot(std::vector<Change> changes, std::int64_t revision);
-  void apply_events(std::vector<Change> changes);
-  void put(const Change& c);
-  void remove(const std::string& etcd_key);
+  // Runs fn(Applier&) on the loop, unless the mirror has stopped by then.
+  template <class Fn>
+  void on_loop(Fn fn);
   void log_async(std::string line);
 
   boost::asio::io_context& io_;
-  shm::SegmentWriter& writer_;
   const BrokerLog& log_;
   const ClusterMirrorConfig config_;
   std::unordered_map<std::string, shm::RegistryKind> kinds_;  // constant after construction
-
-  // Guarded by the loop's thread.
-  std::unordered_map<std::string, Mirrored> mirrored_;
-  ClusterMirrorStats stats_;
+  std::shared_ptr<Applier> applier_;
 
   std::atomic<bool> stopping_{false};
   std::mutex mu_;
