@@ -117,6 +117,13 @@ std::optional<std::uint32_t> SegmentWriter::remote_owner_word(std::string_view h
   return make_remote_owner(static_cast<std::uint32_t>(h), pid);
 }
 
+std::optional<std::pair<std::string, std::uint32_t>> SegmentWriter::remote_owner(std::uint32_t word) const {
+  if (!is_remote_owner(word) || impl_->find_owner(word) < 0) return std::nullopt;
+  const HostSlot& h = impl_->hosts[remote_host_slot(word)];
+  if (h.state != kHostLive) return std::nullopt;
+  return std::pair{std::string(h.name, std::min(h.name_len, kMaxHostLen)), remote_pid(word)};
+}
+
 std::vector<std::string> SegmentWriter::hosts() const {
   std::vector<std::string> out;
   for (std::uint32_t i = 0; i < kMaxHosts; ++i) {

@@ -57,6 +57,15 @@ TEST_F(RemoteOwnerTest, RemoteEntryIsReadWithItsHostAndItsPidThere) {
   EXPECT_TRUE(IsValidSegment(r()));
 }
 
+TEST_F(RemoteOwnerTest, ALocalInsertOnARemoteNameNamesItsHostAndPid) {
+  ok(w().put_remote(uniq_, "db", "v", {"node-b", 4242, 0}));
+  std::uint32_t holder = 0;
+  EXPECT_EQ(error_of(w().insert(uniq_, "db", "mine", owner(77), &holder)), Errc::already_registered);
+  EXPECT_TRUE(is_remote_owner(holder));
+  EXPECT_EQ(w().remote_owner(holder), (std::pair<std::string, std::uint32_t>{"node-b", 4242}));
+  EXPECT_EQ(w().remote_owner(77), std::nullopt) << "a local pid";
+}
+
 TEST_F(RemoteOwnerTest, LocalEntryHasNoHost) {
   ok(w().insert(uniq_, "db", "v", owner(4242)));
   const auto got = entries("uniq", "db");

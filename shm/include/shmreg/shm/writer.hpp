@@ -245,6 +245,10 @@ class SegmentWriter {
   Result<std::uint32_t> drop_host(std::string_view host) noexcept;
   // The owner word of (host, pid) if that host has a slot, else nullopt.
   std::optional<std::uint32_t> remote_owner_word(std::string_view host, std::uint32_t pid) const noexcept;
+  // The host and pid of a remote owner's word (a conflict_pid that insert
+  // or set_static reported, say), or nullopt when word is not a live remote
+  // owner's.
+  std::optional<std::pair<std::string, std::uint32_t>> remote_owner(std::uint32_t word) const;
   // Hosts with a slot, in slot order.
   std::vector<std::string> hosts() const;
   // Every entry of a remote owner, by owner slot (the mirror's reconcile).
