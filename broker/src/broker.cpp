@@ -33,6 +33,9 @@
 #include "shutdown.hpp"
 #include "shmreg/sys/file_check.hpp"
 #include "uid_tally.hpp"
+#if SHMREG_HAVE_CLUSTER_MIRROR
+#include "cluster_mirror.hpp"
+#endif
 
 namespace asio = boost::asio;
 using asio::local::stream_protocol;
@@ -92,6 +95,16 @@ struct Broker::Impl {
   std::optional<ConfigLifecycle> lifecycle;
   std::optional<OpContext> ops;
   std::optional<OpTable> table;
+#if SHMREG_HAVE_CLUSTER_MIRROR
+  // Other hosts' entries of cluster registries (issue 14); started by
+  // start_mirror once the [cluster] configuration is known. Stopped (its
+  // thread joined) before the writer goes.
+  std::unique_ptr<ClusterMirror> mirror;
+  [[nodiscard]] bool start_mirror(ClusterMirrorConfig mirror_config) {
+    mirror = std::make_unique<ClusterMirror>(io, *writer, log, std::move(mirror_config));
+    return mirror->start();
+  }
+#endif
   std::uint64_t next_session = 1;
 
   [[nodiscard]] int start();

@@ -88,6 +88,8 @@ std::unique_ptr<T> clone(const std::unique_ptr<T>& state) {
   return state ? std::make_unique<T>(*state) : nullptr;
 }
 
-inline Entry to_entry(shm::Entry&& e) { return Entry{std::move(e.key), std::move(e.value), e.pid, e.version}; }
+inline Entry to_entry(shm::Entry&& e) {
+  return Entry{std::move(e.key), std::move(e.value), e.pid, e.version, std::move(e.host)};
+}
 
 }  // namespace shmreg::client_detail

@@ -20,7 +20,9 @@ using client_detail::public_view;
 
 namespace {
 
-Entry copy_entry(const shm::EntryView& v) { return Entry{std::string(v.key), std::string(v.value), v.pid, v.version}; }
+Entry copy_entry(const shm::EntryView& v) {
+  return Entry{std::string(v.key), std::string(v.value), v.pid, v.version, std::string(v.host)};
+}
 
 // Calls fn over every entry that spec may select: the entries under its keys
 // when it names them all literally, else every entry of the registry.
@@ -155,7 +157,7 @@ Result<std::vector<Entry>> Registry::list() const noexcept {
   return guarded([&]() -> Result<std::vector<Entry>> {
     std::vector<Entry> out;
     auto n = state_->client->reader.for_each(state_->view, [&](const shm::Entry& e) {
-      out.push_back(Entry{e.key, e.value, e.pid, e.version});
+      out.push_back(Entry{e.key, e.value, e.pid, e.version, e.host});
     });
     if (!n) return std::unexpected(error_from_shm(n.error()));
     return out;

@@ -12,7 +12,7 @@
 
 namespace shmreg::client_detail {
 
-inline EntryView public_view(const shm::EntryView& v) noexcept { return EntryView{v.key, v.value, v.pid, v.version}; }
+inline EntryView public_view(const shm::EntryView& v) noexcept { return EntryView{v.key, v.value, v.pid, v.version, v.host}; }
 
 // Calls call(std::span<const EntryView>) once with views converted: none or
 // one entry (every unique hit) on the stack, more through a per-thread

@@ -19,6 +19,8 @@ Result<SegmentGeometry> read_geometry(const std::byte* base, std::size_t mapped_
   const std::uint32_t dir_capacity = load_relaxed(h->registry_capacity);
   g.owner_table_offset = load_relaxed(h->owner_table_offset);
   g.owner_capacity = load_relaxed(h->owner_capacity);
+  g.host_table_offset = load_relaxed(h->host_table_offset);
+  g.host_capacity = load_relaxed(h->host_capacity);
   g.arena_offset = load_relaxed(h->arena_offset);
   g.arena_size = load_relaxed(h->arena_size);
   // From here on only the copy is checked, so no field can change between
@@ -32,7 +34,11 @@ Result<SegmentGeometry> read_geometry(const std::byte* base, std::size_t mapped_
   if (owner_cap == 0 || owner_cap > (size / sizeof(OwnerSlot))) return fail(Errc::corrupt);
   // Before the sum below, which a huge owners offset would wrap around.
   if (owners > size || owner_cap * sizeof(OwnerSlot) > size - owners) return fail(Errc::corrupt);
-  if (arena < owners + owner_cap * sizeof(OwnerSlot) || arena > size || g.arena_size > size - arena)
+  const std::uint64_t hosts = g.host_table_offset;
+  if (g.host_capacity != kMaxHosts || hosts < owners + owner_cap * sizeof(OwnerSlot) || hosts % kCacheLine ||
+      hosts > size || std::uint64_t{kMaxHosts} * sizeof(HostSlot) > size - hosts)
+    return fail(Errc::corrupt);
+  if (arena < hosts + std::uint64_t{kMaxHosts} * sizeof(HostSlot) || arena > size || g.arena_size > size - arena)
     return fail(Errc::corrupt);
   return g;
 }

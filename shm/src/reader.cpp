@@ -24,7 +24,8 @@ SegmentReader::SegmentReader(MappedSegment seg, const SegmentGeometry& geo) noex
       base_(seg_.data()),
       size_(seg_.size()),
       geo_(geo),
-      owners_(reinterpret_cast<const OwnerSlot*>(base_ + geo.owner_table_offset)) {}
+      owners_(reinterpret_cast<const OwnerSlot*>(base_ + geo.owner_table_offset)),
+      hosts_(reinterpret_cast<const HostSlot*>(base_ + geo.host_table_offset)) {}
 
 Result<SegmentReader> SegmentReader::open(std::string_view path) noexcept {
   auto seg = MappedSegment::open(path, MappedSegment::Access::read_only);
@@ -175,8 +176,8 @@ Result<std::size_t> SegmentReader::lookup_duplicate(const RegistryView& reg, std
       return fail(load_relaxed(k->seq) == seq ? Errc::corrupt : Errc::retry_exhausted);
     }
     try {
-      out.push_back({{kp, key_len}, {kp + pad8(key_len), vlen}, load_relaxed(rh->owner_pid),
-                     load_relaxed(rh->version)});
+      EntryView& v = out.emplace_back(EntryView{{kp, key_len}, {kp + pad8(key_len), vlen}, 0, load_relaxed(rh->version)});
+      set_owner(load_relaxed(rh->owner_pid), v.pid, v.host);
     } catch (...) {
       return fail(Errc::corrupt);
     }
@@ -207,6 +208,7 @@ Result<std::vector<Entry>> SegmentReader::lookup_copy(const RegistryView& reg, s
       copy_out(e.value, reinterpret_cast<const std::uint64_t*>(v.value.data()), v.value.size());
       e.pid = v.pid;
       e.version = v.version;
+      copy_out(e.host, reinterpret_cast<const std::uint64_t*>(v.host.data()), v.host.size());
       out.push_back(std::move(e));
     }
   });
@@ -220,7 +222,7 @@ Result<std::vector<Entry>> SegmentReader::values(const RegistryView& reg, std::s
   if (!all) return fail(all.error());
   std::vector<Entry> out;
   for (auto& e : *all)
-    if (e.pid == pid) out.push_back(std::move(e));
+    if (e.pid == pid && e.host.empty()) out.push_back(std::move(e));
   return out;
 }
 
@@ -355,7 +357,9 @@ Result<std::vector<Entry>> SegmentReader::owner_queue(const RegistryView& reg, s
       }
       copy_out(e.value, ReaderAccess::payload(rh) + pad8(key.size()) / 8, vl);
       e.key = std::string(key);
-      e.pid = load_relaxed(rh->owner_pid);
+      std::string_view host;
+      set_owner(load_relaxed(rh->owner_pid), e.pid, host);
+      copy_out(e.host, reinterpret_cast<const std::uint64_t*>(host.data()), host.size());
       e.version = load_relaxed(rh->version);
       state = load_relaxed(rh->state);
       if (state != (steps == 0 ? kRecordEntry : kRecordQueued)) {
@@ -391,6 +395,10 @@ Result<std::vector<OwnerInfo>> SegmentReader::owners() const {
       const std::uint32_t state = load_relaxed(s.state);
       OwnerInfo o{load_relaxed(s.pid), load_relaxed(s.uid), load_relaxed(s.identity_kind),
                   load_relaxed(s.identity), load_relaxed(s.entry_count)};
+      std::uint32_t pid = 0;
+      std::string_view host;
+      set_owner(o.pid, pid, host);
+      copy_out(o.host, reinterpret_cast<const std::uint64_t*>(host.data()), host.size());
       fence_acquire();
       if (load_relaxed(s.seq) != s1) continue;
       if (state == kOwnerLive) out.push_back(o);

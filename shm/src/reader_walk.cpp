@@ -125,7 +125,9 @@ Result<std::size_t> SegmentReader::walk_partition(const RegistryView& reg, std::
         Entry& e = next();
         copy_out(e.key, ReaderAccess::payload(rh), kl);
         copy_out(e.value, ReaderAccess::payload(rh) + pad8(kl) / 8, vl);
-        e.pid = load_relaxed(rh->owner_pid);
+        std::string_view host;
+        set_owner(load_relaxed(rh->owner_pid), e.pid, host);
+        copy_out(e.host, reinterpret_cast<const std::uint64_t*>(host.data()), host.size());
         e.version = load_relaxed(rh->version);
       }
     } else if (auto n = lookup_duplicate(reg, low - 1, rs, views); !n) {
@@ -137,6 +139,7 @@ Result<std::size_t> SegmentReader::walk_partition(const RegistryView& reg, std::
         copy_out(e.value, reinterpret_cast<const std::uint64_t*>(v.value.data()), v.value.size());
         e.pid = v.pid;
         e.version = v.version;
+        copy_out(e.host, reinterpret_cast<const std::uint64_t*>(v.host.data()), v.host.size());
       }
     }
     // The copy is the record's if its seq did not move, and the record is

@@ -23,6 +23,14 @@ bool valid_registry_name(std::string_view name) noexcept {
   });
 }
 
+bool valid_host_name(std::string_view name) noexcept {
+  if (name.empty() || name.size() > kMaxHostLen) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+           c == '-';
+  });
+}
+
 std::optional<SpecRule> broken_rule(const RegistrySpec& s) noexcept {
   if (!valid_registry_name(s.name)) return SpecRule::name;
   if (s.kind != RegistryKind::unique && s.kind != RegistryKind::duplicate) return SpecRule::kind;

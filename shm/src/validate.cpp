@@ -7,6 +7,7 @@
 
 #include "shmreg/shm/atomics.hpp"
 #include "shmreg/shm/hash.hpp"
+#include "shmreg/shm/spec_rules.hpp"
 
 namespace shmreg::shm {
 
@@ -44,6 +45,8 @@ class Checker {
     owner_cap_ = geo.owner_capacity;
     owners_ = reinterpret_cast<const OwnerSlot*>(base_ + geo.owner_table_offset);
     owner_entries_.assign(owner_cap_, 0);
+    hosts_ = reinterpret_cast<const HostSlot*>(base_ + geo.host_table_offset);
+    host_owners_.assign(kMaxHosts, 0);
 
     std::uint32_t live_regs = 0;
     const auto* dir = reinterpret_cast<const RegistryDesc*>(base_ + kHeaderSize);
@@ -283,6 +286,7 @@ class Checker {
       if ((pid == 0) != is_static || (is_static && load_relaxed(o.uid) != kNamespaceUid))
         add(ow, "pid 0 is the static owner only (identity kind static, uid kNamespaceUid)");
       if (!pids.emplace(pid, s).second) add(ow, "pid " + std::to_string(pid) + " has two owner slots");
+      check_remote_owner(o, ow);
       // Reachable by probing from the pid's home slot.
       std::uint32_t q = static_cast<std::uint32_t>((std::uint64_t{pid} * 0x9e3779b97f4a7c15ULL >> 32) % owner_cap_);
       for (std::uint32_t n = 0; q != s && n < owner_cap_; ++n, q = (q + 1) % owner_cap_)
@@ -313,6 +317,7 @@ class Checker {
                                              std::to_string(n));
       if (n == 0) add(ow, "live owner without entries");
     }
+    check_hosts();
     if (live != owner_count)
       add("header", "owner_count " + std::to_string(owner_count) + " but " + std::to_string(live) + " live owners");
     if (listed != total_entries_)
@@ -320,8 +325,67 @@ class Checker {
                         " entries in registries");
   }
 
+  // A remote owner (kIdentityRemote) iff its word has kRemoteOwnerBit; its
+  // identity names its host slot, which is live; its pid on that host is not 0.
+  void check_remote_owner(const OwnerSlot& o, const std::string& ow) {
+    const std::uint32_t pid = load_relaxed(o.pid);
+    const bool remote = load_relaxed(o.identity_kind) == kIdentityRemote;
+    if (remote != is_remote_owner(pid)) {
+      add(ow, "kind remote iff the owner word has the remote bit (word " + std::to_string(pid) + ")");
+      return;
+    }
+    if (!remote) return;
+    const std::uint32_t hs = remote_host_slot(pid);
+    if (load_relaxed(o.identity) != hs) add(ow, "remote owner's identity is not its word's host slot");
+    if (remote_pid(pid) == 0) add(ow, "remote owner with pid 0");
+    if (load_relaxed(hosts_[hs].state) != kHostLive) add(ow, "remote owner of a free host slot " + std::to_string(hs));
+    ++host_owners_[hs];
+  }
+
+  // Each host slot: free and blank, or live with a 1..kMaxHostLen name of
+  // [A-Za-z0-9._-], unique, and owner_count == its live owner slots; a live
+  // slot without owners is one a crash left behind (attach frees it).
+  void check_hosts() {
+    std::uint32_t live = 0;
+    std::unordered_map<std::string, std::uint32_t> names;
+    for (std::uint32_t i = 0; i < kMaxHosts; ++i) {
+      const HostSlot& hs = hosts_[i];
+      const std::string where = "host slot " + std::to_string(i);
+      if (load_relaxed(hs.seq) & 1u) add(where, "sequence word is odd");
+      const std::uint32_t st = load_relaxed(hs.state), len = load_relaxed(hs.name_len);
+      if (st == kHostFree) {
+        if (host_owners_[i] != 0 || len != 0) add(where, "free but named or owned");
+        continue;
+      }
+      if (st != kHostLive) {
+        add(where, "bad state " + std::to_string(st));
+        continue;
+      }
+      ++live;
+      if (len < 1 || len > kMaxHostLen) {
+        add(where, "name length " + std::to_string(len) + " outside 1.." + std::to_string(kMaxHostLen));
+        continue;
+      }
+      std::uint64_t words[sizeof hs.name / 8];
+      racy_copy_words(words, reinterpret_cast<const std::uint64_t*>(hs.name), sizeof hs.name / 8);
+      const std::string name(reinterpret_cast<const char*>(words), len);
+      if (!valid_host_name(name)) add(where, "name is not 1..63 bytes of [A-Za-z0-9._-]");
+      if (!names.emplace(name, i).second) add(where, "host " + name + " has two slots");
+      if (load_relaxed(hs.owner_count) != host_owners_[i])
+        add(where, "owner_count " + std::to_string(load_relaxed(hs.owner_count)) + " but " +
+                       std::to_string(host_owners_[i]) + " remote owners name it");
+      if (host_owners_[i] == 0) add(where, "live host without owners");
+    }
+    const auto& h = *reinterpret_cast<const SegmentHeader*>(base_);
+    if (load_relaxed(h.host_count) != live)
+      add("header", "host_count " + std::to_string(load_relaxed(h.host_count)) + " but " + std::to_string(live) +
+                        " live host slots");
+  }
+
   const SegmentReader& r_;
   const std::byte* base_;
+  const HostSlot* hosts_ = nullptr;
+  std::vector<std::uint32_t> host_owners_;
   std::uint32_t owner_cap_ = 0;
   const OwnerSlot* owners_ = nullptr;
   std::vector<std::uint32_t> owner_entries_;

@@ -89,7 +89,8 @@ Result<SegmentWriter> SegmentWriter::create(std::string_view path, const CreateO
 Result<SegmentWriter> SegmentWriter::create_at(int dir_fd, std::string_view name, const CreateOptions& o) noexcept {
   if (o.owner_capacity == 0 || o.owner_capacity > (1u << 22)) return fail(Errc::invalid_argument);
   const std::uint64_t owners_off = kHeaderSize + std::uint64_t{kMaxRegistries} * sizeof(RegistryDesc);
-  const std::uint64_t arena_off = pad_to(owners_off + std::uint64_t{o.owner_capacity} * sizeof(OwnerSlot), 4096);
+  const std::uint64_t hosts_off = pad_to(owners_off + std::uint64_t{o.owner_capacity} * sizeof(OwnerSlot), kCacheLine);
+  const std::uint64_t arena_off = pad_to(hosts_off + std::uint64_t{kMaxHosts} * sizeof(HostSlot), 4096);
   if (o.size < kMinSegmentSize || arena_off >= o.size) return fail(Errc::invalid_argument);
 
   auto seg = MappedSegment::create(dir_fd, name, o.size, o.mode);
@@ -108,6 +109,8 @@ Result<SegmentWriter> SegmentWriter::create_at(int dir_fd, std::string_view name
   h->registry_capacity = kMaxRegistries;
   h->owner_table_offset = owners_off;
   h->owner_capacity = o.owner_capacity;
+  h->host_table_offset = hosts_off;
+  h->host_capacity = kMaxHosts;
   h->arena_offset = arena_off;
   h->arena_size = o.size - arena_off;
   // Magic last: a reader that sees it sees a complete header.
@@ -420,15 +423,21 @@ std::uint32_t SegmentWriter::Impl::acquire_owner(const OwnerIdentity& o) noexcep
     store_release(s.state, kOwnerLive);
   }
   store_release(hdr->owner_count, load_relaxed(hdr->owner_count) + 1);
+  if (o.kind == kIdentityRemote) count_host_owner(static_cast<std::uint32_t>(o.value), +1);
   return slot;
 }
 
 void SegmentWriter::Impl::release_owner(std::uint32_t slot) noexcept {
+  const bool remote = owners[slot].identity_kind == kIdentityRemote;
+  const auto host = static_cast<std::uint32_t>(owners[slot].identity);
   {
     SeqWriteGuard g(owners[slot].seq);
     store_release(owners[slot].state, kOwnerTombstone);
   }
   store_release(hdr->owner_count, load_relaxed(hdr->owner_count) - 1);
+  // After the owner slot: a reader that saw the slot live reads the host's
+  // name before the host slot can be freed.
+  if (remote) count_host_owner(host, -1);
   // Same trailing-tombstone cleanup as the index.
   std::uint32_t pos = slot;
   if (load_relaxed(owners[(pos + 1) % owner_cap].state) != kOwnerEmpty) return;
@@ -486,7 +495,7 @@ void SegmentWriter::Impl::replace_owner_ref(std::uint32_t slot, RecordRef from, 
 
 void SegmentWriter::Impl::count_record(std::uint32_t slot, const RecordHeader& r, int sign) noexcept {
   const OwnerSlot& s = owners[slot];
-  if (s.identity_kind == kIdentityStatic) return;
+  if (s.identity_kind == kIdentityStatic || s.identity_kind == kIdentityRemote) return;
   UidUsage& u = usage[s.uid];
   const auto delta = static_cast<std::uint64_t>(static_cast<std::int64_t>(sign));
   u.entries += delta;
@@ -626,8 +635,11 @@ void SegmentWriter::Impl::remove_record(std::uint32_t id, std::uint32_t idx, std
   fault_step();
   const std::uint32_t slot = r.owner_slot - 1;
   unlink_owner(slot, make_ref(id, idx));
-  if (owners[slot].entry_count == 0) release_owner(slot);
+  // The record first: a remote owner's release may free its host slot, and
+  // a reader that read the host's name under this record's seq must see
+  // that seq move before the slot can change (layout.hpp, HostSlot).
   free_record(id, idx);
+  if (owners[slot].entry_count == 0) release_owner(slot);
   if (counted) {
     store_release(part(d, p).entry_count, part(d, p).entry_count - 1);
     store_release(d.entry_count, d.entry_count - 1);
@@ -649,7 +661,9 @@ Result<RegistryDesc*> SegmentWriter::Impl::writable(std::uint32_t id, std::strin
 Result<InsertResult> SegmentWriter::insert(std::uint32_t id, std::string_view key, std::string_view value,
                                            const OwnerIdentity& owner, std::uint32_t* conflict_pid) noexcept {
   if (impl_->live_registry(id) == nullptr) return fail(Errc::registry_not_found);
-  if (owner.pid == 0) return fail(Errc::invalid_argument);
+  // A remote owner's word and kind come only from put_remote.
+  if (owner.pid == 0 || is_remote_owner(owner.pid) || owner.kind == kIdentityRemote)
+    return fail(Errc::invalid_argument);
   return insert_with(id, key, value, owner, 0, conflict_pid);
 }
 
@@ -739,7 +753,8 @@ Result<QueueResult> SegmentWriter::insert_queued(std::uint32_t id, std::string_v
   if ((flags & ~(kQueueAllowReplacement | kQueueDoNotQueue | kQueueReplaceExisting)) != 0)
     return fail(Errc::invalid_argument);
   const std::uint32_t stored = flags & (kQueueAllowReplacement | kQueueDoNotQueue);
-  if (key.empty() || owner.pid == 0) return fail(Errc::invalid_argument);
+  if (key.empty() || owner.pid == 0 || is_remote_owner(owner.pid) || owner.kind == kIdentityRemote)
+    return fail(Errc::invalid_argument);
   if (key.size() > d.max_key) return fail(Errc::key_too_long);
   if (value.size() > d.max_value) return fail(Errc::value_too_long);
   const std::uint64_t h = hash_key(key.data(), key.size());
@@ -842,8 +857,8 @@ Result<QueueResult> SegmentWriter::insert_queued(std::uint32_t id, std::string_v
     }
     const std::uint32_t oslot = primary.owner_slot - 1;
     w.unlink_owner(oslot, make_ref(id, pi));
+    w.free_record(id, pi);  // before the owner goes, as in remove_record
     if (w.owners[oslot].entry_count == 0) w.release_owner(oslot);
-    w.free_record(id, pi);
   } else {
     SeqWriteGuard g(primary.seq);
     store_relaxed(primary.state, kRecordQueued);
@@ -1059,7 +1074,9 @@ std::vector<OwnerRecord> SegmentWriter::owners() const {
   std::vector<OwnerRecord> out;
   for (std::uint32_t i = 0; i < impl_->owner_cap; ++i) {
     const OwnerSlot& s = impl_->owners[i];
-    if (s.state != kOwnerLive || s.identity_kind == kIdentityStatic) continue;
+    // Neither the static owner nor a remote one is a process of this host.
+    if (s.state != kOwnerLive || s.identity_kind == kIdentityStatic || s.identity_kind == kIdentityRemote)
+      continue;
     out.push_back({{s.pid, s.uid, s.identity_kind, s.identity}, s.entry_count});
   }
   return out;

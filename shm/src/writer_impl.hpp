@@ -82,6 +82,7 @@ struct SegmentWriter::Impl {
   RegistryDesc* dir = nullptr;
   OwnerSlot* owners = nullptr;
   std::uint32_t owner_cap = 0;
+  HostSlot* hosts = nullptr;  // kMaxHosts of them
   std::array<RegistryState, kMaxRegistries> regs{};
   bool repaired = false;
   std::uint32_t meta_blocks_reset = 0;  // by repair_meta_blocks at attach
@@ -103,6 +104,7 @@ struct SegmentWriter::Impl {
     dir = reinterpret_cast<RegistryDesc*>(base + hdr->registry_dir_offset);
     owners = reinterpret_cast<OwnerSlot*>(base + hdr->owner_table_offset);
     owner_cap = hdr->owner_capacity;
+    hosts = reinterpret_cast<HostSlot*>(base + hdr->host_table_offset);
   }
 
   // -- fault injection (tests) and transactions ------------------------------
@@ -245,6 +247,21 @@ struct SegmentWriter::Impl {
   // Puts `to` in the place of `from` in the slot's list, in one seq section,
   // so that no reader ever sees both (or neither).
   void replace_owner_ref(std::uint32_t slot, RecordRef from, RecordRef to) noexcept;
+  // -- hosts of remote owners (writer_remote.cpp) ----------------------------------
+  long find_host(std::string_view name) const noexcept;  // live host slot or -1
+  // The live slot of name, filled now if there is none; -1 when the table is
+  // full. A slot filled here has no owners until acquire_owner counts one;
+  // a caller that then fails calls drop_host_if_unused.
+  long acquire_host(std::string_view name) noexcept;
+  // Adds (+1) or takes away (-1) an owner slot of host slot h; frees the host
+  // slot when its last one goes.
+  void count_host_owner(std::uint32_t h, int sign) noexcept;
+  void drop_host_if_unused(std::uint32_t h) noexcept;
+  // At every attach: settles host slots' seqs, recounts their owners from
+  // the owner table, frees those without owners (a crash between filling a
+  // slot and the insert that needed it), and sets the header's host_count.
+  void repair_hosts() noexcept;
+
   // Adds a record of the owner in slot to its uid's use (sign +1) or takes
   // it away (-1). The static owner counts for no uid.
   void count_record(std::uint32_t slot, const RecordHeader& r, int sign) noexcept;

@@ -47,6 +47,7 @@ Result<SegmentWriter> SegmentWriter::attach_mapped(MappedSegment seg, const Writ
     impl->repair_derived();
     impl->repaired = true;
   }
+  impl->repair_hosts();
   impl->meta_blocks_reset = impl->repair_meta_blocks();
   impl->clear_superseded();
   impl->rebuild_private_state();

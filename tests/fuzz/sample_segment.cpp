@@ -49,6 +49,10 @@ shm::Status fill(shm::SegmentWriter& w) {
   if (done) done = outcome(w.set_static(*services, "config", "static value", true));
   if (done) done = outcome(w.put_meta(*services, "role", "primary"));
   if (done) done = outcome(w.put_meta(*workers, "shards", "2"));
+  // Remote owners (another host's entries, as the cluster mirror puts them):
+  // the host table and the owner words' remote bit in the image.
+  if (done) done = outcome(w.put_remote(*services, "remote", R"({"host":"b1"})", {"node-b", 4242, 1000}));
+  if (done) done = outcome(w.put_remote(*workers, "jobs", R"(["r",1])", {"node-c", 7, 1000}));
   return done;
 }
 

@@ -56,7 +56,11 @@ TEST(SegmentSeeds, TheSampleHoldsItsRegistriesAndEntries) {
   EXPECT_EQ(value, R"({"host":"db1","port":5432})");
   auto workers = reader->registry("workers");
   ASSERT_TRUE(workers.has_value()) << kRemake;
-  EXPECT_EQ(reader->lookup_copy(*workers, "jobs").value_or(std::vector<shm::Entry>{}).size(), 3u);
+  EXPECT_EQ(reader->lookup_copy(*workers, "jobs").value_or(std::vector<shm::Entry>{}).size(), 4u);
+  const auto remote = reader->lookup_copy(*services, "remote").value_or(std::vector<shm::Entry>{});
+  ASSERT_EQ(remote.size(), 1u) << kRemake;
+  EXPECT_EQ(remote[0].host, "node-b");
+  EXPECT_EQ(remote[0].pid, 4242u);
 }
 
 TEST(SegmentSeeds, TheSegmentCutMidWriteAttachesWithItsWriteHalfApplied) {

@@ -62,7 +62,10 @@ TEST(Layout, SegmentHeaderFieldsHaveFixedOffsets) {
           SHMREG_FIELD(SegmentHeader, txn_key_len, 136, 4),
           SHMREG_FIELD(SegmentHeader, superseded, 140, 4),
           SHMREG_FIELD(SegmentHeader, txn_key, 144, 1024),
-          SHMREG_FIELD(SegmentHeader, reserved, 1168, 2928),
+          SHMREG_FIELD(SegmentHeader, host_table_offset, 1168, 8),
+          SHMREG_FIELD(SegmentHeader, host_capacity, 1176, 4),
+          SHMREG_FIELD(SegmentHeader, host_count, 1180, 4),
+          SHMREG_FIELD(SegmentHeader, reserved, 1184, 2912),
       },
       sizeof(SegmentHeader), 4096);
   EXPECT_EQ(alignof(SegmentHeader), 8u);
@@ -179,6 +182,37 @@ TEST(Layout, OwnerSlotFieldsHaveFixedOffsets) {
       sizeof(OwnerSlot), 64);
 }
 
+TEST(Layout, HostSlotFieldsHaveFixedOffsets) {
+  expect_fields(
+      {
+          SHMREG_FIELD(HostSlot, seq, 0, 4),
+          SHMREG_FIELD(HostSlot, state, 4, 4),
+          SHMREG_FIELD(HostSlot, name_len, 8, 4),
+          SHMREG_FIELD(HostSlot, owner_count, 12, 4),
+          SHMREG_FIELD(HostSlot, first_seen_ns, 16, 8),
+          SHMREG_FIELD(HostSlot, reserved0, 24, 8),
+          SHMREG_FIELD(HostSlot, name, 32, 64),
+          SHMREG_FIELD(HostSlot, reserved, 96, 32),
+      },
+      sizeof(HostSlot), 128);
+}
+
+TEST(Layout, RemoteOwnerWordIsFixed) {
+  // bit 31: remote; bits 22..29: host slot; bits 0..21: the pid on that host.
+  EXPECT_EQ(make_remote_owner(0, 1), 0x80000001u);
+  EXPECT_EQ(make_remote_owner(3, 4242), 0x80c01092u);
+  EXPECT_EQ(make_remote_owner(255, 0x3fffff), 0xbfffffffu);
+  EXPECT_EQ(remote_host_slot(0x80c01092u), 3u);
+  EXPECT_EQ(remote_pid(0x80c01092u), 4242u);
+  EXPECT_TRUE(is_remote_owner(0x80000001u));
+  EXPECT_FALSE(is_remote_owner(4194303u)) << "the largest local pid (PID_MAX_LIMIT - 1)";
+  EXPECT_EQ(kMaxHosts, 256u);
+  EXPECT_EQ(kMaxHostLen, 63u);
+  EXPECT_EQ(kIdentityRemote, 4u);
+  EXPECT_EQ(kHostFree, 0u);
+  EXPECT_EQ(kHostLive, 1u);
+}
+
 TEST(Layout, SharedStructsArePlainOldData) {
   EXPECT_TRUE(kSharedPod<SegmentHeader>);
   EXPECT_TRUE(kSharedPod<RegistryDesc>);
@@ -187,6 +221,7 @@ TEST(Layout, SharedStructsArePlainOldData) {
   EXPECT_TRUE(kSharedPod<RecordHeader>);
   EXPECT_TRUE(kSharedPod<OwnerSlot>);
   EXPECT_TRUE(kSharedPod<EventHeader>);
+  EXPECT_TRUE(kSharedPod<HostSlot>);
   EXPECT_EQ(sizeof(RecordRef), 4u);
 }
 
@@ -196,7 +231,7 @@ TEST(Layout, FormatConstantsHaveTheirValues) {
   std::uint64_t from_bytes = 0;
   std::memcpy(&from_bytes, magic_bytes, 8);
   EXPECT_EQ(kMagic, from_bytes) << "the magic reads \"SHMREG01\" in the file on a little-endian host";
-  EXPECT_EQ(kLayoutVersion, 4u);
+  EXPECT_EQ(kLayoutVersion, 5u);
   EXPECT_EQ(kOpRemoveSome, 7u);
   EXPECT_EQ(kMaxRemoveSome, 256u);
   EXPECT_EQ(kHeaderSize, 4096u);
@@ -288,14 +323,14 @@ std::uint64_t fnv1a_words(std::initializer_list<std::uint64_t> words) {
 }
 
 TEST(Layout, AbiSignatureCoversVersionBoostAndStructSizes) {
-  // layout version, Boost 1.81.0, hash id, seven struct sizes (header,
-  // descriptor, partition, bucket, record head, owner slot, event head),
-  // registries, meta block, bucket entries, pointer size.
+  // layout version, Boost 1.81.0, hash id, eight struct sizes (header,
+  // descriptor, partition, bucket, record head, owner slot, event head, host
+  // slot), host slots, registries, meta block, bucket entries, pointer size.
   const std::uint64_t independent =
-      fnv1a_words({4, 108100, 1, 4096, 256, 64, 64, 64, 64, 64, 256, 4096, 8, 8});
+      fnv1a_words({5, 108100, 1, 4096, 256, 64, 64, 64, 64, 64, 128, 256, 256, 4096, 8, 8});
   EXPECT_EQ(BOOST_VERSION, 108100) << "the project builds against Boost 1.81 exactly";
   EXPECT_EQ(abi_signature(), independent);
-  EXPECT_EQ(abi_signature(), 0xd5e6a9e5fcccd1ebULL);
+  EXPECT_EQ(abi_signature(), 0xaf02b5771116abe1ULL);
 }
 
 TEST(Layout, CreatedSegmentPlacesTablesWhereTheHeaderSays) {
@@ -307,8 +342,10 @@ TEST(Layout, CreatedSegmentPlacesTablesWhereTheHeaderSays) {
   EXPECT_EQ(h.registry_capacity, 256u);
   EXPECT_EQ(h.owner_table_offset, 4096u + 256u * 256u);
   EXPECT_EQ(h.owner_capacity, 100u);
-  EXPECT_EQ(h.arena_offset, 77824u) << "owner table end (69632 + 6400) rounded up to a page";
-  EXPECT_EQ(h.arena_size, (std::uint64_t{2} << 20) - 77824u);
+  EXPECT_EQ(h.host_table_offset, 69632u + 6400u) << "right after the owner table (64-aligned)";
+  EXPECT_EQ(h.host_capacity, 256u);
+  EXPECT_EQ(h.arena_offset, 110592u) << "host table end (76032 + 32768) rounded up to a page";
+  EXPECT_EQ(h.arena_size, (std::uint64_t{2} << 20) - 110592u);
   EXPECT_EQ(h.segment_size, std::uint64_t{2} << 20);
   EXPECT_EQ(h.next_version, 1u);
 }

@@ -155,10 +155,13 @@ std::string escaped(std::string_view bytes) {
 
 std::string owner_text(std::uint32_t pid) { return pid == 0 ? std::string("static") : std::to_string(pid); }
 
+std::string owner_text(const Entry& e) { return e.host.empty() ? owner_text(e.pid) : e.host + ":" + std::to_string(e.pid); }
+
 json entry_json(const Entry& e, bool with_key) {
   json j = {{"pid", e.pid}, {"version", e.version}};
   put_bytes(j, "value", e.value);
-  if (e.pid == 0) j["static"] = true;
+  if (e.pid == 0 && e.host.empty()) j["static"] = true;
+  if (!e.host.empty()) j["host"] = e.host;
   if (with_key) put_bytes(j, "key", e.key);
   return j;
 }

@@ -99,6 +99,9 @@ void add_base64_flag(CLI::App* cmd, bool& flag);
 // An entry's owner as text prints it: its pid, or "static" for pid 0, an
 // entry the namespace owns (`shmreg set`).
 [[nodiscard]] std::string owner_text(std::uint32_t pid);
+// An entry's owner: owner_text(pid) here, HOST:PID for a remote owner (an
+// entry of another host in a cluster registry).
+[[nodiscard]] std::string owner_text(const Entry& e);
 
 // {"pid", "value", "version"} and, with_key, "key"; a static entry (pid 0)
 // also has "static": true. A key or value that is not UTF-8 is

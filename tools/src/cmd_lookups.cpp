@@ -10,7 +10,8 @@
 //   count-select REG SPEC
 //   values REG KEY PID              PID's values under KEY; exit 1 if none
 // PID is "static" for an entry the namespace owns (`shmreg set`; pid 0, and
-// "static": true, in --json). All but lookup --consistent read the segment
+// "static": true, in --json), and HOST:PID for an entry of another host in a
+// cluster registry ("host": HOST beside "pid" in --json). All but lookup --consistent read the segment
 // alone, so they work while the broker is down. A malformed pattern, guard or
 // spec exits 2 with the reason on stderr.
 #include <algorithm>
@@ -38,7 +39,7 @@ int print_entries(const Globals& g, const std::vector<Entry>& entries, bool with
     std::cout << to_json_text(arr) << "\n";
   } else {
     for (const auto& e : entries) {
-      if (with_pid) std::cout << owner_text(e.pid) << '\t';
+      if (with_pid) std::cout << owner_text(e) << '\t';
       std::cout << escaped(e.value) << '\n';
     }
   }
@@ -100,7 +101,7 @@ int run_list(const Globals& g, const LookupArgs& a) {
   if (!entries) return report_error(g, entries.error());
   // The registry is walked in hash order; people and diffs read key order.
   std::sort(entries->begin(), entries->end(), [](const Entry& x, const Entry& y) {
-    return std::tie(x.key, x.pid, x.version) < std::tie(y.key, y.pid, y.version);
+    return std::tie(x.key, x.host, x.pid, x.version) < std::tie(y.key, y.host, y.pid, y.version);
   });
   if (g.json) {
     json arr = json::array();
@@ -108,7 +109,7 @@ int run_list(const Globals& g, const LookupArgs& a) {
     std::cout << to_json_text(arr) << "\n";
   } else {
     for (const auto& e : *entries)
-      std::cout << escaped(e.key) << '\t' << owner_text(e.pid) << '\t' << escaped(e.value) << '\n';
+      std::cout << escaped(e.key) << '\t' << owner_text(e) << '\t' << escaped(e.value) << '\n';
   }
   return entries->empty() ? kExitNotFound : kExitOk;
 }

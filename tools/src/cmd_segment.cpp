@@ -68,6 +68,7 @@ const char* identity_name(std::uint32_t kind) {
     case shm::kIdentityPidfsInode: return "pidfs_inode";
     case shm::kIdentityStartTime: return "start_time";
     case shm::kIdentityStatic: return "static";
+    case shm::kIdentityRemote: return "remote";
     default: return "none";
   }
 }
@@ -77,9 +78,11 @@ bool is_static(std::uint32_t pid, std::uint32_t identity_kind) {
   return pid == 0 && identity_kind == shm::kIdentityStatic;
 }
 
-// A pid as the text dump shows it: the static owner's entries read "static".
-std::string pid_text(const json& pid) {
-  return pid.get<std::uint32_t>() == 0 ? "static" : pid.dump();
+// An entry's owner as the text dump shows it: the static owner's entries
+// read "static", a remote owner's HOST:PID.
+std::string pid_text(const json& entry) {
+  if (entry.contains("host")) return entry["host"].get<std::string>() + ":" + entry["pid"].dump();
+  return entry["pid"].get<std::uint32_t>() == 0 ? "static" : entry["pid"].dump();
 }
 
 std::string creator_text(std::uint32_t uid) {
@@ -93,11 +96,12 @@ json registry_json(const shm::SegmentReader& r, const shm::RegistryView& v) {
   auto n = r.for_each(v, [&](const shm::Entry& e) { walked.push_back(e); });
   // The walk is in hash order; a dump is read, and diffed, in key order.
   std::sort(walked.begin(), walked.end(), [](const shm::Entry& x, const shm::Entry& y) {
-    return std::tie(x.key, x.pid, x.version) < std::tie(y.key, y.pid, y.version);
+    return std::tie(x.key, x.host, x.pid, x.version) < std::tie(y.key, y.host, y.pid, y.version);
   });
   json entries = json::array();
   for (const shm::Entry& e : walked) {
     json one = {{"pid", e.pid}, {"version", e.version}};
+    if (!e.host.empty()) one["host"] = e.host;
     put_bytes(one, "key", e.key);
     put_bytes(one, "value", e.value);
     entries.push_back(one);
@@ -124,13 +128,19 @@ json registry_json(const shm::SegmentReader& r, const shm::RegistryView& v) {
 json owners_json(const shm::SegmentReader& r) {
   json jowners = json::array();
   if (auto owners = r.owners()) {
-    for (const auto& o : *owners)
-      jowners.push_back({{"pid", o.pid},
-                         {"uid", o.uid},
-                         {"identity_kind", identity_name(o.identity_kind)},
-                         {"identity", o.identity},
-                         {"static", is_static(o.pid, o.identity_kind)},
-                         {"entries", o.entry_count}});
+    for (const auto& o : *owners) {
+      const bool remote = o.identity_kind == shm::kIdentityRemote;
+      json one = {{"pid", remote ? shm::remote_pid(o.pid) : o.pid},
+                  {"uid", o.uid},
+                  {"identity_kind", identity_name(o.identity_kind)},
+                  {"identity", o.identity},
+                  {"static", is_static(o.pid, o.identity_kind)},
+                  {"entries", o.entry_count}};
+      // A remote owner: a process of another host, whose entries the cluster
+      // mirror keeps here; its uid is the one it has there.
+      if (remote) one["host"] = o.host;
+      jowners.push_back(std::move(one));
+    }
   }
   return jowners;
 }
@@ -148,6 +158,11 @@ void print_dump_text(const json& out, const shm::HeaderInfo& h) {
             << (h.txn_state != 0 ? ", WRITE IN PROGRESS" : "") << "\n";
   std::cout << "        arena " << h.arena_used << "/" << h.arena_size << " bytes used, " << h.registry_count
             << " registries, " << h.owner_count << "/" << h.owner_capacity << " owners\n";
+  if (!out["hosts"].empty()) {
+    std::cout << "        remote owners' hosts:";
+    for (const auto& host : out["hosts"]) std::cout << " " << host.get<std::string>();
+    std::cout << "\n";
+  }
   for (const auto& jr : out["registries"]) {
     std::cout << "registry " << jr["name"].get<std::string>() << ": " << jr["keys"].get<std::string>() << ", "
               << jr["partitions"] << " partitions, max key " << jr["max_key"] << ", max value " << jr["max_value"]
@@ -158,12 +173,17 @@ void print_dump_text(const json& out, const shm::HeaderInfo& h) {
       std::cout << "  meta " << escaped(k) << " = " << escaped(val.get<std::string>()) << "\n";
     if (jr["entries"].is_array())
       for (const auto& e : jr["entries"])
-        std::cout << "  " << escaped(bytes_of(e, "key")) << "\t" << pid_text(e["pid"]) << "\t"
+        std::cout << "  " << escaped(bytes_of(e, "key")) << "\t" << pid_text(e) << "\t"
                   << escaped(bytes_of(e, "value")) << "\n";
   }
   for (const auto& o : out["owners"]) {
     if (o["static"].get<bool>()) {
       std::cout << "owner static (the namespace's configuration): " << o["entries"] << " entries\n";
+      continue;
+    }
+    if (o.contains("host")) {
+      std::cout << "owner " << o["host"].get<std::string>() << ":" << o["pid"] << " (remote) uid " << o["uid"]
+                << ": " << o["entries"] << " entries\n";
       continue;
     }
     std::cout << "owner pid " << o["pid"] << " uid " << o["uid"] << ": " << o["entries"] << " entries ("
@@ -188,6 +208,11 @@ int run_dump(const Globals& g) {
   for (const auto& v : *regs) jregs.push_back(registry_json(*r, v));
   out["registries"] = jregs;
   out["owners"] = owners_json(*r);
+  // The hosts of remote owners, each once, in the owners' order.
+  json hosts = json::array();
+  for (const auto& o : out["owners"])
+    if (o.contains("host") && std::find(hosts.begin(), hosts.end(), o["host"]) == hosts.end()) hosts.push_back(o["host"]);
+  out["hosts"] = hosts;
   if (g.json)
     std::cout << to_json_text(out) << "\n";
   else

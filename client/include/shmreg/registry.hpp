@@ -50,12 +50,15 @@ struct RegistryState;
 }
 
 // pid 0 is a static entry: owned by the namespace, not by a process
-// (Client::set_static); it is never reaped.
+// (Client::set_static); it is never reaped. host is empty for an owner on
+// this host; on a cluster registry it names the host of a remote owner
+// (pid is then that process's pid on its host; docs/cluster.md).
 struct Entry {
   std::string key;
   std::string value;
   std::uint32_t pid = 0;
   std::uint64_t version = 0;
+  std::string host{};
   friend bool operator==(const Entry&, const Entry&) = default;
 };
 
@@ -65,6 +68,7 @@ struct EntryView {
   std::string_view value;
   std::uint32_t pid = 0;  // 0: a static entry, as Entry
   std::uint64_t version = 0;
+  std::string_view host{};  // as Entry::host
 };
 
 // Registry::dispatch: with parallel, the calls for different partitions run on

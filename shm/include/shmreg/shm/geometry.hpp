@@ -24,7 +24,9 @@ struct SegmentGeometry {
   std::uint64_t segment_size = 0;        // == the mapped size
   std::uint64_t owner_table_offset = 0;  // after the registry directory, 64-aligned
   std::uint32_t owner_capacity = 0;      // >= 1; the table ends inside the segment
-  std::uint64_t arena_offset = 0;        // after the owner table
+  std::uint64_t host_table_offset = 0;   // after the owner table, 64-aligned
+  std::uint32_t host_capacity = 0;       // == kMaxHosts
+  std::uint64_t arena_offset = 0;        // after the host table
   std::uint64_t arena_size = 0;          // arena_offset + arena_size <= segment_size
   friend bool operator==(const SegmentGeometry&, const SegmentGeometry&) = default;
 };

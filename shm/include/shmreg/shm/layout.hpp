@@ -32,6 +32,14 @@
 // every walk has a bound taken from the copies. docs/segment-format.md,
 // section 15, lists each field with its check.
 //
+// Owners from other hosts. A cluster registry's entries held on other hosts
+// are mirrored into this segment by the broker (its cluster mirror), owned by
+// remote owners: an owner slot of kind kIdentityRemote whose owner word
+// carries the host's slot in the host table (HostSlot) and the pid on that
+// host. Readers see them as any entry, plus the host's name, read inside the
+// record's validation window. Nothing local can touch them: no pidfd reaps
+// them, no uid's quota counts them, and a local pid never equals their word.
+//
 // Field comments use the form  W: writer, when / R: readers, order / I: invariant.
 // docs/segment-format.md is the human-readable mirror of this file; keep both
 // in step and bump kLayoutVersion on any change to a struct below.
@@ -47,7 +55,7 @@
 namespace shmreg::shm {
 
 inline constexpr std::uint64_t kMagic = 0x31304745524d4853ULL;  // "SHMREG01" on disk
-inline constexpr std::uint32_t kLayoutVersion = 4;  // 4: creator_uid, the static owner, kStaticDeclared
+inline constexpr std::uint32_t kLayoutVersion = 5;  // 5: remote owners and the host table
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::size_t kHeaderSize = 4096;
 inline constexpr std::uint32_t kMaxRegistries = 256;  // registry id fits 8 bits of a RecordRef
@@ -59,6 +67,8 @@ inline constexpr std::uint32_t kMaxRecordsPerRegistry = (1u << 24) - 2;  // inde
 inline constexpr std::uint32_t kMetaBlockSize = 4096;                   // one of two meta buffers
 inline constexpr std::uint32_t kBucketEntries = 8;                      // index entries per bucket
 inline constexpr std::uint32_t kMaxEventCapacity = 1u << 20;            // events per registry ring
+inline constexpr std::uint32_t kMaxHosts = 256;                         // host table slots
+inline constexpr std::uint32_t kMaxHostLen = 63;                        // bytes of a host's name
 
 enum class RegistryKind : std::uint32_t { unique = 1, duplicate = 2 };
 
@@ -106,6 +116,34 @@ inline constexpr std::uint32_t kIdentityStartTime = 2;  // /proc/PID/stat field 
 // kNamespaceUid and this kind, identity 0. No process has pid 0, so it is
 // never reaped; it lives while it has entries.
 inline constexpr std::uint32_t kIdentityStatic = 3;
+// A remote owner: a process on another host of the cluster, whose entries
+// the broker mirrors from etcd (layout version 5). Its slot's identity is
+// the index of its host's HostSlot, its pid the owner word below. The
+// broker never reaps it through a pidfd, counts it for no uid, and removes
+// it only when the mirror says its entries are gone.
+inline constexpr std::uint32_t kIdentityRemote = 4;
+
+// The owner word: what RecordHeader::owner_pid, OwnerSlot::pid,
+// EventHeader::pid/old_pid and txn_pid hold. A local process's word is its
+// pid, below 2^22 (Linux's PID_MAX_LIMIT). A remote owner's word sets the
+// top bit, its host slot in bits 22..29 and its pid (1..2^22-1 on its host)
+// in bits 0..21, so no remote word can equal a local pid, and the owner
+// table stays keyed by one 32-bit word.
+inline constexpr std::uint32_t kRemoteOwnerBit = 1u << 31;
+inline constexpr std::uint32_t kRemotePidBits = 22;
+inline constexpr std::uint32_t kRemotePidMask = (1u << kRemotePidBits) - 1;
+inline constexpr bool is_remote_owner(std::uint32_t word) noexcept { return (word & kRemoteOwnerBit) != 0; }
+inline constexpr std::uint32_t make_remote_owner(std::uint32_t host_slot, std::uint32_t pid) noexcept {
+  return kRemoteOwnerBit | (host_slot << kRemotePidBits) | (pid & kRemotePidMask);
+}
+inline constexpr std::uint32_t remote_host_slot(std::uint32_t word) noexcept {
+  return (word >> kRemotePidBits) & (kMaxHosts - 1);
+}
+inline constexpr std::uint32_t remote_pid(std::uint32_t word) noexcept { return word & kRemotePidMask; }
+
+// HostSlot::state
+inline constexpr std::uint32_t kHostFree = 0;
+inline constexpr std::uint32_t kHostLive = 1;
 // The uid of the static owner, and RegistryDesc::creator_uid of a registry
 // the broker created from its configuration rather than for a process.
 inline constexpr std::uint32_t kNamespaceUid = 0xffffffffu;
@@ -177,7 +215,10 @@ struct SegmentHeader {
   // reader built before it ignores it and masks the partition bit away.
   std::uint32_t superseded;
   std::uint8_t txn_key[kMaxKeyLen];   // W: before txn_state is set. R: attach only
-  std::uint8_t reserved[kHeaderSize - 144 - kMaxKeyLen];
+  std::uint64_t host_table_offset;    // const. I: after the owner table, 64-aligned, before the arena
+  std::uint32_t host_capacity;        // const. I: == kMaxHosts (the owner word has 8 bits for it)
+  std::uint32_t host_count;           // W: release. R: relaxed (dump). I: live host slots
+  std::uint8_t reserved[kHeaderSize - 144 - kMaxKeyLen - 16];
 };
 
 // One per registry slot in the directory. All fields but the counters and the
@@ -264,7 +305,8 @@ struct RecordHeader {
   std::uint32_t key_len;     // W: under seq. I: 1..max_key
   std::uint32_t value_len;   // W: under seq. I: <= max_value; 0 for a key node
   std::uint32_t owner_slot;  // W: under seq. I: owner table index + 1; 0 for a key node
-  std::uint32_t owner_pid;   // W: under seq. I: == that owner slot's pid while published
+  std::uint32_t owner_pid;   // W: under seq. The owner word. I: == that owner slot's pid while
+                             // published; a remote one names a live host slot
   std::uint64_t version;     // W: under seq. I: unique in the segment; update_value's CAS word
   std::uint64_t hash;        // W: under seq. I: == hash_key(key)
   RecordRef owner_next;      // W: under owner seq. next record of the same owner, any registry
@@ -300,20 +342,45 @@ struct EventHeader {
   std::uint8_t reserved[kCacheLine - 40];
 };
 
-// One per owner process, found by open addressing on the pid.
+// One per owner, found by open addressing on the owner word (a local pid,
+// or a remote owner's word: kRemoteOwnerBit).
 struct OwnerSlot {
   std::uint32_t seq;            // W: odd while changing the entry list or fields. R: acquire
   std::uint32_t state;          // W: release. R: acquire. I: a kOwner* value
-  std::uint32_t pid;            // W: under seq. I: unique among live slots; 0 only for the
-                                // static owner (identity_kind kIdentityStatic, uid kNamespaceUid)
-  std::uint32_t uid;            // W: under seq
-  std::uint64_t identity;       // W: under seq. pidfs inode or start time, per identity_kind
+  std::uint32_t pid;            // W: under seq. The owner word. I: unique among live slots; 0
+                                // only for the static owner (identity_kind kIdentityStatic, uid
+                                // kNamespaceUid); kRemoteOwnerBit set iff kIdentityRemote
+  std::uint32_t uid;            // W: under seq. A remote owner's uid on its host (informational)
+  std::uint64_t identity;       // W: under seq. pidfs inode or start time, per identity_kind;
+                                // kIdentityRemote: its host slot (== remote_host_slot(pid))
   std::uint32_t identity_kind;  // W: under seq. I: a kIdentity* value
   std::uint32_t entry_count;    // W: under seq. I: == length of the list from head
   RecordRef head;               // W: under seq. first record of this owner, 0 = none
   std::uint32_t reserved0;
   std::uint64_t first_seen_ns;  // W: under seq. CLOCK_REALTIME when the slot was filled
   std::uint8_t reserved[kCacheLine - 48];
+};
+
+// One per host that has remote owners in the segment (layout version 5).
+// The host table is kMaxHosts slots at SegmentHeader::host_table_offset; a
+// remote owner's word names its slot. A slot is filled before the first
+// owner of its host is, and freed (state kHostFree, name cleared) once its
+// last owner slot is released; an owner slot is released only after its
+// last record was freed (its seq moved). So a host slot never changes while
+// a record of one of its owners is published: a reader that reads the name between loading a
+// record's seq and checking it again reads a name that the record really
+// had, or sees the record's seq change. A reader that only lists hosts
+// (dump) validates with the slot's own seq. A crash may leave a slot with no
+// owners; attach frees it.
+struct HostSlot {
+  std::uint32_t seq;            // W: odd while filling or freeing. R: acquire, then again after
+  std::uint32_t state;          // W: under seq, release. I: kHostFree or kHostLive
+  std::uint32_t name_len;       // W: under seq. I: 1..kMaxHostLen when live, 0 when free
+  std::uint32_t owner_count;    // W: under seq. I: live owner slots whose word names this slot
+  std::uint64_t first_seen_ns;  // W: under seq. CLOCK_REALTIME when the slot was filled
+  std::uint64_t reserved0;
+  char name[kMaxHostLen + 1];   // W: under seq. NUL-padded; [A-Za-z0-9._-] (the broker checks)
+  std::uint8_t reserved[32];
 };
 
 // -- Layout checks: a change here is a format change. ------------------------
@@ -335,6 +402,12 @@ static_assert(kSharedPod<OwnerSlot> && sizeof(OwnerSlot) == kCacheLine,
               "one owner per cache line");
 static_assert(kSharedPod<EventHeader> && sizeof(EventHeader) == kCacheLine,
               "an event head is one cache line; the key follows it");
+static_assert(kSharedPod<HostSlot> && sizeof(HostSlot) == 2 * kCacheLine,
+              "a host slot is two cache lines: its 63-byte name and the fields that guard it");
+static_assert(kMaxHosts <= (1u << (31 - kRemotePidBits)) && (kMaxHosts & (kMaxHosts - 1)) == 0,
+              "a host slot index fits the owner word's host bits");
+static_assert(offsetof(SegmentHeader, host_table_offset) == 144 + kMaxKeyLen,
+              "the host table's fields took reserved bytes after txn_key");
 static_assert(offsetof(RegistryDesc, creator_uid) == 216, "creator_uid took reserved bytes");
 static_assert(offsetof(SegmentHeader, superseded) == 140 && offsetof(SegmentHeader, txn_key) == 144,
               "superseded took reserved bytes; every other header offset stays");
@@ -394,7 +467,7 @@ inline constexpr std::uint64_t abi_signature() noexcept {
   const std::uint64_t parts[] = {kLayoutVersion,        BOOST_VERSION,        kHashId,
                                  sizeof(SegmentHeader), sizeof(RegistryDesc), sizeof(PartitionData),
                                  sizeof(IndexBucket),   sizeof(RecordHeader), sizeof(OwnerSlot),
-                                 sizeof(EventHeader),
+                                 sizeof(EventHeader),   sizeof(HostSlot),     kMaxHosts,
                                  kMaxRegistries,        kMetaBlockSize,       kBucketEntries,
                                  sizeof(void*)};
   std::uint64_t h = 0xcbf29ce484222325ULL;

@@ -49,6 +49,7 @@
 #include <utility>
 #include <vector>
 
+#include "shmreg/shm/atomics.hpp"
 #include "shmreg/shm/errc.hpp"
 #include "shmreg/shm/geometry.hpp"
 #include "shmreg/shm/layout.hpp"
@@ -59,11 +60,16 @@ namespace shmreg::shm {
 // Zero-copy view of one entry. key and value point into the segment and are
 // valid only inside the callback that receives them; the bytes may be torn,
 // in which case the callback is run again with fresh views.
+// pid is the owner's pid on its host; host is empty for an owner of this
+// host and names the host of a remote owner (an entry the broker mirrors
+// from the cluster; layout.hpp, kIdentityRemote). host points into the
+// segment's host table and is valid as key and value are.
 struct EntryView {
   std::string_view key;
   std::string_view value;
   std::uint32_t pid = 0;
   std::uint64_t version = 0;
+  std::string_view host{};
 };
 
 struct Entry {
@@ -71,15 +77,19 @@ struct Entry {
   std::string value;
   std::uint32_t pid = 0;
   std::uint64_t version = 0;
+  std::string host{};  // empty: this host's process
   friend bool operator==(const Entry&, const Entry&) = default;
 };
 
+// pid is the owner word (layout.hpp): a remote owner's has kRemoteOwnerBit,
+// and host names its host.
 struct OwnerInfo {
   std::uint32_t pid = 0;
   std::uint32_t uid = 0;
   std::uint32_t identity_kind = kIdentityNone;
   std::uint64_t identity = 0;
   std::uint32_t entry_count = 0;
+  std::string host{};
 };
 
 struct HeaderInfo {
@@ -212,6 +222,21 @@ class SegmentReader {
   SegmentReader(MappedSegment seg, const SegmentGeometry& geo) noexcept;
   // Reads and checks the geometry of a fresh mapping (open, open_fd).
   static Result<SegmentReader> from_mapping(MappedSegment seg) noexcept;
+  // Sets pid and host from a record's owner word: a local pid as it is, a
+  // remote owner's pid and its host slot's name (empty if the slot's length
+  // is out of range). Called between loading the record's seq and checking
+  // it again: the host slot cannot change while the record stays published.
+  void set_owner(std::uint32_t word, std::uint32_t& pid, std::string_view& host) const noexcept {
+    if (!is_remote_owner(word)) [[likely]] {
+      pid = word;
+      host = {};
+      return;
+    }
+    const HostSlot& hs = hosts_[remote_host_slot(word)];
+    const std::uint32_t len = load_relaxed(hs.name_len);
+    pid = remote_pid(word);
+    host = {hs.name, len <= kMaxHostLen ? len : 0u};
+  }
   // The owner slot of a live pid, or nullptr; probes at most owner_capacity slots.
   const OwnerSlot* find_owner(std::uint32_t pid) const noexcept;
   enum class Found { no, yes, retry, corrupt, superseded };
@@ -234,6 +259,7 @@ class SegmentReader {
   std::size_t size_ = 0;
   SegmentGeometry geo_;
   const OwnerSlot* owners_ = nullptr;
+  const HostSlot* hosts_ = nullptr;  // kMaxHosts (the geometry's host_capacity)
 };
 
 }  // namespace shmreg::shm

@@ -177,10 +177,9 @@ Result<std::size_t> SegmentReader::lookup_hashed(const RegistryView& reg, std::s
     if (unique) {
       const std::uint32_t vlen = load_relaxed(rh->value_len);
       const auto* kp = reinterpret_cast<const char*>(ReaderAccess::payload(rh));
-      const EntryView v{{kp, key.size()},
-                        {kp + pad8(key.size()), vlen <= reg.max_value_ ? vlen : 0u},
-                        load_relaxed(rh->owner_pid),
-                        load_relaxed(rh->version)};
+      EntryView v{{kp, key.size()}, {kp + pad8(key.size()), vlen <= reg.max_value_ ? vlen : 0u}, 0,
+                  load_relaxed(rh->version)};
+      set_owner(load_relaxed(rh->owner_pid), v.pid, v.host);
       if (vlen <= reg.max_value_) fn(std::span<const EntryView>(&v, 1));
       fence_acquire();
       if (load_relaxed(rh->seq) != seq) {

@@ -22,6 +22,10 @@ enum class SpecRule { name, kind, partitions, max_key, max_value, capacity, even
 // 1..kMaxNameLen bytes, none of them a space or a control character.
 [[nodiscard]] bool valid_registry_name(std::string_view name) noexcept;
 
+// A cluster host's name: 1..kMaxHostLen bytes of [A-Za-z0-9._-] (the name
+// of a remote owner's host, HostSlot).
+[[nodiscard]] bool valid_host_name(std::string_view name) noexcept;
+
 // The first rule s breaks, in the order of SpecRule; nullopt when s is valid.
 [[nodiscard]] std::optional<SpecRule> broken_rule(const RegistrySpec& s) noexcept;
 

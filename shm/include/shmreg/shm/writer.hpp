@@ -72,6 +72,14 @@ struct StaticEntryView {
   friend bool operator==(const StaticEntryView&, const StaticEntryView&) = default;
 };
 
+// One entry of a remote owner (SegmentWriter::remote_entries).
+struct RemoteEntryView {
+  std::uint32_t registry = 0;
+  std::string key, value, host;
+  std::uint32_t pid = 0;  // on its host
+  std::uint64_t version = 0;
+};
+
 // Why remove_owner runs: it decides the event watchers see.
 enum class RemoveReason { requested, owner_died };
 
@@ -95,6 +103,15 @@ struct OwnerIdentity {
 struct OwnerRecord {
   OwnerIdentity identity;
   std::uint32_t entry_count = 0;
+};
+
+// An owner on another host of the cluster (layout.hpp, kIdentityRemote):
+// host 1..kMaxHostLen bytes of [A-Za-z0-9._-], pid 1..kRemotePidMask on
+// that host, uid there (shown, never counted).
+struct RemoteOwner {
+  std::string_view host;
+  std::uint32_t pid = 0;
+  std::uint32_t uid = 0;
 };
 
 struct WriterOptions {
@@ -202,6 +219,40 @@ class SegmentWriter {
   Result<bool> unset_static(std::uint32_t registry, std::string_view key) noexcept;
   // Every static entry, by registry then key.
   std::vector<StaticEntryView> statics() const;
+
+  // -- remote owners: entries mirrored from other hosts (writer_remote.cpp) --
+  // Nothing else touches them: insert/insert_queued refuse remote words,
+  // owners() leaves them out (no pidfd reaps them), usage counts them for no
+  // uid, and no local pid equals their word (layout.hpp, the owner word).
+  //
+  // Puts an entry of `owner` under key. Unique registry: a key free or held
+  // by another remote owner ends up held by owner (the other one's entry is
+  // removed first, a write of its own: readers may see the key absent in
+  // between); held by owner already: its value is replaced (event update),
+  // or nothing is written when it is the same; held by a local or static
+  // owner: already_registered, *conflict_pid the holder's word. Duplicate
+  // registry: always one new entry (the caller keeps one per etcd key).
+  // Errors as insert, plus invalid_argument for a bad host or pid and
+  // owner_table_full when the host table (kMaxHosts) is full.
+  Result<InsertResult> put_remote(std::uint32_t registry, std::string_view key, std::string_view value,
+                                  const RemoteOwner& owner, std::uint32_t* conflict_pid = nullptr) noexcept;
+  // Removes owner's entries under key; with version, only the entry of that
+  // version (a duplicate registry's one etcd key). How many went.
+  Result<std::uint32_t> remove_remote(std::uint32_t registry, std::string_view key, const RemoteOwner& owner,
+                                      std::optional<std::uint64_t> version = std::nullopt) noexcept;
+  // Removes every entry of every owner of host (event unregister for each);
+  // how many went. Unknown host: 0.
+  Result<std::uint32_t> drop_host(std::string_view host) noexcept;
+  // The owner word of (host, pid) if that host has a slot, else nullopt.
+  std::optional<std::uint32_t> remote_owner_word(std::string_view host, std::uint32_t pid) const noexcept;
+  // The host and pid of a remote owner's word (a conflict_pid that insert
+  // or set_static reported, say), or nullopt when word is not a live remote
+  // owner's.
+  std::optional<std::pair<std::string, std::uint32_t>> remote_owner(std::uint32_t word) const;
+  // Hosts with a slot, in slot order.
+  std::vector<std::string> hosts() const;
+  // Every entry of a remote owner, by owner slot (the mirror's reconcile).
+  std::vector<RemoteEntryView> remote_entries() const;
 
   // Per-uid use, kept on every write and rebuilt at attach. The static owner
   // and registries created for kNamespaceUid count for no uid.
