@@ -18,6 +18,7 @@
 #include <ctime>
 #include <optional>
 
+#include "cluster_host.hpp"
 #include "huge_pages.hpp"
 #include "log.hpp"
 #include "mailboxes.hpp"
@@ -92,6 +93,8 @@ struct Broker::Impl {
   std::optional<ConfigLifecycle> lifecycle;
   std::optional<OpContext> ops;
   std::optional<OpTable> table;
+  // [cluster]: the link to etcd (cluster_host.hpp); goes first at the end.
+  std::unique_ptr<ClusterHost> cluster_host;
   std::uint64_t next_session = 1;
 
   [[nodiscard]] int start();
@@ -158,7 +161,17 @@ int Broker::Impl::start() {
                         });
   if (!segment_guard->arm()) return 1;
   raise_fd_limit();
+  // Before reconcile, so that the owners it reaps lose their etcd keys too.
+  if (config.settings.cluster) {
+    auto host = ClusterHost::start(io, *ops);
+    if (!host) {
+      log(host.error());
+      return 2;
+    }
+    cluster_host = std::move(*host);
+  }
   if (!owners->reconcile()) return shutdown.halting() ? shutdown.exit_code() : 1;
+  if (cluster_host) cluster_host->resume();
   // After reconcile: a dead process's key must not block a declared static.
   if (!apply_config()) return 2;
   // Probed before the first connection, while descriptors are free: peer_of

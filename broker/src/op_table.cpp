@@ -5,6 +5,7 @@
 #include <type_traits>
 #include <variant>
 
+#include "ops_cluster.hpp"
 #include "policy.hpp"
 #include "shmreg/sys/pidfd.hpp"
 #include "status.hpp"
@@ -170,6 +171,48 @@ std::vector<proto::OpResult> OpTable::execute(const Peer& peer, std::span<const 
   } wakes(ctx_.writer);
   for (const proto::Op& op : ops) out.push_back(run(req, op));
   return out;
+}
+
+std::optional<std::vector<proto::OpResult>> OpTable::execute_or_park(const Peer& peer,
+                                                                     std::span<const sys::UniqueFd> passed_pidfds,
+                                                                     const std::vector<proto::Op>& ops,
+                                                                     const std::shared_ptr<MailboxSink>& connection,
+                                                                     Later later) {
+  if (ctx_.cluster == nullptr) return execute(peer, passed_pidfds, ops, connection);
+  Caller caller = Caller::of(peer, passed_pidfds);
+  caller.exited = sys::pidfd_exited(peer.pidfd.get());
+  std::size_t cluster_ops = 0;
+  for (const proto::Op& op : ops)
+    if (touches_cluster(ctx_, caller, op)) ++cluster_ops;
+  if (cluster_ops == 0) return execute(peer, passed_pidfds, ops, connection);
+  if (ops.size() > 1)
+    return std::vector<proto::OpResult>(
+        ops.size(), refusal(proto::Status::invalid_argument,
+                            "a request that writes a cluster registry holds that one op alone (this one has " +
+                                std::to_string(ops.size()) + " ops, " + std::to_string(cluster_ops) +
+                                " of them on cluster registries); nothing was run"));
+  Request req{caller, connection};
+  auto now = start_parked(req, ops.front(), std::move(later));
+  if (!now) return std::nullopt;
+  return std::vector<proto::OpResult>{std::move(*now)};
+}
+
+std::optional<proto::OpResult> OpTable::start_parked(Request& req, const proto::Op& op, Later later) {
+  if (shutdown_.halting())
+    return refusal(proto::Status::segment_corrupt, "the broker found its segment corrupt and is restarting");
+  if (auto allowed = authorize(ctx_, req.caller, op); !allowed) return std::move(allowed.error());
+  const auto finish = [this, later = std::move(later), what = describe(op), pid = req.caller.pid](proto::OpResult r) {
+    if (r.status == proto::Status::segment_corrupt)
+      shutdown_.broken_invariant(what + " from pid " + std::to_string(pid) + ": " + r.message);
+    later(std::vector<proto::OpResult>{std::move(r)});
+  };
+  try {
+    auto now = start_cluster_op(ctx_, req, op, finish);
+    if (now && now->status == proto::Status::registry_not_found) *now = naming_registry(op, std::move(*now));
+    return now;
+  } catch (const std::exception& e) {
+    return refusal(proto::Status::internal_error, std::string("internal error: ") + e.what());
+  }
 }
 
 proto::OpResult OpTable::run(Request& req, const proto::Op& op) {

@@ -34,6 +34,7 @@
 
 namespace shmreg::broker {
 
+class ClusterLink;
 class ConfigLifecycle;
 struct UidTally;
 
@@ -52,6 +53,9 @@ struct OpContext {
   // connections, for the config family.
   ConfigLifecycle* lifecycle = nullptr;
   const UidTally* tally = nullptr;
+  // The link to etcd when the file has [cluster] (cluster_link.hpp), for the
+  // writes of cluster registries (ops_cluster.hpp); else nullptr.
+  ClusterLink* cluster = nullptr;
 };
 
 // One request frame: who sent it, on which connection, and how much of the
@@ -88,6 +92,10 @@ struct Request {
 [[nodiscard]] proto::OpResult unregister(OpContext& ctx, Request& req, const proto::Unregister& op);
 [[nodiscard]] proto::OpResult unregister_all(OpContext& ctx, Request& req, const proto::UnregisterAll& op);
 [[nodiscard]] proto::OpResult unregister_match(OpContext& ctx, Request& req, const proto::UnregisterMatch& op);
+// register and register_on_behalf once the caller's rights are checked: the
+// segment half of a cluster registration (ops_cluster.cpp) too.
+[[nodiscard]] proto::OpResult register_entry(OpContext& ctx, const Owner& owner, const std::string& registry,
+                                             const std::string& key, const std::string& value);
 
 // -- values (ops_values.cpp) --
 [[nodiscard]] proto::OpResult update_value(OpContext& ctx, Request& req, const proto::UpdateValue& op);

@@ -124,6 +124,11 @@ proto::OpResult register_for(OpContext& ctx, const Owner& owner, const std::stri
 
 }  // namespace
 
+proto::OpResult register_entry(OpContext& ctx, const Owner& owner, const std::string& registry,
+                               const std::string& key, const std::string& value) {
+  return register_for(ctx, owner, registry, key, value);
+}
+
 proto::OpResult register_key(OpContext& ctx, Request& req, const proto::RegisterKey& op) {
   return register_for(ctx, req.caller.as_owner(), op.registry, op.key, op.value);
 }

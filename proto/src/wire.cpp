@@ -114,7 +114,8 @@ bool known_status(std::uint16_t s) noexcept {
     case Status::io_error:
     case Status::quota_exceeded:
     case Status::reload_failed:
-    case Status::reload_forbidden: return true;
+    case Status::reload_forbidden:
+    case Status::cluster_unavailable: return true;
   }
   return false;
 }
@@ -315,6 +316,7 @@ std::string_view to_string(Status s) noexcept {
     case Status::quota_exceeded: return "quota exceeded";
     case Status::reload_failed: return "reload failed";
     case Status::reload_forbidden: return "reload forbidden";
+    case Status::cluster_unavailable: return "cluster unavailable";
   }
   return "unknown status";
 }

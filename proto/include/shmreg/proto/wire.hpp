@@ -120,6 +120,8 @@ enum class Status : std::uint16_t {
   quota_exceeded = 25,     // a per-uid limit; the message names the limit, its value and the use
   reload_failed = 26,      // reload: the new configuration was refused; the old one stays in force
   reload_forbidden = 27,   // reload: reloads are forbidden (`shmreg reload --forbid`)
+  // Cluster registries (docs/cluster.md).
+  cluster_unavailable = 28,  // etcd did not take a cluster write within [cluster] write_deadline; nothing changed
 };
 
 std::string_view to_string(Status s) noexcept;
