@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "shmreg/cluster/etcd_client.hpp"
+#include "cluster_status.hpp"
 #include "shmreg/cluster/lease_keeper.hpp"
 
 namespace shmreg::broker {
@@ -352,6 +353,16 @@ void ClusterLink::release_later(std::vector<ClusterEntry> e) {
     impl_->retry.push_back(std::move(e));
   }
   impl_->cv.notify_one();
+}
+
+void ClusterLink::describe(std::function<void(std::string)> done) {
+  Impl* impl = impl_.get();
+  const Deadline deadline = impl->write_deadline();
+  impl->push([this, impl, done = std::move(done), deadline]() mutable {
+    impl->check_lease();
+    std::string text = describe_cluster(impl->client, impl->cfg, impl->lease, status(), deadline);
+    boost::asio::post(impl->io, [done = std::move(done), text = std::move(text)]() mutable { done(std::move(text)); });
+  });
 }
 
 LinkStatus ClusterLink::status() const {

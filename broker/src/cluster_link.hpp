@@ -107,6 +107,9 @@ class ClusterLink {
   void release_later(std::vector<ClusterEntry> entries);
 
   [[nodiscard]] LinkStatus status() const;
+  // The cluster as etcd describes it now (cluster_status.hpp), asked within
+  // the write deadline on the worker; done gets the JSON on the loop.
+  void describe(std::function<void(std::string)> done);
 
  private:
   struct Impl;

@@ -48,6 +48,12 @@ proto::OpResult dispatch(OpContext& c, Request& r, const proto::Op& op) {
           [&](const proto::UnsetStatic& o) { return unset_static(c, r, o); },
           [&](const proto::Reload& o) { return reload(c, r, o); },
           [&](const proto::GetStatus& o) { return get_status(c, r, o); },
+          // cluster (ops_cluster.cpp): parked when the broker has a link, so
+          // this runs only without one
+          [&](const proto::GetClusterStatus&) {
+            return refusal(proto::Status::invalid_argument,
+                           "this broker has no [cluster] in its configuration: it is not part of an etcd cluster");
+          },
       },
       op);
 }
@@ -57,7 +63,7 @@ constexpr const char* kOpNames[] = {
     "ping",         "create_registry",  "register",          "unregister",         "unregister_all",
     "update_value", "put_meta",         "delete_meta",       "unregister_match",   "lookup_consistent",
     "register_on_behalf", "register_queued", "open_mailbox", "send_message", "set_static",
-    "unset_static", "reload", "get_status",
+    "unset_static", "reload", "get_status", "get_cluster_status",
 };
 static_assert(std::size(kOpNames) == std::variant_size_v<proto::Op>, "every op has a name for the log");
 

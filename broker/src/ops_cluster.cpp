@@ -143,6 +143,7 @@ bool touches_cluster(OpContext& ctx, const Caller& caller, const proto::Op& op) 
                         [&](const proto::CreateRegistry&) { return false; },
                         [&](const proto::LookupConsistent&) { return false; },
                         [&](const proto::SendMessage&) { return false; },
+                        [&](const proto::GetClusterStatus&) { return true; },
                         [&](const auto& o) {
                           if constexpr (requires { o.registry; }) return cluster_scoped(ctx, o.registry);
                           return false;
@@ -183,6 +184,10 @@ std::optional<proto::OpResult> start_cluster_op(OpContext& ctx, Request& req, co
           },
           [&](const proto::UnsetStatic& o) -> std::optional<proto::OpResult> {
             return not_on_cluster("a static entry", o.registry);
+          },
+          [&](const proto::GetClusterStatus&) -> std::optional<proto::OpResult> {
+            ctx.cluster->describe([finish = std::move(finish)](std::string text) { finish(success(0, std::move(text))); });
+            return std::nullopt;
           },
           [&](const auto& o) -> std::optional<proto::OpResult> {
             std::string name;

@@ -15,6 +15,8 @@
 //     is deleted again.
 //   - unregister, unregister_all: the etcd keys are deleted first (only if
 //     they still hold what this host wrote), then the entries.
+//   - get_cluster_status: etcd's members, leader and endpoints' health, this
+//     host's lease and the hosts with a live P/hosts/ key, as JSON.
 //   - register_queued, unregister_match, update_value, set_static and
 //     unset_static on a cluster registry are refused (invalid_argument).
 //

@@ -204,6 +204,7 @@ void encode_op(Writer& w, const Reload& o) {
 }
 
 void encode_op(Writer& w, const GetStatus&) { w.u8(static_cast<std::uint8_t>(OpCode::get_status)); }
+void encode_op(Writer& w, const GetClusterStatus&) { w.u8(static_cast<std::uint8_t>(OpCode::get_cluster_status)); }
 
 // The fields after the op code of ops 6..18.
 std::expected<Op, ParseError> decode_op(OpCode code, Reader& r) {
@@ -280,6 +281,7 @@ std::expected<Op, ParseError> decode_op(OpCode code, Reader& r) {
       return Reload{static_cast<ReloadAction>(action)};
     }
     case OpCode::get_status: return GetStatus{};
+    case OpCode::get_cluster_status: return GetClusterStatus{};
     default: return std::unexpected(ParseError::bad_op);
   }
 }
@@ -466,7 +468,8 @@ std::expected<std::vector<Op>, ParseError> decode_request(std::span<const std::u
       case OpCode::set_static:
       case OpCode::unset_static:
       case OpCode::reload:
-      case OpCode::get_status: {
+      case OpCode::get_status:
+      case OpCode::get_cluster_status: {
         auto op = decode_op(static_cast<OpCode>(code), r);
         if (!op) return std::unexpected(op.error());
         ops.push_back(std::move(*op));
