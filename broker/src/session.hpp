@@ -5,6 +5,10 @@
 // any pidfds passed alongside: fd_receive.hpp), decodes the ops, hands them
 // with the peer's identity and the frame's pidfds to its RequestHandler (the
 // op table), and queues the encoded reply. Replies leave in request order.
+// A request the handler parks (a write to a cluster registry waits for etcd:
+// execute_or_park) is answered when its results come; until then the
+// session reads no further request of its connection, and the idle timeout
+// does not close it.
 //
 // Back-pressure: a client that pipelines requests without reading replies is
 // paused once kMaxQueuedReplies frames or --max-queued-reply-bytes bytes wait
