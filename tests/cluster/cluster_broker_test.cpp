@@ -36,6 +36,7 @@ std::string ClusterBrokerTest::config_text(const std::string& host, const std::s
   return "[cluster]\nendpoints = [" + endpoints + "]\nhost = \"" + host + "\"\nprefix = \"" + cluster_prefix() +
          "\"\nlease_ttl = \"" + std::to_string(kLeaseTtlSeconds) +
          "s\"\nwrite_deadline = \"" + write_deadline + "\"\nattempt_timeout = \"300ms\"\n\n"
+         "[access]\nreload = [\"*\"]\n\n"
          "[[registry]]\nname = \"svc\"\nscope = \"cluster\"\n\n"
          "[[registry]]\nname = \"dups\"\nkeys = \"duplicate\"\nscope = \"cluster\"\n\n"
          "[[registry]]\nname = \"local\"\n";

@@ -2,6 +2,7 @@
 // withdraws this host's owners' cluster entries; cut off from etcd past its
 // TTL, it withdraws them without hearing from etcd; restarted within the
 // TTL, it asserts its live owners' names again.
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "broker_test.hpp"
@@ -82,6 +83,45 @@ TEST_F(ClusterLeaseTest, ABrokerRestartedWithinTheTtlKeepsItsLiveOwnersNames) {
   ASSERT_FALSE(value.empty());
   EXPECT_EQ(nlohmann::json::parse(value).at("pid"), owner.pid());
   EXPECT_TRUE(a.holds("svc", "db"));
+}
+
+}  // namespace
+}  // namespace shmreg::test
+
+namespace shmreg::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+using ClusterReloadTest = ClusterBrokerTest;
+
+void rewrite(const HostBroker& b, const std::string& from, const std::string& to, std::string text) {
+  const auto at = text.find(from);
+  ASSERT_NE(at, std::string::npos) << from;
+  text.replace(at, from.size(), to);
+  std::ofstream(b.config) << text;
+}
+
+TEST_F(ClusterReloadTest, AReloadRefusesAScopeChangeAndNotesAClusterChangeForTheNextStart) {
+  HostBroker& a = start_host("host-a");
+  ASSERT_FALSE(HasFatalFailure());
+  rewrite(a, "name = \"local\"\n", "name = \"local\"\nscope = \"cluster\"\n", config_text("host-a"));
+  const RunResult refused = a.cli({"reload"});
+  EXPECT_EQ(refused.exit_code(), 2);
+  EXPECT_NE(refused.err.find("registry 'local': scope = \"cluster\" (now \"host\") changes only at a restart"),
+            std::string::npos)
+      << refused.err;
+  rewrite(a, "lease_ttl = \"2s\"", "lease_ttl = \"9s\"", config_text("host-a"));
+  const RunResult noted = a.cli({"--json", "reload"});
+  EXPECT_EQ(noted.exit_code(), 0) << noted.err;
+  EXPECT_NE(noted.out.find("[cluster] changed: it takes effect at the next start"), std::string::npos) << noted.out;
+  Actor owner = actor_on(a);
+  ASSERT_TRUE(owner.registers("svc", "db", "v"));
+  auto kv = client().get(name_key("svc", "db"), cluster::ReadMode::linearizable, cluster::deadline_in(5s));
+  ASSERT_TRUE(kv && !kv->kvs.empty());
+  auto ttl = client().lease_time_to_live(kv->kvs.front().lease, cluster::deadline_in(5s));
+  ASSERT_TRUE(ttl);
+  EXPECT_EQ(ttl->granted_ttl_seconds, kLeaseTtlSeconds) << "the lease keeps the TTL the broker started with";
 }
 
 }  // namespace
