@@ -36,14 +36,20 @@ void ClusterHost::on_lease_lost() {
            " cluster entries of this host's owners (each an unregister event)");
 }
 
+// A duplicate registry's old keys of these owners go first (the link runs
+// its calls in order), so that a remote host does not count an entry twice
+// until the previous broker's lease expires.
 void ClusterHost::resume() {
-  std::vector<ClusterEntry> all;
+  std::vector<ClusterEntry> all, old_dups;
   for (const shm::OwnerRecord& o : ctx_.writer.owners()) {
-    auto mine = cluster_entries_of(ctx_, o.identity.pid);
+    auto mine = cluster_entries_of(ctx_, o.identity.pid, true);
+    for (const ClusterEntry& e : mine)
+      if (e.duplicate) old_dups.push_back(e);
     all.insert(all.end(), mine.begin(), mine.end());
   }
   if (all.empty()) return;
   ctx_.log("cluster: asserting " + std::to_string(all.size()) + " cluster entries of live owners again");
+  if (!old_dups.empty()) link_->release(std::move(old_dups), [](ReleaseOutcome) {});
   reassert(std::move(all));
 }
 

@@ -274,7 +274,10 @@ cluster::Status ClusterLink::Impl::do_release(const std::vector<ClusterEntry>& e
       all.success.push_back(cluster::DeleteOp{key, {}});
     } else {
       const std::string from = dup_owner_prefix(cfg.prefix, e.registry, e.key, cfg.host, e.pid);
-      all.success.push_back(cluster::DeleteOp{from, prefix_end(from)});
+      const bool listed = std::any_of(all.success.begin(), all.success.end(), [&](const cluster::TxnOp& op) {
+        return std::get<cluster::DeleteOp>(op).key == from;
+      });
+      if (!listed) all.success.push_back(cluster::DeleteOp{from, prefix_end(from)});
     }
   }
   auto r = client.txn(all, deadline);

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 
+#include <set>
 #include <type_traits>
 #include <variant>
 
@@ -198,7 +199,7 @@ std::optional<proto::OpResult> start_cluster_op(OpContext& ctx, Request& req, co
       op);
 }
 
-std::vector<ClusterEntry> cluster_entries_of(OpContext& ctx, std::uint32_t pid) {
+std::vector<ClusterEntry> cluster_entries_of(OpContext& ctx, std::uint32_t pid, bool every_value) {
   std::vector<ClusterEntry> out;
   if (ctx.cluster == nullptr) return out;
   auto rdr = own_reader(ctx);
@@ -211,10 +212,15 @@ std::vector<ClusterEntry> cluster_entries_of(OpContext& ctx, std::uint32_t pid) 
     auto keys = (*rdr)->keys(*view, pid);
     if (!keys) continue;
     const bool dup = view->kind() == shm::RegistryKind::duplicate;
-    for (const std::string& k : *keys) {
+    // keys() lists a key once per entry of pid under it.
+    const std::set<std::string> distinct(keys->begin(), keys->end());
+    for (const std::string& k : distinct) {
       auto vals = (*rdr)->values(*view, k, pid);
       if (!vals || vals->empty()) continue;
-      out.push_back(ClusterEntry{d.name, k, vals->front().value, pid, uid, dup, {}});
+      for (const shm::Entry& v : *vals) {
+        out.push_back(ClusterEntry{d.name, k, v.value, pid, uid, dup, {}});
+        if (!every_value) break;
+      }
     }
   }
   return out;

@@ -47,8 +47,11 @@ using Finish = std::function<void(proto::OpResult)>;
                                                               Finish finish);
 
 // The entries pid holds in cluster registries, as the link writes them
-// (empty when the broker has no link).
-[[nodiscard]] std::vector<ClusterEntry> cluster_entries_of(OpContext& ctx, std::uint32_t pid);
+// (empty when the broker has no link): one per key, enough to release them
+// (a duplicate registry's keys of pid under a key go as one range), or with
+// every_value one per entry, to write them again.
+[[nodiscard]] std::vector<ClusterEntry> cluster_entries_of(OpContext& ctx, std::uint32_t pid,
+                                                           bool every_value = false);
 
 // Removes from the segment every entry of a cluster registry whose owner is
 // a process the broker watches (this host's owners), each with an

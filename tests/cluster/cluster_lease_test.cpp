@@ -66,6 +66,8 @@ TEST_F(ClusterLeaseTest, ABrokerRestartedWithinTheTtlKeepsItsLiveOwnersNames) {
   ASSERT_FALSE(HasFatalFailure());
   Actor owner = actor_on(a);
   ASSERT_TRUE(owner.registers("svc", "db", "v"));
+  ASSERT_TRUE(owner.registers("dups", "w", "1"));
+  ASSERT_TRUE(owner.registers("dups", "w", "2"));
   const std::int64_t first = lease_of(etcd_value(cluster_prefix() + "/hosts/host-a"));
   a.process->kill_hard();
   ASSERT_TRUE(succeeded(a.process->start({"--config", a.config, "--segment-size", "16M"})));
@@ -83,6 +85,7 @@ TEST_F(ClusterLeaseTest, ABrokerRestartedWithinTheTtlKeepsItsLiveOwnersNames) {
   ASSERT_FALSE(value.empty());
   EXPECT_EQ(nlohmann::json::parse(value).at("pid"), owner.pid());
   EXPECT_TRUE(a.holds("svc", "db"));
+  EXPECT_EQ(etcd_count(cluster_prefix() + "/dups/"), 2u) << "each duplicate entry once, under the new lease";
 }
 
 }  // namespace

@@ -127,6 +127,18 @@ TEST_F(ClusterRegistrationTest, OwnerQueuesAndValueUpdatesAreRefusedOnClusterReg
   const auto update = owner.ask({"update", "svc", "db", "w"});
   EXPECT_EQ(errc_of(update), "invalid_argument");
   EXPECT_NE(message_of(update).find("scope = \"cluster\""), std::string::npos) << message_of(update);
+  auto conn = RawConnection::connect(a.socket);
+  ASSERT_TRUE(conn);
+  for (const proto::Op& op : std::vector<proto::Op>{proto::RegisterQueued{"svc", "q", "v", 0},
+                                                     proto::UnregisterMatch{"svc", "db", "_", "", 0}}) {
+    auto reply = conn->call({op});
+    ASSERT_TRUE(reply && reply->size() == 1);
+    EXPECT_EQ(reply->front().status, proto::Status::invalid_argument);
+    EXPECT_NE(reply->front().message.find("is not offered on registry 'svc'"), std::string::npos)
+        << reply->front().message;
+  }
+  EXPECT_TRUE(etcd_value(name_key("svc", "q")).empty());
+  EXPECT_TRUE(a.holds("svc", "db"));
 }
 
 // Every etcd member frozen: host registries' writes are answered while a
