@@ -84,6 +84,8 @@ struct ClusterLink::Impl {
   }
   ClaimOutcome do_claim(const ClusterEntry& e, Deadline deadline);
   cluster::Status do_release(const std::vector<ClusterEntry>& entries, Deadline deadline);
+  cluster::Status do_release_values(const ClusterEntry& e, const std::set<std::string, std::less<>>& values,
+                                    Deadline deadline);
   Deadline write_deadline() const { return cluster::deadline_in(cfg.write_deadline); }
 };
 
@@ -293,6 +295,36 @@ cluster::Status ClusterLink::Impl::do_release(const std::vector<ClusterEntry>& e
   return {};
 }
 
+// The duplicate entries' keys whose values match, each compared with the
+// revision read, in one transaction; read again once if one changed between.
+cluster::Status ClusterLink::Impl::do_release_values(const ClusterEntry& e,
+                                                     const std::set<std::string, std::less<>>& values,
+                                                     Deadline deadline) {
+  if (!e.duplicate) {
+    ClusterEntry one = e;
+    one.value = *values.begin();
+    return do_release({one}, deadline);
+  }
+  const std::string from = dup_owner_prefix(cfg.prefix, e.registry, e.key, cfg.host, e.pid);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto r = client.get_prefix(from, cluster::ReadMode::linearizable, deadline);
+    if (!r) return std::unexpected(r.error());
+    cluster::Txn t;
+    for (const cluster::KeyValue& kv : r->kvs) {
+      auto holder = parse_entry_value(kv.value);
+      if (!holder || !values.contains(holder->value)) continue;
+      t.compare.push_back(cluster::Compare{kv.key, cluster::Compare::Target::mod_revision,
+                                           cluster::Compare::Op::equal, kv.mod_revision, {}});
+      t.success.push_back(cluster::DeleteOp{kv.key, {}});
+    }
+    if (t.success.empty()) return {};
+    auto done = client.txn(t, deadline);
+    if (!done) return std::unexpected(done.error());
+    if (done->succeeded) return {};
+  }
+  return {};
+}
+
 std::expected<std::unique_ptr<ClusterLink>, std::string> ClusterLink::start(boost::asio::io_context& io,
                                                                              const ClusterSection& config,
                                                                              const BrokerLog& log,
@@ -343,6 +375,24 @@ void ClusterLink::release(std::vector<ClusterEntry> e, std::function<void(Releas
     } else {
       impl->maintain(deadline);
       auto r = impl->do_release(e, deadline);
+      out.ok = r.has_value();
+      if (!r) out.message = r.error().message;
+    }
+    boost::asio::post(impl->io, [done = std::move(done), out = std::move(out)]() mutable { done(std::move(out)); });
+  });
+}
+
+void ClusterLink::release_values(ClusterEntry e, std::set<std::string, std::less<>> values,
+                                 std::function<void(ReleaseOutcome)> done) {
+  Impl* impl = impl_.get();
+  const Deadline deadline = impl->write_deadline();
+  impl->push([impl, e = std::move(e), values = std::move(values), done = std::move(done), deadline]() mutable {
+    ReleaseOutcome out;
+    if (Clock::now() >= deadline) {
+      out.message = "the write deadline passed before etcd could be asked";
+    } else {
+      impl->maintain(deadline);
+      auto r = impl->do_release_values(e, values, deadline);
       out.ok = r.has_value();
       if (!r) out.message = r.error().message;
     }

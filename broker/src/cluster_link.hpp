@@ -29,6 +29,7 @@
 #include <expected>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -102,6 +103,11 @@ class ClusterLink {
   // its pid under its key) that are still theirs, in one transaction when
   // all are, within the write deadline. done runs on the loop.
   void release(std::vector<ClusterEntry> entries, std::function<void(ReleaseOutcome)> done);
+  // Removes the keys of e.pid's entries under e.key whose values are among
+  // values (a unique registry: e's key, if its value is one), within the
+  // write deadline: unregister_match. done runs on the loop.
+  void release_values(ClusterEntry e, std::set<std::string, std::less<>> values,
+                      std::function<void(ReleaseOutcome)> done);
   // As release, but tried until etcd takes it (owner death); no answer.
   // Dropped when the lease is lost: the keys went with it.
   void release_later(std::vector<ClusterEntry> entries);

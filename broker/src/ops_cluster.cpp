@@ -117,6 +117,22 @@ std::optional<proto::OpResult> start_unregister(OpContext& ctx, Request& req, co
   return std::nullopt;
 }
 
+std::optional<proto::OpResult> start_unregister_match(OpContext& ctx, Request& req, const proto::UnregisterMatch& op,
+                                                      Finish finish) {
+  auto plan = plan_unregister_match(ctx, req, op);
+  if (!plan) return std::move(plan.error());
+  if (plan->matching.empty()) return success(0);
+  ClusterEntry e{op.registry, op.key, {}, plan->pid, plan->uid, plan->duplicate, {}};
+  auto values = plan->matching;
+  ctx.cluster->release_values(std::move(e), std::move(values),
+                              [&ctx, plan = std::move(*plan), key = op.key, finish = std::move(finish)](
+                                  ReleaseOutcome out) {
+                                if (!out.ok) return finish(unavailable(ctx, "nothing was removed", out.message));
+                                finish(remove_matching(ctx, plan, key));
+                              });
+  return std::nullopt;
+}
+
 std::optional<proto::OpResult> start_unregister_all(OpContext& ctx, Request& req, Finish finish) {
   const auto pid = static_cast<std::uint32_t>(req.caller.pid);
   ctx.owners.settle(req.caller.as_owner());
@@ -174,9 +190,7 @@ std::optional<proto::OpResult> start_cluster_op(OpContext& ctx, Request& req, co
           [&](const proto::RegisterQueued& o) -> std::optional<proto::OpResult> {
             return not_on_cluster("an owner queue (--queue and the other D-Bus flags)", o.registry);
           },
-          [&](const proto::UnregisterMatch& o) -> std::optional<proto::OpResult> {
-            return not_on_cluster("unregister_match", o.registry);
-          },
+          [&](const proto::UnregisterMatch& o) { return start_unregister_match(ctx, req, o, std::move(finish)); },
           [&](const proto::UpdateValue& o) -> std::optional<proto::OpResult> {
             return not_on_cluster("update_value (unregister and register again)", o.registry);
           },

@@ -13,11 +13,11 @@
 //     answering within [cluster] write_deadline is cluster_unavailable and
 //     nothing is written. A key this call created whose insert then fails
 //     is deleted again.
-//   - unregister, unregister_all: the etcd keys are deleted first (only if
-//     they still hold what this host wrote), then the entries.
+//   - unregister, unregister_all, unregister_match: the etcd keys are deleted
+//     first (only if they still hold what this host wrote), then the entries.
 //   - get_cluster_status: etcd's members, leader and endpoints' health, this
 //     host's lease and the hosts with a live P/hosts/ key, as JSON.
-//   - register_queued, unregister_match, update_value, set_static and
+//   - register_queued, update_value, set_static and
 //     unset_static on a cluster registry are refused (invalid_argument).
 //
 // Owner death is not an op: cluster_entries_of() gives the link what to

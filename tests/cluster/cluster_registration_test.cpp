@@ -129,16 +129,37 @@ TEST_F(ClusterRegistrationTest, OwnerQueuesAndValueUpdatesAreRefusedOnClusterReg
   EXPECT_NE(message_of(update).find("scope = \"cluster\""), std::string::npos) << message_of(update);
   auto conn = RawConnection::connect(a.socket);
   ASSERT_TRUE(conn);
-  for (const proto::Op& op : std::vector<proto::Op>{proto::RegisterQueued{"svc", "q", "v", 0},
-                                                     proto::UnregisterMatch{"svc", "db", "_", "", 0}}) {
-    auto reply = conn->call({op});
-    ASSERT_TRUE(reply && reply->size() == 1);
-    EXPECT_EQ(reply->front().status, proto::Status::invalid_argument);
-    EXPECT_NE(reply->front().message.find("is not offered on registry 'svc'"), std::string::npos)
-        << reply->front().message;
-  }
+  auto reply = conn->call({proto::RegisterQueued{"svc", "q", "v", 0}});
+  ASSERT_TRUE(reply && reply->size() == 1);
+  EXPECT_EQ(reply->front().status, proto::Status::invalid_argument);
+  EXPECT_NE(reply->front().message.find("is not offered on registry 'svc'"), std::string::npos)
+      << reply->front().message;
   EXPECT_TRUE(etcd_value(name_key("svc", "q")).empty());
   EXPECT_TRUE(a.holds("svc", "db"));
+}
+
+TEST_F(ClusterRegistrationTest, UnregisterMatchRemovesTheMatchingEntriesEtcdKeysFirst) {
+  HostBroker& a = start_host("host-a");
+  ASSERT_FALSE(HasFatalFailure());
+  Actor owner = actor_on(a);
+  ASSERT_TRUE(owner.registers("svc", "db", R"({"role":"primary"})"));
+  ASSERT_TRUE(owner.registers("dups", "w", R"({"n":1})"));
+  ASSERT_TRUE(owner.registers("dups", "w", R"({"n":2})"));
+  ASSERT_TRUE(owner.registers("dups", "w", R"({"n":3})"));
+  const auto none = owner.ask({"unregister_match", "svc", "db", R"({"role":"replica"})", ""});
+  ASSERT_TRUE(is_ok(none));
+  EXPECT_FALSE(etcd_value(name_key("svc", "db")).empty());
+  ASSERT_TRUE(is_ok(owner.ask({"unregister_match", "svc", "db", R"({"role":"primary"})", ""})));
+  EXPECT_TRUE(etcd_value(name_key("svc", "db")).empty());
+  EXPECT_FALSE(a.holds("svc", "db"));
+  const auto two = owner.ask({"unregister_match", "dups", "w", R"({"n":"$1"})", R"([["<","$1",3]])"});
+  ASSERT_TRUE(is_ok(two));
+  EXPECT_EQ(two.at(1), "2");
+  const std::string under = cluster_prefix() + "/dups/dups/" + to_hex("w") + "/";
+  EXPECT_EQ(etcd_count(under), 1u);
+  auto left = client().get_prefix(under, cluster::ReadMode::linearizable, cluster::deadline_in(5s));
+  ASSERT_TRUE(left && left->kvs.size() == 1);
+  EXPECT_EQ(nlohmann::json::parse(left->kvs.front().value).at("value"), "eyJuIjozfQ==");  // {"n":3}
 }
 
 // Every etcd member frozen: host registries' writes are answered while a
