@@ -50,6 +50,52 @@ std::shared_ptr<sys::UniqueFd> keep_pidfd(const Owner& owner) {
   return std::make_shared<sys::UniqueFd>(::fcntl(owner.pidfd, F_DUPFD_CLOEXEC, 0));
 }
 
+// A name held by a process of this host that is dead, its exit not handled
+// yet (a service restarted at once), is the dead's no more, as on a host
+// registry: the holder is reaped (its key's deletion queued, and the link
+// runs it before the next claim), and the claim is made once more.
+bool reaped_dead_holder(OpContext& ctx, const ClaimOutcome& out) {
+  if (out.holder.host != ctx.cluster->config().host || out.holder.pid == 0) return false;
+  const auto pid = static_cast<pid_t>(out.holder.pid);
+  if (ctx.owners.liveness(pid) != OwnerWatches::Liveness::dead) return false;
+  return ctx.owners.reap(pid, "holder of a cluster name found dead by a new registration");
+}
+
+proto::OpResult taken_refusal(const ClaimOutcome& out) {
+  proto::OpResult res = refusal(proto::Status::already_registered, "already registered by PID " +
+                                                                       std::to_string(out.holder.pid) + " on host '" +
+                                                                       out.holder.host + "'");
+  res.value = out.holder.pid;
+  return res;
+}
+
+void claim_then_insert(OpContext& ctx, const Owner& owner, std::shared_ptr<sys::UniqueFd> pidfd, ClusterEntry entry,
+                       Finish finish, bool may_reap) {
+  ClusterEntry asked = entry;
+  ctx.cluster->claim(std::move(asked), [&ctx, owner, pidfd, entry, finish = std::move(finish),
+                                        may_reap](ClaimOutcome out) mutable {
+    switch (out.kind) {
+      case ClaimOutcome::Kind::created: {
+        Owner kept = owner;
+        kept.pidfd = pidfd->get();
+        proto::OpResult res = register_entry(ctx, kept, entry.registry, entry.key, entry.value);
+        if (res.status != proto::Status::ok && out.fresh) {
+          entry.etcd_key = out.etcd_key;
+          ctx.cluster->release_later({entry});
+        }
+        return finish(std::move(res));
+      }
+      case ClaimOutcome::Kind::taken:
+        if (may_reap && reaped_dead_holder(ctx, out))
+          return claim_then_insert(ctx, owner, std::move(pidfd), std::move(entry), std::move(finish), false);
+        return finish(taken_refusal(out));
+      case ClaimOutcome::Kind::unavailable: return finish(unavailable(ctx, "nothing was registered", out.message));
+      case ClaimOutcome::Kind::failed:
+        return finish(refusal(proto::Status::io_error, "etcd refused the registration: " + out.message));
+    }
+  });
+}
+
 std::optional<proto::OpResult> start_register(OpContext& ctx, const Owner& owner, const std::string& registry,
                                               const std::string& key, const std::string& value, Finish finish) {
   auto rdr = own_reader(ctx);
@@ -66,30 +112,7 @@ std::optional<proto::OpResult> start_register(OpContext& ctx, const Owner& owner
   if (!*pidfd) return refusal(proto::Status::io_error, "the broker cannot keep the owner's pidfd; nothing was registered");
   ClusterEntry entry{registry, key, value, static_cast<std::uint32_t>(owner.pid), static_cast<std::uint32_t>(owner.uid),
                      view->kind() == shm::RegistryKind::duplicate, {}};
-  ctx.cluster->claim(entry, [&ctx, owner, pidfd, entry, finish = std::move(finish)](ClaimOutcome out) mutable {
-    switch (out.kind) {
-      case ClaimOutcome::Kind::created: {
-        Owner kept = owner;
-        kept.pidfd = pidfd->get();
-        proto::OpResult res = register_entry(ctx, kept, entry.registry, entry.key, entry.value);
-        if (res.status != proto::Status::ok && out.fresh) {
-          entry.etcd_key = out.etcd_key;
-          ctx.cluster->release_later({entry});
-        }
-        return finish(std::move(res));
-      }
-      case ClaimOutcome::Kind::taken: {
-        proto::OpResult res = refusal(proto::Status::already_registered,
-                                      "already registered by PID " + std::to_string(out.holder.pid) + " on host '" +
-                                          out.holder.host + "'");
-        res.value = out.holder.pid;
-        return finish(std::move(res));
-      }
-      case ClaimOutcome::Kind::unavailable: return finish(unavailable(ctx, "nothing was registered", out.message));
-      case ClaimOutcome::Kind::failed:
-        return finish(refusal(proto::Status::io_error, "etcd refused the registration: " + out.message));
-    }
-  });
+  claim_then_insert(ctx, owner, std::move(pidfd), std::move(entry), std::move(finish), true);
   return std::nullopt;
 }
 

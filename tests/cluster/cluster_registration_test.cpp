@@ -69,6 +69,26 @@ TEST_F(ClusterRegistrationTest, UnregisterAndTheOwnersDeathRemoveTheEtcdKey) {
   EXPECT_FALSE(a.holds("svc", "db"));
 }
 
+// The broker frozen while the holder dies and its successor asks for the
+// name: on SIGCONT the request may come before the death; either way the
+// dead holder loses the name (as on a host registry) and the successor gets it.
+TEST_F(ClusterRegistrationTest, AServiceRestartedAtOnceTakesTheNameOfItsDeadPredecessor) {
+  HostBroker& a = start_host("host-a");
+  ASSERT_FALSE(HasFatalFailure());
+  Actor first = actor_on(a);
+  ASSERT_TRUE(first.registers("svc", "db", "1"));
+  Actor second = actor_on(a);
+  ASSERT_TRUE(is_ok(second.ask({"ping"})));  // connected before the broker stops
+  ASSERT_TRUE(a.process->pid() > 0 && ::kill(a.process->pid(), SIGSTOP) == 0);
+  first.process().kill_and_wait();
+  ASSERT_TRUE(second.send({"register", "svc", "db", "2"}));
+  ASSERT_EQ(::kill(a.process->pid(), SIGCONT), 0);
+  const auto answer = second.answer();
+  EXPECT_TRUE(is_ok(answer)) << join_fields(answer);
+  const auto j = nlohmann::json::parse(etcd_value(name_key("svc", "db")));
+  EXPECT_EQ(j.at("pid"), second.pid());
+}
+
 TEST_F(ClusterRegistrationTest, ANameFreedOnOneHostCanBeTakenOnAnother) {
   HostBroker& a = start_host("host-a");
   HostBroker& b = start_host("host-b");
