@@ -55,7 +55,9 @@ std::string describe_cluster(cluster::EtcdClient& client, const ClusterSection& 
             {"leases_lost", link.leases_lost},
             {"last_error", link.last_error}};
   if (lease != 0) {
-    json l = {{"id", std::to_string(lease)}, {"granted_ttl_s", link.lease_ttl_s}};
+    json l = {{"id", std::to_string(lease)},
+              {"granted_ttl_s", link.lease_ttl_s},
+              {"ms_since_refresh", link.ms_since_refresh < 0 ? json(nullptr) : json(link.ms_since_refresh)}};
     if (auto ttl = client.lease_time_to_live(lease, deadline)) l["remaining_s"] = ttl->ttl_seconds;
     else l["remaining_s"] = nullptr;
     j["lease"] = std::move(l);

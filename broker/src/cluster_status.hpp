@@ -14,7 +14,7 @@ namespace shmreg::broker {
 
 // {"host", "prefix", "endpoints": [{"endpoint", "healthy", "error", "member_id",
 //  "leader_id", "version"}], "leader", "members": [{"id", "name", "client_urls"}],
-//  "lease": {"id", "granted_ttl_s", "remaining_s"} or null, "pending_removals",
+//  "lease": {"id", "granted_ttl_s", "ms_since_refresh", "remaining_s"} or null, "pending_removals",
 //  "leases_lost", "last_error", "hosts": [{"host", "lease", "broker_pid",
 //  "started_ns"}], "hosts_error"}. Ids as etcd prints them (hex strings), the
 // lease id as a decimal string.
