@@ -18,6 +18,7 @@
 #include <ctime>
 #include <optional>
 
+#include "cluster_host.hpp"
 #include "huge_pages.hpp"
 #include "log.hpp"
 #include "mailboxes.hpp"
@@ -33,9 +34,7 @@
 #include "shutdown.hpp"
 #include "shmreg/sys/file_check.hpp"
 #include "uid_tally.hpp"
-#if SHMREG_HAVE_CLUSTER_MIRROR
 #include "cluster_mirror.hpp"
-#endif
 
 namespace asio = boost::asio;
 using asio::local::stream_protocol;
@@ -95,16 +94,12 @@ struct Broker::Impl {
   std::optional<ConfigLifecycle> lifecycle;
   std::optional<OpContext> ops;
   std::optional<OpTable> table;
-#if SHMREG_HAVE_CLUSTER_MIRROR
-  // Other hosts' entries of cluster registries (issue 14); started by
-  // start_mirror once the [cluster] configuration is known. Stopped (its
-  // thread joined) before the writer goes.
+  // Other hosts' entries of cluster registries (issue 14); started once the
+  // registries exist. Stopped (its thread joined) before the writer goes.
   std::unique_ptr<ClusterMirror> mirror;
-  [[nodiscard]] bool start_mirror(ClusterMirrorConfig mirror_config) {
-    mirror = std::make_unique<ClusterMirror>(io, *writer, log, std::move(mirror_config));
-    return mirror->start();
-  }
-#endif
+  [[nodiscard]] bool start_mirror();
+  // [cluster]: the link to etcd (cluster_host.hpp); goes first at the end.
+  std::unique_ptr<ClusterHost> cluster_host;
   std::uint64_t next_session = 1;
 
   [[nodiscard]] int start();
@@ -171,9 +166,21 @@ int Broker::Impl::start() {
                         });
   if (!segment_guard->arm()) return 1;
   raise_fd_limit();
+  // Before reconcile, so that the owners it reaps lose their etcd keys too.
+  if (config.settings.cluster) {
+    auto host = ClusterHost::start(io, *ops);
+    if (!host) {
+      log(host.error());
+      return 2;
+    }
+    cluster_host = std::move(*host);
+  }
   if (!owners->reconcile()) return shutdown.halting() ? shutdown.exit_code() : 1;
+  if (cluster_host) cluster_host->resume();
   // After reconcile: a dead process's key must not block a declared static.
   if (!apply_config()) return 2;
+  // After the registries exist: the mirror puts other hosts' entries in them.
+  if (config.settings.cluster && !start_mirror()) return 2;
   // Probed before the first connection, while descriptors are free: peer_of
   // refuses every peer while the answer is unknown.
   if (auto peerpidfd = probe_peer_pidfd(); !peerpidfd)
@@ -436,6 +443,18 @@ void Broker::Impl::on_accept(stream_protocol::socket socket) {
 // The configuration in force applied to the segment as a reload would:
 // declared registries created, declared statics set. A file the segment
 // cannot take (a declared registry exists with other options) stops the start.
+bool Broker::Impl::start_mirror() {
+  const ClusterSection& c = *config.settings.cluster;
+  ClusterMirrorConfig m;
+  m.client = client_options(c);
+  m.prefix = c.prefix;
+  m.host = c.host;
+  for (const DeclaredRegistry& r : config.settings.registries)
+    if (r.scope == RegistryScope::cluster) m.registries.push_back({r.name, r.kind});
+  mirror = std::make_unique<ClusterMirror>(io, *writer, log, std::move(m));
+  return mirror->start();
+}
+
 bool Broker::Impl::apply_config() {
   const ReloadOutcome out = lifecycle->apply_at_start();
   if (out.ok) {

@@ -3,6 +3,7 @@
 #include "cluster_mirror.hpp"
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <algorithm>
 #include <map>
 #include <tuple>
@@ -14,6 +15,9 @@ namespace shmreg::broker {
 
 namespace asio = boost::asio;
 
+// How often a put held back by a local holder of its key is tried again.
+constexpr std::chrono::milliseconds kHeldRetry{250};
+
 // Touched only on the loop, except `stopped`, which stop() sets from
 // whichever thread calls it.
 struct ClusterMirror::Applier {
@@ -24,23 +28,34 @@ struct ClusterMirror::Applier {
     std::uint32_t pid = 0;
     std::uint64_t version = 0;
   };
-  Applier(shm::SegmentWriter& w, const BrokerLog& l) : writer(w), log(l) {}
+  Applier(asio::io_context& io, shm::SegmentWriter& w, const BrokerLog& l) : writer(w), log(l), retry(io) {}
 
   void apply_snapshot(std::vector<Change> changes, std::int64_t revision);
   void apply_events(std::vector<Change> changes);
   void put(const Change& c);
   void remove(const std::string& etcd_key);
+  // Puts again, every kHeldRetry, what `held` keeps (see there).
+  void arm_retry(std::shared_ptr<Applier> self);
 
   shm::SegmentWriter& writer;
   const BrokerLog& log;
   std::unordered_map<std::string, Mirrored> mirrored;
+  // Puts refused because a process of this host holds the unique key in the
+  // segment. etcd serializes the name, so that holder is on its way out (its
+  // etcd key is deleted before its entry, or its lease is lost and its
+  // entries are being withdrawn): the put is tried again until it lands, or
+  // until a later change of its etcd key or a re-read replaces it. Without
+  // this the remote name would be missing here until the next re-read.
+  std::unordered_map<std::string, Change> held;
+  asio::steady_timer retry;
+  bool retry_armed = false;
   ClusterMirrorStats stats;
   std::atomic<bool> stopped{false};
 };
 
 ClusterMirror::ClusterMirror(asio::io_context& io, shm::SegmentWriter& writer, const BrokerLog& log,
                              ClusterMirrorConfig config)
-    : io_(io), log_(log), config_(std::move(config)), applier_(std::make_shared<Applier>(writer, log)) {
+    : io_(io), log_(log), config_(std::move(config)), applier_(std::make_shared<Applier>(io, writer, log)) {
   for (const auto& r : config_.registries) kinds_.emplace(r.name, r.kind);
 }
 
@@ -51,7 +66,9 @@ const ClusterMirrorStats& ClusterMirror::stats() const noexcept { return applier
 template <class Fn>
 void ClusterMirror::on_loop(Fn fn) {
   asio::post(io_, [applier = applier_, fn = std::move(fn)]() mutable {
-    if (!applier->stopped) fn(*applier);
+    if (applier->stopped) return;
+    fn(*applier);
+    applier->arm_retry(applier);
   });
 }
 
@@ -196,15 +213,38 @@ void ClusterMirror::Applier::put(const Change& c) {
   std::uint32_t holder = 0;
   auto put = writer.put_remote(*reg, e.where.key, e.value, owner, &holder);
   if (!put) {
-    log("cluster mirror: cannot mirror " + c.etcd_key + " (" + e.host + " pid " + std::to_string(e.pid) +
-         "): " + std::string(shm::to_string(put.error())) +
-         (put.error() == shm::Errc::already_registered ? " by local pid " + std::to_string(holder) : ""));
+    const bool local_holder = put.error() == shm::Errc::already_registered;
+    // Logged once per etcd key and change, not at every retry.
+    if (!held.contains(c.etcd_key) || held.at(c.etcd_key).revision != c.revision)
+      log("cluster mirror: cannot mirror " + c.etcd_key + " (" + e.host + " pid " + std::to_string(e.pid) +
+          "): " + std::string(shm::to_string(put.error())) +
+          (local_holder ? " by local pid " + std::to_string(holder) + "; tried again until that entry goes" : ""));
+    if (local_holder) held.insert_or_assign(c.etcd_key, c);
     return;
   }
+  held.erase(c.etcd_key);
   mirrored[c.etcd_key] = Mirrored{*reg, e.where.key, e.host, e.value, e.pid, put->version};
 }
 
+void ClusterMirror::Applier::arm_retry(std::shared_ptr<Applier> self) {
+  if (retry_armed || held.empty() || stopped) return;
+  retry_armed = true;
+  retry.expires_after(kHeldRetry);
+  retry.async_wait([self = std::move(self)](const boost::system::error_code& ec) {
+    Applier& a = *self;
+    a.retry_armed = false;
+    if (ec || a.stopped) return;
+    std::vector<Change> again;
+    for (const auto& [key, change] : a.held) again.push_back(change);
+    a.writer.defer_wakes();
+    for (const Change& c : again) a.put(c);
+    a.writer.flush_wakes();
+    a.arm_retry(self);
+  });
+}
+
 void ClusterMirror::Applier::remove(const std::string& etcd_key) {
+  held.erase(etcd_key);
   const auto it = mirrored.find(etcd_key);
   if (it == mirrored.end()) return;
   const Mirrored& m = it->second;
@@ -235,6 +275,7 @@ void ClusterMirror::Applier::apply_snapshot(std::vector<Change> changes, std::in
     present.emplace(Match{e.registry, std::move(e.key), std::move(e.host), e.pid, std::move(e.value)}, e.version);
   writer.defer_wakes();
   mirrored.clear();
+  held.clear();
   std::vector<const Change*> missing;
   for (const Change& c : changes) {
     const MirrorEntry& e = c.entry;

@@ -108,7 +108,7 @@ std::expected<MirrorKey, std::string> parse_mirror_key(std::string_view prefix, 
     if (parts.size() != 3) return std::unexpected("a names key is P/names/<registry>/<keyhex>");
   } else if (parts[0] == "dups") {
     out.kind = shm::RegistryKind::duplicate;
-    if (parts.size() != 6) return std::unexpected("a dups key is P/dups/<registry>/<keyhex>/<host>/<pid>/<version>");
+    if (parts.size() != 6) return std::unexpected("a dups key is P/dups/<registry>/<keyhex>/<host>/<pid>/<token>");
   } else {
     return MirrorKey{};
   }
@@ -119,10 +119,10 @@ std::expected<MirrorKey, std::string> parse_mirror_key(std::string_view prefix, 
   if (!k) return std::unexpected(k.error());
   out.key = std::move(*k);
   if (out.kind == shm::RegistryKind::duplicate) {
-    std::uint64_t pid = 0, version = 0;
+    std::uint64_t pid = 0, token = 0;
     if (!shm::valid_host_name(parts[3])) return std::unexpected("host in the key is not 1..63 of [A-Za-z0-9._-]");
     if (!parse_decimal(parts[4], pid) || !valid_pid(pid)) return std::unexpected("pid in the key is not 1..4194303");
-    if (!parse_decimal(parts[5], version)) return std::unexpected("version in the key is not a decimal number");
+    if (!parse_decimal(parts[5], token)) return std::unexpected("token in the key is not a decimal number");
     out.host = std::string(parts[3]);
     out.pid = static_cast<std::uint32_t>(pid);
   }

@@ -2,7 +2,7 @@
 // value under the cluster prefix P say about an entry (docs/cluster.md).
 //
 //   P/names/<registry>/<KEYHEX>                          a unique entry
-//   P/dups/<registry>/<KEYHEX>/<host>/<pid>/<version>    one duplicate entry
+//   P/dups/<registry>/<KEYHEX>/<host>/<pid>/<token>    one duplicate entry
 //   value: {"host":"..","pid":N,"uid":N,"value":"<base64>"}
 //
 // KEYHEX is the registry key's bytes in lowercase hex. Everything read here
@@ -26,7 +26,7 @@ struct MirrorKey {
   shm::RegistryKind kind = shm::RegistryKind::unique;
   std::string registry;
   std::string key;  // the registry key's bytes
-  // Duplicate keys only (from the path): the holder and its entry's version there.
+  // Duplicate keys only (from the path): the holder (the last part, a token, names one entry of it).
   std::string host;
   std::uint32_t pid = 0;
 };

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <limits>
 
+#include "config_cluster.hpp"
 #include "config_reader.hpp"
 #include "shmreg/sys/unique_fd.hpp"
 #include "config_registry.hpp"
@@ -157,11 +158,14 @@ const toml::table* section(ConfigReader& r, const toml::table& doc, std::string_
 
 Settings read_document(ConfigReader& r, const toml::table& doc) {
   Settings s;
-  r.only_keys(doc, "", {"broker", "limits", "access", "registry"});
+  r.only_keys(doc, "", {"broker", "limits", "access", "registry", "cluster"});
   if (const auto* t = section(r, doc, "broker")) read_broker(r, *t, s.broker);
   if (const auto* t = section(r, doc, "limits")) read_limits(r, *t, s.limits);
   if (const auto* t = section(r, doc, "access")) read_access(r, *t, s.access);
-  if (const toml::array* regs = r.tables(doc, "registry", "")) read_registries(r, *regs, s.broker, s.registries);
+  if (const auto* t = section(r, doc, "cluster")) read_cluster(r, *t, s.cluster.emplace());
+  const toml::array* regs = r.tables(doc, "registry", "");
+  if (regs != nullptr) read_registries(r, *regs, s.broker, s.registries);
+  check_cluster_scopes(r, regs, s);
   return s;
 }
 

@@ -115,11 +115,19 @@ void read_statics(ConfigReader& r, const toml::table& t, const std::string& path
   }
 }
 
+void read_scope(ConfigReader& r, const toml::table& t, const std::string& path, DeclaredRegistry& reg) {
+  std::string scope;
+  if (!r.string(t, "scope", path, scope)) return;
+  if (scope == "host") reg.scope = RegistryScope::host;
+  else if (scope == "cluster") reg.scope = RegistryScope::cluster;
+  else r.problem(t.get("scope")->source(), path + ".scope", "'" + scope + "' is neither \"host\" nor \"cluster\"");
+}
+
 DeclaredRegistry read_registry(ConfigReader& r, const toml::table& t, const std::string& path,
                                const BrokerSection& defaults) {
   r.only_keys(t, path,
               {"name", "keys", "partitions", "max_key", "max_value", "capacity", "meta", "register", "admin", "reserve",
-               "static"});
+               "static", "scope"});
   DeclaredRegistry reg;
   reg.where = pos_of(t);
   reg.max_key = defaults.default_max_key;
@@ -127,6 +135,7 @@ DeclaredRegistry read_registry(ConfigReader& r, const toml::table& t, const std:
   reg.capacity = defaults.default_capacity;
   read_name(r, t, path, reg);
   read_kind(r, t, path, reg);
+  read_scope(r, t, path, reg);
   r.integer(t, "partitions", path, 1, shm::kMaxPartitions, reg.partitions);
   r.integer(t, "max_key", path, 1, shm::kMaxKeyLen, reg.max_key);
   r.integer(t, "max_value", path, 0, shm::kMaxValueLen, reg.max_value);

@@ -5,6 +5,7 @@
 #include <type_traits>
 #include <variant>
 
+#include "ops_cluster.hpp"
 #include "policy.hpp"
 #include "shmreg/sys/pidfd.hpp"
 #include "status.hpp"
@@ -47,6 +48,12 @@ proto::OpResult dispatch(OpContext& c, Request& r, const proto::Op& op) {
           [&](const proto::UnsetStatic& o) { return unset_static(c, r, o); },
           [&](const proto::Reload& o) { return reload(c, r, o); },
           [&](const proto::GetStatus& o) { return get_status(c, r, o); },
+          // cluster (ops_cluster.cpp): parked when the broker has a link, so
+          // this runs only without one
+          [&](const proto::GetClusterStatus&) {
+            return refusal(proto::Status::invalid_argument,
+                           "this broker has no [cluster] in its configuration: it is not part of an etcd cluster");
+          },
       },
       op);
 }
@@ -56,7 +63,7 @@ constexpr const char* kOpNames[] = {
     "ping",         "create_registry",  "register",          "unregister",         "unregister_all",
     "update_value", "put_meta",         "delete_meta",       "unregister_match",   "lookup_consistent",
     "register_on_behalf", "register_queued", "open_mailbox", "send_message", "set_static",
-    "unset_static", "reload", "get_status",
+    "unset_static", "reload", "get_status", "get_cluster_status",
 };
 static_assert(std::size(kOpNames) == std::variant_size_v<proto::Op>, "every op has a name for the log");
 
@@ -170,6 +177,48 @@ std::vector<proto::OpResult> OpTable::execute(const Peer& peer, std::span<const 
   } wakes(ctx_.writer);
   for (const proto::Op& op : ops) out.push_back(run(req, op));
   return out;
+}
+
+std::optional<std::vector<proto::OpResult>> OpTable::execute_or_park(const Peer& peer,
+                                                                     std::span<const sys::UniqueFd> passed_pidfds,
+                                                                     const std::vector<proto::Op>& ops,
+                                                                     const std::shared_ptr<MailboxSink>& connection,
+                                                                     Later later) {
+  if (ctx_.cluster == nullptr) return execute(peer, passed_pidfds, ops, connection);
+  Caller caller = Caller::of(peer, passed_pidfds);
+  caller.exited = sys::pidfd_exited(peer.pidfd.get());
+  std::size_t cluster_ops = 0;
+  for (const proto::Op& op : ops)
+    if (touches_cluster(ctx_, caller, op)) ++cluster_ops;
+  if (cluster_ops == 0) return execute(peer, passed_pidfds, ops, connection);
+  if (ops.size() > 1)
+    return std::vector<proto::OpResult>(
+        ops.size(), refusal(proto::Status::invalid_argument,
+                            "a request that writes a cluster registry holds that one op alone (this one has " +
+                                std::to_string(ops.size()) + " ops, " + std::to_string(cluster_ops) +
+                                " of them on cluster registries); nothing was run"));
+  Request req{caller, connection};
+  auto now = start_parked(req, ops.front(), std::move(later));
+  if (!now) return std::nullopt;
+  return std::vector<proto::OpResult>{std::move(*now)};
+}
+
+std::optional<proto::OpResult> OpTable::start_parked(Request& req, const proto::Op& op, Later later) {
+  if (shutdown_.halting())
+    return refusal(proto::Status::segment_corrupt, "the broker found its segment corrupt and is restarting");
+  if (auto allowed = authorize(ctx_, req.caller, op); !allowed) return std::move(allowed.error());
+  const auto finish = [this, later = std::move(later), what = describe(op), pid = req.caller.pid](proto::OpResult r) {
+    if (r.status == proto::Status::segment_corrupt)
+      shutdown_.broken_invariant(what + " from pid " + std::to_string(pid) + ": " + r.message);
+    later(std::vector<proto::OpResult>{std::move(r)});
+  };
+  try {
+    auto now = start_cluster_op(ctx_, req, op, finish);
+    if (now && now->status == proto::Status::registry_not_found) *now = naming_registry(op, std::move(*now));
+    return now;
+  } catch (const std::exception& e) {
+    return refusal(proto::Status::internal_error, std::string("internal error: ") + e.what());
+  }
 }
 
 proto::OpResult OpTable::run(Request& req, const proto::Op& op) {

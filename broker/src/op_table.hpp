@@ -49,11 +49,18 @@ class OpTable final : public RequestHandler {
   [[nodiscard]] std::vector<proto::OpResult> execute(const Peer& peer, std::span<const sys::UniqueFd> passed_pidfds,
                                                      const std::vector<proto::Op>& ops,
                                                      const std::shared_ptr<MailboxSink>& connection) override;
+  // A frame that writes a cluster registry (ops_cluster.hpp) holds that op
+  // alone, else every op is refused unrun; that op waits for etcd, parked.
+  // Every other frame: execute.
+  [[nodiscard]] std::optional<std::vector<proto::OpResult>> execute_or_park(
+      const Peer& peer, std::span<const sys::UniqueFd> passed_pidfds, const std::vector<proto::Op>& ops,
+      const std::shared_ptr<MailboxSink>& connection, Later later) override;
   void connection_closed(const MailboxSink& connection) noexcept override;
   [[nodiscard]] bool holds_state(const Peer& peer, const MailboxSink& connection) const override;
 
  private:
   [[nodiscard]] proto::OpResult run(Request& req, const proto::Op& op);
+  [[nodiscard]] std::optional<proto::OpResult> start_parked(Request& req, const proto::Op& op, Later later);
 
   OpContext& ctx_;
   Shutdown& shutdown_;

@@ -21,6 +21,8 @@
 #include <expected>
 #include <memory>
 #include <optional>
+#include <set>
+#include <string>
 #include <string_view>
 
 #include "caller.hpp"
@@ -34,6 +36,7 @@
 
 namespace shmreg::broker {
 
+class ClusterLink;
 class ConfigLifecycle;
 struct UidTally;
 
@@ -52,6 +55,9 @@ struct OpContext {
   // connections, for the config family.
   ConfigLifecycle* lifecycle = nullptr;
   const UidTally* tally = nullptr;
+  // The link to etcd when the file has [cluster] (cluster_link.hpp), for the
+  // writes of cluster registries (ops_cluster.hpp); else nullptr.
+  ClusterLink* cluster = nullptr;
 };
 
 // One request frame: who sent it, on which connection, and how much of the
@@ -88,6 +94,22 @@ struct Request {
 [[nodiscard]] proto::OpResult unregister(OpContext& ctx, Request& req, const proto::Unregister& op);
 [[nodiscard]] proto::OpResult unregister_all(OpContext& ctx, Request& req, const proto::UnregisterAll& op);
 [[nodiscard]] proto::OpResult unregister_match(OpContext& ctx, Request& req, const proto::UnregisterMatch& op);
+// unregister_match in two halves, so that a cluster registry's etcd keys can
+// go between them (ops_cluster.cpp): the pattern compiled, the owner settled
+// and the values of its entries under the key that match; then their removal.
+struct MatchPlan {
+  std::uint32_t registry = 0;
+  bool duplicate = false;
+  std::uint32_t pid = 0, uid = 0;
+  std::set<std::string, std::less<>> matching;
+};
+[[nodiscard]] std::expected<MatchPlan, proto::OpResult> plan_unregister_match(OpContext& ctx, Request& req,
+                                                                              const proto::UnregisterMatch& op);
+[[nodiscard]] proto::OpResult remove_matching(OpContext& ctx, const MatchPlan& plan, const std::string& key);
+// register and register_on_behalf once the caller's rights are checked: the
+// segment half of a cluster registration (ops_cluster.cpp) too.
+[[nodiscard]] proto::OpResult register_entry(OpContext& ctx, const Owner& owner, const std::string& registry,
+                                             const std::string& key, const std::string& value);
 
 // -- values (ops_values.cpp) --
 [[nodiscard]] proto::OpResult update_value(OpContext& ctx, Request& req, const proto::UpdateValue& op);

@@ -124,6 +124,11 @@ proto::OpResult register_for(OpContext& ctx, const Owner& owner, const std::stri
 
 }  // namespace
 
+proto::OpResult register_entry(OpContext& ctx, const Owner& owner, const std::string& registry,
+                               const std::string& key, const std::string& value) {
+  return register_for(ctx, owner, registry, key, value);
+}
+
 proto::OpResult register_key(OpContext& ctx, Request& req, const proto::RegisterKey& op) {
   return register_for(ctx, req.caller.as_owner(), op.registry, op.key, op.value);
 }
@@ -190,46 +195,64 @@ proto::OpResult unregister_all(OpContext& ctx, Request& req, const proto::Unregi
   return success(*n);
 }
 
-// Removes the target's entries under key whose values match, in one
-// all-or-nothing write (SegmentWriter::remove_if): all of them, or some of
-// them while the target's others under key stay. The one limit: a partial
-// removal of more than shm::kMaxRemoveSome entries is refused with
-// invalid_argument and changes nothing.
-proto::OpResult unregister_match(OpContext& ctx, Request& req, const proto::UnregisterMatch& op) {
+// unregister_match removes the target's entries under key whose values
+// match, in one all-or-nothing write (SegmentWriter::remove_if): all of
+// them, or some of them while the target's others under key stay. The one
+// limit: a partial removal of more than shm::kMaxRemoveSome entries is
+// refused with invalid_argument and changes nothing. Its two halves are
+// apart so that a cluster registry's etcd keys go between them.
+std::expected<MatchPlan, proto::OpResult> plan_unregister_match(OpContext& ctx, Request& req,
+                                                                 const proto::UnregisterMatch& op) {
   // Compiling is the costly part (a pattern may be nearly a whole frame):
   // its size is checked first.
   const std::size_t limit = ctx.config.settings.broker.connection.pattern_bytes;
+  const auto refused = [](proto::OpResult r) { return std::unexpected(std::move(r)); };
   if (op.pattern.size() + op.guards.size() > limit)
-    return refusal(proto::Status::invalid_argument,
-                   "pattern and guards of " + std::to_string(op.pattern.size() + op.guards.size()) +
-                       " bytes; the maximum is " + std::to_string(limit) + " (--max-pattern-bytes)");
+    return refused(refusal(proto::Status::invalid_argument,
+                           "pattern and guards of " + std::to_string(op.pattern.size() + op.guards.size()) +
+                               " bytes; the maximum is " + std::to_string(limit) + " (--max-pattern-bytes)"));
   auto matcher = proto::Matcher::compile(op.pattern, op.guards);
-  if (!matcher) return refusal(proto::Status::invalid_argument, matcher.error());
+  if (!matcher) return refused(refusal(proto::Status::invalid_argument, matcher.error()));
   auto owner = owner_for(req, op.target);
-  if (!owner) return std::move(owner.error());
+  if (!owner) return refused(std::move(owner.error()));
   ctx.owners.settle(*owner);
+  MatchPlan plan;
   auto id = ctx.writer.find_registry(op.registry);
-  if (!id) return error_result(id.error());
+  if (!id) return refused(error_result(id.error()));
+  plan.registry = *id;
   auto rdr = own_reader(ctx);
-  if (!rdr) return std::move(rdr.error());
+  if (!rdr) return refused(std::move(rdr.error()));
   auto view = (*rdr)->registry(op.registry);
-  if (!view) return error_result(view.error());
-  const auto pid = static_cast<std::uint32_t>(owner->pid);
-  auto entries = (*rdr)->values(*view, op.key, pid);
-  if (!entries) return error_result(entries.error());
+  if (!view) return refused(error_result(view.error()));
+  plan.duplicate = view->kind() == shm::RegistryKind::duplicate;
+  plan.pid = static_cast<std::uint32_t>(owner->pid);
+  plan.uid = static_cast<std::uint32_t>(owner->uid);
+  auto entries = (*rdr)->values(*view, op.key, plan.pid);
+  if (!entries) return refused(error_result(entries.error()));
   // Matching (JSON parsing, which may throw) happens here, before the
   // writer's all-or-nothing removal, whose predicate only looks values up.
-  std::set<std::string, std::less<>> matching;
   for (const shm::Entry& e : *entries)
-    if (matcher->matches(e.value)) matching.insert(e.value);
-  if (matching.empty()) return success(0);
-  auto n = ctx.writer.remove_if(*id, op.key, pid, [&](std::string_view v) { return matching.count(v) != 0; });
+    if (matcher->matches(e.value)) plan.matching.insert(e.value);
+  return plan;
+}
+
+proto::OpResult remove_matching(OpContext& ctx, const MatchPlan& plan, const std::string& key) {
+  const auto& matching = plan.matching;
+  auto n = ctx.writer.remove_if(plan.registry, key, plan.pid,
+                                [&](std::string_view v) { return matching.count(v) != 0; });
   if (!n && n.error() == shm::Errc::invalid_argument)
     return error_result(n.error(), "more than " + std::to_string(shm::kMaxRemoveSome) +
                                        " of one process's entries under a key match while others do not; "
                                        "nothing was removed");
   if (!n) return error_result(n.error());
   return success(*n);
+}
+
+proto::OpResult unregister_match(OpContext& ctx, Request& req, const proto::UnregisterMatch& op) {
+  auto plan = plan_unregister_match(ctx, req, op);
+  if (!plan) return std::move(plan.error());
+  if (plan->matching.empty()) return success(0);
+  return remove_matching(ctx, *plan, op.key);
 }
 
 }  // namespace shmreg::broker

@@ -118,6 +118,7 @@ bool OwnerWatches::reap(pid_t pid, const char* why) {
   // pid 0 owns the static entries: the namespace's, never a process's.
   if (shutdown_.halting()) return false;
   if (pid == kStaticOwnerPid) return true;
+  if (before_reap_) before_reap_(pid);
   auto n = writer_.remove_owner(static_cast<std::uint32_t>(pid), shm::RemoveReason::owner_died);
   watches_.erase(pid);
   ++reaped_owners_;

@@ -31,6 +31,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <cstdint>
 #include <expected>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -82,6 +83,10 @@ class OwnerWatches final : public WatchedIdentities {
 
   [[nodiscard]] std::optional<ProcessIdentity> watched_identity(pid_t pid) const override;
 
+  // Runs before each reap removes pid's entries (the cluster link queues
+  // the removal of their etcd keys: cluster_host.hpp).
+  void before_reap(std::function<void(pid_t)> fn) { before_reap_ = std::move(fn); }
+
   // sd_notify STATUS= line: owners watched and reaped so far.
   void publish_status() const;
 
@@ -103,6 +108,7 @@ class OwnerWatches final : public WatchedIdentities {
   std::unordered_map<pid_t, Watch> watches_;
   std::uint64_t next_token_ = 1;
   std::uint64_t reaped_owners_ = 0;
+  std::function<void(pid_t)> before_reap_;
 };
 
 }  // namespace shmreg::broker

@@ -34,7 +34,36 @@ std::vector<std::string> restart_notes(const Settings& next, const Settings& old
     note("grace", std::to_string(old.broker.grace.count()) + "ms", std::to_string(next.broker.grace.count()) + "ms");
   if (next.broker.huge_pages != old.broker.huge_pages)
     note("huge_pages", to_string(old.broker.huge_pages), to_string(next.broker.huge_pages));
+  // The link to etcd (its lease, the names held under it) is made once, at
+  // start: [cluster] read again would have to move every name to a new
+  // cluster or host name at once.
+  if (next.cluster != old.cluster)
+    notes.push_back("[cluster] changed: it takes effect at the next start (the broker keeps its link to etcd, "
+                    "its host name and its lease until then)");
   return notes;
+}
+
+// A registry's scope is fixed at start: its names either are etcd keys or
+// are not, and a reload cannot turn the one into the other under live
+// entries. A new registry may be declared with either scope, a cluster one
+// only if the broker started with [cluster].
+std::vector<std::string> scope_reasons(const Settings& next, const Settings& old) {
+  std::vector<std::string> reasons;
+  for (const DeclaredRegistry& r : next.registries) {
+    const DeclaredRegistry* was = old.declared(r.name);
+    const RegistryScope before = was != nullptr ? was->scope : RegistryScope::host;
+    if (was != nullptr && before != r.scope)
+      reasons.push_back("registry '" + r.name + "': scope = \"" + to_string(r.scope) + "\" (now \"" +
+                        to_string(before) + "\") changes only at a restart");
+    else if (was == nullptr && r.scope == RegistryScope::cluster && !old.cluster)
+      reasons.push_back("registry '" + r.name +
+                        "': scope = \"cluster\" needs the link to etcd, made at start from [cluster]; restart the "
+                        "broker to add the first cluster registry");
+  }
+  for (const DeclaredRegistry& r : old.registries)
+    if (r.scope == RegistryScope::cluster && next.declared(r.name) == nullptr)
+      reasons.push_back("registry '" + r.name + "': a scope = \"cluster\" registry stays declared until a restart");
+  return reasons;
 }
 
 }  // namespace
@@ -97,6 +126,8 @@ std::expected<Settings, std::vector<std::string>> ConfigLifecycle::read_settings
 ReloadOutcome ConfigLifecycle::validate_and_apply(Settings next) {
   ReloadOutcome out;
   out.notes = restart_notes(next, config_.settings);
+  out.reasons = scope_reasons(next, config_.settings);
+  if (!out.reasons.empty()) return out;
   out.reasons = validate_settings(next, writer_, segment_file());
   if (!out.reasons.empty()) return out;
   out.reasons = apply_settings(next, writer_, segment_file(), log_);
@@ -107,6 +138,7 @@ ReloadOutcome ConfigLifecycle::validate_and_apply(Settings next) {
   next.broker.owner_capacity = config_.settings.broker.owner_capacity;
   next.broker.grace = config_.settings.broker.grace;
   next.broker.huge_pages = config_.settings.broker.huge_pages;
+  next.cluster = config_.settings.cluster;
   config_.settings = std::move(next);
   out.ok = true;
   return out;

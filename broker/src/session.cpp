@@ -80,7 +80,7 @@ void Session::check_deadlines(Clock::time_point now) {
 // arrived unread, so that no request the client sent is lost unanswered
 // without the client seeing the connection close first.
 bool Session::idle_may_close() {
-  if (frame_started_ || paused_ || !out_.empty() || handler_.holds_state(peer_, *this)) return false;
+  if (frame_started_ || paused_ || parked_ || !out_.empty() || handler_.holds_state(peer_, *this)) return false;
   pollfd p{socket_.native_handle(), POLLIN, 0};
   return ::poll(&p, 1, 0) == 0;
 }
@@ -138,10 +138,31 @@ void Session::on_payload() {
   quiet_since_ = Clock::now();
   auto ops = proto::decode_request(payload_);
   if (!ops) return drop(std::string("bad request: ") + std::string(proto::to_string(ops.error())));
-  auto results = pidfds_.lost ? refused_for_lost_fds(ops->size())
-                              : handler_.execute(peer_, pidfds_.fds, *ops, shared_from_this());
+  if (pidfds_.lost) {
+    pidfds_ = {};
+    return reply_and_read_on(request_id_, refused_for_lost_fds(ops->size()));
+  }
+  const std::uint32_t id = request_id_;
+  auto results = handler_.execute_or_park(peer_, pidfds_.fds, *ops, shared_from_this(),
+                                          [self = shared_from_this(), id](std::vector<proto::OpResult> r) {
+                                            self->on_parked_results(id, std::move(r));
+                                          });
   pidfds_ = {};  // the handler dup'ed what it keeps; close the rest
-  queue(proto::encode_reply(request_id_, results));
+  if (!results) {
+    parked_ = true;
+    return;
+  }
+  reply_and_read_on(id, *results);
+}
+
+void Session::on_parked_results(std::uint32_t request_id, std::vector<proto::OpResult> results) {
+  parked_ = false;
+  quiet_since_ = Clock::now();
+  reply_and_read_on(request_id, results);
+}
+
+void Session::reply_and_read_on(std::uint32_t request_id, const std::vector<proto::OpResult>& results) {
+  queue(proto::encode_reply(request_id, results));
   if (closed_) return;
   if (over_reply_bound())
     paused_ = true;

@@ -5,6 +5,10 @@
 // any pidfds passed alongside: fd_receive.hpp), decodes the ops, hands them
 // with the peer's identity and the frame's pidfds to its RequestHandler (the
 // op table), and queues the encoded reply. Replies leave in request order.
+// A request the handler parks (a write to a cluster registry waits for etcd:
+// execute_or_park) is answered when its results come; until then the
+// session reads no further request of its connection, and the idle timeout
+// does not close it.
 //
 // Back-pressure: a client that pipelines requests without reading replies is
 // paused once kMaxQueuedReplies frames or --max-queued-reply-bytes bytes wait
@@ -42,6 +46,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -70,6 +75,18 @@ class RequestHandler {
                                                              std::span<const sys::UniqueFd> passed_pidfds,
                                                              const std::vector<proto::Op>& ops,
                                                              const std::shared_ptr<MailboxSink>& connection) = 0;
+  // The results delivered later, once, on the io_context.
+  using Later = std::function<void(std::vector<proto::OpResult>)>;
+  // As execute, or nullopt when the request waits for something outside the
+  // broker (a cluster write waits for etcd): later then gets the results.
+  // The session reads no further request of the connection meanwhile, so
+  // replies stay in request order.
+  [[nodiscard]] virtual std::optional<std::vector<proto::OpResult>> execute_or_park(
+      const Peer& peer, std::span<const sys::UniqueFd> passed_pidfds, const std::vector<proto::Op>& ops,
+      const std::shared_ptr<MailboxSink>& connection, Later later) {
+    (void)later;
+    return execute(peer, passed_pidfds, ops, connection);
+  }
   // The connection is closing (its mailbox, if any, must go).
   virtual void connection_closed(const MailboxSink& connection) noexcept = 0;
   // Whether closing the connection would lose something of its process's:
@@ -115,6 +132,9 @@ class Session final : public MailboxSink, public std::enable_shared_from_this<Se
   void on_header();
   void read_payload_chunk();
   void on_payload();
+  // A parked request's results: queued, then the next request is read.
+  void on_parked_results(std::uint32_t request_id, std::vector<proto::OpResult> results);
+  void reply_and_read_on(std::uint32_t request_id, const std::vector<proto::OpResult>& results);
   void queue(std::vector<std::uint8_t> frame, std::optional<uid_t> sender = std::nullopt);
   [[nodiscard]] std::vector<proto::OpResult> refused_for_lost_fds(std::size_t op_count) const;
   [[nodiscard]] bool over_reply_bound() const noexcept;
@@ -148,6 +168,7 @@ class Session final : public MailboxSink, public std::enable_shared_from_this<Se
   std::optional<Clock::time_point> frame_started_;  // a request frame is arriving
   Clock::time_point quiet_since_;                   // last request read, or last reply written
   bool paused_ = false;
+  bool parked_ = false;  // a request waits for its results (execute_or_park)
   bool closed_ = false;
 };
 

@@ -26,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "settings_cluster.hpp"
 #include "shmreg/shm/layout.hpp"
 
 namespace shmreg::broker {
@@ -131,6 +132,9 @@ struct DeclaredRegistry {
   AccessList admin = root_only();         // `admin`: who may change meta and static entries
   std::vector<Reservation> reserve;
   std::vector<StaticEntry> statics;
+  // `scope`: host (this host only, never touches etcd) or cluster (the same
+  // on every host of [cluster]; docs/cluster.md). Fixed at start.
+  RegistryScope scope = RegistryScope::host;
   SourcePos where;
 };
 
@@ -212,11 +216,19 @@ struct Settings {
   Limits limits;
   AccessSection access;
   std::vector<DeclaredRegistry> registries;  // names are distinct
+  // [cluster]: absent unless the file has the table (then every cluster
+  // registry needs it). Read at start only (reload.cpp says why).
+  std::optional<ClusterSection> cluster;
 
   [[nodiscard]] const DeclaredRegistry* declared(std::string_view name) const noexcept {
     for (const auto& r : registries)
       if (r.name == name) return &r;
     return nullptr;
+  }
+  // Whether name is a registry declared with scope = "cluster".
+  [[nodiscard]] bool cluster_scoped(std::string_view name) const noexcept {
+    const DeclaredRegistry* r = declared(name);
+    return r != nullptr && r->scope == RegistryScope::cluster;
   }
 };
 

@@ -84,6 +84,16 @@ BrokerStatus status_of(const json& j) {
 
 }  // namespace
 
+Result<std::string> Client::cluster_status() const noexcept {
+  return guarded([&]() -> Result<std::string> {
+    auto r = state_->call(client_detail::Deadline::after(timeout_), proto::GetClusterStatus{});
+    if (!r) return std::unexpected(std::move(r.error()));
+    const json j = json::parse(r->data, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return std::unexpected(unreadable("not a JSON object"));
+    return std::move(r->data);
+  });
+}
+
 Result<BrokerStatus> Client::status() const noexcept {
   return guarded([&]() -> Result<BrokerStatus> {
     auto r = state_->call(client_detail::Deadline::after(timeout_), proto::GetStatus{});

@@ -46,8 +46,9 @@ static_assert(same(SHMREG_QUOTA_EXCEEDED, Errc::quota_exceeded));
 static_assert(same(SHMREG_RELOAD_FAILED, Errc::reload_failed));
 static_assert(same(SHMREG_RELOAD_FORBIDDEN, Errc::reload_forbidden));
 static_assert(same(SHMREG_SEGMENT_REPLACED, Errc::segment_replaced));
+static_assert(same(SHMREG_CLUSTER_UNAVAILABLE, Errc::cluster_unavailable));
 // The C-only codes stay clear of every code the C++ API may append.
-static_assert(SHMREG_BUFFER_TOO_SMALL > static_cast<int>(Errc::segment_replaced) + 100);
+static_assert(SHMREG_BUFFER_TOO_SMALL > static_cast<int>(Errc::cluster_unavailable) + 100);
 
 static_assert(SHMREG_EVENT_REGISTERED == static_cast<int>(EventType::registered));
 static_assert(SHMREG_EVENT_UNREGISTERED == static_cast<int>(EventType::unregistered));
@@ -131,7 +132,7 @@ extern "C" {
 const char* shmreg_strerror(int code) {
   if (code == SHMREG_OK) return "ok";
   if (code == SHMREG_BUFFER_TOO_SMALL) return "buffer_too_small";
-  if (code < 1 || code > static_cast<int>(shmreg::Errc::segment_replaced)) return "unknown";
+  if (code < 1 || code > static_cast<int>(shmreg::Errc::cluster_unavailable)) return "unknown";
   // to_string's views are of string literals: NUL-terminated.
   return shmreg::to_string(static_cast<shmreg::Errc>(code)).data();
 }

@@ -40,6 +40,7 @@ std::string_view to_string(Errc e) noexcept {
     case Errc::reload_failed: return "reload_failed";
     case Errc::reload_forbidden: return "reload_forbidden";
     case Errc::segment_replaced: return "segment_replaced";
+    case Errc::cluster_unavailable: return "cluster_unavailable";
   }
   return "unknown";
 }
@@ -108,6 +109,7 @@ Errc from_status(proto::Status s) noexcept {
     case proto::Status::quota_exceeded: return Errc::quota_exceeded;
     case proto::Status::reload_failed: return Errc::reload_failed;
     case proto::Status::reload_forbidden: return Errc::reload_forbidden;
+    case proto::Status::cluster_unavailable: return Errc::cluster_unavailable;
     // Not a failure; a caller that passes it has misread the reply.
     case proto::Status::ok: return Errc::protocol_error;
   }

@@ -114,7 +114,8 @@ bool known_status(std::uint16_t s) noexcept {
     case Status::io_error:
     case Status::quota_exceeded:
     case Status::reload_failed:
-    case Status::reload_forbidden: return true;
+    case Status::reload_forbidden:
+    case Status::cluster_unavailable: return true;
   }
   return false;
 }
@@ -203,6 +204,7 @@ void encode_op(Writer& w, const Reload& o) {
 }
 
 void encode_op(Writer& w, const GetStatus&) { w.u8(static_cast<std::uint8_t>(OpCode::get_status)); }
+void encode_op(Writer& w, const GetClusterStatus&) { w.u8(static_cast<std::uint8_t>(OpCode::get_cluster_status)); }
 
 // The fields after the op code of ops 6..18.
 std::expected<Op, ParseError> decode_op(OpCode code, Reader& r) {
@@ -279,6 +281,7 @@ std::expected<Op, ParseError> decode_op(OpCode code, Reader& r) {
       return Reload{static_cast<ReloadAction>(action)};
     }
     case OpCode::get_status: return GetStatus{};
+    case OpCode::get_cluster_status: return GetClusterStatus{};
     default: return std::unexpected(ParseError::bad_op);
   }
 }
@@ -315,6 +318,7 @@ std::string_view to_string(Status s) noexcept {
     case Status::quota_exceeded: return "quota exceeded";
     case Status::reload_failed: return "reload failed";
     case Status::reload_forbidden: return "reload forbidden";
+    case Status::cluster_unavailable: return "cluster unavailable";
   }
   return "unknown status";
 }
@@ -464,7 +468,8 @@ std::expected<std::vector<Op>, ParseError> decode_request(std::span<const std::u
       case OpCode::set_static:
       case OpCode::unset_static:
       case OpCode::reload:
-      case OpCode::get_status: {
+      case OpCode::get_status:
+      case OpCode::get_cluster_status: {
         auto op = decode_op(static_cast<OpCode>(code), r);
         if (!op) return std::unexpected(op.error());
         ops.push_back(std::move(*op));

@@ -15,6 +15,7 @@ from .client import Client
 from .errors import (
     AlreadyRegistered,
     BrokerUnavailable,
+    ClusterUnavailable,
     Error,
     InvalidArgument,
     KeyTooLong,
@@ -37,7 +38,7 @@ from .mailbox import Mailbox, Message
 from .registry import Entry, Registry
 
 __all__ = [
-    "AlreadyRegistered", "BrokerUnavailable", "Client", "Entry", "Error", "Event", "EventType",
+    "AlreadyRegistered", "BrokerUnavailable", "Client", "ClusterUnavailable", "Entry", "Error", "Event", "EventType",
     "InvalidArgument", "KeyTooLong", "Mailbox", "MailboxExists", "Message", "NoMailbox", "NotFound",
     "PermissionDenied", "QuotaExceeded", "Registry", "RegistryExists", "RegistryFull", "RegistryNotFound", "SegmentReplaced",
     "SegmentNotFound", "Timeout", "ValueTooLong", "VersionConflict",

@@ -110,10 +110,17 @@ class SegmentReplaced(Error):
     code = 35
 
 
+class ClusterUnavailable(Error):
+    """A write to a cluster registry: etcd did not take it within the
+    broker's write deadline; nothing was written."""
+    code = 36
+
+
 _COMMON: tuple[type[Error], ...] = (
     SegmentNotFound, PermissionDenied, RegistryNotFound, InvalidArgument, BrokerUnavailable,
     AlreadyRegistered, RegistryExists, KeyTooLong, ValueTooLong, RegistryFull, NotFound,
     VersionConflict, NoMailbox, MailboxExists, Timeout, QuotaExceeded, SegmentReplaced,
+    ClusterUnavailable,
 )
 _BY_CODE: dict[int, type[Error]] = {cls.code: cls for cls in _COMMON}
 

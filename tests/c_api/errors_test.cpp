@@ -13,7 +13,7 @@ namespace {
 using CApiErrors = CApiTest;
 
 TEST(CApiStrerror, NamesEveryCodeAsTheCppApiDoes) {
-  for (int code = 1; code <= static_cast<int>(shmreg::Errc::segment_replaced); ++code)
+  for (int code = 1; code <= static_cast<int>(shmreg::Errc::cluster_unavailable); ++code)
     EXPECT_EQ(std::string(shmreg_strerror(code)), shmreg::to_string(static_cast<shmreg::Errc>(code))) << code;
   EXPECT_STREQ(shmreg_strerror(SHMREG_OK), "ok");
   EXPECT_STREQ(shmreg_strerror(SHMREG_BUFFER_TOO_SMALL), "buffer_too_small");

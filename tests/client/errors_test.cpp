@@ -47,6 +47,8 @@ TEST(ClientErrors, SegmentOutcomesKeepTheirMeaning) {
   EXPECT_EQ(from_shm(shm::Errc::segment_full), Errc::segment_full);
   EXPECT_EQ(from_shm(shm::Errc::superseded), Errc::segment_replaced);
   EXPECT_EQ(static_cast<int>(Errc::segment_replaced), 35) << "appended after reload_forbidden";
+  EXPECT_EQ(static_cast<int>(Errc::cluster_unavailable), 36) << "appended after segment_replaced";
+  EXPECT_EQ(from_status(proto::Status::cluster_unavailable), Errc::cluster_unavailable);
   EXPECT_NE(error_from_shm(shm::Errc::superseded).message.find("open the namespace again"), std::string::npos);
 }
 

@@ -61,6 +61,11 @@ has --namespace || fail "'--names' does not complete to --namespace (got: ${COMP
 # A subcommand's options, after a global option with its value.
 complete_line shmreg --namespace "$ns" create --max
 { has --max-key && has --max-value; } || fail "create --max does not offer --max-key and --max-value (got: ${COMPREPLY[*]})"
+# A positional's choices, as its help lists them.
+complete_line shmreg cluster ''
+{ has status && has members; } || fail "cluster does not offer status and members (got: ${COMPREPLY[*]})"
+complete_line shmreg cluster m
+has members || fail "'cluster m' does not complete to members (got: ${COMPREPLY[*]})"
 complete_line shmreg register --q
 has --queue || fail "register --q does not offer --queue (got: ${COMPREPLY[*]})"
 

@@ -171,7 +171,7 @@ std::vector<Bytes> corpus() {
       {RegisterQueued{.registry = "s", .key = "k", .value = "v", .flags = 5}},
       {OpenMailbox{}, SendMessage{.registry = "s", .key = "k", .body = "hello"}},
       {SetStatic{.registry = "s", .key = "gw", .value = "10.0.0.1"}, UnsetStatic{.registry = "s", .key = "gw"}},
-      {Reload{.action = ReloadAction::forbid}, Reload{}, GetStatus{}},
+      {Reload{.action = ReloadAction::forbid}, Reload{}, GetStatus{}, GetClusterStatus{}},
       {Ping{}, RegisterKey{.registry = "a", .key = "b", .value = "c"}, Unregister{.registry = "a", .key = "b"},
        CreateRegistry{.name = "x", .kind = 2, .partitions = 2, .max_key = 2, .max_value = 2, .capacity = 2},
        UnregisterAll{}},

@@ -44,8 +44,9 @@ auto fields(const SetStatic& o) { return std::tie(o.registry, o.key, o.value); }
 auto fields(const UnsetStatic& o) { return std::tie(o.registry, o.key); }
 auto fields(const Reload& o) { return std::tie(o.action); }
 auto fields(const GetStatus&) { return std::tuple<>(); }
+auto fields(const GetClusterStatus&) { return std::tuple<>(); }
 
-static_assert(std::variant_size_v<Op> == 18,
+static_assert(std::variant_size_v<Op> == 19,
               "a new op: give it a fields() overload and a place in every_op() and in the corpus of "
               "wire_property_test.cpp");
 
@@ -128,6 +129,7 @@ std::vector<Op> every_op() {
       Reload{.action = ReloadAction::forbid},
       Reload{.action = ReloadAction::allow},
       GetStatus{},
+      GetClusterStatus{},
   };
 }
 

@@ -80,11 +80,15 @@ _shmreg() {
     mapfile -t COMPREPLY < <(compgen -W "$(_shmreg_help_items Options "$prog" "$cmd" | awk '{ gsub(",", " ", $1); print $1 }')" -- "$cur")
     return 0
   fi
-  # A positional: registry names where the command's help calls it REG.
-  local name
-  name=$(_shmreg_help_items Positionals "$prog" "$cmd" | awk -v n=$((positionals + 1)) 'NR == n { print $1 }')
+  # A positional: registry names where the command's help calls it REG;
+  # the choices where it lists them ("what TEXT:{status,members}").
+  local name item
+  item=$(_shmreg_help_items Positionals "$prog" "$cmd" | awk -v n=$((positionals + 1)) 'NR == n')
+  name=${item%% *}
   if [[ $name == REG ]]; then
     mapfile -t COMPREPLY < <(compgen -W "$(_shmreg_registries "$prog" "${globals[@]}")" -- "$cur")
+  elif [[ $item =~ :\{([^}]*)\} ]]; then
+    mapfile -t COMPREPLY < <(compgen -W "${BASH_REMATCH[1]//,/ }" -- "$cur")
   else
     COMPREPLY=()
   fi

@@ -52,6 +52,7 @@ int exit_code_of(Errc code) noexcept {
     case Errc::stale_owner:
     case Errc::out_of_memory:
     case Errc::segment_replaced:
+    case Errc::cluster_unavailable:
     case Errc::internal_error: return kExitError;
   }
   return kExitError;  // a value outside the enum

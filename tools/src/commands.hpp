@@ -14,6 +14,7 @@
 //   config        set, unset, reload, status              (cmd_config.cpp,
 //                                                          status: cmd_status.cpp)
 //   segment       registries, dump, fsck                  (cmd_segment.cpp)
+//   cluster       cluster status, cluster members         (cmd_cluster.cpp)
 //
 // Thread-safety: for main's thread.
 #pragma once
@@ -33,5 +34,6 @@ void add_config_commands(cli::CommandTable& table);
 void add_await_command(cli::CommandTable& table);
 void add_status_command(cli::CommandTable& table);
 void add_segment_commands(cli::CommandTable& table);
+void add_cluster_commands(cli::CommandTable& table);
 
 }  // namespace shmreg::tools

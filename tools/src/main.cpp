@@ -11,7 +11,7 @@
 //   conflict (update --expect-version); 124 timeout (the broker did not
 //   answer within --timeout); 127 register -- CMD could not exec CMD.
 // Every command but ping, create, register, update, unregister, unregister-match,
-// put-meta, delete-meta, send, receive, set, unset, reload, status and
+// put-meta, delete-meta, send, receive, set, unset, reload, status, cluster and
 // lookup --consistent reads the segment alone, so it works while the broker is down.
 #include <CLI/CLI.hpp>
 #include <optional>
@@ -92,6 +92,7 @@ int main(int argc, char** argv) {
   add_mailboxes_commands(commands);
   add_config_commands(commands);
   add_segment_commands(commands);
+  add_cluster_commands(commands);
   // Set after the commands were added, so that they do not inherit it: their
   // own unknown options stay CLI11's errors, which name the command.
   app.allow_extras();

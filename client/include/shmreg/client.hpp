@@ -266,6 +266,10 @@ class Client {
   [[nodiscard]] Result<ReloadOutcome> forbid_reload() const noexcept;
   [[nodiscard]] Result<ReloadOutcome> allow_reload() const noexcept;
   [[nodiscard]] Result<BrokerStatus> status() const noexcept;
+  // The broker's etcd cluster (docs/cluster.md, "shmreg cluster"): the JSON
+  // object the broker builds, unchanged. invalid_argument from a broker
+  // without [cluster].
+  [[nodiscard]] Result<std::string> cluster_status() const noexcept;
 
  private:
   friend class Mailbox;  // a mailbox's connection trusts the client's broker uid

@@ -67,6 +67,9 @@ enum class Errc : int {
   // read, wait and write through it fails so; open the namespace again (a new
   // Client::open) to reach the new file.
   segment_replaced = 35,
+  // A write to a scope = "cluster" registry: etcd did not take it within the
+  // broker's [cluster] write_deadline; nothing was written (docs/cluster.md).
+  cluster_unavailable = 36,
 };
 
 [[nodiscard]] std::string_view to_string(Errc e) noexcept;

@@ -47,6 +47,7 @@ enum shmreg_errc {
   SHMREG_RELOAD_FAILED = 33,
   SHMREG_RELOAD_FORBIDDEN = 34,
   SHMREG_SEGMENT_REPLACED = 35,    /* the segment's file was replaced while the broker ran: open the namespace again */
+  SHMREG_CLUSTER_UNAVAILABLE = 36, /* a cluster registry's write: etcd did not take it in time; nothing was written */
   /* C only. */
   SHMREG_BUFFER_TOO_SMALL = 1000   /* the needed size was stored; call again with a larger buffer */
 };

@@ -86,6 +86,7 @@ enum class OpCode : std::uint8_t {
   unset_static = 16,
   reload = 17,
   get_status = 18,
+  get_cluster_status = 19,
 };
 
 enum class Status : std::uint16_t {
@@ -120,6 +121,8 @@ enum class Status : std::uint16_t {
   quota_exceeded = 25,     // a per-uid limit; the message names the limit, its value and the use
   reload_failed = 26,      // reload: the new configuration was refused; the old one stays in force
   reload_forbidden = 27,   // reload: reloads are forbidden (`shmreg reload --forbid`)
+  // Cluster registries (docs/cluster.md).
+  cluster_unavailable = 28,  // etcd did not take a cluster write within [cluster] write_deadline; nothing changed
 };
 
 std::string_view to_string(Status s) noexcept;
@@ -247,9 +250,15 @@ struct Reload {
 // (docs/config.md, "shmreg status").
 struct GetStatus {};
 
+// The broker's view of its etcd cluster (docs/cluster.md, "shmreg cluster");
+// the result's data holds it as a JSON object. invalid_argument from a
+// broker without [cluster].
+struct GetClusterStatus {};
+
 using Op = std::variant<Ping, CreateRegistry, RegisterKey, Unregister, UnregisterAll, UpdateValue, PutMeta,
                         DeleteMeta, UnregisterMatch, LookupConsistent, RegisterOnBehalf, RegisterQueued,
-                        OpenMailbox, SendMessage, SetStatic, UnsetStatic, Reload, GetStatus>;
+                        OpenMailbox, SendMessage, SetStatic, UnsetStatic, Reload, GetStatus,
+                        GetClusterStatus>;
 
 struct OpResult {
   Status status = Status::ok;
