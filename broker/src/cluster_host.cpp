@@ -38,7 +38,10 @@ void ClusterHost::on_lease_lost() {
 
 // A duplicate registry's old keys of these owners go first (the link runs
 // its calls in order), so that a remote host does not count an entry twice
-// until the previous broker's lease expires.
+// until the previous broker's lease expires. The entries are held under the
+// previous broker's lease only until they are asserted under this one's;
+// that lease ends at the latest lease_ttl after this start, so what has not
+// been asserted by then is withdrawn (another host may hold it by then).
 void ClusterHost::resume() {
   std::vector<ClusterEntry> all, old_dups;
   for (const shm::OwnerRecord& o : ctx_.writer.owners()) {
@@ -50,22 +53,58 @@ void ClusterHost::resume() {
   if (all.empty()) return;
   ctx_.log("cluster: asserting " + std::to_string(all.size()) + " cluster entries of live owners again");
   if (!old_dups.empty()) link_->release(std::move(old_dups), [](ReleaseOutcome) {});
-  reassert(std::move(all));
+  pending_ = std::move(all);
+  resume_deadline_.expires_after(link_->config().lease_ttl);
+  resume_deadline_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) withdraw_unasserted();
+  });
+  reassert_next();
 }
 
-// One claim at a time; what etcd could not take yet is tried again a second later.
-void ClusterHost::reassert(std::vector<ClusterEntry> entries) {
-  if (entries.empty()) return;
-  ClusterEntry e = entries.back();
-  entries.pop_back();
-  link_->claim(e, [this, e, rest = std::move(entries)](ClaimOutcome out) mutable {
+// Whether the segment still holds e with its value: its owner may have
+// unregistered it, died or lost it with the lease while its claim waited.
+// True when the segment cannot be read (the lease bounds a key kept so).
+bool ClusterHost::still_held(const ClusterEntry& e) {
+  auto rdr = own_reader(ctx_);
+  if (!rdr) return true;
+  auto view = (*rdr)->registry(e.registry);
+  if (!view) return false;
+  auto entries = (*rdr)->values(*view, e.key, e.pid);
+  if (!entries) return true;
+  for (const shm::Entry& x : *entries)
+    if (x.value == e.value && x.host.empty()) return true;
+  return false;
+}
+
+// One claim at a time, from the back of pending_; what etcd could not take
+// yet is tried again a second later. An entry gone from the segment
+// meanwhile is not claimed, and a key created for one that went while its
+// claim was in flight is deleted again: otherwise this broker's lease would
+// hold a dead or withdrawn name for as long as the broker lives.
+void ClusterHost::reassert_next() {
+  while (!pending_.empty() && !still_held(pending_.back())) pending_.pop_back();
+  if (pending_.empty()) {
+    resume_deadline_.cancel();
+    return;
+  }
+  const ClusterEntry e = pending_.back();
+  link_->claim(e, [this, e](ClaimOutcome out) {
     if (out.kind == ClaimOutcome::Kind::unavailable) {
-      rest.push_back(e);
       retry_.expires_after(std::chrono::seconds(1));
-      retry_.async_wait([this, rest = std::move(rest)](const boost::system::error_code& ec) mutable {
-        if (!ec) reassert(std::move(rest));
+      retry_.async_wait([this](const boost::system::error_code& ec) {
+        if (!ec) reassert_next();
       });
       return;
+    }
+    if (!pending_.empty() && pending_.back().registry == e.registry && pending_.back().key == e.key &&
+        pending_.back().pid == e.pid && pending_.back().value == e.value)
+      pending_.pop_back();
+    if (out.kind == ClaimOutcome::Kind::created && !still_held(e)) {
+      ClusterEntry gone = e;
+      gone.etcd_key = out.etcd_key;
+      link_->release_later({gone});
+      ctx_.log("cluster: registry '" + e.registry + "': pid " + std::to_string(e.pid) +
+               " let its name go while it was asserted again; its key is deleted again");
     }
     if (out.kind == ClaimOutcome::Kind::taken) {
       auto id = ctx_.writer.find_registry(e.registry);
@@ -74,8 +113,22 @@ void ClusterHost::reassert(std::vector<ClusterEntry> entries) {
                " lost its name to pid " + std::to_string(out.holder.pid) + " on host '" + out.holder.host +
                "' while this host's lease was gone; withdrawn");
     }
-    reassert(std::move(rest));
+    reassert_next();
   });
+}
+
+void ClusterHost::withdraw_unasserted() {
+  if (pending_.empty()) return;
+  std::size_t n = 0;
+  for (const ClusterEntry& e : pending_) {
+    auto id = ctx_.writer.find_registry(e.registry);
+    if (!id) continue;
+    if (auto removed = ctx_.writer.remove(*id, e.key, e.pid); removed) n += *removed;
+  }
+  pending_.clear();
+  retry_.cancel();
+  ctx_.log("cluster: etcd did not take this host's names again within lease_ttl of the start; withdrew " +
+           std::to_string(n) + " cluster entries of live owners (each an unregister event)");
 }
 
 }  // namespace shmreg::broker

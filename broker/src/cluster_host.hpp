@@ -10,7 +10,10 @@
 //   - start: the cluster entries of owners still alive from the previous
 //     broker are asserted again under the new lease (create-if-absent; a
 //     name another host took meanwhile is withdrawn, with its event), retried
-//     every second until etcd answers.
+//     every second while etcd does not answer, and withdrawn (each with its
+//     event) if etcd has not taken them within lease_ttl of the start, when
+//     the previous broker's lease may have ended; an entry whose owner let
+//     it go meanwhile is not asserted (or its new key is deleted again).
 //
 // Thread-safety: single-threaded, on the broker's io_context.
 #pragma once
@@ -40,13 +43,21 @@ class ClusterHost {
   [[nodiscard]] ClusterLink& link() noexcept { return *link_; }
 
  private:
-  ClusterHost(boost::asio::io_context& io, OpContext& ctx) : io_(io), ctx_(ctx), retry_(io) {}
+  ClusterHost(boost::asio::io_context& io, OpContext& ctx)
+      : io_(io), ctx_(ctx), retry_(io), resume_deadline_(io) {}
   void on_lease_lost();
-  void reassert(std::vector<ClusterEntry> entries);
+  void reassert_next();
+  void withdraw_unasserted();
+  [[nodiscard]] bool still_held(const ClusterEntry& e);
 
   boost::asio::io_context& io_;
   OpContext& ctx_;
   boost::asio::steady_timer retry_;
+  // resume(): the live owners' entries still to assert under this broker's
+  // lease (claimed from the back), and when they are withdrawn if etcd has
+  // not taken them.
+  std::vector<ClusterEntry> pending_;
+  boost::asio::steady_timer resume_deadline_;
   std::unique_ptr<ClusterLink> link_;
 };
 

@@ -84,6 +84,7 @@ struct ClusterLink::Impl {
   }
   ClaimOutcome do_claim(const ClusterEntry& e, Deadline deadline);
   cluster::Status do_release(const std::vector<ClusterEntry>& entries, Deadline deadline);
+  cluster::Status do_release_some(const std::vector<ClusterEntry>& entries, Deadline deadline);
   cluster::Status do_release_values(const ClusterEntry& e, const std::set<std::string, std::less<>>& values,
                                     Deadline deadline);
   Deadline write_deadline() const { return cluster::deadline_in(cfg.write_deadline); }
@@ -192,7 +193,16 @@ void ClusterLink::Impl::retry_removals(Deadline deadline) {
       if (retry.empty()) return;
       e = retry.front();
     }
-    if (auto r = do_release(e, deadline); !r) return set_error(r.error().message);
+    if (auto r = do_release(e, deadline); !r) {
+      // To the back of the queue: a removal etcd keeps refusing must not
+      // hold up the deaths queued after it.
+      std::lock_guard lk(mu);
+      if (!retry.empty()) {
+        retry.push_back(std::move(retry.front()));
+        retry.pop_front();
+      }
+      return set_error(r.error().message);
+    }
     std::lock_guard lk(mu);
     retry.pop_front();
   }
@@ -260,10 +270,22 @@ ClaimOutcome ClusterLink::Impl::do_claim(const ClusterEntry& e, Deadline deadlin
   return out;
 }
 
+// etcd refuses a transaction of more than --max-txn-ops (128 by default)
+// compares or operations; an entry takes at most one of each.
+constexpr std::size_t kEntriesPerTxn = 64;
+
+cluster::Status ClusterLink::Impl::do_release(const std::vector<ClusterEntry>& entries, Deadline deadline) {
+  for (std::size_t at = 0; at < entries.size(); at += kEntriesPerTxn) {
+    const auto end = entries.begin() + static_cast<std::ptrdiff_t>(std::min(entries.size(), at + kEntriesPerTxn));
+    if (auto r = do_release_some({entries.begin() + static_cast<std::ptrdiff_t>(at), end}, deadline); !r) return r;
+  }
+  return {};
+}
+
 // One transaction: every unique key compared with the value this host
 // wrote, and deleted with the ranges of duplicate entries. When a compare
 // fails (a key is no longer ours), each key goes on its own, by its compare.
-cluster::Status ClusterLink::Impl::do_release(const std::vector<ClusterEntry>& entries, Deadline deadline) {
+cluster::Status ClusterLink::Impl::do_release_some(const std::vector<ClusterEntry>& entries, Deadline deadline) {
   cluster::Txn all;
   std::vector<std::pair<std::string, std::string>> unique;  // key, the value we wrote
   for (const ClusterEntry& e : entries) {
@@ -309,18 +331,25 @@ cluster::Status ClusterLink::Impl::do_release_values(const ClusterEntry& e,
   for (int attempt = 0; attempt < 2; ++attempt) {
     auto r = client.get_prefix(from, cluster::ReadMode::linearizable, deadline);
     if (!r) return std::unexpected(r.error());
-    cluster::Txn t;
+    // Transactions of at most kEntriesPerTxn keys; any one whose compare
+    // failed makes the whole read and delete run once more.
+    std::vector<cluster::Txn> txns(1);
     for (const cluster::KeyValue& kv : r->kvs) {
       auto holder = parse_entry_value(kv.value);
       if (!holder || !values.contains(holder->value)) continue;
-      t.compare.push_back(cluster::Compare{kv.key, cluster::Compare::Target::mod_revision,
-                                           cluster::Compare::Op::equal, kv.mod_revision, {}});
-      t.success.push_back(cluster::DeleteOp{kv.key, {}});
+      if (txns.back().success.size() == kEntriesPerTxn) txns.emplace_back();
+      txns.back().compare.push_back(cluster::Compare{kv.key, cluster::Compare::Target::mod_revision,
+                                                     cluster::Compare::Op::equal, kv.mod_revision, {}});
+      txns.back().success.push_back(cluster::DeleteOp{kv.key, {}});
     }
-    if (t.success.empty()) return {};
-    auto done = client.txn(t, deadline);
-    if (!done) return std::unexpected(done.error());
-    if (done->succeeded) return {};
+    bool all_done = true;
+    for (const cluster::Txn& t : txns) {
+      if (t.success.empty()) continue;
+      auto done = client.txn(t, deadline);
+      if (!done) return std::unexpected(done.error());
+      all_done = all_done && done->succeeded;
+    }
+    if (all_done) return {};
   }
   return {};
 }

@@ -88,6 +88,27 @@ TEST_F(ClusterLeaseTest, ABrokerRestartedWithinTheTtlKeepsItsLiveOwnersNames) {
   EXPECT_EQ(etcd_count(cluster_prefix() + "/dups/"), 2u) << "each duplicate entry once, under the new lease";
 }
 
+// Restarted while etcd answers nothing: the owners' names are held under
+// the previous broker's lease only, which has ended by lease_ttl after the
+// start at the latest, so they are withdrawn then rather than kept for as
+// long as etcd stays away.
+TEST_F(ClusterLeaseTest, ABrokerRestartedWhileEtcdIsAwayWithdrawsItsOwnersNamesWithinTheTtl) {
+  HostBroker& a = start_host("host-a");
+  ASSERT_FALSE(HasFatalFailure());
+  Actor owner = actor_on(a);
+  ASSERT_TRUE(owner.registers("svc", "db", "v"));
+  ASSERT_TRUE(owner.registers("local", "db", "v"));
+  for (std::size_t i = 0; i < etcd().size(); ++i) etcd().stop(i);
+  a.process->kill_hard();
+  ASSERT_TRUE(succeeded(a.process->start({"--config", a.config, "--segment-size", "16M"})));
+  EXPECT_TRUE(wait_until([&] { return !a.holds("svc", "db"); }, std::chrono::seconds(kLeaseTtlSeconds) + 5s))
+      << "the restarted broker kept a cluster name it could not assert";
+  EXPECT_TRUE(a.holds("local", "db")) << "a host registry's entry stays";
+  for (std::size_t i = 0; i < etcd().size(); ++i) etcd().resume(i);
+  ASSERT_TRUE(etcd().wait_healthy(20s));
+  EXPECT_TRUE(wait_until([&] { return is_ok(owner.ask({"register", "svc", "db", "v2"})); }, 20s));
+}
+
 }  // namespace
 }  // namespace shmreg::test
 

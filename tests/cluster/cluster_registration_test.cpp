@@ -235,5 +235,25 @@ TEST_F(ClusterRegistrationTest, ABrokerKilledLosesItsNamesInEtcdWithinItsLease) 
             << " ms after the broker's SIGKILL\n";
 }
 
+// etcd refuses a transaction of more than 128 operations (--max-txn-ops):
+// the removals of an owner holding more names than that are split.
+TEST_F(ClusterRegistrationTest, AnOwnerOfMoreNamesThanOneEtcdTransactionTakesLosesThemAllWhenItDies) {
+  HostBroker& a = start_host("host-a");
+  ASSERT_FALSE(HasFatalFailure());
+  Actor owner = actor_on(a);
+  constexpr int kNames = 150;
+  for (int i = 0; i < kNames; ++i) ASSERT_TRUE(owner.registers("svc", "n" + std::to_string(i), "v")) << i;
+  const std::string names = cluster_prefix() + "/names/svc/";
+  ASSERT_EQ(etcd_count(names), std::size_t{kNames});
+  Actor second = actor_on(a);
+  ASSERT_TRUE(second.registers("svc", "after", "v"));
+  owner.process().kill_and_wait();
+  EXPECT_TRUE(wait_until([&] { return etcd_count(names) == 1; }, 10s))
+      << etcd_count(names) << " names left in etcd after their owner died";
+  second.process().kill_and_wait();
+  EXPECT_TRUE(wait_until([&] { return etcd_count(names) == 0; }, 10s))
+      << "a later death's removal waited behind the first";
+}
+
 }  // namespace
 }  // namespace shmreg::test
