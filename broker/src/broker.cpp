@@ -447,6 +447,9 @@ bool Broker::Impl::start_mirror() {
   const ClusterSection& c = *config.settings.cluster;
   ClusterMirrorConfig m;
   m.client = client_options(c);
+  // The mirror's read holds every cluster entry of every host (about 300
+  // bytes each through the gateway): room for some 200,000.
+  m.client.max_reply_bytes = std::size_t{64} << 20;
   m.prefix = c.prefix;
   m.host = c.host;
   for (const DeclaredRegistry& r : config.settings.registries)

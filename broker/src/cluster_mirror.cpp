@@ -141,17 +141,29 @@ bool ClusterMirror::decode(const cluster::KeyValue& kv, Change& out) {
 // be read (the caller backs off); true when the watch ended (read again now).
 bool ClusterMirror::read_and_watch(cluster::EtcdClient& client) {
   const std::string prefix = config_.prefix + "/";
-  auto read = client.get_prefix(prefix, cluster::ReadMode::linearizable, cluster::deadline_in(config_.call_timeout));
-  if (!read) {
-    log_async("cannot read " + prefix + ": " + read.error().message +
+  // P/names/ and P/dups/ only, in one transaction (one revision): whatever
+  // else lies under P (P/hosts/, or anything another writer put there)
+  // never counts against the reply's size limit.
+  const auto whole = [](std::string from) {
+    std::string end = from;
+    end.back() = static_cast<char>(end.back() + 1);
+    return cluster::RangeOp{std::move(from), std::move(end)};
+  };
+  cluster::Txn both;
+  both.success = {whole(prefix + "names/"), whole(prefix + "dups/")};
+  auto read = client.txn(both, cluster::deadline_in(config_.call_timeout));
+  if (!read || read->responses.size() != 2) {
+    log_async("cannot read " + prefix + "names/ and " + prefix + "dups/: " +
+              (read ? std::string("an answer without both ranges") : read.error().message) +
               "; the segment keeps the last snapshot");
     return false;
   }
   std::vector<Change> changes;
-  for (const cluster::KeyValue& kv : read->kvs) {
-    Change c;
-    if (decode(kv, c)) changes.push_back(std::move(c));
-  }
+  for (const cluster::TxnOpResult& range : read->responses)
+    for (const cluster::KeyValue& kv : range.kvs) {
+      Change c;
+      if (decode(kv, c)) changes.push_back(std::move(c));
+    }
   const std::int64_t revision = read->header.revision;
   on_loop([changes = std::move(changes), revision](Applier& a) mutable {
     a.apply_snapshot(std::move(changes), revision);

@@ -270,6 +270,18 @@ TEST_F(MirrorTest, GarbageInEtcdIsSkippedAndTheMirrorGoesOn) {
   EXPECT_TRUE(h.valid());
 }
 
+// The mirror reads P/names/ and P/dups/ alone: megabytes that something
+// else put elsewhere under P do not push its read past the reply limit.
+TEST_F(MirrorTest, BulkyKeysElsewhereUnderThePrefixDoNotStopTheRead) {
+  MirrorHarness h;
+  auto c = client();
+  for (int i = 0; i < 5; ++i) put(c, p() + "/junk/" + std::to_string(i), std::string(1 << 20, 'j'));
+  put(c, names_key(p(), "services", "db"), entry_json("node-b", 42, "read at start"));
+  h.start_mirror(options(), p());
+  EXPECT_TRUE(h.eventually("services", "db", {{"read at start", "node-b", 42}}))
+      << "5 MiB under " << p() << "/junk/ stopped the mirror's read (reply limit 4 MiB)";
+}
+
 TEST_F(MirrorTest, AfterACompactionTheMirrorStillMatchesEtcd) {
   MirrorHarness h;
   auto c = client();
