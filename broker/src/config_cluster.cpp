@@ -134,14 +134,26 @@ void read_cluster(ConfigReader& r, const toml::table& t, ClusterSection& c) {
   if (r.string(t, "prefix", "cluster", c.prefix))
     if (auto why = prefix_problem(c.prefix)) r.problem(t.get("prefix")->source(), "cluster.prefix", *why);
   std::chrono::milliseconds ttl = c.lease_ttl;
+  bool ttl_ok = !t.contains("lease_ttl");
   if (r.duration(t, "lease_ttl", "cluster", 1000, 3'600'000, ttl)) {
-    if (ttl.count() % 1000 != 0)
+    ttl_ok = ttl.count() % 1000 == 0;
+    if (!ttl_ok)
       r.problem(t.get("lease_ttl")->source(), "cluster.lease_ttl",
                 std::to_string(ttl.count()) + "ms is not whole seconds (etcd counts a lease's TTL in seconds)");
     c.lease_ttl = std::chrono::duration_cast<std::chrono::seconds>(ttl);
   }
   r.duration(t, "write_deadline", "cluster", 100, 600'000, c.write_deadline);
   r.duration(t, "attempt_timeout", "cluster", 50, 600'000, c.attempt_timeout);
+  // The link's worker looks at the lease between two etcd calls, each bound
+  // by write_deadline: a longer deadline would let this host hold names past
+  // the lease's end by that much.
+  if (ttl_ok && c.write_deadline >= c.lease_ttl)
+    r.problem((t.contains("write_deadline") ? t.get("write_deadline") : t.get("lease_ttl") ? t.get("lease_ttl") : &t)
+                  ->source(),
+              "cluster.write_deadline",
+              std::to_string(c.write_deadline.count()) + "ms is not below lease_ttl (" +
+                  std::to_string(std::chrono::milliseconds(c.lease_ttl).count()) +
+                  "ms): a cluster write must end before the lease it is made under can");
   read_tls(r, t, c);
 }
 

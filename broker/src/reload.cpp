@@ -45,8 +45,9 @@ std::vector<std::string> restart_notes(const Settings& next, const Settings& old
 
 // A registry's scope is fixed at start: its names either are etcd keys or
 // are not, and a reload cannot turn the one into the other under live
-// entries. A new registry may be declared with either scope, a cluster one
-// only if the broker started with [cluster].
+// entries. A new registry may be declared at a reload with scope "host"
+// only: the link to etcd and the mirror of other hosts' entries are set up
+// at start for the cluster registries declared then.
 std::vector<std::string> scope_reasons(const Settings& next, const Settings& old) {
   std::vector<std::string> reasons;
   for (const DeclaredRegistry& r : next.registries) {
@@ -55,10 +56,10 @@ std::vector<std::string> scope_reasons(const Settings& next, const Settings& old
     if (was != nullptr && before != r.scope)
       reasons.push_back("registry '" + r.name + "': scope = \"" + to_string(r.scope) + "\" (now \"" +
                         to_string(before) + "\") changes only at a restart");
-    else if (was == nullptr && r.scope == RegistryScope::cluster && !old.cluster)
+    else if (was == nullptr && r.scope == RegistryScope::cluster)
       reasons.push_back("registry '" + r.name +
-                        "': scope = \"cluster\" needs the link to etcd, made at start from [cluster]; restart the "
-                        "broker to add the first cluster registry");
+                        "': a scope = \"cluster\" registry is added at a restart (the link to etcd and the mirror "
+                        "of other hosts' entries are set up at start)");
   }
   for (const DeclaredRegistry& r : old.registries)
     if (r.scope == RegistryScope::cluster && next.declared(r.name) == nullptr)

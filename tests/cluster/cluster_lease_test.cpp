@@ -126,7 +126,7 @@ void rewrite(const HostBroker& b, const std::string& from, const std::string& to
   std::ofstream(b.config) << text;
 }
 
-TEST_F(ClusterReloadTest, AReloadRefusesAScopeChangeAndNotesAClusterChangeForTheNextStart) {
+TEST_F(ClusterReloadTest, AReloadRefusesAScopeChangeOrANewClusterRegistryAndNotesAClusterChangeForTheNextStart) {
   HostBroker& a = start_host("host-a");
   ASSERT_FALSE(HasFatalFailure());
   rewrite(a, "name = \"local\"\n", "name = \"local\"\nscope = \"cluster\"\n", config_text("host-a"));
@@ -135,6 +135,13 @@ TEST_F(ClusterReloadTest, AReloadRefusesAScopeChangeAndNotesAClusterChangeForThe
   EXPECT_NE(refused.err.find("registry 'local': scope = \"cluster\" (now \"host\") changes only at a restart"),
             std::string::npos)
       << refused.err;
+  rewrite(a, "name = \"local\"\n",
+          "name = \"local\"\n\n[[registry]]\nname = \"later\"\nscope = \"cluster\"\n", config_text("host-a"));
+  const RunResult added = a.cli({"reload"});
+  EXPECT_EQ(added.exit_code(), 2);
+  EXPECT_NE(added.err.find("registry 'later': a scope = \"cluster\" registry is added at a restart"),
+            std::string::npos)
+      << added.err;
   rewrite(a, "lease_ttl = \"2s\"", "lease_ttl = \"9s\"", config_text("host-a"));
   const RunResult noted = a.cli({"--json", "reload"});
   EXPECT_EQ(noted.exit_code(), 0) << noted.err;

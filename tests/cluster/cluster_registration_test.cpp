@@ -192,7 +192,7 @@ TEST_F(ClusterRegistrationTest, UnregisterMatchRemovesTheMatchingEntriesEtcdKeys
 // the cluster write fails with cluster_unavailable, and works again once
 // etcd is back.
 TEST_F(ClusterRegistrationTest, HostRegistriesDoNotWaitForEtcdAndClusterWritesFailUntilItReturns) {
-  HostBroker& a = start_host("host-a", "5s");
+  HostBroker& a = start_host("host-a", "1900ms");
   ASSERT_FALSE(HasFatalFailure());
   Actor cluster_writer = actor_on(a);
   Actor local_writer = actor_on(a);

@@ -129,6 +129,8 @@ TEST(ConfigCluster, EachRuleOfClusterIsNamed) {
   expect_problem(std::string(kMinimal) + "lease_ttl = \"1500ms\"\n", "cluster.lease_ttl", "whole seconds");
   expect_problem(std::string(kMinimal) + "lease_ttl = \"0s\"\n", "cluster.lease_ttl", "out of range");
   expect_problem(std::string(kMinimal) + "colour = 1\n", "cluster.colour", "unknown");
+  expect_problem(std::string(kMinimal) + "lease_ttl = \"2s\"\nwrite_deadline = \"2s\"\n", "cluster.write_deadline",
+                 "is not below lease_ttl");
   expect_problem("[cluster]\nendpoints = [\"http://h:1\"]\nhost = \"node a\"\n", "cluster.host",
                  "is not a host name");
   expect_problem("[cluster]\nendpoints = [\"http://h:1\"]\nhost = \"" + std::string(64, 'x') + "\"\n", "cluster.host",
