@@ -40,12 +40,14 @@ struct ClusterMirror::Applier {
   shm::SegmentWriter& writer;
   const BrokerLog& log;
   std::unordered_map<std::string, Mirrored> mirrored;
-  // Puts refused because a process of this host holds the unique key in the
-  // segment. etcd serializes the name, so that holder is on its way out (its
-  // etcd key is deleted before its entry, or its lease is lost and its
-  // entries are being withdrawn): the put is tried again until it lands, or
-  // until a later change of its etcd key or a re-read replaces it. Without
-  // this the remote name would be missing here until the next re-read.
+  // Puts refused for a reason that may pass: a process of this host holds
+  // the unique key in the segment (etcd serializes the name, so that holder
+  // is on its way out: its etcd key is deleted before its entry, or its
+  // lease is lost and its entries are being withdrawn), or the registry,
+  // the owner or host table or the segment is full. Each is tried again
+  // until it lands, or until a later change of its etcd key or a re-read
+  // replaces it. Without this the remote name would be missing here until
+  // the next re-read, which may never come.
   std::unordered_map<std::string, Change> held;
   asio::steady_timer retry;
   bool retry_armed = false;
@@ -226,12 +228,16 @@ void ClusterMirror::Applier::put(const Change& c) {
   auto put = writer.put_remote(*reg, e.where.key, e.value, owner, &holder);
   if (!put) {
     const bool local_holder = put.error() == shm::Errc::already_registered;
+    // Room may come: a local holder going, entries or hosts leaving.
+    const bool may_pass = local_holder || put.error() == shm::Errc::registry_full ||
+                          put.error() == shm::Errc::owner_table_full || put.error() == shm::Errc::segment_full;
     // Logged once per etcd key and change, not at every retry.
     if (!held.contains(c.etcd_key) || held.at(c.etcd_key).revision != c.revision)
       log("cluster mirror: cannot mirror " + c.etcd_key + " (" + e.host + " pid " + std::to_string(e.pid) +
           "): " + std::string(shm::to_string(put.error())) +
-          (local_holder ? " by local pid " + std::to_string(holder) + "; tried again until that entry goes" : ""));
-    if (local_holder) held.insert_or_assign(c.etcd_key, c);
+          (local_holder ? " by local pid " + std::to_string(holder) : "") +
+          (may_pass ? "; tried again every 250 ms" : ""));
+    if (may_pass) held.insert_or_assign(c.etcd_key, c);
     return;
   }
   held.erase(c.etcd_key);

@@ -282,6 +282,33 @@ TEST_F(MirrorTest, BulkyKeysElsewhereUnderThePrefixDoNotStopTheRead) {
       << "5 MiB under " << p() << "/junk/ stopped the mirror's read (reply limit 4 MiB)";
 }
 
+// A put that finds the registry full is held and tried again: it lands
+// once room is made, without waiting for a re-read of the prefix.
+TEST_F(MirrorTest, ANamePutWhileTheRegistryIsFullArrivesOnceRoomIsMade) {
+  MirrorHarness h;
+  auto c = client();
+  h.start_mirror(options(), p());
+  constexpr int kCapacity = 1024;  // MirrorHarness's registries
+  for (int first = 0; first < kCapacity; first += 64) {
+    cluster::Txn t;
+    for (int i = first; i < first + 64; ++i)
+      t.success.push_back(cluster::PutOp{names_key(p(), "services", "n" + std::to_string(i)),
+                                         entry_json("node-b", 7, "v"), 0});
+    ASSERT_TRUE(c.txn(t, deadline_in(kTimeout)));
+  }
+  ASSERT_TRUE(h.eventually("services", "n" + std::to_string(kCapacity - 1), {{"v", "node-b", 7}}));
+  put(c, names_key(p(), "services", "extra"), entry_json("node-b", 7, "no room yet"));
+  put(c, names_key(p(), "services", "marker"), entry_json("node-b", 7, "after it"));
+  del(c, names_key(p(), "services", "n0"));
+  // n0's room goes to the first put that asks: marker or the held extra;
+  // then n1's to the other.
+  del(c, names_key(p(), "services", "n1"));
+  EXPECT_TRUE(h.eventually("services", "extra", {{"no room yet", "node-b", 7}}))
+      << "a put refused while the registry was full never arrived";
+  EXPECT_TRUE(h.eventually("services", "marker", {{"after it", "node-b", 7}}));
+  EXPECT_TRUE(h.valid());
+}
+
 TEST_F(MirrorTest, AfterACompactionTheMirrorStillMatchesEtcd) {
   MirrorHarness h;
   auto c = client();
