@@ -181,6 +181,13 @@ Result<InsertResult> SegmentWriter::put_remote(std::uint32_t id, std::string_vie
       if (auto gone = remove_key(id, key, r.owner_pid); !gone) return fail(gone.error());
     }
   }
+  // Remote owners take at most half of the owner table, so that other
+  // hosts, however many processes they run, never fill it for this host's.
+  if (const auto known = remote_owner_word(owner.host, owner.pid); !known || w.find_owner(*known) < 0) {
+    std::uint64_t remote_owners = 0;
+    for (std::uint32_t i = 0; i < kMaxHosts; ++i) remote_owners += w.hosts[i].owner_count;
+    if (remote_owners >= w.owner_cap / 2) return fail(Errc::owner_table_full);
+  }
   const long host = w.acquire_host(owner.host);
   if (host < 0) return fail(Errc::owner_table_full);
   const OwnerIdentity identity{make_remote_owner(static_cast<std::uint32_t>(host), owner.pid), owner.uid,

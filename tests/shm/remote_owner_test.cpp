@@ -206,6 +206,20 @@ TEST_F(RemoteOwnerTest, HostTableFullIsOwnerTableFull) {
   EXPECT_TRUE(IsValidSegment(r()));
 }
 
+// Other hosts' processes take at most half of the owner table (64 slots
+// here), so that a large or hostile cluster never locks this host's
+// processes out of every registry.
+TEST_F(RemoteOwnerTest, RemoteOwnersTakeAtMostHalfOfTheOwnerTable) {
+  for (std::uint32_t pid = 1; pid <= 32; ++pid) ok(w().put_remote(dup_, "k", "v", {"node-b", pid, 0}));
+  EXPECT_EQ(error_of(w().put_remote(dup_, "k", "v", {"node-b", 33, 0})), Errc::owner_table_full);
+  EXPECT_EQ(error_of(w().put_remote(dup_, "k", "v", {"node-c", 1, 0})), Errc::owner_table_full);
+  ok(w().put_remote(dup_, "k2", "v", {"node-b", 7, 0}));  // a known remote owner still puts
+  for (std::uint32_t pid = 1000; pid < 1031; ++pid) ok(w().insert(uniq_, "l" + std::to_string(pid), "v", owner(pid)));
+  ok(w().remove_remote(dup_, "k", {"node-b", 1, 0}));
+  ok(w().put_remote(dup_, "k", "v", {"node-c", 1, 0}));  // room again
+  EXPECT_TRUE(IsValidSegment(r()));
+}
+
 TEST_F(RemoteOwnerTest, RemoteEntriesAndHostsSurviveReattach) {
   ok(w().put_remote(uniq_, "k", "v", {"node-b", 9, 0}));
   attach_with_grace(std::chrono::milliseconds(10));

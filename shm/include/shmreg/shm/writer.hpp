@@ -233,7 +233,9 @@ class SegmentWriter {
   // owner: already_registered, *conflict_pid the holder's word. Duplicate
   // registry: always one new entry (the caller keeps one per etcd key).
   // Errors as insert, plus invalid_argument for a bad host or pid and
-  // owner_table_full when the host table (kMaxHosts) is full.
+  // owner_table_full when the host table (kMaxHosts) is full or a new remote
+  // owner would take more than half of the owner table (the rest stays for
+  // this host's processes).
   Result<InsertResult> put_remote(std::uint32_t registry, std::string_view key, std::string_view value,
                                   const RemoteOwner& owner, std::uint32_t* conflict_pid = nullptr) noexcept;
   // Removes owner's entries under key; with version, only the entry of that
