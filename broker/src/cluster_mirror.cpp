@@ -15,8 +15,31 @@ namespace shmreg::broker {
 
 namespace asio = boost::asio;
 
+namespace {
+
+// A key from etcd as a log line may show it: bytes outside printable ASCII
+// as \xNN, at most 200 of them (the rest counted).
+std::string printable(std::string_view raw) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (const char ch : raw.substr(0, 200)) {
+    const auto b = static_cast<unsigned char>(ch);
+    if (b >= 0x20 && b < 0x7f && b != '\\') {
+      out += ch;
+    } else {
+      out += "\\x";
+      out += kHex[b >> 4];
+      out += kHex[b & 15];
+    }
+  }
+  if (raw.size() > 200) out += "... (" + std::to_string(raw.size()) + " bytes)";
+  return out;
+}
+
 // How often a put held back by a local holder of its key is tried again.
 constexpr std::chrono::milliseconds kHeldRetry{250};
+
+}  // namespace
 
 // Touched only on the loop, except `stopped`, which stop() sets from
 // whichever thread calls it.
@@ -120,7 +143,7 @@ bool ClusterMirror::decode(const cluster::KeyValue& kv, Change& out) {
   auto where = parse_mirror_key(config_.prefix, kv.key, is_entry);
   if (!is_entry && where) return false;  // P/hosts/ and anything else that is not an entry
   auto skip = [&](const std::string& why) {
-    log_async("skipped " + kv.key + " at revision " + std::to_string(kv.mod_revision) + ": " + why);
+    log_async("skipped " + printable(kv.key) + " at revision " + std::to_string(kv.mod_revision) + ": " + why);
     on_loop([](Applier& a) { ++a.stats.skipped; });
     return false;
   };
@@ -155,11 +178,15 @@ bool ClusterMirror::read_and_watch(cluster::EtcdClient& client) {
   both.success = {whole(prefix + "names/"), whole(prefix + "dups/")};
   auto read = client.txn(both, cluster::deadline_in(config_.call_timeout));
   if (!read || read->responses.size() != 2) {
-    log_async("cannot read " + prefix + "names/ and " + prefix + "dups/: " +
-              (read ? std::string("an answer without both ranges") : read.error().message) +
-              "; the segment keeps the last snapshot");
+    // The first failure, then one line a minute while etcd stays away.
+    if (failed_reads_++ % 120 == 0)
+      log_async("cannot read " + prefix + "names/ and " + prefix + "dups/: " +
+                (read ? std::string("an answer without both ranges") : read.error().message) +
+                "; the segment keeps the last snapshot (" + std::to_string(failed_reads_) + " reads failed)");
     return false;
   }
+  if (failed_reads_ != 0) log_async("read " + prefix + " again after " + std::to_string(failed_reads_) + " failures");
+  failed_reads_ = 0;
   std::vector<Change> changes;
   for (const cluster::TxnOpResult& range : read->responses)
     for (const cluster::KeyValue& kv : range.kvs) {

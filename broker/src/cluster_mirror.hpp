@@ -118,6 +118,7 @@ class ClusterMirror {
   std::mutex mu_;
   std::condition_variable wake_;
   std::thread thread_;
+  std::uint64_t failed_reads_ = 0;  // the thread's: reads failed in a row
 };
 
 }  // namespace shmreg::broker

@@ -68,6 +68,18 @@ void read_tls_file(ConfigReader& r, const toml::table& t, std::string_view key, 
     r.problem(where, path, "'" + out + "' is not a regular file");
     return;
   }
+  // Whoever may rewrite a TLS file chooses whom the broker trusts or is.
+  if (st.st_uid != 0 && st.st_uid != ::geteuid())
+    r.problem(where, path,
+              "'" + out + "' belongs to uid " + std::to_string(st.st_uid) +
+                  ": TLS files must belong to the broker's user or root");
+  if (!secret && (st.st_mode & 022) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    r.problem(where, path,
+              "'" + out + "' has mode " + mode +
+                  ": a certificate the broker trusts or presents must not be writable by group or others");
+  }
   if (secret && (st.st_mode & 077) != 0) {
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));

@@ -293,7 +293,7 @@ std::size_t withdraw_local_cluster_entries(OpContext& ctx) {
     if (!view || !id) continue;
     std::vector<std::pair<std::string, std::uint32_t>> local;
     (void)(*rdr)->for_each(*view, [&](const shm::Entry& e) {
-      if (ctx.owners.watched_identity(static_cast<pid_t>(e.pid))) local.emplace_back(e.key, e.pid);
+      if (e.host.empty() && ctx.owners.watched_identity(static_cast<pid_t>(e.pid))) local.emplace_back(e.key, e.pid);
     });
     for (const auto& [key, pid] : local)
       if (auto n = ctx.writer.remove(*id, key, pid); n) removed += *n;

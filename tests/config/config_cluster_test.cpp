@@ -151,6 +151,18 @@ TEST(ConfigCluster, AKeyFileReadableByOthersIsRefused) {
   EXPECT_EQ(s->cluster->key_file, key);
 }
 
+TEST(ConfigCluster, ACertificateWritableByOthersOrOwnedByAnotherUserIsRefused) {
+  const FileDir dir;
+  const std::string ca = temp_file(dir, "ca.pem", 0664);
+  expect_problem(std::string(kMinimal) + "ca_file = \"" + ca + "\"\n", "cluster.ca_file",
+                 "must not be writable by group or others");
+  ASSERT_EQ(::chmod(ca.c_str(), 0644), 0);
+  ASSERT_TRUE(parse_settings(std::string(kMinimal) + "ca_file = \"" + ca + "\"\n", "test.toml").has_value());
+  if (::geteuid() != 0) GTEST_SKIP() << "giving the file to another uid needs root";
+  ASSERT_EQ(::chown(ca.c_str(), 65534, 65534), 0);
+  expect_problem(std::string(kMinimal) + "ca_file = \"" + ca + "\"\n", "cluster.ca_file", "belongs to uid 65534");
+}
+
 TEST(ConfigCluster, TlsFilesMustBeReadableAndGoTogether) {
   expect_problem(std::string(kMinimal) + "ca_file = \"/nonexistent/ca.pem\"\n", "cluster.ca_file", "cannot read");
   const FileDir dir;
