@@ -1,36 +1,26 @@
 #include "cluster_keys.hpp"
 
+#include <cstdint>
 #include <nlohmann/json.hpp>
 
+#include "cluster_mirror_keys.hpp"
+#include "shmreg/cluster/base64.hpp"
+#include "shmreg/shm/layout.hpp"
+#include "shmreg/shm/spec_rules.hpp"
+
 namespace shmreg::broker {
-
-namespace {
-constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-}
-
-std::string hex_of(std::string_view bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (char c : bytes) {
-    const auto u = static_cast<unsigned char>(c);
-    out += kHex[u >> 4];
-    out += kHex[u & 0xf];
-  }
-  return out;
-}
 
 std::string hosts_prefix(std::string_view prefix) { return std::string(prefix) + "/hosts/"; }
 
 std::string hosts_key(std::string_view prefix, std::string_view host) { return hosts_prefix(prefix) + std::string(host); }
 
 std::string unique_key(std::string_view prefix, std::string_view registry, std::string_view key) {
-  return std::string(prefix) + "/names/" + std::string(registry) + "/" + hex_of(key);
+  return std::string(prefix) + "/names/" + std::string(registry) + "/" + to_key_hex(key);
 }
 
 std::string dup_owner_prefix(std::string_view prefix, std::string_view registry, std::string_view key,
                              std::string_view host, std::uint32_t pid) {
-  return std::string(prefix) + "/dups/" + std::string(registry) + "/" + hex_of(key) + "/" + std::string(host) + "/" +
+  return std::string(prefix) + "/dups/" + std::string(registry) + "/" + to_key_hex(key) + "/" + std::string(host) + "/" +
          std::to_string(pid) + "/";
 }
 
@@ -52,7 +42,7 @@ std::string prefix_end(std::string_view p) {
 }
 
 std::string entry_value(const ClusterHolder& h) {
-  nlohmann::json j = {{"host", h.host}, {"pid", h.pid}, {"uid", h.uid}, {"value", base64_encode(h.value)}};
+  nlohmann::json j = {{"host", h.host}, {"pid", h.pid}, {"uid", h.uid}, {"value", cluster::base64_encode(h.value)}};
   return j.dump();
 }
 
@@ -63,10 +53,15 @@ std::optional<ClusterHolder> parse_entry_value(std::string_view text) {
   if (host == j.end() || !host->is_string() || pid == j.end() || !pid->is_number_unsigned() || uid == j.end() ||
       !uid->is_number_unsigned() || value == j.end() || !value->is_string())
     return std::nullopt;
-  auto bytes = base64_decode(value->get<std::string>());
+  // Another host wrote it: a holder named in a refusal or a log line is a
+  // host name and a pid as this schema has them, or not a holder at all.
+  if (!shm::valid_host_name(host->get_ref<const std::string&>()) || pid->get<std::uint64_t>() == 0 ||
+      pid->get<std::uint64_t>() > shm::kRemotePidMask || uid->get<std::uint64_t>() > UINT32_MAX)
+    return std::nullopt;
+  auto bytes = cluster::base64_decode(value->get<std::string>());
   if (!bytes) return std::nullopt;
-  return ClusterHolder{host->get<std::string>(), pid->get<std::uint32_t>(), uid->get<std::uint32_t>(),
-                       std::move(*bytes)};
+  return ClusterHolder{host->get<std::string>(), static_cast<std::uint32_t>(pid->get<std::uint64_t>()),
+                       static_cast<std::uint32_t>(uid->get<std::uint64_t>()), std::move(*bytes)};
 }
 
 std::string host_value(std::string_view host, std::int64_t lease, std::uint32_t broker_pid, std::uint64_t started_ns) {
@@ -75,54 +70,6 @@ std::string host_value(std::string_view host, std::int64_t lease, std::uint32_t 
                       {"broker_pid", broker_pid},
                       {"started_ns", started_ns}};
   return j.dump();
-}
-
-std::string base64_encode(std::string_view bytes) {
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 3 <= bytes.size(); i += 3) {
-    const std::uint32_t n = static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i])) << 16 |
-                            static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8 |
-                            static_cast<unsigned char>(bytes[i + 2]);
-    for (int s = 18; s >= 0; s -= 6) out += kB64[(n >> s) & 63];
-  }
-  const std::size_t rest = bytes.size() - i;
-  if (rest > 0) {
-    std::uint32_t n = static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i])) << 16;
-    if (rest == 2) n |= static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8;
-    out += kB64[(n >> 18) & 63];
-    out += kB64[(n >> 12) & 63];
-    out += rest == 2 ? kB64[(n >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
-
-std::optional<std::string> base64_decode(std::string_view text) {
-  if (text.size() % 4 != 0) return std::nullopt;
-  std::string out;
-  std::uint32_t n = 0;
-  int bits = 0;
-  std::size_t pad = 0;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (c == '=') {
-      if (i + 2 < text.size()) return std::nullopt;
-      ++pad;
-      continue;
-    }
-    if (pad > 0) return std::nullopt;
-    const char* at = std::char_traits<char>::find(kB64, 64, c);
-    if (at == nullptr) return std::nullopt;
-    n = n << 6 | static_cast<std::uint32_t>(at - kB64);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((n >> bits) & 0xff);
-    }
-  }
-  return out;
 }
 
 }  // namespace shmreg::broker

@@ -28,7 +28,6 @@ struct ClusterHolder {
   std::string value;  // the entry's value bytes
 };
 
-[[nodiscard]] std::string hex_of(std::string_view bytes);
 [[nodiscard]] std::string hosts_key(std::string_view prefix, std::string_view host);
 [[nodiscard]] std::string hosts_prefix(std::string_view prefix);
 [[nodiscard]] std::string unique_key(std::string_view prefix, std::string_view registry, std::string_view key);
@@ -47,8 +46,5 @@ struct ClusterHolder {
 
 [[nodiscard]] std::string host_value(std::string_view host, std::int64_t lease, std::uint32_t broker_pid,
                                      std::uint64_t started_ns);
-
-[[nodiscard]] std::string base64_encode(std::string_view bytes);
-[[nodiscard]] std::optional<std::string> base64_decode(std::string_view text);
 
 }  // namespace shmreg::broker

@@ -9,6 +9,7 @@
 #include <tuple>
 #include <utility>
 
+#include "cluster_keys.hpp"
 #include "shmreg/cluster/watch.hpp"
 
 namespace shmreg::broker {
@@ -170,8 +171,7 @@ bool ClusterMirror::read_and_watch(cluster::EtcdClient& client) {
   // else lies under P (P/hosts/, or anything another writer put there)
   // never counts against the reply's size limit.
   const auto whole = [](std::string from) {
-    std::string end = from;
-    end.back() = static_cast<char>(end.back() + 1);
+    std::string end = prefix_end(from);
     return cluster::RangeOp{std::move(from), std::move(end)};
   };
   cluster::Txn both;

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "shmreg/cluster/base64.hpp"
 #include "shmreg/shm/spec_rules.hpp"
 
 namespace shmreg::broker {
@@ -29,41 +30,6 @@ bool parse_decimal(std::string_view s, T& out) {
 }
 
 bool valid_pid(std::uint64_t pid) { return pid >= 1 && pid <= shm::kRemotePidMask; }
-
-// Standard base64 with padding, as etcd's gateway and the writers use.
-std::expected<std::string, std::string> from_base64(std::string_view in) {
-  auto digit = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  if (in.size() % 4 != 0) return std::unexpected("value is not base64 (length not a multiple of 4)");
-  std::string out;
-  out.reserve(in.size() / 4 * 3);
-  for (std::size_t i = 0; i < in.size(); i += 4) {
-    const bool last = i + 4 == in.size();
-    int d[4];
-    int pad = 0;
-    for (int j = 0; j < 4; ++j) {
-      const char c = in[i + j];
-      if (c == '=' && last && j >= 2) {
-        d[j] = 0;
-        ++pad;
-        continue;
-      }
-      if (pad > 0 || (d[j] = digit(c)) < 0) return std::unexpected("value is not base64");
-    }
-    const std::uint32_t n = (static_cast<std::uint32_t>(d[0]) << 18) | (static_cast<std::uint32_t>(d[1]) << 12) |
-                            (static_cast<std::uint32_t>(d[2]) << 6) | static_cast<std::uint32_t>(d[3]);
-    out.push_back(static_cast<char>(n >> 16));
-    if (pad < 2) out.push_back(static_cast<char>((n >> 8) & 0xff));
-    if (pad < 1) out.push_back(static_cast<char>(n & 0xff));
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -144,8 +110,8 @@ std::expected<MirrorEntry, std::string> parse_mirror_entry(MirrorKey where, std:
   if (uid != nullptr && (!uid->is_number_unsigned() || uid->get<std::uint64_t>() > 0xffffffffu))
     return std::unexpected("\"uid\" is not a 32-bit number");
   if (val == nullptr || !val->is_string()) return std::unexpected("\"value\" is not a base64 string");
-  auto bytes = from_base64(val->get_ref<const std::string&>());
-  if (!bytes) return std::unexpected(bytes.error());
+  auto bytes = cluster::base64_decode(val->get_ref<const std::string&>());
+  if (!bytes) return std::unexpected("value is not base64");
   MirrorEntry out;
   out.host = host->get<std::string>();
   out.pid = static_cast<std::uint32_t>(pid->get<std::uint64_t>());

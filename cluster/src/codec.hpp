@@ -9,6 +9,8 @@
 // and turned into bad_reply), never a crash.
 #pragma once
 
+#include "shmreg/cluster/base64.hpp"
+
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
@@ -25,8 +27,8 @@ struct ReplyError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-std::string base64_encode(std::string_view bytes);
-std::optional<std::string> base64_decode(std::string_view text);
+using cluster::base64_decode;
+using cluster::base64_encode;
 
 // The range_end that makes [prefix, end) every key starting with prefix:
 // the prefix with its last byte below 0xff incremented and what follows
