@@ -200,7 +200,6 @@ bool touches_cluster(OpContext& ctx, const Caller& caller, const proto::Op& op) 
                           return !cluster_entries_of(ctx, static_cast<std::uint32_t>(caller.pid)).empty();
                         },
                         [&](const proto::CreateRegistry&) { return false; },
-                        [&](const proto::LookupConsistent&) { return false; },
                         [&](const proto::SendMessage&) { return false; },
                         [&](const proto::GetClusterStatus&) { return true; },
                         [&](const auto& o) {
@@ -238,6 +237,12 @@ std::optional<proto::OpResult> start_cluster_op(OpContext& ctx, Request& req, co
           },
           [&](const proto::SetStatic& o) -> std::optional<proto::OpResult> {
             return not_on_cluster("a static entry", o.registry);
+          },
+          [&](const proto::LookupConsistent& o) -> std::optional<proto::OpResult> {
+            // The segment holds other hosts' entries as the mirror last saw
+            // them; verifying those needs a linearizable read of etcd, which
+            // is not built yet. A plain lookup reads the mirror.
+            return not_on_cluster("lookup --consistent", o.registry);
           },
           [&](const proto::UnsetStatic& o) -> std::optional<proto::OpResult> {
             return not_on_cluster("a static entry", o.registry);

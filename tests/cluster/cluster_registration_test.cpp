@@ -143,7 +143,7 @@ TEST_F(ClusterRegistrationTest, AFrameWithAClusterOpAndOthersIsRefusedUnrun) {
   EXPECT_TRUE(etcd_value(name_key("svc", "y")).empty());
 }
 
-TEST_F(ClusterRegistrationTest, OwnerQueuesAndValueUpdatesAreRefusedOnClusterRegistries) {
+TEST_F(ClusterRegistrationTest, OwnerQueuesValueUpdatesAndConsistentLookupsAreRefusedOnClusterRegistries) {
   HostBroker& a = start_host("host-a");
   ASSERT_FALSE(HasFatalFailure());
   Actor owner = actor_on(a);
@@ -160,6 +160,14 @@ TEST_F(ClusterRegistrationTest, OwnerQueuesAndValueUpdatesAreRefusedOnClusterReg
       << reply->front().message;
   EXPECT_TRUE(etcd_value(name_key("svc", "q")).empty());
   EXPECT_TRUE(a.holds("svc", "db"));
+  // lookup --consistent: refused by name (not a local read passed off as a
+  // cluster-wide one), and the CLI says so; on a host registry it answers.
+  const RunResult consistent = a.cli({"lookup", "--consistent", "svc", "db"});
+  EXPECT_NE(consistent.exit_code(), 0) << consistent.describe();
+  EXPECT_NE(consistent.err.find("lookup --consistent is not offered on registry 'svc'"), std::string::npos)
+      << consistent.describe();
+  ASSERT_TRUE(owner.registers("local", "db", "v"));
+  EXPECT_EQ(a.cli({"lookup", "--consistent", "local", "db"}).exit_code(), 0);
 }
 
 TEST_F(ClusterRegistrationTest, UnregisterMatchRemovesTheMatchingEntriesEtcdKeysFirst) {
