@@ -3,6 +3,8 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
+#include <memory>
 #include <set>
 #include <type_traits>
 #include <variant>
@@ -183,9 +185,21 @@ std::optional<proto::OpResult> start_unregister_all(OpContext& ctx, Request& req
     auto n = ctx.writer.remove_owner(pid);
     return n ? success(*n) : error_result(n.error());
   }
-  ctx.cluster->release(std::move(entries), [&ctx, pid, finish = std::move(finish)](ReleaseOutcome out) {
+  auto released = std::make_shared<std::vector<ClusterEntry>>(entries);
+  ctx.cluster->release(std::move(entries), [&ctx, pid, released, finish = std::move(finish)](ReleaseOutcome out) {
     if (!out.ok) return finish(unavailable(ctx, "nothing was removed", out.message));
+    // A register of this process on another connection may have landed
+    // while the release waited: remove_owner takes its entry too, so its
+    // etcd key goes after it.
+    std::vector<ClusterEntry> late;
+    for (ClusterEntry& e : cluster_entries_of(ctx, pid)) {
+      const bool known = std::any_of(released->begin(), released->end(), [&](const ClusterEntry& r) {
+        return r.registry == e.registry && r.key == e.key && r.value == e.value;
+      });
+      if (!known) late.push_back(std::move(e));
+    }
     auto n = ctx.writer.remove_owner(pid);
+    if (!late.empty()) ctx.cluster->release_later(std::move(late));
     finish(n ? success(*n) : error_result(n.error()));
   });
   return std::nullopt;
