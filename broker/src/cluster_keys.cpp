@@ -29,18 +29,6 @@ std::string dup_key(std::string_view prefix, std::string_view registry, std::str
   return dup_owner_prefix(prefix, registry, key, host, pid) + std::to_string(token);
 }
 
-std::string prefix_end(std::string_view p) {
-  std::string end(p);
-  while (!end.empty()) {
-    if (static_cast<unsigned char>(end.back()) < 0xff) {
-      end.back() = static_cast<char>(static_cast<unsigned char>(end.back()) + 1);
-      return end;
-    }
-    end.pop_back();
-  }
-  return std::string(1, '\0');  // every key
-}
-
 std::string entry_value(const ClusterHolder& h) {
   nlohmann::json j = {{"host", h.host}, {"pid", h.pid}, {"uid", h.uid}, {"value", cluster::base64_encode(h.value)}};
   return j.dump();

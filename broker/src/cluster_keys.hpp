@@ -32,13 +32,11 @@ struct ClusterHolder {
 [[nodiscard]] std::string hosts_prefix(std::string_view prefix);
 [[nodiscard]] std::string unique_key(std::string_view prefix, std::string_view registry, std::string_view key);
 // Every entry of pid on host under key (a range's start; the range's end is
-// prefix_end of it).
+// cluster::prefix_range_end of it).
 [[nodiscard]] std::string dup_owner_prefix(std::string_view prefix, std::string_view registry, std::string_view key,
                                            std::string_view host, std::uint32_t pid);
 [[nodiscard]] std::string dup_key(std::string_view prefix, std::string_view registry, std::string_view key,
                                   std::string_view host, std::uint32_t pid, std::uint64_t token);
-// The end of the range of keys that start with p (etcd's range_end).
-[[nodiscard]] std::string prefix_end(std::string_view p);
 
 [[nodiscard]] std::string entry_value(const ClusterHolder& h);
 // nullopt when text is not an entry value.

@@ -301,7 +301,7 @@ cluster::Status ClusterLink::Impl::do_release_some(const std::vector<ClusterEntr
       const bool listed = std::any_of(all.success.begin(), all.success.end(), [&](const cluster::TxnOp& op) {
         return std::get<cluster::DeleteOp>(op).key == from;
       });
-      if (!listed) all.success.push_back(cluster::DeleteOp{from, prefix_end(from)});
+      if (!listed) all.success.push_back(cluster::DeleteOp{from, cluster::prefix_range_end(from)});
     }
   }
   auto r = client.txn(all, deadline);

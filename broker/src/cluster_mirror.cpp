@@ -171,7 +171,7 @@ bool ClusterMirror::read_and_watch(cluster::EtcdClient& client) {
   // else lies under P (P/hosts/, or anything another writer put there)
   // never counts against the reply's size limit.
   const auto whole = [](std::string from) {
-    std::string end = prefix_end(from);
+    std::string end = cluster::prefix_range_end(from);
     return cluster::RangeOp{std::move(from), std::move(end)};
   };
   cluster::Txn both;

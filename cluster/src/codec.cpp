@@ -91,18 +91,6 @@ Json op_json(const TxnOp& op) {
 }  // namespace
 
 
-std::string prefix_range_end(std::string_view prefix) {
-  std::string end(prefix);
-  while (!end.empty()) {
-    auto& last = reinterpret_cast<unsigned char&>(end.back());
-    if (last < 0xff) {
-      ++last;
-      return end;
-    }
-    end.pop_back();
-  }
-  return std::string(1, '\0');
-}
 
 Json int64_string(std::int64_t n) { return std::to_string(n); }
 
@@ -259,3 +247,20 @@ WatchEvent read_watch_event(const Json& event) {
 }
 
 }  // namespace shmreg::cluster::detail
+
+namespace shmreg::cluster {
+
+std::string prefix_range_end(std::string_view prefix) {
+  std::string end(prefix);
+  while (!end.empty()) {
+    auto& last = reinterpret_cast<unsigned char&>(end.back());
+    if (last < 0xff) {
+      ++last;
+      return end;
+    }
+    end.pop_back();
+  }
+  return std::string(1, '\0');
+}
+
+}  // namespace shmreg::cluster

@@ -30,10 +30,7 @@ struct ReplyError : std::runtime_error {
 using cluster::base64_decode;
 using cluster::base64_encode;
 
-// The range_end that makes [prefix, end) every key starting with prefix:
-// the prefix with its last byte below 0xff incremented and what follows
-// dropped; "\0" (every key) for an empty or all-0xff prefix.
-std::string prefix_range_end(std::string_view prefix);
+using cluster::prefix_range_end;
 
 // Requests.
 Json range_request(std::string_view key, std::string_view range_end, ReadMode mode);

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -73,6 +74,12 @@ struct DeleteOp {
   std::string key;
   std::string range_end;  // empty: the key alone
 };
+
+// The range_end that makes [prefix, end) every key starting with prefix
+// (for a RangeOp or DeleteOp): the prefix with its last byte below 0xff
+// incremented and what follows dropped; "\0" (every key) for an empty or
+// all-0xff prefix.
+[[nodiscard]] std::string prefix_range_end(std::string_view prefix);
 using TxnOp = std::variant<PutOp, RangeOp, DeleteOp>;
 
 struct Txn {
