@@ -9,7 +9,6 @@
 // directory, so the commit includes etcd's fsyncs on that disk.
 #include <benchmark/benchmark.h>
 
-#include <cstdio>
 #include <memory>
 #include <optional>
 
@@ -25,21 +24,9 @@ using namespace shmreg;
 // A call failed: the run exits 1 (a missing etcd is a skip, not a failure).
 bool g_call_failed = false;
 
-// Started by the first benchmark, stopped at exit.
-test::EtcdCluster* etcd_cluster() {
-  static std::unique_ptr<test::EtcdCluster> cluster = [] {
-    auto started = test::EtcdCluster::start();
-    if (!started) {
-      std::fprintf(stderr, "shmreg-bench-cluster: %s\n", started.error().c_str());
-      return std::unique_ptr<test::EtcdCluster>();
-    }
-    return std::make_unique<test::EtcdCluster>(std::move(*started));
-  }();
-  return cluster.get();
-}
-
+// The cluster is started by the first benchmark and stopped at exit.
 std::optional<cluster::EtcdClient> make_client(benchmark::State& state) {
-  auto* etcd = etcd_cluster();
+  auto* etcd = test::EtcdCluster::process_cluster("shmreg-bench-cluster");
   if (etcd == nullptr) {
     state.SkipWithError("no etcd cluster (is etcd-server installed?)");
     return std::nullopt;

@@ -17,7 +17,6 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
-#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -119,20 +118,8 @@ void BM_LookupRemote(benchmark::State& state) { run_lookups(state, "remote"); }
 
 // -- put to visible ----------------------------------------------------------------------
 
-test::EtcdCluster* etcd_cluster() {
-  static std::unique_ptr<test::EtcdCluster> cluster = [] {
-    auto started = test::EtcdCluster::start();
-    if (!started) {
-      std::fprintf(stderr, "shmreg-bench-mirror: %s\n", started.error().c_str());
-      return std::unique_ptr<test::EtcdCluster>();
-    }
-    return std::make_unique<test::EtcdCluster>(std::move(*started));
-  }();
-  return cluster.get();
-}
-
 void BM_PutToVisible(benchmark::State& state) {
-  auto* etcd = etcd_cluster();
+  auto* etcd = test::EtcdCluster::process_cluster("shmreg-bench-mirror");
   if (etcd == nullptr) {
     state.SkipWithError("no etcd cluster (is etcd-server installed?)");
     return;

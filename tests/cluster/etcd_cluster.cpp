@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -153,6 +154,18 @@ std::expected<EtcdCluster, std::string> EtcdCluster::start(const EtcdClusterOpti
       return started;
     }
   }
+}
+
+EtcdCluster* EtcdCluster::process_cluster(const char* who) {
+  static std::unique_ptr<EtcdCluster> cluster = [who] {
+    auto started = start();
+    if (!started) {
+      std::fprintf(stderr, "%s: %s\n", who, started.error().c_str());
+      return std::unique_ptr<EtcdCluster>();
+    }
+    return std::make_unique<EtcdCluster>(std::move(*started));
+  }();
+  return cluster.get();
 }
 
 std::expected<EtcdCluster, std::string> EtcdCluster::start_once(const EtcdClusterOptions& options) {

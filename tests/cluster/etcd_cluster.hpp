@@ -58,6 +58,10 @@ class EtcdCluster {
   // Starts the members and waits until each says it is healthy (it has a
   // leader). The error says what did not start, with the tail of its log.
   static std::expected<EtcdCluster, std::string> start(const EtcdClusterOptions& options = {});
+  // One cluster (default options) for the whole process, as the benchmarks
+  // use it: started by the first call, stopped at exit. nullptr when it did
+  // not start; why is printed once to stderr, after `who`.
+  static EtcdCluster* process_cluster(const char* who);
 
   EtcdCluster(EtcdCluster&&) noexcept;
   EtcdCluster& operator=(EtcdCluster&&) noexcept;
